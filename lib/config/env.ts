@@ -1,0 +1,69 @@
+/**
+ * Names of every `DAGY_*` environment variable, in one place. The launcher reads the guide's
+ * configuration variables; the worker reads the run's identity. Only entry points read
+ * `process.env`; libraries receive values through options.
+ */
+
+/** The guide's launcher configuration (stack outputs). */
+export const LAUNCHER_ENV = {
+  clusterArn: "DAGY_ECS_CLUSTER_ARN",
+  taskExecutionRoleArn: "DAGY_ECS_EXECUTION_ROLE_ARN",
+  taskRoleArn: "DAGY_ECS_TASK_ROLE_ARN",
+  workerImage: "DAGY_ECS_WORKER_IMAGE",
+  subnets: "DAGY_ECS_SUBNETS",
+  securityGroups: "DAGY_ECS_SECURITY_GROUPS",
+  logGroup: "DAGY_ECS_LOG_GROUP",
+  artifactBucket: "DAGY_ARTIFACT_BUCKET",
+  tracesBucket: "DAGY_TRACES_BUCKET",
+} as const;
+
+/** Dagy additions needed beside the guide's list (also stack outputs). */
+export const PLATFORM_ENV = {
+  /** Family of the worker task definition registered by the stack. */
+  taskDefinition: "DAGY_ECS_TASK_DEFINITION",
+  /** Name of the worker container inside the task definition. Default `worker`. */
+  containerName: "DAGY_ECS_CONTAINER_NAME",
+  flowsTable: "DAGY_FLOWS_TABLE",
+  runsTable: "DAGY_RUNS_TABLE",
+  deploymentsTable: "DAGY_DEPLOYMENTS_TABLE",
+  depPackagesTable: "DAGY_DEP_PACKAGES_TABLE",
+  region: "AWS_REGION",
+  /** Local endpoints (embedded default and tests); unset in AWS. */
+  dynamodbEndpoint: "DAGY_DYNAMODB_ENDPOINT",
+  s3Endpoint: "DAGY_S3_ENDPOINT",
+  /** `ecs` (default in AWS) or `local`. */
+  computeBackend: "DAGY_COMPUTE_BACKEND",
+  /** Local only: JSON file mapping secret ARN -> value, in place of Secrets Manager. */
+  localSecretsFile: "DAGY_LOCAL_SECRETS_FILE",
+} as const;
+
+/** What the worker container receives for one run (container environment overrides). */
+export const WORKER_ENV = {
+  runId: "DAGY_RUN_ID",
+  orgId: "DAGY_ORG_ID",
+  flowName: "DAGY_FLOW_NAME",
+  flowVersion: "DAGY_FLOW_VERSION",
+  artifactUri: "DAGY_ARTIFACT_URI",
+  artifactSha256: "DAGY_ARTIFACT_SHA256",
+  environment: "DAGY_ENVIRONMENT",
+  correlationId: "DAGY_CORRELATION_ID",
+  /** Run parameters as JSON, when they fit in the container overrides. */
+  parameters: "DAGY_PARAMETERS",
+  /** Where the parameters are when they did not fit (`s3://…`). */
+  parametersUri: "DAGY_PARAMETERS_URI",
+  depPackageUris: "DAGY_DEP_PACKAGE_URIS",
+  /** JSON array of the secret env names the run declares (values come from ECS, never from Dagy). */
+  secretNames: "DAGY_SECRET_NAMES",
+  logGroup: "DAGY_ECS_LOG_GROUP",
+  tracesBucket: "DAGY_TRACES_BUCKET",
+  runsTable: "DAGY_RUNS_TABLE",
+  maxParallelism: "DAGY_MAX_PARALLELISM",
+} as const;
+
+/** Reads a comma-separated list; empty entries are dropped. */
+export function parseList(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}

@@ -1,0 +1,79 @@
+/**
+ * The launch request and result (the guide's DagLaunchRequest / DagLaunchResult, in camelCase;
+ * the HTTP API and launch events use the snake_case names) and the compute backend seam.
+ */
+import type { Json } from "../sdk/types";
+
+export const WORKLOAD_PROFILES = {
+  small: { cpu: "256", memory: "512" },
+  medium: { cpu: "1024", memory: "2048" },
+  large: { cpu: "2048", memory: "4096" },
+  xlarge: { cpu: "4096", memory: "8192" },
+  heavy: { cpu: "8192", memory: "16384" },
+  max: { cpu: "16384", memory: "32768" },
+} as const;
+export type WorkloadProfile = keyof typeof WORKLOAD_PROFILES;
+
+export type CapacityProvider = "FARGATE" | "FARGATE_SPOT";
+
+export interface DagLaunchRequest {
+  flowName: string;
+  orgId: string;
+  /** Default `latest`: the highest semantic version registered. */
+  flowVersion?: string;
+  parameters?: Record<string, Json>;
+  environment?: string;
+  deploymentName?: string;
+  correlationId?: string;
+  /** Default `lambda`. */
+  triggerSource?: string;
+  triggeredBy?: string;
+  workloadProfile?: WorkloadProfile;
+  cpu?: string;
+  memory?: string;
+  ephemeralStorageGib?: number;
+  capacityProvider?: CapacityProvider;
+  extraEnvVars?: Record<string, string>;
+  /** Env name -> Secrets Manager ARN; injected by ECS, values never pass through Dagy. */
+  secretsEnv?: Record<string, string>;
+  metadata?: Record<string, Json>;
+  /** Same key, same org, within 24 hours: the first launch's result is returned. */
+  idempotencyKey?: string;
+}
+
+export interface DagLaunchResult {
+  readonly success: boolean;
+  readonly runId: string;
+  readonly flowName: string;
+  readonly taskArn?: string;
+  readonly correlationId: string;
+  readonly errorMessage?: string;
+  readonly metadata: Record<string, Json>;
+}
+
+/** What a backend needs to start one worker for one run. */
+export interface WorkerLaunchSpec {
+  readonly runId: string;
+  readonly orgId: string;
+  readonly flowName: string;
+  /** Container environment (all `DAGY_*` worker variables, upper-cased parameters, extra env). */
+  readonly environment: Record<string, string>;
+  readonly cpu: string;
+  readonly memory: string;
+  readonly ephemeralStorageGib: number;
+  readonly capacityProvider: CapacityProvider;
+  /** Env name -> secret ARN. */
+  readonly secretsEnv: Record<string, string>;
+}
+
+export interface SubmitResult {
+  /** ECS task ARN, or `local:<pid>` style identifier for LocalBackend. */
+  readonly taskArn: string;
+}
+
+export interface ComputeBackend {
+  /** Starts the worker. Throws on failure (with a message a user can act on). */
+  submit(spec: WorkerLaunchSpec): Promise<SubmitResult>;
+  /** Stops the worker (SIGTERM, then SIGKILL after a grace period). */
+  stop(taskArn: string, reason: string): Promise<void>;
+}

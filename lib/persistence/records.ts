@@ -1,0 +1,83 @@
+/**
+ * Shapes of the items stored in the four tables (snake_case, as the guide's models).
+ * The models in this folder wrap them; the API returns run records almost verbatim.
+ */
+import type { FlowSpec, Json, TaskState } from "../sdk/types";
+import type { RunStatus } from "./schema";
+
+export interface FlowRecord {
+  org_id: string;
+  flow_name: string;
+  flow_version: string;
+  /** `flow_spec.json`, serialized (the guide's FlowModel.spec is a JSON string). */
+  spec: string;
+  artifact_s3_uri: string;
+  artifact_sha256: string;
+  /** Present when the version is semver, for ordering. */
+  is_semver: boolean;
+  registered_at: string;
+  description?: string;
+}
+
+export interface RunRecord {
+  run_id: string;
+  org_id: string;
+  flow_name: string;
+  flow_version: string;
+  status: RunStatus;
+  environment: string;
+  deployment_name?: string;
+  correlation_id: string;
+  trigger_source: string;
+  triggered_by?: string;
+  /** Inline parameters, or absent when spilled to `parameters_uri` (S3) because of size. */
+  parameters?: Record<string, Json>;
+  parameters_uri?: string;
+  artifact_s3_uri: string;
+  artifact_sha256: string;
+  dep_package_uris: string[];
+  /** Names (never values) of the secrets the run receives. */
+  secret_names: string[];
+  workload_profile?: string;
+  cpu?: string;
+  memory?: string;
+  ephemeral_storage_gib?: number;
+  capacity_provider?: "FARGATE" | "FARGATE_SPOT";
+  extra_env_vars?: Record<string, string>;
+  metadata?: Record<string, Json>;
+  created_at: string;
+  updated_at: string;
+  started_at?: string | null;
+  completed_at?: string | null;
+  error_message?: string | null;
+  traceback_uri?: string | null;
+  task_arn?: string | null;
+  /** CloudWatch Logs stream (or local log file) holding the run's JSON events. */
+  log_stream?: string | null;
+  task_states?: Record<string, TaskState>;
+  cancel_requested?: boolean;
+  exit_code?: number | null;
+  stop_reason?: string | null;
+  idempotency_key?: string;
+}
+
+export interface DeploymentRecord {
+  org_id: string;
+  deployment_name: string;
+  environment: string;
+  dep_package_slugs: string[];
+  updated_at: string;
+}
+
+export interface DepPackageRecord {
+  slug: string;
+  org_id: string;
+  package_s3_uri: string;
+  version: string;
+  sha256?: string;
+  /** Other orgs allowed to use this package (the owner always may). `*` means every org. */
+  shared_with?: string[];
+  created_at: string;
+}
+
+export type { FlowSpec };

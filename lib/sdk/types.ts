@@ -1,0 +1,158 @@
+/**
+ * Public types of the flow SDK and the wire format of `flow_spec.json`.
+ * The executor, `dagy build`, the worker and the console all agree on these.
+ */
+
+/** JSON value as stored in specs, parameters and run records. */
+export type Json = string | number | boolean | null | Json[] | { [key: string]: Json };
+
+export interface TaskOptions {
+  /** Stable id of the task inside its DAG. Defaults to the task name (`name`, `name_2`, … for repeats). */
+  readonly id?: string;
+  /** Extra attempts after the first failure. Default 0. */
+  readonly retries?: number;
+  /** Delay before the first retry, in ms. Default 1000. */
+  readonly retryDelayMs?: number;
+  /** Multiplier applied to the delay after each retry. Default 2. */
+  readonly backoffFactor?: number;
+  /** Upper bound of the retry delay, in ms. Default 60000. */
+  readonly maxRetryDelayMs?: number;
+  /** Per-attempt timeout, in ms; the attempt's AbortSignal fires when it elapses. Default: none. */
+  readonly timeoutMs?: number;
+}
+
+export interface TaskLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Second argument of every task function. */
+export interface TaskContext {
+  readonly runId: string;
+  readonly taskId: string;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  readonly parameters: Readonly<Record<string, Json>>;
+  readonly log: TaskLogger;
+  /** Fires on timeout, on cancel, or when the run fails and the abort policy stops running tasks. */
+  readonly signal: AbortSignal;
+}
+
+export type ParameterType = "string" | "number" | "integer" | "boolean" | "object" | "array";
+
+export interface ParameterDeclaration {
+  readonly type?: ParameterType;
+  readonly description?: string;
+  /** A parameter with a default is optional. */
+  readonly default?: Json;
+  /** Default: true when there is no default. */
+  readonly required?: boolean;
+}
+
+/** Options of `dag(name, options, builder)`. */
+export interface DagOptions {
+  readonly version?: string;
+  readonly description?: string;
+  readonly parameters?: Readonly<Record<string, ParameterDeclaration>>;
+  /** Default parallelism limit of the executor for this DAG. */
+  readonly maxParallelism?: number;
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+/** `flow_spec.json`: everything a worker and a console need without running user code. */
+export interface FlowSpec {
+  readonly spec_version: 1;
+  readonly name: string;
+  readonly version: string;
+  readonly description?: string;
+  readonly parameters: Record<string, { type?: ParameterType; description?: string; default?: Json; required: boolean }>;
+  readonly max_parallelism?: number;
+  readonly tags?: Record<string, string>;
+  readonly tasks: ReadonlyArray<{
+    readonly id: string;
+    /** Name of the task function (several ids may share one). */
+    readonly task: string;
+    readonly upstream: readonly string[];
+    readonly options: {
+      retries: number;
+      retry_delay_ms: number;
+      backoff_factor: number;
+      max_retry_delay_ms: number;
+      timeout_ms?: number;
+    };
+    /** The input as written in the flow: references are `{"$ref": "<task id>"}`, templates stay strings. */
+    readonly input?: Json;
+  }>;
+  /** `[upstream, downstream]` pairs, sorted. */
+  readonly edges: ReadonlyArray<readonly [string, string]>;
+}
+
+/** `metadata.json` inside an artifact. */
+export interface ArtifactMetadata {
+  readonly name: string;
+  readonly version: string;
+  readonly built_at: string;
+  readonly sdk_version: string;
+  readonly bundle_sha256: string;
+  /** Path of the bundle inside the artifact, e.g. `flow.js`. */
+  readonly entry: string;
+  /** The source file the artifact was built from, relative to the working directory. */
+  readonly source: string;
+}
+
+export type TaskStatus = "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "SKIPPED" | "CANCELLED";
+
+export interface TaskState {
+  status: TaskStatus;
+  attempts: number;
+  started_at?: string;
+  completed_at?: string;
+  duration_ms?: number;
+  error?: string;
+}
+
+export type ExecutorEventType =
+  | "run_started"
+  | "task_started"
+  | "task_succeeded"
+  | "task_failed"
+  | "task_retrying"
+  | "task_skipped"
+  | "run_succeeded"
+  | "run_failed"
+  | "run_cancelled"
+  | "task_log";
+
+/** Structured event; the worker writes each as one JSON log line (adding org/flow keys). */
+export interface ExecutorEvent {
+  readonly event_type: ExecutorEventType;
+  readonly timestamp: string;
+  readonly run_id: string;
+  readonly task_id?: string;
+  readonly attempt?: number;
+  readonly duration_ms?: number;
+  /** Error message (task_failed, task_retrying, run_failed). */
+  readonly error?: string;
+  /** Full stack of the error, when there is one. */
+  readonly stack?: string;
+  /** Delay before the next attempt (task_retrying). */
+  readonly retry_in_ms?: number;
+  /** task_log: level and message of a `ctx.log` call. */
+  readonly level?: "info" | "warn" | "error";
+  readonly message?: string;
+  readonly fields?: Record<string, unknown>;
+}
+
+export type RunOutcome = "SUCCEEDED" | "FAILED" | "CANCELLED";
+
+export interface RunResult {
+  readonly status: RunOutcome;
+  readonly tasks: Record<string, TaskState>;
+  /** Outputs of succeeded tasks, by task id. */
+  readonly outputs: Record<string, unknown>;
+  /** Set when status is FAILED: the first task that failed for good. */
+  readonly failedTask?: string;
+  readonly error?: Error;
+  readonly durationMs: number;
+}
