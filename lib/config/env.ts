@@ -67,3 +67,21 @@ export function parseList(value: string | undefined): string[] {
     .map((s) => s.trim())
     .filter((s) => s.length > 0);
 }
+
+/**
+ * Optional handler settings beyond the stack's function environment (lib/infra/function-env.ts).
+ * Unset means the documented default.
+ */
+export const HANDLER_ENV = {
+  /**
+   * Role EventBridge Scheduler assumes to invoke the launch function. Set it to allow runtime
+   * schedules with a `time_zone`; unset, such schedules are refused with a 400.
+   */
+  schedulerRoleArn: "DAGY_SCHEDULER_ROLE_ARN",
+  /** EventBridge Scheduler group for time-zoned schedules. Default `default`. */
+  schedulerGroup: "DAGY_SCHEDULER_GROUP",
+  /** Reconciliation sweep: QUEUED runs idle this many minutes are checked. Default 15. */
+  reconcileQueuedMinutes: "DAGY_RECONCILE_QUEUED_MINUTES",
+  /** Reconciliation sweep: RUNNING runs idle this many minutes are checked. Default 10. */
+  reconcileRunningMinutes: "DAGY_RECONCILE_RUNNING_MINUTES",
+} as const;

@@ -49,6 +49,13 @@ export interface DagLaunchResult {
   readonly correlationId: string;
   readonly errorMessage?: string;
   readonly metadata: Record<string, Json>;
+  /**
+   * Class name of the typed error behind a failure (`FlowNotFoundError`,
+   * `DeploymentNotFoundError`, `TaskSubmissionError`, ...), so edges can map it to a status code.
+   */
+  readonly errorType?: string;
+  /** True when this is the stored result of an earlier launch with the same idempotency key. */
+  readonly replayed?: boolean;
 }
 
 /** What a backend needs to start one worker for one run. */
@@ -56,7 +63,10 @@ export interface WorkerLaunchSpec {
   readonly runId: string;
   readonly orgId: string;
   readonly flowName: string;
-  /** Container environment (all `DAGY_*` worker variables, upper-cased parameters, extra env). */
+  /**
+   * Container environment: all `DAGY_*` worker variables and the extra env. Upper-cased
+   * parameter variables are derived by the worker itself (it keeps the overrides small).
+   */
   readonly environment: Record<string, string>;
   readonly cpu: string;
   readonly memory: string;
@@ -69,6 +79,8 @@ export interface WorkerLaunchSpec {
 export interface SubmitResult {
   /** ECS task ARN, or `local:<pid>` style identifier for LocalBackend. */
   readonly taskArn: string;
+  /** Where the run's output goes, when the backend knows (LocalBackend: the log file path). */
+  readonly logStream?: string;
 }
 
 export interface ComputeBackend {

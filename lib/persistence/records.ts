@@ -59,6 +59,11 @@ export interface RunRecord {
   exit_code?: number | null;
   stop_reason?: string | null;
   idempotency_key?: string;
+  /**
+   * Set when task_states could not hold every task within DynamoDB's 400 KB item limit; the
+   * executor's JSON log lines remain the complete record.
+   */
+  task_states_truncated?: boolean;
 }
 
 export interface DeploymentRecord {

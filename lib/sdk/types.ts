@@ -66,7 +66,10 @@ export interface FlowSpec {
   readonly name: string;
   readonly version: string;
   readonly description?: string;
-  readonly parameters: Record<string, { type?: ParameterType; description?: string; default?: Json; required: boolean }>;
+  readonly parameters: Record<
+    string,
+    { type?: ParameterType; description?: string; default?: Json; required: boolean }
+  >;
   readonly max_parallelism?: number;
   readonly tags?: Record<string, string>;
   readonly tasks: ReadonlyArray<{

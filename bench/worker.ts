@@ -1,0 +1,193 @@
+/**
+ * Worker cold start: from process start to the first task running, for the example ETL flow
+ * with its artifact in local S3 (s3rver) and its run in local DynamoDB (dynalite), and the time
+ * to a terminal status. Each run spawns the bundled worker (`node .dagy/build/worker.js`, as
+ * LocalBackend does) with DAGY_WORKER_TIMINGS=1, and reads its `worker_timings` log line.
+ *
+ *   npx tsx bench/worker.ts
+ *
+ * Target: < 300 ms from process start to the first task (median of 10).
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { createDataClients, destroyDataClients } from "../lib/aws/clients";
+import { buildFlow } from "../lib/build";
+import { ensureBuckets, ensureTables, startLocalServers } from "../lib/local/servers";
+import { RunRepository } from "../lib/persistence/runs";
+import { tableNamesFor } from "../lib/persistence/schema";
+import { ObjectStore, sha256Hex } from "../lib/storage";
+import { buildWorkerBundle } from "../lib/worker/bundle";
+
+const RUNS = 10;
+const BASELINE_RUNS = 3;
+const TARGET_FIRST_TASK_MS = 300;
+const REPO_ROOT = path.resolve(__dirname, "..");
+
+interface Timings {
+  main: number;
+  artifact_fetched: number;
+  run_claimed: number;
+  flow_loaded: number;
+  first_task_started: number;
+  run_recorded: number;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] ?? 0)
+    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+function runWorker(
+  command: readonly string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; wallMs: number }> {
+  const started = performance.now();
+  const [file, ...args] = command;
+  return new Promise((resolve, reject) => {
+    const child = execFile(file ?? process.execPath, args, { env }, (error, stdout) => {
+      if (error && child.exitCode === null) reject(error);
+      else resolve({ code: child.exitCode, stdout, wallMs: performance.now() - started });
+    });
+  });
+}
+
+export async function main(): Promise<void> {
+  const bundle = await buildWorkerBundle();
+  console.log(
+    `worker bundle: ${path.relative(REPO_ROOT, bundle.file)} (${(bundle.bytes / 1024).toFixed(0)} KiB)`,
+  );
+  const servers = await startLocalServers();
+  const clients = createDataClients(servers);
+  const tables = tableNamesFor("dagy-bench");
+  const buckets = { artifacts: "dagy-bench-artifacts", traces: "dagy-bench-traces" };
+  const outDir = await mkdtemp(path.join(tmpdir(), "dagy-bench-worker-"));
+  try {
+    await ensureTables(clients.dynamodb, tables);
+    await ensureBuckets(clients.s3, [buckets.artifacts, buckets.traces]);
+    const { artifact, metadata } = await buildFlow({
+      entry: "examples/flows/etl_pipeline.ts",
+      cwd: REPO_ROOT,
+    });
+    const artifactUri = `s3://${buckets.artifacts}/flows/${metadata.name}/${metadata.version}/artifact.zip`;
+    await new ObjectStore(clients.s3).put(artifactUri, artifact);
+    const artifactSha256 = sha256Hex(artifact);
+    const runs = new RunRepository(clients.doc, tables.runs);
+
+    const measure = async (command: readonly string[], count: number) => {
+      const samples: Timings[] = [];
+      const walls: number[] = [];
+      // One warm-up run (file-system caches), then the measured ones.
+      for (let i = 0; i <= count; i++) {
+        const runId = `bench-${Date.now()}-${i}`;
+        const now = new Date().toISOString();
+        await runs.create({
+          run_id: runId,
+          org_id: "bench",
+          flow_name: metadata.name,
+          flow_version: metadata.version,
+          status: "QUEUED",
+          environment: "bench",
+          correlation_id: runId,
+          trigger_source: "bench",
+          artifact_s3_uri: artifactUri,
+          artifact_sha256: artifactSha256,
+          dep_package_uris: [],
+          secret_names: [],
+          created_at: now,
+          updated_at: now,
+        });
+        const result = await runWorker(command, {
+          PATH: process.env.PATH ?? "",
+          AWS_REGION: "us-east-1",
+          AWS_ACCESS_KEY_ID: "local",
+          AWS_SECRET_ACCESS_KEY: "local",
+          DAGY_RUN_ID: runId,
+          DAGY_ORG_ID: "bench",
+          DAGY_FLOW_NAME: metadata.name,
+          DAGY_FLOW_VERSION: metadata.version,
+          DAGY_ARTIFACT_URI: artifactUri,
+          DAGY_ARTIFACT_SHA256: artifactSha256,
+          DAGY_ENVIRONMENT: "bench",
+          DAGY_CORRELATION_ID: runId,
+          DAGY_PARAMETERS: JSON.stringify({
+            source: path.join(REPO_ROOT, "examples/data/orders.csv"),
+            destination: path.join(outDir, `${runId}.json`),
+          }),
+          DAGY_RUNS_TABLE: tables.runs,
+          DAGY_TRACES_BUCKET: buckets.traces,
+          DAGY_DYNAMODB_ENDPOINT: servers.dynamodbEndpoint,
+          DAGY_S3_ENDPOINT: servers.s3Endpoint,
+          DAGY_WORKER_TIMINGS: "1",
+        });
+        if (result.code !== 0) {
+          throw new Error(`worker exited with ${result.code}:\n${result.stdout.slice(-2000)}`);
+        }
+        const line = result.stdout
+          .split("\n")
+          .find((l) => l.includes('"event_type":"worker_timings"'));
+        if (line === undefined) throw new Error("the worker wrote no worker_timings line");
+        if (i === 0) continue;
+        samples.push(JSON.parse(line) as Timings);
+        walls.push(result.wallMs);
+      }
+      return { samples, walls };
+    };
+
+    const { samples, walls } = await measure([process.execPath, bundle.file], RUNS);
+    const m = (pick: (t: Timings) => number) => median(samples.map(pick)).toFixed(1);
+    const firstTask = median(samples.map((t) => t.first_task_started));
+    console.log(
+      `ETL example flow, bundled worker, ${RUNS} runs (median), ms since worker process start:`,
+    );
+    console.log(`  process start -> main (node + bundle load)       ${m((t) => t.main)}`);
+    console.log(
+      `  main -> artifact fetched (S3 GET)                ${m((t) => t.artifact_fetched - t.main)}`,
+    );
+    console.log(
+      `  main -> run claimed (GetItem + QUEUED->RUNNING)  ${m((t) => t.run_claimed - t.main)}  (overlaps the fetch)`,
+    );
+    console.log(
+      `  fetch+claim -> flow loaded (verify, unzip, load) ${m((t) => t.flow_loaded - Math.max(t.artifact_fetched, t.run_claimed))}`,
+    );
+    console.log(
+      `  flow loaded -> first task started                ${m((t) => t.first_task_started - t.flow_loaded)}`,
+    );
+    console.log(
+      `  = process start -> first task started            ${firstTask.toFixed(1)}  (target < ${TARGET_FIRST_TASK_MS} ms: ${firstTask < TARGET_FIRST_TASK_MS ? "met" : "NOT met"})`,
+    );
+    console.log(`  process start -> terminal status recorded        ${m((t) => t.run_recorded)}`);
+    console.log(`  spawn -> process exit (parent's wall clock)      ${median(walls).toFixed(1)}`);
+
+    // Baseline: the same worker from TypeScript through tsx, as LocalBackend ran it before.
+    const tsx = await measure(
+      [
+        process.execPath,
+        "--import",
+        require.resolve("tsx"),
+        path.join(REPO_ROOT, "worker/main.ts"),
+      ],
+      BASELINE_RUNS,
+    );
+    console.log(`baseline: worker/main.ts through tsx, ${BASELINE_RUNS} runs (median):`);
+    console.log(
+      `  process start -> first task started            ${median(tsx.samples.map((t) => t.first_task_started)).toFixed(1)}`,
+    );
+    console.log(`  spawn -> process exit (parent's wall clock)    ${median(tsx.walls).toFixed(1)}`);
+  } finally {
+    destroyDataClients(clients);
+    await servers.close();
+    await rm(outDir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,152 @@
+/**
+ * Response shaping: records and results to the snake_case bodies clients read. The guide's
+ * fields come first and keep the guide's names; null (not absent) marks "not yet".
+ */
+import type { DagLaunchResult } from "../launcher/types";
+import type { FlowRecord, RunRecord } from "../persistence/records";
+import type { Schedule } from "../schedules/types";
+
+export interface LogLink {
+  readonly log_group: string | null;
+  readonly log_stream: string | null;
+  readonly console_url: string | null;
+}
+
+export interface ConsoleLinkOptions {
+  readonly region?: string;
+  readonly logGroup?: string;
+}
+
+/** CloudWatch console fragments escape `%` as `$25` after URI encoding (`/` -> `$252F`). */
+function consoleEscape(value: string): string {
+  return encodeURIComponent(value).replace(/%/g, "$25");
+}
+
+export function cloudWatchLogLink(run: RunRecord, options: ConsoleLinkOptions): LogLink {
+  const logGroup = options.logGroup ?? null;
+  const logStream = run.log_stream ?? null;
+  const region = options.region;
+  const consoleUrl =
+    region && logGroup && logStream
+      ? `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}` +
+        `#logsV2:log-groups/log-group/${consoleEscape(logGroup)}/log-events/${consoleEscape(logStream)}`
+      : null;
+  return { log_group: logGroup, log_stream: logStream, console_url: consoleUrl };
+}
+
+export function tracebackLink(
+  run: RunRecord,
+  region: string | undefined,
+): { uri: string | null; console_url: string | null } {
+  const uri = run.traceback_uri ?? null;
+  const match = uri ? /^s3:\/\/([^/]+)\/(.+)$/.exec(uri) : null;
+  const consoleUrl =
+    match && region
+      ? `https://${region}.console.aws.amazon.com/s3/object/${match[1] as string}` +
+        `?region=${region}&prefix=${encodeURIComponent(match[2] as string)}`
+      : null;
+  return { uri, console_url: consoleUrl };
+}
+
+/** GET /runs/{runId}: the guide's six fields first, then the rest of the run. */
+export function runBody(
+  run: RunRecord,
+  logs: LogLink,
+  region: string | undefined,
+): Record<string, unknown> {
+  return {
+    run_id: run.run_id,
+    flow_name: run.flow_name,
+    status: run.status,
+    started_at: run.started_at ?? null,
+    completed_at: run.completed_at ?? null,
+    error_message: run.error_message ?? null,
+    flow_version: run.flow_version,
+    org_id: run.org_id,
+    environment: run.environment,
+    deployment_name: run.deployment_name ?? null,
+    correlation_id: run.correlation_id,
+    trigger_source: run.trigger_source,
+    triggered_by: run.triggered_by ?? null,
+    created_at: run.created_at,
+    updated_at: run.updated_at,
+    task_arn: run.task_arn ?? null,
+    task_states: run.task_states ?? {},
+    cancel_requested: run.cancel_requested ?? false,
+    exit_code: run.exit_code ?? null,
+    stop_reason: run.stop_reason ?? null,
+    traceback_uri: run.traceback_uri ?? null,
+    logs,
+    traceback: tracebackLink(run, region),
+  };
+}
+
+/** GET /runs items: the run without its (possibly large) task states. */
+export function runSummary(run: RunRecord): Record<string, unknown> {
+  return {
+    run_id: run.run_id,
+    flow_name: run.flow_name,
+    status: run.status,
+    started_at: run.started_at ?? null,
+    completed_at: run.completed_at ?? null,
+    error_message: run.error_message ?? null,
+    flow_version: run.flow_version,
+    org_id: run.org_id,
+    environment: run.environment,
+    correlation_id: run.correlation_id,
+    trigger_source: run.trigger_source,
+    created_at: run.created_at,
+    updated_at: run.updated_at,
+    task_arn: run.task_arn ?? null,
+  };
+}
+
+/** POST /flows/{flowName}/runs: exactly the guide's keys, plus `error` when not submitted. */
+export function launchBody(result: DagLaunchResult): Record<string, unknown> {
+  return {
+    run_id: result.runId,
+    task_arn: result.taskArn ?? null,
+    success: result.success,
+    ...(result.success ? {} : { error: result.errorMessage ?? "Launch failed" }),
+  };
+}
+
+export function batchItemBody(result: DagLaunchResult): Record<string, unknown> {
+  return {
+    // "" when nothing was written (unknown flow, ...): null says "no run" plainly.
+    run_id: result.runId || null,
+    flow_name: result.flowName,
+    task_arn: result.taskArn ?? null,
+    success: result.success,
+    correlation_id: result.correlationId,
+    ...(result.success ? {} : { error: result.errorMessage ?? "Launch failed" }),
+  };
+}
+
+export function flowVersionBody(flow: FlowRecord): Record<string, unknown> {
+  return {
+    flow_name: flow.flow_name,
+    flow_version: flow.flow_version,
+    registered_at: flow.registered_at,
+    artifact_s3_uri: flow.artifact_s3_uri,
+    artifact_sha256: flow.artifact_sha256,
+    is_semver: flow.is_semver,
+    description: flow.description ?? null,
+  };
+}
+
+export function scheduleBody(schedule: Schedule): Record<string, unknown> {
+  const { action: _action, flow_name, org_id, ...launch } = schedule.input;
+  return {
+    name: schedule.name,
+    org_id,
+    flow_name,
+    expression: schedule.expression,
+    time_zone: schedule.timeZone ?? "UTC",
+    enabled: schedule.enabled,
+    description: schedule.description ?? null,
+    launch,
+    resource_name: schedule.resourceName,
+    kind: schedule.kind,
+  };
+}

@@ -1,0 +1,278 @@
+import { createHash } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import * as path from "node:path";
+import { unzipSync, zipSync, type UnzipFileInfo, type Zippable } from "fflate";
+import { ArtifactError, ValidationError } from "../errors";
+import { SDK_VERSION, type Dag } from "../sdk";
+import { VERSION_PATTERN } from "../sdk/options";
+import type { ArtifactMetadata, FlowSpec } from "../sdk/types";
+import { BUNDLE_ENTRY, bundleFlow, resolveEntry } from "./bundle";
+import { stableStringify } from "./json";
+import { loadFlowBundle, type LoadFlowOptions } from "./loader";
+
+export const SPEC_ENTRY = "flow_spec.json";
+export const METADATA_ENTRY = "metadata.json";
+
+/** Upper bounds checked before inflating anything, so a hostile zip cannot exhaust memory. */
+export const ARTIFACT_LIMITS = {
+  jsonBytes: 16 * 1024 * 1024,
+  bundleBytes: 256 * 1024 * 1024,
+} as const;
+
+/**
+ * Every entry gets this modification time, so the zip carries no build clock. Built from local
+ * components because zip (DOS) timestamps are local time: 1980-01-01 00:00 in every time zone.
+ */
+const FIXED_ENTRY_MTIME = new Date(1980, 0, 1, 0, 0, 0);
+
+export interface BuildFlowOptions {
+  /** The flow's source file (TypeScript or JavaScript), relative to `cwd` or absolute. */
+  readonly entry: string;
+  /**
+   * Overrides the version the DAG declares, in `flow_spec.json` and `metadata.json` (the bundle
+   * itself is unchanged). Registration and launches use the artifact's version.
+   */
+  readonly version?: string;
+  /** Where to write the artifact; nothing is written without it. Relative to `cwd`. */
+  readonly outFile?: string;
+  /** Base of relative paths and of `metadata.source`. Default: `process.cwd()`. */
+  readonly cwd?: string;
+  /** Stamped into `metadata.built_at`. Default: now. Pass a fixed date for a byte-identical zip. */
+  readonly builtAt?: Date;
+}
+
+export interface BuildFlowResult {
+  /** The artifact zip. */
+  readonly artifact: Buffer;
+  readonly spec: FlowSpec;
+  readonly metadata: ArtifactMetadata;
+  /** The bundle (`flow.js`). */
+  readonly bundle: string;
+  /** Absolute path of the written artifact, when `outFile` was given. */
+  readonly path?: string;
+}
+
+export interface ArtifactContents {
+  readonly spec: FlowSpec;
+  readonly metadata: ArtifactMetadata;
+  /** Names of all entries in the zip. */
+  readonly entries: readonly string[];
+}
+
+export interface LoadedArtifact extends ArtifactContents {
+  readonly dag: Dag;
+  readonly bundle: string;
+}
+
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+function toPosix(p: string): string {
+  return p.split(path.sep).join("/");
+}
+
+function majorVersion(version: string): number | undefined {
+  const match = /^v?(\d+)\./.exec(version);
+  return match ? Number(match[1]) : undefined;
+}
+
+function validateVersion(version: string): void {
+  if (!VERSION_PATTERN.test(version)) {
+    throw new ValidationError(
+      `invalid version ${JSON.stringify(version)}: versions are 1-128 characters of ` +
+        "A-Z a-z 0-9 . _ + - and start with a letter or digit (e.g. 1.0.0)",
+      "version",
+    );
+  }
+}
+
+/**
+ * Builds a flow artifact: bundles the flow (esbuild, its npm imports inlined, "dagy" left to the
+ * host), loads the bundle to derive `flow_spec.json`, and zips spec, metadata and bundle.
+ * The same source and version always give the same `flow_spec.json` and bundle bytes; only
+ * `metadata.built_at` varies (see `builtAt`).
+ *
+ * @throws ValidationError when the entry is missing or `version` is malformed
+ * @throws FlowBuildError on build errors, load-time exceptions, or not exactly one DAG
+ */
+export async function buildFlow(options: BuildFlowOptions): Promise<BuildFlowResult> {
+  const cwd = options.cwd ?? process.cwd();
+  if (options.version !== undefined) validateVersion(options.version);
+  const entryAbs = resolveEntry(options.entry, cwd);
+  const source = toPosix(path.relative(cwd, entryAbs));
+  const bundle = await bundleFlow(entryAbs, source);
+  const dag = loadFlowBundle(bundle.code, bundle.filename, { sourceName: source });
+
+  const declared = dag.toSpec();
+  const spec: FlowSpec =
+    options.version === undefined ? declared : { ...declared, version: options.version };
+  const bundleBytes = Buffer.from(bundle.code, "utf8");
+  const metadata: ArtifactMetadata = {
+    name: spec.name,
+    version: spec.version,
+    built_at: (options.builtAt ?? new Date()).toISOString(),
+    sdk_version: SDK_VERSION,
+    bundle_sha256: sha256Hex(bundleBytes),
+    entry: BUNDLE_ENTRY,
+    source,
+  };
+  const artifact = packArtifact(spec, metadata, bundleBytes);
+
+  let written: string | undefined;
+  if (options.outFile !== undefined) {
+    written = path.resolve(cwd, options.outFile);
+    await mkdir(path.dirname(written), { recursive: true });
+    await writeFile(written, artifact);
+  }
+  return { artifact, spec, metadata, bundle: bundle.code, ...(written ? { path: written } : {}) };
+}
+
+function packArtifact(spec: FlowSpec, metadata: ArtifactMetadata, bundle: Uint8Array): Buffer {
+  const entry = (data: Uint8Array): Zippable[string] => [data, { mtime: FIXED_ENTRY_MTIME }];
+  // Entry order is fixed: the JSON first, so tools listing the zip show the spec on top.
+  const files: Zippable = {
+    [SPEC_ENTRY]: entry(Buffer.from(stableStringify(spec), "utf8")),
+    [METADATA_ENTRY]: entry(Buffer.from(stableStringify(metadata), "utf8")),
+    [metadata.entry]: entry(bundle),
+  };
+  return Buffer.from(zipSync(files, { level: 6 }));
+}
+
+function unpack(
+  zip: Uint8Array,
+  wanted: (name: string) => boolean,
+): {
+  files: Record<string, Uint8Array>;
+  entries: string[];
+} {
+  const entries: string[] = [];
+  let files: Record<string, Uint8Array>;
+  try {
+    files = unzipSync(zip, {
+      filter: (file: UnzipFileInfo) => {
+        entries.push(file.name);
+        if (!wanted(file.name)) return false;
+        const limit = file.name.endsWith(".json")
+          ? ARTIFACT_LIMITS.jsonBytes
+          : ARTIFACT_LIMITS.bundleBytes;
+        if (file.originalSize > limit) {
+          throw new ArtifactError(
+            `artifact entry ${file.name} is ${file.originalSize} bytes; the limit is ${limit}`,
+          );
+        }
+        return true;
+      },
+    });
+  } catch (error) {
+    if (error instanceof ArtifactError) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ArtifactError(`artifact is not a readable zip archive (${reason})`, {
+      cause: error,
+    });
+  }
+  return { files, entries };
+}
+
+function parseJsonEntry(files: Record<string, Uint8Array>, name: string): unknown {
+  const bytes = files[name];
+  if (bytes === undefined) {
+    throw new ArtifactError(`artifact has no ${name}; is it a file written by dagy build?`);
+  }
+  try {
+    return JSON.parse(Buffer.from(bytes).toString("utf8"));
+  } catch (error) {
+    throw new ArtifactError(`artifact ${name} is not valid JSON`, { cause: error });
+  }
+}
+
+function readContents(
+  zip: Uint8Array,
+  alsoWanted: (name: string) => boolean,
+): ArtifactContents & { files: Record<string, Uint8Array> } {
+  // Lazy: zod takes a noticeable share of CLI start-up, and building never reads an artifact.
+  const { artifactMetadataSchema, flowSpecSchema, formatIssues } =
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require("./schema") as typeof import("./schema");
+  const { files, entries } = unpack(
+    zip,
+    (name) => name === SPEC_ENTRY || name === METADATA_ENTRY || alsoWanted(name),
+  );
+  const spec = flowSpecSchema.safeParse(parseJsonEntry(files, SPEC_ENTRY));
+  if (!spec.success) {
+    throw new ArtifactError(`artifact ${SPEC_ENTRY} is invalid: ${formatIssues(spec.error)}`);
+  }
+  const metadata = artifactMetadataSchema.safeParse(parseJsonEntry(files, METADATA_ENTRY));
+  if (!metadata.success) {
+    throw new ArtifactError(
+      `artifact ${METADATA_ENTRY} is invalid: ${formatIssues(metadata.error)}`,
+    );
+  }
+  if (spec.data.name !== metadata.data.name || spec.data.version !== metadata.data.version) {
+    throw new ArtifactError(
+      `artifact is inconsistent: ${SPEC_ENTRY} says ${spec.data.name}@${spec.data.version}, ` +
+        `${METADATA_ENTRY} says ${metadata.data.name}@${metadata.data.version}`,
+    );
+  }
+  return { spec: spec.data, metadata: metadata.data, entries, files };
+}
+
+/**
+ * Reads and validates `flow_spec.json` and `metadata.json` of an artifact without running any of
+ * its code (registration uses this on uploads).
+ *
+ * @throws ArtifactError when the zip, either file, or their agreement is invalid
+ */
+export function readArtifact(zip: Uint8Array): ArtifactContents {
+  const { spec, metadata, entries } = readContents(zip, () => false);
+  return { spec, metadata, entries };
+}
+
+export interface LoadArtifactOptions extends Pick<LoadFlowOptions, "extraNodePaths"> {
+  /** Name of the bundle in stack traces. Default: `/dagy/<name>@<version>/flow.js`. */
+  readonly filename?: string;
+}
+
+/**
+ * Verifies an artifact (bundle sha256 against metadata, SDK major version) and loads its DAG
+ * with this process's SDK.
+ *
+ * @throws ArtifactError when verification fails
+ * @throws FlowBuildError when the bundle throws while loading or defines other than one DAG
+ */
+export function loadArtifact(zip: Uint8Array, options: LoadArtifactOptions = {}): LoadedArtifact {
+  const { spec, metadata, entries, files } = readContents(zip, (name) => name.endsWith(".js"));
+  const bundleEntry = metadata.entry;
+  const bytes = files[bundleEntry];
+  if (bytes === undefined) {
+    throw new ArtifactError(`artifact has no ${bundleEntry} (the entry metadata.json names)`);
+  }
+  const actual = sha256Hex(bytes);
+  if (actual !== metadata.bundle_sha256) {
+    throw new ArtifactError(
+      `artifact ${bundleEntry} does not match metadata.json: sha256 is ${actual}, ` +
+        `expected ${metadata.bundle_sha256}; the artifact was modified or corrupted`,
+    );
+  }
+  const built = majorVersion(metadata.sdk_version);
+  const host = majorVersion(SDK_VERSION);
+  if (built !== undefined && host !== undefined && built !== host) {
+    throw new ArtifactError(
+      `artifact was built with SDK ${metadata.sdk_version}, which is incompatible with this ` +
+        `worker's SDK ${SDK_VERSION} (major versions differ); rebuild it with this dagy`,
+    );
+  }
+  const bundle = Buffer.from(bytes).toString("utf8");
+  const filename = options.filename ?? `/dagy/${spec.name}@${spec.version}/${bundleEntry}`;
+  const dag = loadFlowBundle(bundle, filename, {
+    sourceName: `${metadata.source} (artifact ${spec.name}@${spec.version})`,
+    ...(options.extraNodePaths ? { extraNodePaths: options.extraNodePaths } : {}),
+  });
+  if (dag.name !== spec.name) {
+    throw new ArtifactError(
+      `artifact is inconsistent: its bundle defines DAG "${dag.name}" but ${SPEC_ENTRY} names ` +
+        `"${spec.name}"`,
+    );
+  }
+  return { spec, metadata, entries, dag, bundle };
+}

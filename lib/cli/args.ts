@@ -1,0 +1,38 @@
+import { UsageError } from "./io";
+
+/**
+ * Runs a `util.parseArgs` call and turns its errors (unknown option, missing value, ...) into a
+ * `UsageError` for `command`. Each command calls `parseArgs` itself so the result stays typed.
+ */
+export function parseOrUsage<T>(command: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    // By code, not `instanceof TypeError`: Node's errors may come from another realm (jest).
+    const code = (error as { code?: unknown } | null)?.code;
+    if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS_")) {
+      throw new UsageError((error as Error).message, command);
+    }
+    throw error;
+  }
+}
+
+/** The one positional argument a command takes, or a usage error naming what is missing. */
+export function onePositional(command: string, positionals: string[], what: string): string {
+  const [first, ...rest] = positionals;
+  if (first === undefined) throw new UsageError(`missing ${what}`, command);
+  if (rest.length > 0) {
+    const s = rest.length > 1 ? "s" : "";
+    throw new UsageError(`unexpected argument${s}: ${rest.join(" ")}`, command);
+  }
+  return first;
+}
+
+/** A positive integer option value, or a usage error naming the option. */
+export function positiveInteger(command: string, option: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`${option} must be a whole number >= 1, got "${value}"`, command);
+  }
+  return n;
+}

@@ -1,0 +1,96 @@
+import { parseArgs } from "node:util";
+import { parseList } from "../config/env";
+import { parseOrUsage } from "./args";
+import { EXIT, UsageError, formatTable, type CliCommand } from "./io";
+import { COMMON_OPTIONS, COMMON_USAGE, orgOf, shortTime, targetOf } from "./lifecycle";
+import { openStores } from "./stores";
+
+const usage = `Usage: dagy deployments set <name> --packages <slug,slug...> [options]
+       dagy deployments list [options]
+
+A deployment names the dependency packages a run gets: launch with --deployment <name> and
+the worker installs those packages before running the flow (the guide's DeploymentModel).
+Every package must exist and be usable by the org (dagy deps push).
+
+Options:
+      --packages <a,b>       Package slugs, comma-separated (set; may be empty: "").
+      --environment <name>   The deployment's environment (default: the deployment name).
+      --json                 Print JSON.
+${COMMON_USAGE}`;
+
+export const command: CliCommand = {
+  name: "deployments",
+  usage,
+  async run(args, io) {
+    const { values, positionals } = parseOrUsage("deployments", () =>
+      parseArgs({
+        args,
+        options: {
+          ...COMMON_OPTIONS,
+          packages: { type: "string" },
+          environment: { type: "string" },
+          json: { type: "boolean" },
+        },
+        allowPositionals: true,
+        strict: true,
+      }),
+    );
+    if (values.help) {
+      io.stdout(usage);
+      return EXIT.ok;
+    }
+    const [action, name, ...extra] = positionals;
+    if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(" ")}`, "deployments");
+    const orgId = orgOf(values, io);
+    if (action !== "set" && action !== "list") {
+      throw new UsageError(
+        action === undefined ? "missing action: set or list" : `unknown action "${action}": use set or list`,
+        "deployments",
+      );
+    }
+    if (action === "set") {
+      if (name === undefined) throw new UsageError("missing deployment name (dagy deployments set <name>)", "deployments");
+      if (values.packages === undefined) throw new UsageError("--packages is required (comma-separated slugs)", "deployments");
+    }
+    const stores = await openStores(targetOf(values, io));
+    try {
+      if (action === "list") {
+        const deployments = await stores.persistence.deployments.list(orgId);
+        if (values.json) io.stdout(`${JSON.stringify({ deployments }, null, 2)}\n`);
+        else if (deployments.length === 0) io.stdout(`No deployments for ${orgId}.\n`);
+        else {
+          io.stdout(
+            `${formatTable([
+              ["NAME", "ENVIRONMENT", "PACKAGES", "UPDATED"],
+              ...deployments.map((d) => [
+                d.deployment_name,
+                d.environment,
+                d.dep_package_slugs.join(",") || "-",
+                shortTime(d.updated_at),
+              ]),
+            ])}\n`,
+          );
+        }
+        return EXIT.ok;
+      }
+      const slugs = parseList(values.packages);
+      const record = {
+        org_id: orgId,
+        deployment_name: name as string,
+        environment: values.environment ?? (name as string),
+        dep_package_slugs: slugs,
+        updated_at: new Date().toISOString(),
+      };
+      await stores.persistence.deployments.put(record);
+      if (values.json) io.stdout(`${JSON.stringify(record, null, 2)}\n`);
+      else {
+        io.stdout(
+          `Deployment ${record.deployment_name} (${record.environment}) for ${orgId}: ${slugs.length > 0 ? slugs.join(", ") : "no packages"}\n`,
+        );
+      }
+      return EXIT.ok;
+    } finally {
+      await stores.close();
+    }
+  },
+};

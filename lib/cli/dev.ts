@@ -1,0 +1,169 @@
+import { isAbsolute, join, relative } from "node:path";
+import { parseArgs } from "node:util";
+import { DEFAULT_CONCURRENCY, DEFAULT_ORG } from "../local/state";
+import { parseOrUsage, positiveInteger } from "./args";
+import { EXIT, UsageError, formatDuration, formatTable, type CliCommand, type CliIO } from "./io";
+import { parsePort } from "./target";
+
+const usage = `Usage: dagy dev [options]        (also: npm start)
+
+Runs the whole Dagy platform on this machine, no AWS account needed: DynamoDB (dynalite) and
+S3 (s3rver) persisted under the data directory, the HTTP API (the same handler as the API
+Lambda), runs executed by worker processes (the same worker as the Fargate container), and
+schedules fired locally. The example flows (examples/flows/*.ts) are built and registered for
+${DEFAULT_ORG}. Stop it with Ctrl-C; a restart keeps registered flows and past runs.
+
+Options:
+      --port <port>          API port (default: $DAGY_PORT, else 8787; 0 picks a free one).
+      --host <host>          Interface to listen on (default 127.0.0.1; the API has no auth).
+      --data-dir <dir>       Data directory (default: $DAGY_DATA_DIR, else .dagy).
+      --concurrency <n>      Workers running at once; more runs wait QUEUED (default ${DEFAULT_CONCURRENCY}).
+      --org <org_id>         Org the example flows are registered for (default ${DEFAULT_ORG}).
+      --no-examples          Do not build and register the example flows.
+      --quiet                Do not log each HTTP request.
+  -h, --help                 Show this help.
+
+Secrets: runs launched with secrets_env ({"DB_PASSWORD": "arn:aws:secretsmanager:..."}) get
+the values from <data-dir>/secrets.json, a JSON object {"<secret arn>": "<value>"} (created
+empty, mode 0600); values are never logged.
+`;
+
+/** A path as the user can paste it: relative to their cwd when inside it, else absolute. */
+function displayPath(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  return rel === "" ? "." : rel.startsWith("..") || isAbsolute(rel) ? path : rel;
+}
+
+export const command: CliCommand = {
+  name: "dev",
+  usage,
+  async run(args: string[], io: CliIO): Promise<number> {
+    const { values, positionals } = parseOrUsage("dev", () =>
+      parseArgs({
+        args,
+        options: {
+          port: { type: "string" },
+          host: { type: "string" },
+          "data-dir": { type: "string" },
+          concurrency: { type: "string" },
+          org: { type: "string" },
+          "no-examples": { type: "boolean" },
+          quiet: { type: "boolean" },
+          help: { type: "boolean", short: "h" },
+        },
+        allowPositionals: true,
+        strict: true,
+      }),
+    );
+    if (values.help) {
+      io.stdout(usage);
+      return EXIT.ok;
+    }
+    if (positionals.length > 0) {
+      throw new UsageError(`unexpected argument: ${positionals.join(" ")}`, "dev");
+    }
+    const portText = values.port ?? io.env.DAGY_PORT;
+    const port =
+      portText === undefined
+        ? undefined
+        : (() => {
+            try {
+              return parsePort(portText, values.port !== undefined ? "--port" : "DAGY_PORT");
+            } catch (error) {
+              throw new UsageError((error as Error).message, "dev");
+            }
+          })();
+    const concurrency =
+      values.concurrency === undefined
+        ? undefined
+        : positiveInteger("dev", "--concurrency", values.concurrency);
+
+    const { startLocalPlatform, PACKAGE_ROOT } = await import("../local/platform");
+    const log = (line: string) => io.stdout(`${line}\n`);
+    io.stdout("Starting the Dagy local platform…\n");
+    const platform = await startLocalPlatform({
+      cwd: io.cwd,
+      dataDir: values["data-dir"] ?? io.env.DAGY_DATA_DIR ?? ".dagy",
+      ...(port !== undefined ? { port } : {}),
+      ...(values.host !== undefined ? { host: values.host } : {}),
+      ...(concurrency !== undefined ? { concurrency } : {}),
+      ...(values.org !== undefined ? { orgId: values.org } : {}),
+      registerExamples: values["no-examples"] !== true,
+      accessLog: values.quiet !== true,
+      log,
+    });
+
+    const cwd = io.cwd;
+    const show = (p: string) => displayPath(p, cwd);
+    const out: string[] = [];
+    out.push(`\nDagy local platform ready in ${formatDuration(platform.timings.readyMs)}`);
+    out.push(
+      formatTable([
+        ["  API", platform.url],
+        ["  data", `${show(platform.dataDir)} (DynamoDB ${platform.endpoints.dynamodbEndpoint}, S3 ${platform.endpoints.s3Endpoint})`],
+        ["  workers", `up to ${platform.concurrency} at once; output in ${show(platform.logDir)}/<run_id>.log`],
+        ["  secrets", `${show(platform.secretsFile)} (${platform.secretCount} defined; {"<secret arn>": "<value>"})`],
+        ["  schedules", `${show(join(platform.dataDir, "schedules.json"))}`],
+      ]),
+    );
+    if (platform.recoveredRuns.length > 0) {
+      const n = platform.recoveredRuns.length;
+      out.push(
+        `\n${n} run${n === 1 ? "" : "s"} left active by the previous session ${n === 1 ? "was" : "were"} marked FAILED ("local platform restarted").`,
+      );
+    }
+    if (platform.examples.length > 0) {
+      out.push(`\nExample flows for ${platform.orgId}:`);
+      const rows = platform.examples.map((e) => [
+        `  ${e.flowName ?? "?"}`,
+        e.version ?? "",
+        e.file,
+        e.status === "registered" ? "registered" : e.status === "unchanged" ? "already registered" : e.status.toUpperCase(),
+      ]);
+      out.push(formatTable(rows));
+      for (const e of platform.examples) {
+        if (e.status === "conflict" || e.status === "failed") out.push(`  ! ${e.file}: ${e.message ?? ""}`);
+      }
+    }
+    const etl = platform.examples.find((e) => e.flowName === "etl_pipeline" && e.status !== "failed");
+    if (etl) {
+      const source = show(join(PACKAGE_ROOT, "examples", "data", "orders.csv"));
+      const destination = show(join(platform.dataDir, "out", "orders.json"));
+      const body = JSON.stringify({
+        org_id: platform.orgId,
+        parameters: { source, destination },
+      });
+      out.push("\nTry it (the guide's request, on this machine):");
+      out.push(`  curl -X POST ${platform.url}/flows/etl_pipeline/runs \\`);
+      out.push(`    -H "Content-Type: application/json" \\`);
+      out.push(`    -d '${body}'`);
+      out.push(`  curl ${platform.url}/runs/<run_id>`);
+      out.push(
+        `  npx dagy launch etl_pipeline --param source=${source} --param destination=${destination} --wait`,
+      );
+      out.push("  npx dagy runs");
+    }
+    out.push("\nCtrl-C stops the platform (active runs are stopped and marked FAILED).\n");
+    io.stdout(`${out.join("\n")}\n`);
+
+    // Wait for Ctrl-C (or SIGTERM from a process manager), then stop everything cleanly:
+    // workers first (none is orphaned), then the stores, which flush to disk.
+    await new Promise<void>((resolve) => {
+      let stopListening: (() => void) | undefined;
+      const stop = (signal: string) => {
+        stopListening?.();
+        process.removeListener("SIGTERM", onTerm);
+        io.stdout(`\n${signal}: stopping (waiting for workers to exit)…\n`);
+        resolve();
+      };
+      const onTerm = () => stop("SIGTERM");
+      stopListening = io.onInterrupt?.(() => stop("SIGINT"));
+      // CliIO carries SIGINT only; a platform must also stop cleanly on SIGTERM.
+      process.once("SIGTERM", onTerm);
+    });
+    const stopping = Date.now();
+    await platform.close();
+    io.stdout(`Stopped in ${formatDuration(Date.now() - stopping)}. Data kept in ${show(platform.dataDir)}.\n`);
+    return EXIT.ok;
+  },
+};

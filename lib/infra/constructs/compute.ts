@@ -1,0 +1,319 @@
+import { ArnFormat, Duration, RemovalPolicy, Size, Stack } from "aws-cdk-lib";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as ec2 from "aws-cdk-lib/aws-ec2";
+import { Platform } from "aws-cdk-lib/aws-ecr-assets";
+import * as ecr from "aws-cdk-lib/aws-ecr";
+import * as ecs from "aws-cdk-lib/aws-ecs";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as logs from "aws-cdk-lib/aws-logs";
+import type * as s3 from "aws-cdk-lib/aws-s3";
+import { Construct } from "constructs";
+import { WORKLOAD_PROFILES, type WorkloadProfile } from "../../launcher/types";
+import type { WorkerImageConfig } from "../config";
+import { acknowledgeWildcards } from "../nag";
+import { REPO_ROOT, WORKER_ASSET_EXCLUDES, WORKER_DOCKERFILE } from "../paths";
+
+/** Name of the worker container in the task definition (`DAGY_ECS_CONTAINER_NAME`). */
+export const WORKER_CONTAINER_NAME = "worker";
+
+/** Key prefixes of the artifacts bucket the worker reads. */
+export const WORKER_ARTIFACT_READ_PREFIXES = ["flows/*", "dep-packages/*", "run-inputs/*"] as const;
+/** Key prefix of the traces bucket the worker writes. */
+export const WORKER_TRACES_WRITE_PREFIX = "exceptions/*";
+
+export interface ComputeConstructProps {
+  /** `<appName>-<env>`: the cluster name and the task definition family `<prefix>-worker`. */
+  readonly resourcePrefix: string;
+  readonly appName: string;
+  readonly vpc: ec2.IVpc;
+  readonly workerImage: WorkerImageConfig;
+  /** Sizes the task definition; launches override cpu/memory per run. */
+  readonly workloadProfile: WorkloadProfile;
+  /** Worker log group, e.g. `/ecs/dagy-worker` (`DAGY_ECS_LOG_GROUP`). */
+  readonly logGroupName: string;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+  readonly runsTable: dynamodb.ITable;
+  readonly artifactsBucket: s3.IBucket;
+  readonly tracesBucket: s3.IBucket;
+  /**
+   * Secrets Manager ARN patterns runs may inject. Secret ARNs end in a random suffix, so these
+   * are patterns. Default `arn:<partition>:secretsmanager:<region>:<account>:secret:<appName>/*`.
+   */
+  readonly secretArnPatterns?: readonly string[];
+}
+
+/**
+ * The ECS cluster and the worker task definition: one Fargate task per run, ARM64, the worker
+ * container logging to the worker log group, and two roles — the execution role (image pull,
+ * log driver, secret injection) and the least-privilege task role the worker's code runs as.
+ */
+export class ComputeConstruct extends Construct {
+  readonly cluster: ecs.Cluster;
+  readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly container: ecs.ContainerDefinition;
+  readonly logGroup: logs.LogGroup;
+  readonly taskRole: iam.Role;
+  readonly executionRole: iam.Role;
+
+  constructor(scope: Construct, id: string, props: ComputeConstructProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+
+    this.cluster = new ecs.Cluster(this, "Cluster", {
+      clusterName: props.resourcePrefix,
+      vpc: props.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+      enableFargateCapacityProviders: true,
+    });
+
+    this.logGroup = new logs.LogGroup(this, "WorkerLogGroup", {
+      logGroupName: props.logGroupName,
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+
+    // Only ECS tasks of this account and region may assume the roles (confused-deputy guard).
+    const ecsTasks = new iam.ServicePrincipal("ecs-tasks.amazonaws.com", {
+      conditions: {
+        StringEquals: { "aws:SourceAccount": stack.account },
+        ArnLike: {
+          "aws:SourceArn": stack.formatArn({ service: "ecs", resource: "*" }),
+        },
+      },
+    });
+    this.executionRole = new iam.Role(this, "ExecutionRole", {
+      assumedBy: ecsTasks,
+      description: "Dagy worker task execution role: image pull, log driver, secret injection",
+    });
+    this.taskRole = new iam.Role(this, "TaskRole", {
+      assumedBy: ecsTasks,
+      description: "Dagy worker task role: its run record, artifacts, trace objects, run log streams",
+    });
+
+    const profile = WORKLOAD_PROFILES[props.workloadProfile];
+    this.taskDefinition = new ecs.FargateTaskDefinition(this, "WorkerTaskDefinition", {
+      family: `${props.resourcePrefix}-worker`,
+      cpu: Number(profile.cpu),
+      memoryLimitMiB: Number(profile.memory),
+      // The guide's default: 21 GiB, the smallest explicit size; launches may ask for up to 200.
+      ephemeralStorageGiB: 21,
+      runtimePlatform: {
+        cpuArchitecture: ecs.CpuArchitecture.ARM64,
+        operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+      },
+      executionRole: this.executionRole,
+      taskRole: this.taskRole,
+    });
+
+    this.container = this.taskDefinition.addContainer("Worker", {
+      containerName: WORKER_CONTAINER_NAME,
+      image: this.workerImage(props.workerImage),
+      essential: true,
+      // The worker marks its run CANCELLED on SIGTERM; 120 s is Fargate's maximum.
+      stopTimeout: Duration.seconds(120),
+      logging: ecs.LogDrivers.awsLogs({
+        logGroup: this.logGroup,
+        streamPrefix: WORKER_CONTAINER_NAME,
+        // A slow log pipe must not block the run; the buffer holds bursts.
+        mode: ecs.AwsLogDriverMode.NON_BLOCKING,
+        maxBufferSize: Size.mebibytes(25),
+      }),
+      // The launcher passes every DAGY_* variable as container overrides per run.
+    });
+
+    this.grantWorkerData(props);
+    this.grantSecretInjection(props);
+  }
+
+  /** Everything the worker's own code does, and nothing else. */
+  private grantWorkerData(props: ComputeConstructProps): void {
+    dynamodb.TableGrants.fromTable(props.runsTable, undefined, false).actions(
+      this.taskRole,
+      "dynamodb:GetItem",
+      "dynamodb:UpdateItem",
+    );
+    iam.Grant.addToPrincipal({
+      grantee: this.taskRole,
+      actions: ["s3:GetObject"],
+      resourceArns: WORKER_ARTIFACT_READ_PREFIXES.map((p) => props.artifactsBucket.arnForObjects(p)),
+    });
+    iam.Grant.addToPrincipal({
+      grantee: this.taskRole,
+      actions: ["s3:PutObject"],
+      resourceArns: [props.tracesBucket.arnForObjects(WORKER_TRACES_WRITE_PREFIX)],
+    });
+    // The worker ships run events to a log stream named by the run id.
+    this.logGroup.grantWrite(this.taskRole);
+    acknowledgeWildcards(this.taskRole, [
+      {
+        resource: `${this.logGroup.logGroupArn}`,
+        reason:
+          "Log streams of the one worker log group (logGroupArn ends in :*); stream names are run ids.",
+      },
+      ...WORKER_ARTIFACT_READ_PREFIXES.map((prefix) => ({
+        resource: props.artifactsBucket.arnForObjects(prefix),
+        reason: `Objects under ${prefix} of the artifacts bucket; keys carry flow, version, slug or run id.`,
+      })),
+      {
+        resource: props.tracesBucket.arnForObjects(WORKER_TRACES_WRITE_PREFIX),
+        reason: "Tracebacks under exceptions/<org_id>/<run_id>/ of the traces bucket; run ids are unknown at deploy time.",
+      },
+    ]);
+  }
+
+  private grantSecretInjection(props: ComputeConstructProps): void {
+    const patterns = props.secretArnPatterns ?? [
+      Stack.of(this).formatArn({
+        service: "secretsmanager",
+        resource: "secret",
+        resourceName: `${props.appName}/*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    ];
+    this.executionRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ["secretsmanager:GetSecretValue"],
+        resources: [...patterns],
+      }),
+    );
+    acknowledgeWildcards(this.executionRole, [
+      ...patterns.map((resource) => ({
+        resource,
+        reason:
+          "ECS injects the secrets a run declares; secret ARNs end in a random suffix, so access is by name prefix (config secretArnPatterns).",
+      })),
+      {
+        resource: "*",
+        reason:
+          "ecr:GetAuthorizationToken supports no resource-level permission; image pulls are scoped to the worker repository.",
+      },
+    ]);
+  }
+
+  private workerImage(config: WorkerImageConfig): ecs.ContainerImage {
+    if (config.kind === "asset") {
+      return ecs.ContainerImage.fromAsset(REPO_ROOT, {
+        file: WORKER_DOCKERFILE,
+        platform: Platform.LINUX_ARM64,
+        exclude: WORKER_ASSET_EXCLUDES,
+      });
+    }
+    const ecrImage = parseEcrImageUri(config.uri);
+    if (!ecrImage) return ecs.ContainerImage.fromRegistry(config.uri);
+    // An ECR image: referencing the repository lets CDK grant the execution role exactly its pull.
+    const repository = ecr.Repository.fromRepositoryAttributes(this, "WorkerRepository", {
+      repositoryName: ecrImage.repositoryName,
+      repositoryArn: Stack.of(this).formatArn({
+        service: "ecr",
+        account: ecrImage.account,
+        region: ecrImage.region,
+        resource: "repository",
+        resourceName: ecrImage.repositoryName,
+      }),
+    });
+    return ecs.ContainerImage.fromEcrRepository(repository, ecrImage.tagOrDigest);
+  }
+
+  /**
+   * Lets a launcher start workers: RunTask on this family's revisions (and derived families
+   * `<family>-*`, e.g. per-secret-set revisions) into this cluster only, and register those
+   * revisions. RegisterTaskDefinition and DescribeTaskDefinition support no resource-level
+   * permissions, so they take `*`; neither reads or writes data, and RunTask stays scoped.
+   */
+  grantLaunch(grantee: iam.IGrantable): void {
+    const stack = Stack.of(this);
+    const family = this.taskDefinition.family;
+    const familyArns = [`${family}:*`, `${family}-*:*`].map((resourceName) =>
+      stack.formatArn({ service: "ecs", resource: "task-definition", resourceName }),
+    );
+    const inCluster = { ArnEquals: { "ecs:cluster": this.cluster.clusterArn } };
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["ecs:RunTask"],
+      resourceArns: familyArns,
+      conditions: inCluster,
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"],
+      resourceArns: ["*"],
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["ecs:TagResource"],
+      resourceArns: [this.taskArns(), ...familyArns],
+      conditions: { StringEquals: { "ecs:CreateAction": ["RunTask", "RegisterTaskDefinition"] } },
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["iam:PassRole"],
+      resourceArns: [this.taskRole.roleArn, this.executionRole.roleArn],
+      conditions: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } },
+    });
+    this.grantTaskControl(grantee, "ecs:StopTask", "ecs:DescribeTasks");
+    acknowledgeOnPrincipal(grantee, [
+      ...familyArns.map((resource) => ({
+        resource,
+        reason:
+          "Revisions of the worker task definition family (and <family>-* derived families); RunTask is further limited to this cluster.",
+      })),
+      {
+        resource: "*",
+        reason:
+          "ecs:RegisterTaskDefinition and ecs:DescribeTaskDefinition support no resource-level permissions; they touch no data, and iam:PassRole limits the roles a registered revision can use to the two worker roles.",
+      },
+    ]);
+  }
+
+  /** ECS task actions (`ecs:StopTask`, `ecs:DescribeTasks`) on tasks of this cluster only. */
+  grantTaskControl(grantee: iam.IGrantable, ...actions: string[]): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions,
+      resourceArns: [this.taskArns()],
+      conditions: { ArnEquals: { "ecs:cluster": this.cluster.clusterArn } },
+    });
+    acknowledgeOnPrincipal(grantee, [
+      {
+        resource: this.taskArns(),
+        reason: "Tasks of the Dagy cluster only (task ids are per run); ecs:cluster condition applies too.",
+      },
+    ]);
+  }
+
+  private taskArns(): string {
+    return Stack.of(this).formatArn({
+      service: "ecs",
+      resource: "task",
+      resourceName: `${this.cluster.clusterName}/*`,
+    });
+  }
+}
+
+interface EcrImage {
+  readonly account: string;
+  readonly region: string;
+  readonly repositoryName: string;
+  readonly tagOrDigest: string;
+}
+
+/** `<account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repo>[:tag|@sha256:...]`, else undefined. */
+export function parseEcrImageUri(uri: string): EcrImage | undefined {
+  const match =
+    /^([0-9]{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([a-z0-9._/-]+?)(?::([\w.-]+)|@(sha256:[0-9a-f]{64}))?$/.exec(
+      uri,
+    );
+  if (!match) return undefined;
+  const [, account = "", region = "", repositoryName = "", tag, digest] = match;
+  return { account, region, repositoryName, tagOrDigest: digest ?? tag ?? "latest" };
+}
+
+/** Acknowledges wildcard findings on the grantee's role, when it is one of ours. */
+function acknowledgeOnPrincipal(
+  grantee: iam.IGrantable,
+  findings: Parameters<typeof acknowledgeWildcards>[1],
+): void {
+  const principal = grantee.grantPrincipal;
+  if (Construct.isConstruct(principal)) acknowledgeWildcards(principal, findings);
+}

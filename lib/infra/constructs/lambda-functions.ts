@@ -1,0 +1,145 @@
+import { Duration, type RemovalPolicy } from "aws-cdk-lib";
+import type * as logs from "aws-cdk-lib/aws-logs";
+import { Construct } from "constructs";
+import { LAUNCHER_ENV, PLATFORM_ENV } from "../../config/env";
+import type { ApiAuthConfig } from "../config";
+import type { DagyEnvironment } from "../environments";
+import { FUNCTION_ENV } from "../function-env";
+import { LAMBDA_ENTRIES } from "../paths";
+import { WORKER_CONTAINER_NAME, type ComputeConstruct } from "./compute";
+import { DagyFunction } from "./dagy-function";
+import type { NetworkConstruct } from "./network";
+import type { StorageConstruct } from "./storage";
+
+/** Key patterns of the artifacts bucket a launcher writes: parameters too large for overrides. */
+export const LAUNCHER_ARTIFACT_WRITE_PREFIXES = ["run-inputs/*"] as const;
+
+export interface LambdaFunctionsConstructProps {
+  /** `<appName>-<env>`: functions are named `<prefix>-api`, `<prefix>-launch`, ... */
+  readonly resourcePrefix: string;
+  readonly environment: DagyEnvironment;
+  readonly apiAuth: ApiAuthConfig;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+  readonly storage: StorageConstruct;
+  readonly compute: ComputeConstruct;
+  readonly network: NetworkConstruct;
+}
+
+/**
+ * The four handlers. `api` and `launch` are launchers: they get the guide's full launcher
+ * configuration and may start, stop and describe worker tasks. `taskEvents` and `reconcile`
+ * only read and update run records and describe tasks.
+ */
+export class LambdaFunctionsConstruct extends Construct {
+  /** HTTP API: runs, flows and schedules. */
+  readonly api: DagyFunction;
+  /** `{"action":"launch",...}` events: schedules and direct invokes. */
+  readonly launch: DagyFunction;
+  /** ECS Task State Change (STOPPED): settles runs whose task died. */
+  readonly taskEvents: DagyFunction;
+  /** Periodic sweep of runs QUEUED or RUNNING for too long. */
+  readonly reconcile: DagyFunction;
+
+  constructor(scope: Construct, id: string, props: LambdaFunctionsConstructProps) {
+    super(scope, id);
+    const common = {
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+      environment: {
+        [FUNCTION_ENV.environment]: props.environment,
+        [FUNCTION_ENV.computeBackend]: "ecs",
+      },
+    };
+    const fn = (
+      name: string,
+      entry: string,
+      description: string,
+      timeout: Duration,
+    ): DagyFunction =>
+      new DagyFunction(this, name, {
+        ...common,
+        entry,
+        description,
+        timeout,
+        functionName: `${props.resourcePrefix}-${kebab(name)}`,
+      });
+
+    // 29 s: API Gateway answers 503 after 30 s whatever the function does.
+    this.api = fn("Api", LAMBDA_ENTRIES.api, "Dagy HTTP API", Duration.seconds(29));
+    this.launch = fn("Launch", LAMBDA_ENTRIES.launch, "Dagy launch events", Duration.seconds(60));
+    this.taskEvents = fn(
+      "TaskEvents",
+      LAMBDA_ENTRIES.taskEvents,
+      "Dagy ECS task state changes",
+      Duration.seconds(30),
+    );
+    this.reconcile = fn(
+      "Reconcile",
+      LAMBDA_ENTRIES.reconcile,
+      "Dagy sweep of stale runs",
+      Duration.minutes(5),
+    );
+
+    for (const launcher of [this.api, this.launch]) this.configureLauncher(launcher, props);
+    this.api.setEnvironment(FUNCTION_ENV.apiAuthMode, props.apiAuth.mode);
+    if (props.apiAuth.mode === "jwt") {
+      this.api.setEnvironment(FUNCTION_ENV.apiOrgClaim, props.apiAuth.orgClaim);
+    }
+
+    const { storage, compute } = props;
+    // Both read and settle run records and ask ECS about tasks; they get every table name
+    // (the persistence layer is configured with all four) but access to the runs table only.
+    for (const [settler, runsActions, useIndexes] of [
+      [this.taskEvents, ["dynamodb:GetItem", "dynamodb:UpdateItem"], false],
+      [this.reconcile, ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"], true],
+    ] as const) {
+      settler
+        .bindTable(PLATFORM_ENV.runsTable, storage.tables.runs, {
+          actions: runsActions,
+          includeIndexes: useIndexes,
+        })
+        .setEnvironment(PLATFORM_ENV.flowsTable, storage.tables.flows.tableName)
+        .setEnvironment(PLATFORM_ENV.deploymentsTable, storage.tables.deployments.tableName)
+        .setEnvironment(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages.tableName)
+        .setEnvironment(LAUNCHER_ENV.clusterArn, compute.cluster.clusterArn)
+        .setEnvironment(PLATFORM_ENV.containerName, WORKER_CONTAINER_NAME);
+      compute.grantTaskControl(settler.function, "ecs:DescribeTasks");
+    }
+  }
+
+  get all(): readonly DagyFunction[] {
+    return [this.api, this.launch, this.taskEvents, this.reconcile];
+  }
+
+  private configureLauncher(launcher: DagyFunction, props: LambdaFunctionsConstructProps): void {
+    const { storage, compute, network } = props;
+    launcher
+      .setEnvironment(LAUNCHER_ENV.clusterArn, compute.cluster.clusterArn)
+      .setEnvironment(LAUNCHER_ENV.taskExecutionRoleArn, compute.executionRole.roleArn)
+      .setEnvironment(LAUNCHER_ENV.taskRoleArn, compute.taskRole.roleArn)
+      .setEnvironment(LAUNCHER_ENV.workerImage, compute.container.imageName)
+      .setEnvironment(
+        LAUNCHER_ENV.subnets,
+        network.workerSubnets.map((subnet) => subnet.subnetId).join(","),
+      )
+      .setEnvironment(LAUNCHER_ENV.securityGroups, network.workerSecurityGroup.securityGroupId)
+      .setEnvironment(LAUNCHER_ENV.logGroup, compute.logGroup.logGroupName)
+      // The launcher only hands the traces bucket to the worker; it reads nothing there.
+      .setEnvironment(LAUNCHER_ENV.tracesBucket, storage.tracesBucket.bucketName)
+      .setEnvironment(PLATFORM_ENV.taskDefinition, compute.taskDefinition.family)
+      .setEnvironment(PLATFORM_ENV.containerName, WORKER_CONTAINER_NAME)
+      .bindBucket(LAUNCHER_ENV.artifactBucket, storage.artifactsBucket, {
+        write: LAUNCHER_ARTIFACT_WRITE_PREFIXES,
+      })
+      .bindTable(PLATFORM_ENV.flowsTable, storage.tables.flows, "read")
+      .bindTable(PLATFORM_ENV.runsTable, storage.tables.runs, "readWrite")
+      .bindTable(PLATFORM_ENV.deploymentsTable, storage.tables.deployments, "read")
+      .bindTable(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages, "read");
+    compute.grantLaunch(launcher.function);
+  }
+}
+
+function kebab(name: string): string {
+  return name.replace(/([a-z])([A-Z])/g, "$1-$2").toLowerCase();
+}

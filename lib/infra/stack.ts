@@ -1,0 +1,155 @@
+import { CfnOutput, RemovalPolicy, Stack, Tags, type StackProps } from "aws-cdk-lib";
+import type * as logs from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
+import { configScheduleResourceName, runtimeScheduleRulePrefix, type StackConfig } from "./config";
+import { ApiConstruct } from "./constructs/api";
+import { ComputeConstruct, WORKER_CONTAINER_NAME } from "./constructs/compute";
+import { LambdaFunctionsConstruct } from "./constructs/lambda-functions";
+import { MonitoringConstruct } from "./constructs/monitoring";
+import { NetworkConstruct } from "./constructs/network";
+import { RunReconciliationConstruct } from "./constructs/run-reconciliation";
+import { SchedulesConstruct } from "./constructs/schedules";
+import { StorageConstruct } from "./constructs/storage";
+import { EXTRA_STACK_OUTPUTS, STACK_OUTPUTS, type StackOutputKey } from "./stack-outputs";
+
+export interface DagyStackProps extends StackProps {
+  /** The validated configuration (lib/infra/config.ts); the stack reads nothing else. */
+  readonly config: StackConfig;
+}
+
+/** One Dagy environment: composes the constructs and publishes the launcher configuration. */
+export class DagyStack extends Stack {
+  readonly network: NetworkConstruct;
+  readonly storage: StorageConstruct;
+  readonly compute: ComputeConstruct;
+  readonly functions: LambdaFunctionsConstruct;
+  readonly api: ApiConstruct;
+  readonly schedules: SchedulesConstruct;
+  readonly reconciliation: RunReconciliationConstruct;
+  readonly monitoring: MonitoringConstruct;
+
+  constructor(scope: Construct, id: string, props: DagyStackProps) {
+    super(scope, id, {
+      description: `Dagy (${props.config.environment}): DAG flow runs on ECS Fargate`,
+      ...props,
+    });
+    const { config } = props;
+    const logRetention = config.logRetentionDays as unknown as logs.RetentionDays;
+    const removalPolicy = config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    Tags.of(this).add("dagy:app", config.appName);
+    Tags.of(this).add("dagy:environment", config.environment);
+    for (const [key, value] of Object.entries(config.tags)) Tags.of(this).add(key, value);
+
+    this.network = new NetworkConstruct(this, "Network", {
+      vpc: config.vpc,
+      logRetention,
+      removalPolicy,
+    });
+    this.storage = new StorageConstruct(this, "Storage", {
+      resourcePrefix: config.resourcePrefix,
+      retainData: config.retainData,
+      autoDeleteObjects: config.autoDeleteObjects,
+      traceExpirationDays: config.traceExpirationDays,
+      artifactNoncurrentExpirationDays: config.artifactNoncurrentExpirationDays,
+      accessLogExpirationDays: config.logRetentionDays,
+    });
+    this.compute = new ComputeConstruct(this, "Compute", {
+      resourcePrefix: config.resourcePrefix,
+      appName: config.appName,
+      vpc: this.network.vpc,
+      workerImage: config.workerImage,
+      workloadProfile: config.defaultWorkloadProfile,
+      logGroupName: config.workerLogGroupName,
+      logRetention,
+      removalPolicy,
+      runsTable: this.storage.tables.runs,
+      artifactsBucket: this.storage.artifactsBucket,
+      tracesBucket: this.storage.tracesBucket,
+      secretArnPatterns: config.secretArnPatterns,
+    });
+    this.functions = new LambdaFunctionsConstruct(this, "Functions", {
+      resourcePrefix: config.resourcePrefix,
+      environment: config.environment,
+      apiAuth: config.apiAuth,
+      logRetention,
+      removalPolicy,
+      storage: this.storage,
+      compute: this.compute,
+      network: this.network,
+    });
+    this.api = new ApiConstruct(this, "Api", {
+      apiName: config.resourcePrefix,
+      handler: this.functions.api.function,
+      auth: config.apiAuth,
+      logRetention,
+      removalPolicy,
+    });
+    this.schedules = new SchedulesConstruct(this, "Schedules", {
+      schedules: config.schedules,
+      resourceNameFor: (name) => configScheduleResourceName(config, name),
+      launchFunction: this.functions.launch.function,
+      environment: config.environment,
+      runtimePrefix: runtimeScheduleRulePrefix(config),
+      runtimeScheduleGroupName: config.resourcePrefix,
+    });
+    this.schedules.bindTo(this.functions.api);
+    this.reconciliation = new RunReconciliationConstruct(this, "RunReconciliation", {
+      cluster: this.compute.cluster,
+      taskEventsFunction: this.functions.taskEvents.function,
+      reconcileFunction: this.functions.reconcile.function,
+    });
+    this.monitoring = new MonitoringConstruct(this, "Monitoring", {
+      resourcePrefix: config.resourcePrefix,
+      functions: [
+        { name: "api", function: this.functions.api.function },
+        { name: "launch", function: this.functions.launch.function },
+        { name: "task-events", function: this.functions.taskEvents.function },
+        { name: "reconcile", function: this.functions.reconcile.function },
+      ],
+      apiStage: this.api.stage,
+    });
+
+    this.addOutputs();
+  }
+
+  private addOutputs(): void {
+    const { storage, compute, network } = this;
+    const values: Record<StackOutputKey, string> = {
+      DagyEcsClusterArn: compute.cluster.clusterArn,
+      DagyEcsExecutionRoleArn: compute.executionRole.roleArn,
+      DagyEcsTaskRoleArn: compute.taskRole.roleArn,
+      DagyEcsWorkerImage: compute.container.imageName,
+      DagyEcsSubnets: network.workerSubnets.map((subnet) => subnet.subnetId).join(","),
+      DagyEcsSecurityGroups: network.workerSecurityGroup.securityGroupId,
+      DagyEcsLogGroup: compute.logGroup.logGroupName,
+      DagyArtifactBucket: storage.artifactsBucket.bucketName,
+      DagyTracesBucket: storage.tracesBucket.bucketName,
+      DagyEcsTaskDefinition: compute.taskDefinition.family,
+      DagyEcsContainerName: WORKER_CONTAINER_NAME,
+      DagyFlowsTable: storage.tables.flows.tableName,
+      DagyRunsTable: storage.tables.runs.tableName,
+      DagyDeploymentsTable: storage.tables.deployments.tableName,
+      DagyDepPackagesTable: storage.tables.depPackages.tableName,
+      DagyRegion: this.region,
+    };
+    for (const [key, value] of Object.entries(values)) {
+      new CfnOutput(this, key, {
+        value,
+        description: STACK_OUTPUTS[key as StackOutputKey],
+      });
+    }
+    new CfnOutput(this, EXTRA_STACK_OUTPUTS.apiUrl, {
+      value: this.api.url,
+      description: "Base URL of the Dagy HTTP API",
+    });
+    new CfnOutput(this, EXTRA_STACK_OUTPUTS.taskDefinitionArn, {
+      value: compute.taskDefinition.taskDefinitionArn,
+      description: "Worker task definition revision registered by this deployment",
+    });
+    new CfnOutput(this, EXTRA_STACK_OUTPUTS.launchFunctionArn, {
+      value: this.functions.launch.function.functionArn,
+      description: 'Launch function: invoke with {"action":"launch","flow_name":...,"org_id":...}',
+    });
+  }
+}

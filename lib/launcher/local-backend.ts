@@ -1,0 +1,244 @@
+/**
+ * Runs the worker entry point as a child process: the embedded default's compute. The child
+ * gets exactly the environment an ECS container would (the spec's), plus the local endpoints,
+ * dummy credentials for the local servers, and the run's secrets resolved from a local JSON
+ * file (`{"<secret ARN>": "<value>"}`) — the local equivalent of ECS secret injection.
+ *
+ * At most `maxConcurrent` workers run at once; further submissions queue, and `submit` still
+ * returns at once with `local:<runId>` (the run stays QUEUED until its worker starts).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from "node:fs";
+import { join, resolve } from "node:path";
+import { TaskSubmissionError } from "./errors";
+import type { ComputeBackend, SubmitResult, WorkerLaunchSpec } from "./types";
+
+export const LOCAL_TASK_ARN_PREFIX = "local:";
+
+export interface LocalWorkerExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** True when the worker was removed from the queue before it started. */
+  readonly neverStarted?: boolean;
+}
+
+export interface LocalBackendOptions {
+  /**
+   * argv of the worker. Default: this Node binary with tsx's loader running
+   * `<repo>/worker/main.ts`.
+   */
+  readonly workerCommand?: readonly string[];
+  /** Working directory of workers. Default: the repository root. */
+  readonly cwd?: string;
+  /** Default 4. */
+  readonly maxConcurrent?: number;
+  /** Each worker's stdout and stderr go to `<logDir>/<runId>.log` (read by `dagy logs`). */
+  readonly logDir: string;
+  /** Local DynamoDB and S3 endpoints the worker talks to. */
+  readonly dynamodbEndpoint?: string;
+  readonly s3Endpoint?: string;
+  /** Default us-east-1. */
+  readonly region?: string;
+  /** JSON `{ "<secret ARN>": "<value>" }`; required only by runs with secrets. */
+  readonly secretsFile?: string;
+  /** SIGTERM, then SIGKILL after this long. Default 10 s. */
+  readonly stopGraceMs?: number;
+  /**
+   * Variables inherited from this process (PATH and the like), never AWS credentials.
+   * Default: PATH, HOME, TMPDIR, TEMP, TMP, SystemRoot, LANG, TZ, NODE_OPTIONS.
+   */
+  readonly inheritEnv?: readonly string[];
+  /** Called once per run when its worker exits (or leaves the queue): the platform reconciles. */
+  readonly onExit?: (runId: string, exit: LocalWorkerExit) => void;
+}
+
+const DEFAULT_INHERITED = ["PATH", "HOME", "TMPDIR", "TEMP", "TMP", "SystemRoot", "LANG", "TZ", "NODE_OPTIONS"];
+
+/** lib/launcher -> repository root. */
+const REPO_ROOT = resolve(__dirname, "..", "..");
+
+export function defaultWorkerCommand(repoRoot = REPO_ROOT): string[] {
+  // tsx's loader, by absolute path, so the worker does not depend on the cwd's node_modules.
+  return [process.execPath, "--import", require.resolve("tsx"), join(repoRoot, "worker", "main.ts")];
+}
+
+export function localTaskArn(runId: string): string {
+  return `${LOCAL_TASK_ARN_PREFIX}${runId}`;
+}
+
+interface Job {
+  readonly spec: WorkerLaunchSpec;
+  readonly env: Record<string, string>;
+}
+
+interface Running {
+  readonly child: ChildProcess;
+  readonly log: WriteStream;
+  readonly exited: Promise<void>;
+  killTimer?: NodeJS.Timeout;
+}
+
+export class LocalBackend implements ComputeBackend {
+  private readonly queue: Job[] = [];
+  private readonly running = new Map<string, Running>();
+  private readonly command: readonly string[];
+  private readonly maxConcurrent: number;
+  private readonly graceMs: number;
+  private closed = false;
+
+  constructor(private readonly options: LocalBackendOptions) {
+    this.command = options.workerCommand ?? defaultWorkerCommand();
+    if (this.command.length === 0) throw new TaskSubmissionError("workerCommand must not be empty");
+    this.maxConcurrent = Math.max(1, options.maxConcurrent ?? 4);
+    this.graceMs = options.stopGraceMs ?? 10_000;
+    mkdirSync(options.logDir, { recursive: true });
+  }
+
+  /** Path of a run's worker log. */
+  logPath(runId: string): string {
+    return join(this.options.logDir, `${runId}.log`);
+  }
+
+  /** Runs started and not yet exited, and runs waiting for a slot. */
+  get stats(): { running: number; queued: number } {
+    return { running: this.running.size, queued: this.queue.length };
+  }
+
+  async submit(spec: WorkerLaunchSpec): Promise<SubmitResult> {
+    if (this.closed) throw new TaskSubmissionError("the local backend is closed");
+    // Resolve secrets now, so a missing one fails the launch rather than the worker.
+    const env = { ...this.baseEnv(), ...spec.environment, ...this.resolveSecrets(spec.secretsEnv) };
+    this.queue.push({ spec, env });
+    this.pump();
+    return { taskArn: localTaskArn(spec.runId), logStream: this.logPath(spec.runId) };
+  }
+
+  async stop(taskArn: string, _reason: string): Promise<void> {
+    const runId = taskArn.startsWith(LOCAL_TASK_ARN_PREFIX)
+      ? taskArn.slice(LOCAL_TASK_ARN_PREFIX.length)
+      : taskArn;
+    const queued = this.queue.findIndex((job) => job.spec.runId === runId);
+    if (queued !== -1) {
+      this.queue.splice(queued, 1);
+      this.options.onExit?.(runId, { code: null, signal: null, neverStarted: true });
+      return;
+    }
+    const running = this.running.get(runId);
+    if (!running) return; // exited already
+    this.terminate(running);
+  }
+
+  /** Stops every worker (queued ones never start) and waits until all have exited. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) {
+      this.options.onExit?.(job.spec.runId, { code: null, signal: null, neverStarted: true });
+    }
+    const all = [...this.running.values()];
+    for (const running of all) this.terminate(running);
+    await Promise.all(all.map((r) => r.exited));
+  }
+
+  private terminate(running: Running): void {
+    if (running.child.exitCode !== null || running.child.signalCode !== null) return;
+    running.child.kill("SIGTERM");
+    running.killTimer ??= setTimeout(() => {
+      running.child.kill("SIGKILL");
+    }, this.graceMs);
+    running.killTimer.unref();
+  }
+
+  private baseEnv(): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const name of this.options.inheritEnv ?? DEFAULT_INHERITED) {
+      const value = process.env[name];
+      if (value !== undefined) env[name] = value;
+    }
+    env.AWS_REGION = this.options.region ?? "us-east-1";
+    // The local servers accept any credentials; never hand the parent's real ones to a run.
+    env.AWS_ACCESS_KEY_ID = "local";
+    env.AWS_SECRET_ACCESS_KEY = "local";
+    if (this.options.dynamodbEndpoint) env.DAGY_DYNAMODB_ENDPOINT = this.options.dynamodbEndpoint;
+    if (this.options.s3Endpoint) env.DAGY_S3_ENDPOINT = this.options.s3Endpoint;
+    return env;
+  }
+
+  private resolveSecrets(secretsEnv: Readonly<Record<string, string>>): Record<string, string> {
+    const names = Object.keys(secretsEnv);
+    if (names.length === 0) return {};
+    const file = this.options.secretsFile;
+    if (!file) {
+      throw new TaskSubmissionError(
+        `the run declares secrets (${names.join(", ")}) but no local secrets file is configured (DAGY_LOCAL_SECRETS_FILE)`,
+      );
+    }
+    let store: unknown;
+    try {
+      store = JSON.parse(readFileSync(file, "utf8"));
+    } catch (error) {
+      throw new TaskSubmissionError(
+        `cannot read the local secrets file ${file}: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    if (store === null || typeof store !== "object" || Array.isArray(store)) {
+      throw new TaskSubmissionError(`the local secrets file ${file} must be a JSON object of ARN: value`);
+    }
+    const values = store as Record<string, unknown>;
+    const out: Record<string, string> = {};
+    for (const name of names) {
+      const arn = secretsEnv[name] ?? "";
+      const value = values[arn];
+      if (typeof value !== "string") {
+        // Name the ARN and the variable, never a value.
+        throw new TaskSubmissionError(
+          `secret ${arn} (for ${name}) is not in the local secrets file ${file}`,
+        );
+      }
+      out[name] = value;
+    }
+    return out;
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running.size < this.maxConcurrent) {
+      const job = this.queue.shift();
+      if (!job) return;
+      this.start(job);
+    }
+  }
+
+  private start(job: Job): void {
+    const runId = job.spec.runId;
+    const log = createWriteStream(this.logPath(runId), { flags: "a" });
+    const [file, ...args] = this.command;
+    const child = spawn(file ?? process.execPath, args, {
+      cwd: this.options.cwd ?? REPO_ROOT,
+      env: job.env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout?.pipe(log, { end: false });
+    child.stderr?.pipe(log, { end: false });
+    let reported = false;
+    const exited = new Promise<void>((resolveExit) => {
+      const finish = (exit: LocalWorkerExit): void => {
+        if (reported) return;
+        reported = true;
+        const running = this.running.get(runId);
+        if (running?.killTimer) clearTimeout(running.killTimer);
+        this.running.delete(runId);
+        log.end(() => {
+          this.options.onExit?.(runId, exit);
+          resolveExit();
+          this.pump();
+        });
+      };
+      child.on("error", (error) => {
+        log.write(`dagy: could not start the worker: ${error.message}\n`);
+        finish({ code: null, signal: null });
+      });
+      // "close" (not "exit") so every byte of output reached the log first.
+      child.on("close", (code, signal) => finish({ code, signal }));
+    });
+    this.running.set(runId, { child, log, exited });
+  }
+}

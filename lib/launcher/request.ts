@@ -1,0 +1,248 @@
+/**
+ * Launch request validation: one zod schema for the TypeScript API (camelCase) and one for the
+ * wire format (snake_case: HTTP API bodies and `{"action":"launch", ...}` events). Both check
+ * the same fields with the same rules and report problems by the caller's own field names.
+ * Validation is pure: nothing is read or written.
+ */
+import { z } from "zod";
+import { InvalidLaunchRequestError } from "../errors";
+import { IDENTIFIER_RULES, type IdentifierKind } from "../persistence/validate";
+import { isJson } from "../sdk/parameters";
+import type { Json } from "../sdk/types";
+import {
+  CAPACITY_PROVIDERS,
+  checkResources,
+  EPHEMERAL_STORAGE_MAX_GIB,
+  EPHEMERAL_STORAGE_MIN_GIB,
+  WORKLOAD_PROFILE_NAMES,
+} from "./fargate";
+import type { CapacityProvider, DagLaunchRequest, WorkloadProfile } from "./types";
+
+/** Names a worker environment variable may take (POSIX-portable). */
+export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Prefixes callers may not set: Dagy's own variables, and the ECS credential endpoint. */
+export const RESERVED_ENV_PREFIXES = ["DAGY_", "AWS_CONTAINER_", "ECS_CONTAINER_METADATA"];
+/**
+ * A Secrets Manager secret ARN, optionally with ECS's `:json-key:version-stage:version-id`
+ * suffix (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html).
+ */
+export const SECRET_ARN_PATTERN =
+  /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+(?::[A-Za-z0-9_.-]*:[A-Za-z0-9_-]*:[A-Za-z0-9-]*)?$/;
+
+const MAX_TEXT = 256;
+const MAX_TRIGGERED_BY = 2048;
+
+/** Every request field: camelCase API name -> snake_case wire name. */
+export const LAUNCH_FIELD_WIRE_NAMES = {
+  flowName: "flow_name",
+  orgId: "org_id",
+  flowVersion: "flow_version",
+  parameters: "parameters",
+  environment: "environment",
+  deploymentName: "deployment_name",
+  correlationId: "correlation_id",
+  triggerSource: "trigger_source",
+  triggeredBy: "triggered_by",
+  workloadProfile: "workload_profile",
+  cpu: "cpu",
+  memory: "memory",
+  ephemeralStorageGib: "ephemeral_storage_gib",
+  capacityProvider: "capacity_provider",
+  extraEnvVars: "extra_env_vars",
+  secretsEnv: "secrets_env",
+  metadata: "metadata",
+  idempotencyKey: "idempotency_key",
+} as const satisfies Record<keyof DagLaunchRequest, string>;
+
+type LaunchField = keyof typeof LAUNCH_FIELD_WIRE_NAMES;
+
+function identifier(kind: IdentifierKind) {
+  const rule = IDENTIFIER_RULES[kind];
+  return z.string({ error: `must be a string of ${rule.description}` }).regex(rule.pattern, {
+    error: `must be ${rule.description}`,
+  });
+}
+
+function text(max: number) {
+  return z
+    .string({ error: "must be a string" })
+    .max(max, { error: `must be at most ${max} characters` });
+}
+
+const jsonObject = z.custom<Record<string, Json>>(
+  (value) =>
+    value !== null && typeof value === "object" && !Array.isArray(value) && isJson(value),
+  { error: "must be a JSON object (finite numbers, strings, booleans, null, arrays, objects)" },
+);
+
+/** "2048" or 2048 (JSON bodies often carry numbers); normalised to the string ECS takes. */
+const sizeValue = z
+  .union([z.string(), z.number()], { error: "must be a number or numeric string" })
+  .transform((v) => String(v));
+
+function envName(kind: string) {
+  return z
+    .string()
+    .regex(ENV_NAME_PATTERN, {
+      error: `${kind} names must match ${ENV_NAME_PATTERN.source}`,
+    })
+    .refine((name) => !RESERVED_ENV_PREFIXES.some((p) => name.toUpperCase().startsWith(p)), {
+      error: `${kind} names may not start with ${RESERVED_ENV_PREFIXES.join(", ")} (reserved for Dagy and ECS)`,
+    });
+}
+
+const extraEnvVars = z.record(
+  envName("extra env var"),
+  z.string({ error: "extra env var values must be strings" }),
+);
+
+const secretsEnv = z.record(
+  envName("secret env"),
+  z.string().regex(SECRET_ARN_PATTERN, {
+    error:
+      "must be a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>",
+  }),
+);
+
+/** One validator per field, shared by both schemas. */
+const FIELD_SCHEMAS = {
+  flowName: identifier("flowName"),
+  orgId: identifier("orgId"),
+  flowVersion: z.union([z.literal("latest"), identifier("flowVersion")]).optional(),
+  parameters: jsonObject.optional(),
+  // "" is the guide's default (no environment).
+  environment: z.union([z.literal(""), identifier("environment")]).optional(),
+  deploymentName: z.union([z.literal(""), identifier("deploymentName")]).optional(),
+  correlationId: text(MAX_TEXT).optional(),
+  triggerSource: text(64).optional(),
+  triggeredBy: text(MAX_TRIGGERED_BY).optional(),
+  workloadProfile: z
+    .enum(WORKLOAD_PROFILE_NAMES as [WorkloadProfile, ...WorkloadProfile[]], {
+      error: `must be one of ${WORKLOAD_PROFILE_NAMES.join(", ")}`,
+    })
+    .optional(),
+  cpu: sizeValue.optional(),
+  memory: sizeValue.optional(),
+  ephemeralStorageGib: z
+    .number({ error: "must be an integer" })
+    .int({ error: "must be an integer" })
+    .min(EPHEMERAL_STORAGE_MIN_GIB, {
+      error: `must be from ${EPHEMERAL_STORAGE_MIN_GIB} to ${EPHEMERAL_STORAGE_MAX_GIB} (GiB)`,
+    })
+    .max(EPHEMERAL_STORAGE_MAX_GIB, {
+      error: `must be from ${EPHEMERAL_STORAGE_MIN_GIB} to ${EPHEMERAL_STORAGE_MAX_GIB} (GiB)`,
+    })
+    .optional(),
+  capacityProvider: z
+    .enum(CAPACITY_PROVIDERS as [CapacityProvider, ...CapacityProvider[]], {
+      error: `must be one of ${CAPACITY_PROVIDERS.join(", ")}`,
+    })
+    .optional(),
+  extraEnvVars: extraEnvVars.optional(),
+  secretsEnv: secretsEnv.optional(),
+  metadata: jsonObject.optional(),
+  idempotencyKey: identifier("idempotencyKey").optional(),
+} satisfies Record<LaunchField, z.ZodType>;
+
+type Naming = (field: LaunchField) => string;
+
+/** Checks that involve several fields; runs after every field parsed. */
+function crossCheck(request: DagLaunchRequest, ctx: z.RefinementCtx, name: Naming): void {
+  // Field-level rules (profile names, storage range) already ran; only the combinations remain.
+  const combined = checkResources(request).filter((p) => p.field === "cpu" || p.field === "memory");
+  for (const problem of combined) {
+    ctx.addIssue({ code: "custom", path: [name(problem.field)], message: problem.message });
+  }
+  const secretNames = Object.keys(request.secretsEnv ?? {});
+  for (const envVar of Object.keys(request.extraEnvVars ?? {})) {
+    if (secretNames.includes(envVar)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [name("extraEnvVars"), envVar],
+        message: `is also a secret in ${name("secretsEnv")}; a variable comes from one place only`,
+      });
+    }
+  }
+}
+
+/** The TypeScript API's request (camelCase). Unknown fields are refused, catching typos. */
+export const launchRequestSchema = z
+  .object(FIELD_SCHEMAS)
+  .strict()
+  .superRefine((request, ctx) => crossCheck(request, ctx, (f) => f));
+
+const WIRE_SHAPE = Object.fromEntries(
+  Object.entries(FIELD_SCHEMAS).map(([field, schema]) => [
+    LAUNCH_FIELD_WIRE_NAMES[field as LaunchField],
+    schema,
+  ]),
+) as { [F in LaunchField as (typeof LAUNCH_FIELD_WIRE_NAMES)[F]]: (typeof FIELD_SCHEMAS)[F] };
+
+function wireToApi(wire: Record<string, unknown>): DagLaunchRequest {
+  const out: Record<string, unknown> = {};
+  for (const [field, wireName] of Object.entries(LAUNCH_FIELD_WIRE_NAMES)) {
+    if (wire[wireName] !== undefined) out[field] = wire[wireName];
+  }
+  return out as unknown as DagLaunchRequest;
+}
+
+/**
+ * The wire request (snake_case): HTTP API bodies and launch events. `.strict()`: unknown
+ * fields are refused so a misspelt `workload_profle` is an error, not a silent default.
+ */
+export const launchRequestWireSchema = z
+  .object(WIRE_SHAPE)
+  .strict()
+  .superRefine((wire, ctx) => crossCheck(wireToApi(wire), ctx, (f) => LAUNCH_FIELD_WIRE_NAMES[f]));
+
+export type LaunchRequestWire = z.input<typeof launchRequestWireSchema>;
+
+function toError(error: z.ZodError): InvalidLaunchRequestError {
+  const problems = error.issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      const path = issue.path.map(String).join(".");
+      const prefix = path ? `${path}.` : "";
+      return {
+        field: `${prefix}${issue.keys[0] ?? ""}`,
+        text: `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `${prefix}${k}`).join(", ")}`,
+      };
+    }
+    const field = issue.path.map(String).join(".");
+    // A bad record key carries its reason one level down.
+    const message =
+      issue.code === "invalid_key" ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+    return { field, text: field ? `${field}: ${message}` : message };
+  });
+  return new InvalidLaunchRequestError(
+    `invalid launch request: ${problems.map((p) => p.text).join("; ")}`,
+    problems[0]?.field,
+  );
+}
+
+/** Validates a TypeScript API request. Throws InvalidLaunchRequestError naming every bad field. */
+export function parseLaunchRequest(input: unknown): DagLaunchRequest {
+  const result = launchRequestSchema.safeParse(input);
+  if (!result.success) throw toError(result.error);
+  return stripUndefined(result.data);
+}
+
+/** Validates a wire request and maps it to the TypeScript request. */
+export function fromWire(input: unknown): DagLaunchRequest {
+  const result = launchRequestWireSchema.safeParse(input);
+  if (!result.success) throw toError(result.error);
+  return stripUndefined(wireToApi(result.data));
+}
+
+/** The wire (snake_case) form of a request, e.g. for a schedule's event input. */
+export function toWire(request: DagLaunchRequest): LaunchRequestWire {
+  const out: Record<string, unknown> = {};
+  for (const [field, wireName] of Object.entries(LAUNCH_FIELD_WIRE_NAMES)) {
+    const value = request[field as LaunchField];
+    if (value !== undefined) out[wireName] = value;
+  }
+  return out as LaunchRequestWire;
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

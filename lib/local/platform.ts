@@ -1,0 +1,536 @@
+/**
+ * The embedded default: the whole platform in one process, no AWS account. dynalite and
+ * s3rver persisted under the data directory, the HTTP API served by the very same `lib/api`
+ * handler as the `api` Lambda, runs executed by LocalBackend worker processes (the very same
+ * worker entry point as the Fargate container), schedules fired by the same expression
+ * evaluator into the same launch logic, and workers that die reconciled by the same service
+ * the ECS task-events Lambda calls.
+ */
+import { mkdir, readdir } from "node:fs/promises";
+import { constants as osConstants } from "node:os";
+import { join, resolve } from "node:path";
+import { createApi, iamAuthResolver, type Api } from "../api";
+import { createDataClients, destroyDataClients, type DataClients } from "../aws/clients";
+import { ConfigurationError } from "../errors";
+import { DagLauncher } from "../launcher/dag-launcher";
+import { LocalBackend, localTaskArn, type LocalWorkerExit } from "../launcher/local-backend";
+import { createJsonLogger, type JsonLogger } from "../log";
+import { Persistence } from "../persistence/persistence";
+import { tableNamesFor, type TableNames } from "../persistence/schema";
+import { reconcileStoppedTask, type ReconcileOutcome } from "../reconcile";
+import { handleLaunchEvent, type LaunchEventResult } from "../schedules/launch-event";
+import type { LaunchEventInput } from "../schedules/types";
+import { ObjectStore } from "../storage/object-store";
+import { startHttpApiServer, type HttpApiServer } from "./http-server";
+import { registerArtifact, type RegistrationOutcome } from "./registration";
+import { LocalScheduleService, type Clock } from "./scheduler";
+import { ensureLocalSecretsFile, localSecretsPath } from "./secrets";
+import { ensureBuckets, ensureTables, startLocalServers, type LocalServers } from "./servers";
+import {
+  DEFAULT_CONCURRENCY,
+  DEFAULT_DATA_DIR,
+  DEFAULT_HOST,
+  DEFAULT_ORG,
+  DEFAULT_PORT,
+  LOCAL_ARTIFACT_BUCKET,
+  LOCAL_ENVIRONMENT,
+  LOCAL_REGION,
+  LOCAL_TABLE_PREFIX,
+  LOCAL_TRACES_BUCKET,
+  logDirOf,
+  readPlatformState,
+  removePlatformState,
+  schedulesFileOf,
+  writePlatformState,
+} from "./state";
+
+/** The repository (package) root: lib/local -> ../.. */
+export const PACKAGE_ROOT = resolve(__dirname, "..", "..");
+
+/** Error message of runs a previous session left active. */
+export const RESTART_MESSAGE = "Local platform restarted while the run was active";
+/** stoppedReason given to reconciliation for workers stopped by a platform shutdown. */
+export const SHUTDOWN_REASON = "local platform stopped while the run was active";
+
+export interface LocalPlatformOptions {
+  /** Where the platform keeps its data. Default `<cwd>/.dagy`. */
+  readonly dataDir?: string;
+  /** Working directory of workers (relative paths in parameters resolve here). Default: process cwd. */
+  readonly cwd?: string;
+  /** Default 127.0.0.1. The API has no authentication: keep it on the machine. */
+  readonly host?: string;
+  /** Default 8787; 0 picks a free port. */
+  readonly port?: number;
+  /** Workers running at once; more runs wait QUEUED. Default 4. */
+  readonly concurrency?: number;
+  /** Register the example flows (`<package>/examples/flows/*.ts`). Default true. */
+  readonly registerExamples?: boolean;
+  /** Folder of flows registered at start. Default `<package>/examples/flows`. */
+  readonly examplesDir?: string;
+  /** Org the examples are registered for. Default `acme-corp`. */
+  readonly orgId?: string;
+  /** argv of a worker. Default: the bundled worker (built once, cached under .dagy/build). */
+  readonly workerCommand?: readonly string[];
+  /** Fire schedules on their timer. Default true; tests drive `schedules.tick()` instead. */
+  readonly startScheduler?: boolean;
+  /** The schedules' clock. Default: the system clock. */
+  readonly clock?: Clock;
+  /** Human-readable progress lines (no trailing newline). Default: discarded. */
+  readonly log?: (line: string) => void;
+  /** Log each HTTP request. Default false. */
+  readonly accessLog?: boolean;
+  /** SIGTERM-to-SIGKILL grace for workers. Default 5 s. */
+  readonly stopGraceMs?: number;
+}
+
+export interface ExampleRegistration {
+  /** The flow file, relative to the package root. */
+  readonly file: string;
+  readonly flowName?: string;
+  readonly version?: string;
+  readonly status: RegistrationOutcome["status"] | "failed";
+  readonly message?: string;
+}
+
+export interface PlatformTimings {
+  /** dynalite + s3rver listening, tables and buckets present. */
+  readonly storesMs: number;
+  /** Worker bundle ready (cached or built). */
+  readonly workerMs: number;
+  /** Example flows built and registered. */
+  readonly examplesMs: number;
+  /** From the call to the API answering. */
+  readonly readyMs: number;
+}
+
+export interface LocalPlatform {
+  /** e.g. `http://127.0.0.1:8787`. */
+  readonly url: string;
+  readonly dataDir: string;
+  readonly cwd: string;
+  readonly orgId: string;
+  readonly endpoints: { readonly dynamodbEndpoint: string; readonly s3Endpoint: string };
+  readonly tables: TableNames;
+  readonly buckets: { readonly artifacts: string; readonly traces: string };
+  readonly logDir: string;
+  readonly secretsFile: string;
+  readonly secretCount: number;
+  readonly concurrency: number;
+  readonly clients: DataClients;
+  readonly persistence: Persistence;
+  readonly store: ObjectStore;
+  readonly launcher: DagLauncher;
+  readonly backend: LocalBackend;
+  readonly schedules: LocalScheduleService;
+  readonly api: Api;
+  readonly examples: readonly ExampleRegistration[];
+  /** Runs a previous session left QUEUED/RUNNING, now closed as FAILED. */
+  readonly recoveredRuns: readonly string[];
+  readonly timings: PlatformTimings;
+  /** Delivers a launch event as EventBridge delivers it to the launch Lambda. */
+  launchEvent(input: LaunchEventInput): Promise<LaunchEventResult>;
+  /** Resolves once every reconciliation started so far has finished. */
+  settled(): Promise<void>;
+  /** Stops the API, the scheduler and every worker, then the stores. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Exit code a shell reports for a signal, as ECS reports a killed container (137 = SIGKILL). */
+function exitCodeOf(exit: LocalWorkerExit): number | undefined {
+  if (exit.code !== null) return exit.code;
+  if (exit.signal !== null) {
+    const number = (osConstants.signals as Record<string, number | undefined>)[exit.signal];
+    return number === undefined ? undefined : 128 + number;
+  }
+  return undefined;
+}
+
+function humanLogger(log: (line: string) => void, component: string): JsonLogger {
+  return createJsonLogger({ component }, (line) => {
+    try {
+      const record = JSON.parse(line) as Record<string, unknown>;
+      const {
+        timestamp: _t,
+        level,
+        message,
+        component: _c,
+        ...rest
+      } = record as {
+        timestamp?: unknown;
+        level?: unknown;
+        message?: unknown;
+        component?: unknown;
+      } & Record<string, unknown>;
+      const fields = Object.entries(rest)
+        .filter(([, v]) => v !== null && v !== undefined)
+        .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+        .join(" ");
+      log(`${String(level ?? "info")}: ${String(message ?? "")}${fields ? ` (${fields})` : ""}`);
+    } catch {
+      log(line);
+    }
+  });
+}
+
+/** Closes runs a previous session left active: their workers died with that session. */
+async function recoverInterruptedRuns(persistence: Persistence): Promise<string[]> {
+  const recovered: string[] = [];
+  for (const status of ["QUEUED", "RUNNING"] as const) {
+    let nextToken: string | undefined;
+    do {
+      const page = await persistence.runs.listActive({
+        status,
+        limit: 100,
+        ...(nextToken !== undefined ? { nextToken } : {}),
+      });
+      for (const run of page.items) {
+        const target = run.cancel_requested ? "CANCELLED" : "FAILED";
+        const updated = await persistence.runs.transition(run.run_id, status, target, {
+          error_message: RESTART_MESSAGE,
+          stop_reason: "PlatformRestarted",
+        });
+        if (updated) recovered.push(run.run_id);
+      }
+      nextToken = page.nextToken;
+    } while (nextToken !== undefined);
+  }
+  return recovered;
+}
+
+async function listExampleFlows(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+  return names
+    .filter((n) => /\.(ts|js|mts|mjs)$/.test(n) && !n.endsWith(".d.ts") && !n.includes(".test."))
+    .sort()
+    .map((n) => join(dir, n));
+}
+
+async function registerExamples(
+  files: readonly string[],
+  target: { persistence: Persistence; store: ObjectStore; artifactBucket: string },
+  orgId: string,
+): Promise<ExampleRegistration[]> {
+  const { buildFlow } = await import("../build/artifact");
+  return Promise.all(
+    files.map(async (file): Promise<ExampleRegistration> => {
+      const relative = file.startsWith(PACKAGE_ROOT) ? file.slice(PACKAGE_ROOT.length + 1) : file;
+      try {
+        // cwd = the package root, so metadata.source (and the bytes) do not depend on where
+        // `dagy dev` was started.
+        const built = await buildFlow({ entry: file, cwd: PACKAGE_ROOT });
+        const outcome = await registerArtifact(target, orgId, built.spec, built.artifact);
+        return {
+          file: relative,
+          flowName: built.spec.name,
+          version: built.spec.version,
+          status: outcome.status,
+          ...(outcome.status === "conflict" ? { message: outcome.message } : {}),
+        };
+      } catch (error) {
+        return {
+          file: relative,
+          status: "failed",
+          message: error instanceof Error ? error.message : String(error),
+        };
+      }
+    }),
+  );
+}
+
+export async function startLocalPlatform(
+  options: LocalPlatformOptions = {},
+): Promise<LocalPlatform> {
+  const started = Date.now();
+  const log = options.log ?? (() => undefined);
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const dataDir = resolve(cwd, options.dataDir ?? DEFAULT_DATA_DIR);
+  const orgId = options.orgId ?? DEFAULT_ORG;
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new ConfigurationError(`concurrency must be a whole number >= 1, got ${concurrency}`);
+  }
+  await mkdir(dataDir, { recursive: true });
+
+  const other = readPlatformState(dataDir);
+  if (other !== undefined && other.pid !== process.pid) {
+    throw new ConfigurationError(
+      `a Dagy platform is already running on ${dataDir} (pid ${other.pid}, ${other.apiUrl}); ` +
+        "stop it first, or start another with --data-dir <dir> --port <port>",
+    );
+  }
+
+  // Set as soon as close() is called: workers dying from then on were stopped by the shutdown
+  // (a terminal's Ctrl-C reaches them too), not by a crash.
+  let closing = false;
+  // Everything opened so far, closed in reverse if startup fails half-way.
+  const cleanups: Array<() => Promise<void> | void> = [];
+  const unwind = async () => {
+    for (const cleanup of cleanups.reverse())
+      await Promise.resolve(cleanup()).catch(() => undefined);
+  };
+
+  try {
+    // The worker bundle builds while the stores start.
+    const workerStarted = Date.now();
+    const workerCommandPromise: Promise<readonly string[]> =
+      options.workerCommand !== undefined
+        ? Promise.resolve(options.workerCommand)
+        : import("../worker/bundle").then((m) => m.defaultWorkerCommand());
+    let workerMs = 0;
+    void workerCommandPromise.then(
+      () => (workerMs = Date.now() - workerStarted),
+      () => undefined,
+    );
+
+    let servers: LocalServers;
+    try {
+      servers = await startLocalServers({ dataDir });
+    } catch (error) {
+      throw new ConfigurationError(
+        `cannot open the local stores in ${dataDir}: ${(error as Error).message}` +
+          " (another process may be using this data directory)",
+        { cause: error },
+      );
+    }
+    cleanups.push(() => servers.close());
+    const clients = createDataClients({
+      region: LOCAL_REGION,
+      dynamodbEndpoint: servers.dynamodbEndpoint,
+      s3Endpoint: servers.s3Endpoint,
+    });
+    cleanups.push(() => destroyDataClients(clients));
+    const tables = tableNamesFor(LOCAL_TABLE_PREFIX);
+    await Promise.all([
+      ensureTables(clients.dynamodb, tables),
+      ensureBuckets(clients.s3, [LOCAL_ARTIFACT_BUCKET, LOCAL_TRACES_BUCKET]),
+    ]);
+    const storesMs = Date.now() - started;
+
+    const persistenceLogger = humanLogger(log, "persistence");
+    const persistence = new Persistence(clients.doc, tables, { logger: persistenceLogger });
+    const store = new ObjectStore(clients.s3);
+    const recoveredRuns = await recoverInterruptedRuns(persistence);
+
+    const secretsFile = localSecretsPath(dataDir);
+    const secretCount = await ensureLocalSecretsFile(secretsFile);
+    const logDir = logDirOf(dataDir);
+    const reconcileLogger = humanLogger(log, "reconcile");
+
+    // Worker exits are reconciled exactly as the ECS task-events Lambda reconciles stopped tasks.
+    const pending = new Set<Promise<unknown>>();
+    const onExit = (runId: string, exit: LocalWorkerExit): void => {
+      const exitCode = exitCodeOf(exit);
+      const stoppedReason = closing
+        ? SHUTDOWN_REASON
+        : exit.neverStarted
+          ? "the run left the queue before its worker started"
+          : exit.signal !== null
+            ? `worker process killed by ${exit.signal}`
+            : undefined;
+      const work = reconcileStoppedTask(
+        {
+          runId,
+          taskArn: localTaskArn(runId),
+          ...(exitCode !== undefined ? { exitCode } : {}),
+          ...(stoppedReason !== undefined ? { stoppedReason } : {}),
+        },
+        { runs: persistence.runs, logger: reconcileLogger },
+      )
+        .then(async (outcome: ReconcileOutcome) => {
+          const run = await persistence.runs.get(runId);
+          if (!run) return;
+          const took =
+            run.started_at && run.completed_at
+              ? ` in ${((Date.parse(run.completed_at) - Date.parse(run.started_at)) / 1000).toFixed(2)} s`
+              : "";
+          const why =
+            outcome.action === "failed" || outcome.action === "cancelled" || run.error_message
+              ? `: ${run.error_message ?? ""}`
+              : "";
+          log(`run ${runId} ${run.flow_name} ${run.flow_version} ${run.status}${took}${why}`);
+        })
+        .catch((error: unknown) => {
+          log(`error: could not reconcile run ${runId}: ${(error as Error).message}`);
+        });
+      pending.add(work);
+      void work.finally(() => pending.delete(work));
+    };
+
+    const workerCommand = await workerCommandPromise;
+    const backend = new LocalBackend({
+      workerCommand,
+      cwd,
+      maxConcurrent: concurrency,
+      logDir,
+      dynamodbEndpoint: servers.dynamodbEndpoint,
+      s3Endpoint: servers.s3Endpoint,
+      region: LOCAL_REGION,
+      secretsFile,
+      stopGraceMs: options.stopGraceMs ?? 5000,
+      onExit,
+    });
+    cleanups.push(async () => {
+      closing = true;
+      await backend.close();
+      await Promise.allSettled([...pending]);
+    });
+
+    const launcherLogger = humanLogger(log, "launcher");
+    const launcher = new DagLauncher(
+      {
+        artifactBucket: LOCAL_ARTIFACT_BUCKET,
+        tracesBucket: LOCAL_TRACES_BUCKET,
+        tables,
+        region: LOCAL_REGION,
+        computeBackend: "local",
+        dynamodbEndpoint: servers.dynamodbEndpoint,
+        s3Endpoint: servers.s3Endpoint,
+      },
+      {
+        persistence,
+        store,
+        backend,
+        // Every launch is visible in the access log and the run's own log; keep warnings.
+        logger: { info: () => undefined, warn: (m, f) => launcherLogger.warn(m, f) },
+      },
+    );
+
+    const examplesStarted = Date.now();
+    const examples =
+      options.registerExamples === false
+        ? []
+        : await registerExamples(
+            await listExampleFlows(options.examplesDir ?? join(PACKAGE_ROOT, "examples", "flows")),
+            { persistence, store, artifactBucket: LOCAL_ARTIFACT_BUCKET },
+            orgId,
+          );
+    const examplesMs = Date.now() - examplesStarted;
+
+    // The very function the launch Lambda's handler wraps.
+    const launchLogger = humanLogger(log, "launch");
+    const launchEvent = (input: LaunchEventInput): Promise<LaunchEventResult> =>
+      handleLaunchEvent(input, {
+        launcher,
+        logger: launchLogger,
+      });
+
+    const schedules = await LocalScheduleService.open({
+      file: schedulesFileOf(dataDir),
+      launch: launchEvent,
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
+      onFire: (schedule, result) => {
+        const r = result as LaunchEventResult;
+        log(
+          r.success
+            ? `schedule ${schedule.orgId}/${schedule.name} launched ${schedule.input.flow_name}: run ${r.run_id ?? "?"}`
+            : `schedule ${schedule.orgId}/${schedule.name} could not launch ${schedule.input.flow_name}: ${r.error_message ?? "unknown error"}`,
+        );
+      },
+      onError: (error, schedule) =>
+        log(`error: schedule ${schedule.orgId}/${schedule.name}: ${(error as Error).message}`),
+    });
+    cleanups.push(() => schedules.stop());
+
+    const api = createApi({
+      launcher,
+      persistence,
+      schedules,
+      // Like the stack's IAM-authorized API: the org comes from the request.
+      auth: iamAuthResolver(),
+      environment: LOCAL_ENVIRONMENT,
+      region: LOCAL_REGION,
+      logStreamLink: (run) => ({
+        log_group: null,
+        log_stream: run.log_stream ?? join(logDir, `${run.run_id}.log`),
+        console_url: null,
+      }),
+      logger: humanLogger(log, "api"),
+      batchConcurrency: 10,
+    });
+
+    const host = options.host ?? DEFAULT_HOST;
+    const port = options.port ?? DEFAULT_PORT;
+    let server: HttpApiServer;
+    try {
+      server = await startHttpApiServer({
+        handler: (event) => api.handle(event),
+        host,
+        port,
+        ...(options.accessLog
+          ? {
+              onRequest: (r) => log(`${r.method} ${r.path} ${r.statusCode} ${r.durationMs} ms`),
+            }
+          : {}),
+        onError: (error) => log(`error: ${(error as Error).stack ?? String(error)}`),
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
+        throw new ConfigurationError(
+          `port ${port} on ${host} is already in use; stop what uses it, or start with --port <n> (or DAGY_PORT)`,
+        );
+      }
+      throw error;
+    }
+    // First to close: no new requests while everything else stops.
+    cleanups.push(() => server.close());
+
+    if (options.startScheduler !== false) schedules.start();
+
+    await writePlatformState(dataDir, {
+      pid: process.pid,
+      apiUrl: server.url,
+      dynamodbEndpoint: servers.dynamodbEndpoint,
+      s3Endpoint: servers.s3Endpoint,
+      region: LOCAL_REGION,
+      tablePrefix: LOCAL_TABLE_PREFIX,
+      artifactBucket: LOCAL_ARTIFACT_BUCKET,
+      tracesBucket: LOCAL_TRACES_BUCKET,
+      logDir,
+      startedAt: new Date().toISOString(),
+    });
+    cleanups.push(() => removePlatformState(dataDir, process.pid));
+
+    let closePromise: Promise<void> | undefined;
+    return {
+      url: server.url,
+      dataDir,
+      cwd,
+      orgId,
+      endpoints: { dynamodbEndpoint: servers.dynamodbEndpoint, s3Endpoint: servers.s3Endpoint },
+      tables,
+      buckets: { artifacts: LOCAL_ARTIFACT_BUCKET, traces: LOCAL_TRACES_BUCKET },
+      logDir,
+      secretsFile,
+      secretCount,
+      concurrency,
+      clients,
+      persistence,
+      store,
+      launcher,
+      backend,
+      schedules,
+      api,
+      examples,
+      recoveredRuns,
+      timings: { storesMs, workerMs, examplesMs, readyMs: Date.now() - started },
+      launchEvent,
+      async settled() {
+        while (pending.size > 0) await Promise.allSettled([...pending]);
+      },
+      close() {
+        closing = true;
+        closePromise ??= unwind();
+        return closePromise;
+      },
+    };
+  } catch (error) {
+    await unwind();
+    throw error;
+  }
+}

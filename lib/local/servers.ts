@@ -1,0 +1,286 @@
+/**
+ * Wire-compatible local DynamoDB (dynalite) and S3 (s3rver) servers, started in-process.
+ * The embedded default (`npm start`) and the tests talk to them through the very same AWS SDK
+ * v3 clients as in the cloud; only the endpoints differ.
+ */
+import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DescribeTimeToLiveCommand,
+  ResourceInUseException,
+  ResourceNotFoundException,
+  UpdateTimeToLiveCommand,
+  type AttributeDefinition,
+  type DynamoDBClient,
+  type GlobalSecondaryIndex,
+  type KeySchemaElement,
+} from "@aws-sdk/client-dynamodb";
+import {
+  CreateBucketCommand,
+  HeadBucketCommand,
+  type S3Client,
+  type S3ServiceException,
+} from "@aws-sdk/client-s3";
+import { TABLES, type KeyDef, type TableDef, type TableNames } from "../persistence/schema";
+
+// dynalite and s3rver ship no type declarations; these are the parts we use.
+interface DynaliteOptions {
+  path?: string;
+  createTableMs?: number;
+  deleteTableMs?: number;
+  updateTableMs?: number;
+}
+type DynaliteFactory = (options: DynaliteOptions) => Server;
+interface S3rverOptions {
+  address: string;
+  port: number;
+  silent: boolean;
+  directory: string;
+  resetOnClose: boolean;
+  /** Path-style only: `http://host:port/<bucket>/<key>`, as our S3 client uses. */
+  vhostBuckets: boolean;
+}
+interface S3rverInstance {
+  run(): Promise<AddressInfo>;
+  close(): Promise<void>;
+  httpServer?: Server;
+}
+type S3rverConstructor = new (options: S3rverOptions) => S3rverInstance;
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const dynalite = require("dynalite") as DynaliteFactory;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const S3rver = require("s3rver") as S3rverConstructor;
+
+export interface LocalServers {
+  /** e.g. `http://127.0.0.1:4567`. */
+  readonly dynamodbEndpoint: string;
+  /** e.g. `http://127.0.0.1:4568` (path-style addressing). */
+  readonly s3Endpoint: string;
+  /** Stops both servers; dynalite flushes its store to disk when persistent. */
+  close(): Promise<void>;
+}
+
+export interface LocalServerOptions {
+  /**
+   * Persist state under this directory (`<dataDir>/dynamodb`, `<dataDir>/s3`).
+   * Default: in-memory DynamoDB and a temporary S3 directory removed on close.
+   */
+  readonly dataDir?: string;
+  /** 0 (default) picks a free port. */
+  readonly dynamodbPort?: number;
+  /** 0 (default) picks a free port. */
+  readonly s3Port?: number;
+  /** Default `127.0.0.1`: never listen beyond the machine by accident. */
+  readonly host?: string;
+}
+
+export async function startLocalServers(opts: LocalServerOptions = {}): Promise<LocalServers> {
+  const host = opts.host ?? "127.0.0.1";
+  let dynamoPath: string | undefined;
+  let s3Dir: string;
+  let tempDir: string | undefined;
+  if (opts.dataDir !== undefined) {
+    dynamoPath = join(opts.dataDir, "dynamodb");
+    s3Dir = join(opts.dataDir, "s3");
+    await mkdir(dynamoPath, { recursive: true });
+    await mkdir(s3Dir, { recursive: true });
+  } else {
+    tempDir = await mkdtemp(join(tmpdir(), "dagy-s3-"));
+    s3Dir = tempDir;
+  }
+
+  // Tables are ACTIVE at once: nothing here should wait for simulated provisioning.
+  const dynamo = dynalite({
+    ...(dynamoPath !== undefined ? { path: dynamoPath } : {}),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  await new Promise<void>((resolve, reject) => {
+    dynamo.once("error", reject);
+    dynamo.listen(opts.dynamodbPort ?? 0, host, () => {
+      dynamo.off("error", reject);
+      resolve();
+    });
+  });
+  const dynamoPort = (dynamo.address() as AddressInfo).port;
+
+  const s3 = new S3rver({
+    address: host,
+    port: opts.s3Port ?? 0,
+    silent: true,
+    directory: s3Dir,
+    resetOnClose: false,
+    vhostBuckets: false,
+  });
+  let s3Address: AddressInfo;
+  try {
+    s3Address = await s3.run();
+  } catch (error) {
+    await closeHttpServer(dynamo);
+    throw error;
+  }
+
+  let closed = false;
+  return {
+    dynamodbEndpoint: `http://${urlHost(host)}:${dynamoPort}`,
+    s3Endpoint: `http://${urlHost(host)}:${s3Address.port}`,
+    async close() {
+      if (closed) return;
+      closed = true;
+      const results = await Promise.allSettled([
+        closeHttpServer(dynamo),
+        s3.httpServer ? closeHttpServer(s3.httpServer) : Promise.resolve(),
+      ]);
+      if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+      const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failure) throw failure.reason;
+    },
+  };
+}
+
+function urlHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** Closes a server without waiting for clients' idle keep-alive sockets to time out. */
+function closeHttpServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()));
+    server.closeAllConnections();
+  });
+}
+
+function attributeDefinitions(def: TableDef): AttributeDefinition[] {
+  const keys: KeyDef[] = [def.partitionKey];
+  if (def.sortKey) keys.push(def.sortKey);
+  for (const index of def.indexes) {
+    keys.push(index.partitionKey);
+    if (index.sortKey) keys.push(index.sortKey);
+  }
+  const byName = new Map<string, KeyDef>();
+  for (const key of keys) byName.set(key.name, key);
+  return [...byName.values()].map((k) => ({ AttributeName: k.name, AttributeType: k.type }));
+}
+
+function keySchema(partitionKey: KeyDef, sortKey?: KeyDef): KeySchemaElement[] {
+  return [
+    { AttributeName: partitionKey.name, KeyType: "HASH" },
+    ...(sortKey ? [{ AttributeName: sortKey.name, KeyType: "RANGE" as const }] : []),
+  ];
+}
+
+async function waitUntilActive(dynamodb: DynamoDBClient, tableName: string): Promise<void> {
+  // dynalite (createTableMs: 0) is ACTIVE at once; a real endpoint takes seconds.
+  for (let attempt = 0; attempt < 300; attempt++) {
+    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    const indexesActive = (Table?.GlobalSecondaryIndexes ?? []).every(
+      (i) => i.IndexStatus === "ACTIVE",
+    );
+    if (Table?.TableStatus === "ACTIVE" && indexesActive) return;
+    await new Promise((resolve) => setTimeout(resolve, attempt < 10 ? 50 : 1000));
+  }
+  throw new Error(`Table ${tableName} did not become ACTIVE`);
+}
+
+async function tableExists(dynamodb: DynamoDBClient, tableName: string): Promise<boolean> {
+  try {
+    await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    return true;
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return false;
+    throw error;
+  }
+}
+
+/**
+ * Enables TTL when the endpoint supports it. dynalite does not implement UpdateTimeToLive;
+ * there, expired items simply stay, and readers (the idempotency check) compare
+ * `expires_at` themselves, which they do in AWS too because TTL deletion lags by hours.
+ */
+async function ensureTtl(dynamodb: DynamoDBClient, tableName: string, attr: string) {
+  try {
+    const { TimeToLiveDescription } = await dynamodb.send(
+      new DescribeTimeToLiveCommand({ TableName: tableName }),
+    );
+    const status = TimeToLiveDescription?.TimeToLiveStatus;
+    if (status === "ENABLED" || status === "ENABLING") return;
+    await dynamodb.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: attr, Enabled: true },
+      }),
+    );
+  } catch (error) {
+    if (isUnsupportedOperation(error)) return;
+    throw error;
+  }
+}
+
+function isUnsupportedOperation(error: unknown): boolean {
+  const name = (error as { name?: string } | undefined)?.name ?? "";
+  return name === "UnknownOperationException" || name === "UnknownOperation";
+}
+
+/**
+ * Creates the four tables of `schema.ts` when missing (on-demand billing, every GSI projecting
+ * ALL) and waits until they are ACTIVE. Idempotent. Used by the embedded default and tests;
+ * in AWS the CDK stack owns the tables.
+ */
+export async function ensureTables(dynamodb: DynamoDBClient, names: TableNames): Promise<void> {
+  await Promise.all(
+    TABLES.map(async (def) => {
+      const tableName = names[def.logicalName];
+      if (!(await tableExists(dynamodb, tableName))) {
+        const indexes: GlobalSecondaryIndex[] = def.indexes.map((index) => ({
+          IndexName: index.indexName,
+          KeySchema: keySchema(index.partitionKey, index.sortKey),
+          Projection: { ProjectionType: "ALL" },
+        }));
+        try {
+          await dynamodb.send(
+            new CreateTableCommand({
+              TableName: tableName,
+              BillingMode: "PAY_PER_REQUEST",
+              AttributeDefinitions: attributeDefinitions(def),
+              KeySchema: keySchema(def.partitionKey, def.sortKey),
+              ...(indexes.length > 0 ? { GlobalSecondaryIndexes: indexes } : {}),
+            }),
+          );
+        } catch (error) {
+          // Another process created it between our check and our create: fine.
+          if (!(error instanceof ResourceInUseException)) throw error;
+        }
+      }
+      await waitUntilActive(dynamodb, tableName);
+      if (def.ttlAttribute !== undefined) await ensureTtl(dynamodb, tableName, def.ttlAttribute);
+    }),
+  );
+}
+
+/** Creates the buckets when missing. Idempotent. */
+export async function ensureBuckets(s3: S3Client, buckets: readonly string[]): Promise<void> {
+  await Promise.all(
+    buckets.map(async (bucket) => {
+      try {
+        await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+        return;
+      } catch (error) {
+        const status = (error as S3ServiceException).$metadata?.httpStatusCode;
+        if (status !== 404) throw error;
+      }
+      try {
+        await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      } catch (error) {
+        const name = (error as { name?: string }).name;
+        if (name !== "BucketAlreadyOwnedByYou" && name !== "BucketAlreadyExists") throw error;
+      }
+    }),
+  );
+}

@@ -1,0 +1,30 @@
+export type {
+  ReconcileAction,
+  ReconcileOutcome,
+  StoppedTask,
+  SweepReport,
+  TaskInspector,
+  TaskObservation,
+} from "./types";
+export {
+  DEFAULT_QUEUED_AFTER_MS,
+  DEFAULT_RUNNING_AFTER_MS,
+  reconcileStoppedTask,
+  sweepStaleRuns,
+  type ReconcileDependencies,
+  type ReconcileRunStore,
+  type SweepOptions,
+} from "./service";
+export {
+  DEFAULT_WORKER_CONTAINER,
+  parseEcsTaskStateChange,
+  reconcileEcsTaskEvent,
+  type EcsEventOutcome,
+  runIdFromOverrides,
+  stoppedTaskFromEcsDetail,
+  type EcsContainerDetail,
+  type EcsTaskDetail,
+  type EcsTaskStateChangeEvent,
+} from "./ecs-event";
+export { DESCRIBE_TASKS_BATCH, EcsTaskInspector } from "./ecs-inspector";
+export { cancelledMessage, failureMessage, stopReason } from "./messages";

@@ -1,0 +1,68 @@
+/**
+ * Task-state reconciliation: a run whose worker died without recording an outcome is closed
+ * here — from ECS task events, from the periodic sweep, and (locally) from a dead child process.
+ */
+import type { RunStatus } from "../persistence/schema";
+
+/** A worker that stopped, normalized from an ECS event, DescribeTasks or a local child exit. */
+export interface StoppedTask {
+  readonly runId: string;
+  /** ECS task ARN (or the local backend's id). */
+  readonly taskArn: string;
+  /** ECS stop code: EssentialContainerExited, TaskFailedToStart, SpotInterruption, UserInitiated, ServiceSchedulerInitiated, … */
+  readonly stopCode?: string;
+  readonly stoppedReason?: string;
+  /** The worker container's exit code; absent when it never started. */
+  readonly exitCode?: number;
+  /** The worker container's own reason, e.g. "OutOfMemoryError: Container killed due to memory usage". */
+  readonly containerReason?: string;
+  /** The task no longer exists (DescribeTasks MISSING): it stopped long enough ago to be forgotten. */
+  readonly missing?: boolean;
+}
+
+export type ReconcileAction =
+  /** The run was closed as FAILED. */
+  | "failed"
+  /** The run was closed as CANCELLED (a cancel had been requested). */
+  | "cancelled"
+  /** The worker had already recorded a terminal status: nothing to do. */
+  | "already_terminal"
+  /** The event is about another task than the run's current one. */
+  | "other_task"
+  /** No such run. */
+  | "unknown_run";
+
+export interface ReconcileOutcome {
+  readonly runId: string;
+  readonly action: ReconcileAction;
+  /** The run's status after reconciliation (absent for unknown runs). */
+  readonly status?: RunStatus;
+  /** The error message written, for failed/cancelled runs. */
+  readonly errorMessage?: string;
+}
+
+/** What a compute backend reports about a task. */
+export type TaskObservation =
+  | { readonly state: "active"; readonly lastStatus: string }
+  | {
+      readonly state: "stopped";
+      readonly stopCode?: string;
+      readonly stoppedReason?: string;
+      readonly exitCode?: number;
+      readonly containerReason?: string;
+    }
+  | { readonly state: "missing"; readonly reason: string };
+
+/** Looks tasks up in the compute backend (ECS DescribeTasks, or local child processes). */
+export interface TaskInspector {
+  /** One observation per task id it could answer for; ids absent from the map are left alone. */
+  describe(taskArns: readonly string[]): Promise<Map<string, TaskObservation>>;
+  /** Whether this inspector can tell anything about the id (e.g. ECS ARNs vs `local:` ids). */
+  owns(taskArn: string): boolean;
+}
+
+export interface SweepReport {
+  /** Stale active runs examined. */
+  readonly examined: number;
+  readonly outcomes: readonly ReconcileOutcome[];
+}

@@ -1,0 +1,85 @@
+/**
+ * Checks every schedule implementation applies before creating anything, so a schedule that
+ * could never fire (bad expression, unknown time zone, oversized input) is a 400, not a rule
+ * that fails silently at 9 AM.
+ */
+import { ValidationError } from "../errors";
+import { isValidTimeZone, parseScheduleExpression } from "../infra/schedule-expression";
+import type { LaunchEventInput, ScheduleDefinition } from "./types";
+
+/** Schedule names: what EventBridge rule and Scheduler names allow. */
+export const SCHEDULE_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** EventBridge rule and Scheduler schedule names are at most 64 characters. */
+export const MAX_RESOURCE_NAME = 64;
+/** EventBridge target Input and Scheduler target Input limit. */
+export const MAX_INPUT_CHARS = 8192;
+export const MAX_DESCRIPTION = 512;
+
+export function isUtc(timeZone: string): boolean {
+  return ["UTC", "Etc/UTC", "GMT", "Etc/GMT"].includes(timeZone);
+}
+
+export function validateScheduleDefinition(
+  definition: ScheduleDefinition,
+  resourceName: string,
+): void {
+  if (!SCHEDULE_NAME_PATTERN.test(definition.name)) {
+    throw new ValidationError(
+      `name: ${JSON.stringify(definition.name)} is invalid: use 1-64 letters, digits, '.', '_' or '-'`,
+      "name",
+    );
+  }
+  if (resourceName.length > MAX_RESOURCE_NAME) {
+    throw new ValidationError(
+      `name: the schedule's resource name "${resourceName}" is ${resourceName.length} characters; ` +
+        `EventBridge allows ${MAX_RESOURCE_NAME} (shorten the name)`,
+      "name",
+    );
+  }
+  // Throws ScheduleExpressionError naming the cron field or rate part at fault.
+  parseScheduleExpression(definition.expression);
+  if (definition.timeZone !== undefined && !isValidTimeZone(definition.timeZone)) {
+    throw new ValidationError(
+      `time_zone: "${definition.timeZone}" is not an IANA time zone name (e.g. "Europe/Berlin")`,
+      "time_zone",
+    );
+  }
+  if (definition.description !== undefined && definition.description.length > MAX_DESCRIPTION) {
+    throw new ValidationError(
+      `description: must be at most ${MAX_DESCRIPTION} characters`,
+      "description",
+    );
+  }
+  const inputChars = JSON.stringify(definition.input).length;
+  if (inputChars > MAX_INPUT_CHARS) {
+    throw new ValidationError(
+      `parameters: the schedule's launch event is ${inputChars} characters; EventBridge allows ` +
+        `${MAX_INPUT_CHARS} (pass large inputs by reference, e.g. an S3 URI)`,
+      "parameters",
+    );
+  }
+}
+
+/**
+ * Reads a target's Input back. Lenient on purpose: only the fields needed to attribute a
+ * schedule to an org are required; anything else is returned as stored.
+ */
+export function parseLaunchEventInput(input: string | undefined): LaunchEventInput | undefined {
+  if (input === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(input);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
+  const record = parsed as Record<string, unknown>;
+  if (
+    record.action !== "launch" ||
+    typeof record.flow_name !== "string" ||
+    typeof record.org_id !== "string"
+  ) {
+    return undefined;
+  }
+  return record as LaunchEventInput;
+}

@@ -1,0 +1,4 @@
+export * from "./s3-uri";
+export * from "./keys";
+export * from "./object-store";
+export * from "./archive";

@@ -1,0 +1,164 @@
+/**
+ * The worker's configuration: the run's identity and platform endpoints, read once from the
+ * container environment by `worker/main.ts` and passed down typed. The same variables come
+ * from ECS container overrides and from LocalBackend.
+ */
+import { LAUNCHER_ENV, PLATFORM_ENV, WORKER_ENV, parseList } from "../config/env";
+import { ConfigurationError } from "../errors";
+import type { Json } from "../sdk/types";
+
+export interface WorkerConfig {
+  readonly runId: string;
+  readonly orgId: string;
+  readonly flowName: string;
+  readonly flowVersion: string;
+  readonly artifactUri: string;
+  /** sha256 of the whole artifact zip, as registered. */
+  readonly artifactSha256: string;
+  readonly environment: string;
+  readonly correlationId: string;
+  /** Inline parameters (DAGY_PARAMETERS), when they fit in the container overrides. */
+  readonly parameters?: Record<string, Json>;
+  /** Where the parameters were spilled (DAGY_PARAMETERS_URI). */
+  readonly parametersUri?: string;
+  readonly depPackageUris: readonly string[];
+  /** Names of the env variables holding secrets. */
+  readonly secretNames: readonly string[];
+  /** Their values, read once so every log line and record can be redacted. Never stored. */
+  readonly secretValues: readonly string[];
+  readonly runsTable: string;
+  readonly tracesBucket: string;
+  /** CloudWatch log group for the per-run stream; shipping is off when unset. */
+  readonly logGroup?: string;
+  /** Ship events to CloudWatch Logs (off locally: endpoints set or DAGY_LOG_SHIPPING=off). */
+  readonly logShipping: boolean;
+  readonly maxParallelism?: number;
+  readonly region?: string;
+  readonly dynamodbEndpoint?: string;
+  readonly s3Endpoint?: string;
+  /** Emit a `worker_timings` log line with start-up marks (DAGY_WORKER_TIMINGS=1). */
+  readonly emitTimings: boolean;
+}
+
+/** Worker-only switches beside the shared contract in lib/config/env.ts. */
+export const WORKER_EXTRA_ENV = {
+  /** `off` disables CloudWatch Logs shipping (it is also off when local endpoints are set). */
+  logShipping: "DAGY_LOG_SHIPPING",
+  /** `1` emits a `worker_timings` JSON line (used by bench/worker.ts). */
+  timings: "DAGY_WORKER_TIMINGS",
+} as const;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function required(env: Env, name: string): string {
+  const value = env[name]?.trim();
+  if (!value) throw new ConfigurationError(`${name} is required and must not be empty`);
+  return value;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+function parseJson(env: Env, name: string): unknown {
+  const raw = env[name] ?? "";
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch (error) {
+    throw new ConfigurationError(
+      `${name} must be valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+/** Reads and validates the worker configuration. Throws ConfigurationError naming the variable. */
+export function parseWorkerConfig(env: Env): WorkerConfig {
+  const runId = required(env, WORKER_ENV.runId);
+
+  let parameters: Record<string, Json> | undefined;
+  const parametersUri = optional(env, WORKER_ENV.parametersUri);
+  if (optional(env, WORKER_ENV.parameters) !== undefined) {
+    const parsed = parseJson(env, WORKER_ENV.parameters);
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new ConfigurationError(`${WORKER_ENV.parameters} must be a JSON object`);
+    }
+    parameters = parsed as Record<string, Json>;
+  }
+  if (parametersUri !== undefined && !parametersUri.startsWith("s3://")) {
+    throw new ConfigurationError(`${WORKER_ENV.parametersUri} must be an s3:// URI`);
+  }
+
+  let secretNames: string[] = [];
+  if (optional(env, WORKER_ENV.secretNames) !== undefined) {
+    const parsed = parseJson(env, WORKER_ENV.secretNames);
+    if (!Array.isArray(parsed) || !parsed.every((n): n is string => typeof n === "string")) {
+      throw new ConfigurationError(`${WORKER_ENV.secretNames} must be a JSON array of strings`);
+    }
+    secretNames = parsed;
+  }
+  const secretValues = secretNames
+    .map((name) => env[name])
+    .filter((v): v is string => typeof v === "string" && v.length > 0);
+
+  let maxParallelism: number | undefined;
+  const rawParallelism = optional(env, WORKER_ENV.maxParallelism);
+  if (rawParallelism !== undefined) {
+    maxParallelism = Number(rawParallelism);
+    if (!Number.isInteger(maxParallelism) || maxParallelism < 1) {
+      throw new ConfigurationError(
+        `${WORKER_ENV.maxParallelism} must be a positive integer, got "${rawParallelism}"`,
+      );
+    }
+  }
+
+  const artifactSha256 = required(env, WORKER_ENV.artifactSha256).toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(artifactSha256)) {
+    throw new ConfigurationError(`${WORKER_ENV.artifactSha256} must be 64 hexadecimal characters`);
+  }
+  const artifactUri = required(env, WORKER_ENV.artifactUri);
+  if (!artifactUri.startsWith("s3://")) {
+    throw new ConfigurationError(`${WORKER_ENV.artifactUri} must be an s3:// URI`);
+  }
+
+  const dynamodbEndpoint = optional(env, PLATFORM_ENV.dynamodbEndpoint);
+  const s3Endpoint = optional(env, PLATFORM_ENV.s3Endpoint);
+  const logGroup = optional(env, WORKER_ENV.logGroup) ?? optional(env, LAUNCHER_ENV.logGroup);
+  const shippingOff = optional(env, WORKER_EXTRA_ENV.logShipping)?.toLowerCase() === "off";
+
+  return {
+    runId,
+    orgId: required(env, WORKER_ENV.orgId),
+    flowName: required(env, WORKER_ENV.flowName),
+    flowVersion: required(env, WORKER_ENV.flowVersion),
+    artifactUri,
+    artifactSha256,
+    // Present even when empty: the run's environment is whatever the request said.
+    environment: env[WORKER_ENV.environment]?.trim() ?? "",
+    correlationId: optional(env, WORKER_ENV.correlationId) ?? runId,
+    ...(parameters !== undefined ? { parameters } : {}),
+    ...(parametersUri !== undefined ? { parametersUri } : {}),
+    depPackageUris: parseList(env[WORKER_ENV.depPackageUris]),
+    secretNames,
+    secretValues,
+    runsTable: required(env, WORKER_ENV.runsTable),
+    tracesBucket: required(env, WORKER_ENV.tracesBucket),
+    ...(logGroup !== undefined ? { logGroup } : {}),
+    logShipping: logGroup !== undefined && !shippingOff && dynamodbEndpoint === undefined,
+    ...(maxParallelism !== undefined ? { maxParallelism } : {}),
+    ...(optional(env, PLATFORM_ENV.region) !== undefined
+      ? { region: optional(env, PLATFORM_ENV.region) }
+      : {}),
+    ...(dynamodbEndpoint !== undefined ? { dynamodbEndpoint } : {}),
+    ...(s3Endpoint !== undefined ? { s3Endpoint } : {}),
+    emitTimings: optional(env, WORKER_EXTRA_ENV.timings) === "1",
+  };
+}
+
+/**
+ * The run id alone, when the full configuration is invalid: the worker still tries to mark
+ * that run FAILED with the configuration error.
+ */
+export function peekRunId(env: Env): string | undefined {
+  return optional(env, WORKER_ENV.runId);
+}

@@ -1,0 +1,595 @@
+/**
+ * The worker's run host: everything one worker process does for its one run, between reading
+ * the configuration (worker/main.ts) and exiting.
+ *
+ *   1. claim: read the run; QUEUED -> RUNNING with a conditional write. A run that is not
+ *      QUEUED (terminal, cancelled, or claimed by another worker) is not run.
+ *   2. prepare: fetch the artifact and verify its sha256, load spilled parameters, install
+ *      dependency packages, load the flow.
+ *   3. execute: the shared executor runs the DAG; events become JSON log lines (stdout, and the
+ *      run's CloudWatch Logs stream) and batched task states in the run record.
+ *   4. record: SUCCEEDED, or FAILED with error_message and traceback_uri (traceback object in
+ *      the traces bucket), or CANCELLED. Every status write is conditional on RUNNING.
+ *
+ * `stop()` (SIGTERM) aborts the tasks through their signals and ends the run CANCELLED when a
+ * cancel was requested, FAILED with the reason otherwise. `crash()` (an uncaught error in the
+ * process) ends it FAILED. Once the run is claimed, every path leaves it terminal when DynamoDB
+ * is reachable.
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { performance } from "node:perf_hooks";
+import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import { loadArtifact } from "../build";
+import { ArtifactError, DagyError } from "../errors";
+import { createJsonLogger, type JsonLogger } from "../log";
+import type { RunRecord } from "../persistence/records";
+import type { RunStatus } from "../persistence/schema";
+import { RunCancelledError, runDag } from "../sdk";
+import type { ExecutorEvent, Json, RunResult, TaskState } from "../sdk/types";
+import { formatS3Uri, sha256Hex, tracebackKey, type ObjectStore } from "../storage";
+import type { WorkerConfig } from "./config";
+import { installDepPackages, type NpmInstaller } from "./dep-packages";
+import { CloudWatchLogShipper } from "./log-shipper";
+import { createRedactor, type Redact } from "./redact";
+import { TaskStateRecorder } from "./task-states";
+import {
+  describeError,
+  formatTraceback,
+  taskFailureFromEvent,
+  type TaskFailureRecord,
+} from "./traceback";
+
+/**
+ * Process exit codes. ECS shows them as the container's exit code; the task-events
+ * reconciler reads them when a run was left open.
+ */
+export const EXIT_CODES = {
+  /** The run SUCCEEDED. */
+  succeeded: 0,
+  /** The run FAILED because a task failed. */
+  flowFailed: 1,
+  /**
+   * The worker could not run the flow: bad configuration, artifact checksum mismatch, unsafe
+   * or broken dependency package, invalid parameters, an uncaught error, DynamoDB or S3
+   * unreachable. The run is recorded FAILED with the reason whenever it can be reached.
+   */
+  workerError: 2,
+  /** The run was CANCELLED (a cancel was requested, before or during the run). */
+  cancelled: 3,
+  /** The worker was stopped (SIGTERM) without a cancel request: Spot interruption, StopTask. The run is FAILED. */
+  interrupted: 4,
+  /** The run was not QUEUED (already terminal, or claimed by another worker): nothing was done. */
+  notRun: 5,
+} as const;
+export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
+
+export const SIGTERM_REASON =
+  "worker received SIGTERM (task stopped: Spot interruption or StopTask)";
+
+/** The run operations the worker needs (`Persistence#runs` fits). */
+export interface WorkerRunStore {
+  get(runId: string): Promise<RunRecord | undefined>;
+  transition(
+    runId: string,
+    from: RunStatus,
+    to: RunStatus,
+    fields?: Partial<RunRecord>,
+  ): Promise<RunRecord | undefined>;
+  mergeTaskStates(runId: string, states: Record<string, TaskState>): Promise<unknown>;
+}
+
+export interface WorkerDeps {
+  readonly runs: WorkerRunStore;
+  readonly store: Pick<ObjectStore, "get" | "put">;
+  /** Needed when `config.logShipping`. */
+  readonly logs?: CloudWatchLogsClient;
+  /** Where log lines go (default: stdout). Already redacted. */
+  readonly stdout?: (line: string) => void;
+  /** Parent of the run's work directory. Default: the OS temp dir. */
+  readonly tempDir?: string;
+  readonly npmInstall?: NpmInstaller;
+  /** Task-state flush interval. Default 1000 ms. */
+  readonly flushIntervalMs?: number;
+  /** CloudWatch Logs flush interval. Default 1000 ms. */
+  readonly shipIntervalMs?: number;
+  /** ms since process start when main() began (for `worker_timings`). */
+  readonly mainStartedAt?: number;
+}
+
+export interface WorkerOutcome {
+  readonly exitCode: ExitCode;
+  /** The run's status when the worker left it (undefined when it could not be read). */
+  readonly status?: RunStatus;
+  readonly errorMessage?: string;
+}
+
+type Interruption =
+  | { readonly kind: "stop"; readonly reason: string }
+  | { readonly kind: "crash"; readonly error: unknown };
+
+/** A run the worker must not touch: the outcome says why. */
+class NotRunnable extends Error {
+  constructor(readonly outcome: WorkerOutcome) {
+    super("run is not runnable");
+  }
+}
+
+/** Interrupted while preparing: the interruption decides the outcome. */
+class Interrupted extends Error {}
+
+const MAX_ERROR_MESSAGE = 4000;
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class WorkerHost {
+  private readonly abort = new AbortController();
+  private interruption: Interruption | undefined;
+  private onInterrupt: (() => void) | undefined;
+  private readonly redact: Redact;
+  private readonly logger: JsonLogger;
+  private readonly shipper: CloudWatchLogShipper | undefined;
+  private readonly recorder: TaskStateRecorder;
+  private readonly failures: TaskFailureRecord[] = [];
+  private readonly marks: Record<string, number> = {};
+  private claimed = false;
+
+  constructor(
+    private readonly config: WorkerConfig,
+    private readonly deps: WorkerDeps,
+  ) {
+    this.redact = createRedactor(config.secretValues);
+    const stdout = deps.stdout ?? ((line: string) => void process.stdout.write(line + "\n"));
+    if (config.logShipping && config.logGroup !== undefined && deps.logs !== undefined) {
+      this.shipper = new CloudWatchLogShipper({
+        client: deps.logs,
+        logGroupName: config.logGroup,
+        logStreamName: config.runId,
+        ...(deps.shipIntervalMs !== undefined ? { flushIntervalMs: deps.shipIntervalMs } : {}),
+        // Shipping problems go to stdout only (awslogs still carries them).
+        onError: (text, error) =>
+          stdout(
+            this.redact(
+              JSON.stringify({
+                timestamp: new Date().toISOString(),
+                level: "warn",
+                message: `log shipping: ${text}`,
+                event_type: "log_shipping_failed",
+                run_id: config.runId,
+                ...(error !== undefined ? { error: message(error) } : {}),
+              }),
+            ),
+          ),
+      });
+    }
+    const shipper = this.shipper;
+    this.logger = createJsonLogger(
+      {
+        run_id: config.runId,
+        org_id: config.orgId,
+        flow_name: config.flowName,
+        flow_version: config.flowVersion,
+        correlation_id: config.correlationId,
+      },
+      (line) => {
+        stdout(line);
+        shipper?.add(line);
+      },
+      { redact: config.secretValues },
+    );
+    this.recorder = new TaskStateRecorder({
+      runId: config.runId,
+      sink: deps.runs,
+      redact: this.redact,
+      ...(deps.flushIntervalMs !== undefined ? { flushIntervalMs: deps.flushIntervalMs } : {}),
+      onError: (text, error) =>
+        this.logger.warn(text, { event_type: "task_states_write_failed", error: message(error) }),
+    });
+  }
+
+  /** SIGTERM: abort the tasks; the run ends CANCELLED if a cancel was requested, else FAILED. */
+  stop(reason: string = SIGTERM_REASON): void {
+    this.interrupt({ kind: "stop", reason });
+  }
+
+  /** An uncaught error in the process: abort the tasks and record the run FAILED with it. */
+  crash(error: unknown): void {
+    this.interrupt({ kind: "crash", error });
+  }
+
+  /** Logs (redacted) a promise rejection nobody handled; the run goes on. */
+  reportUnhandledRejection(reason: unknown): void {
+    this.logger.warn("unhandled promise rejection in flow code", {
+      event_type: "unhandled_rejection",
+      error: message(reason),
+    });
+  }
+
+  /** True once stop() or crash() was called. */
+  get interrupted(): boolean {
+    return this.interruption !== undefined;
+  }
+
+  private interrupt(interruption: Interruption): void {
+    if (this.interruption) return;
+    this.interruption = interruption;
+    this.logger.warn(
+      interruption.kind === "stop" ? interruption.reason : "uncaught error in the worker",
+      {
+        event_type: interruption.kind === "stop" ? "worker_stopping" : "worker_crashed",
+        ...(interruption.kind === "crash" ? { error: message(interruption.error) } : {}),
+      },
+    );
+    this.abort.abort(
+      new RunCancelledError(
+        interruption.kind === "stop" ? interruption.reason : "the worker hit an uncaught error",
+      ),
+    );
+    this.onInterrupt?.();
+  }
+
+  private mark(name: string): void {
+    this.marks[name] = Math.round(performance.now() * 10) / 10;
+  }
+
+  /** Runs the run to an outcome. Never rejects. */
+  async run(): Promise<WorkerOutcome> {
+    this.mark("main");
+    if (this.deps.mainStartedAt !== undefined) this.marks.main = this.deps.mainStartedAt;
+    this.shipper?.start();
+    const workDir = path.join(this.deps.tempDir ?? tmpdir(), `dagy-run-${this.config.runId}`);
+    let outcome: WorkerOutcome;
+    try {
+      outcome = await this.execute(workDir);
+    } catch (error) {
+      outcome = await this.recordWorkerError(error);
+    } finally {
+      await this.recorder.close();
+    }
+    if (this.config.emitTimings) {
+      this.logger.info("worker timings (ms since process start)", {
+        event_type: "worker_timings",
+        ...this.marks,
+      });
+    }
+    this.logger.info(`worker exiting with code ${outcome.exitCode}`, {
+      event_type: "worker_exited",
+      exit_code: outcome.exitCode,
+      ...(outcome.status !== undefined ? { status: outcome.status } : {}),
+    });
+    await this.shipper?.close();
+    await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+    return outcome;
+  }
+
+  private async execute(workDir: string): Promise<WorkerOutcome> {
+    const { config, deps } = this;
+    this.logger.info("worker started", {
+      event_type: "worker_started",
+      environment: config.environment,
+      artifact_uri: config.artifactUri,
+      dep_packages: config.depPackageUris.length,
+    });
+
+    // The download overlaps the claim: both are on the critical path to the first task.
+    const artifact = deps.store.get(config.artifactUri).then((bytes) => {
+      this.mark("artifact_fetched");
+      return bytes;
+    });
+    artifact.catch(() => undefined); // observed below; never an unhandled rejection
+
+    try {
+      await this.claim();
+    } catch (error) {
+      if (error instanceof NotRunnable) return error.outcome;
+      throw error;
+    }
+
+    let result: RunResult;
+    try {
+      const bytes = await this.untilInterrupted(artifact);
+      const actual = sha256Hex(bytes);
+      if (actual !== config.artifactSha256) {
+        throw new ArtifactError(
+          `artifact checksum mismatch: ${config.artifactUri} has sha256 ${actual}, ` +
+            `the registered flow expects ${config.artifactSha256}`,
+        );
+      }
+      const parameters = await this.untilInterrupted(this.loadParameters());
+      let nodePaths: readonly string[] = [];
+      if (config.depPackageUris.length > 0) {
+        await mkdir(workDir, { recursive: true });
+        const installed = await this.untilInterrupted(
+          installDepPackages({
+            uris: config.depPackageUris,
+            store: deps.store,
+            workDir,
+            ...(deps.npmInstall !== undefined ? { npmInstall: deps.npmInstall } : {}),
+            onProgress: (text, fields) =>
+              this.logger.info(text, { event_type: "dep_package", ...fields }),
+          }),
+        );
+        nodePaths = installed.nodePaths;
+        this.mark("dep_packages_installed");
+      }
+      const loaded = loadArtifact(bytes, { extraNodePaths: nodePaths });
+      this.mark("flow_loaded");
+      if (this.interruption) throw new Interrupted();
+
+      this.recorder.start();
+      result = await runDag(loaded.dag, {
+        runId: config.runId,
+        parameters,
+        ...(config.maxParallelism !== undefined ? { maxParallelism: config.maxParallelism } : {}),
+        signal: this.abort.signal,
+        onEvent: (event) => this.onEvent(event),
+        exposeParametersAsEnv: true,
+      });
+    } catch (error) {
+      if (error instanceof Interrupted || this.interruption) return this.recordInterruption();
+      throw error;
+    }
+
+    this.recorder.applyResult(result);
+    await this.recorder.flush();
+    if (this.interruption) return this.recordInterruption();
+    return this.recordResult(result);
+  }
+
+  /** QUEUED -> RUNNING, conditionally. Throws NotRunnable for a run this worker must leave alone. */
+  private async claim(): Promise<void> {
+    const { config, deps } = this;
+    const run = await deps.runs.get(config.runId);
+    if (run === undefined) {
+      const text = `run ${config.runId} not found in ${config.runsTable}`;
+      this.logger.error(text, { event_type: "worker_error" });
+      throw new NotRunnable({ exitCode: EXIT_CODES.workerError, errorMessage: text });
+    }
+    if (run.status === "QUEUED" && run.cancel_requested === true) {
+      const now = new Date().toISOString();
+      const cancelled = await deps.runs.transition(config.runId, "QUEUED", "CANCELLED", {
+        completed_at: now,
+        error_message: "Run cancelled before it started",
+      });
+      this.logger.info("run was cancelled before it started; not running it", {
+        event_type: "run_cancelled",
+      });
+      throw new NotRunnable({
+        exitCode: EXIT_CODES.cancelled,
+        status: cancelled?.status ?? "CANCELLED",
+      });
+    }
+    const now = new Date().toISOString();
+    const claimed =
+      run.status === "QUEUED"
+        ? await deps.runs.transition(config.runId, "QUEUED", "RUNNING", { started_at: now })
+        : undefined;
+    if (claimed === undefined) {
+      const current = (await deps.runs.get(config.runId)) ?? run;
+      const exitCode = current.status === "CANCELLED" ? EXIT_CODES.cancelled : EXIT_CODES.notRun;
+      this.logger.warn(`run is ${current.status}, not QUEUED; not running it`, {
+        event_type: "run_not_started",
+        status: current.status,
+      });
+      throw new NotRunnable({ exitCode, status: current.status });
+    }
+    this.claimed = true;
+    this.mark("run_claimed");
+  }
+
+  private async loadParameters(): Promise<Record<string, Json>> {
+    const { config } = this;
+    if (config.parameters !== undefined) return config.parameters;
+    if (config.parametersUri === undefined) return {};
+    const raw = await this.deps.store.get(config.parametersUri);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString("utf8"));
+    } catch (error) {
+      throw new DagyError(
+        `parameters at ${config.parametersUri} are not valid JSON: ${message(error)}`,
+      );
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      throw new DagyError(`parameters at ${config.parametersUri} must be a JSON object`);
+    }
+    this.mark("parameters_loaded");
+    return parsed as Record<string, Json>;
+  }
+
+  /** Awaits `promise`, or throws Interrupted as soon as the worker is stopped. */
+  private untilInterrupted<T>(promise: Promise<T>): Promise<T> {
+    if (this.interruption) return Promise.reject(new Interrupted());
+    return new Promise<T>((resolve, reject) => {
+      this.onInterrupt = () => reject(new Interrupted());
+      promise.then(resolve, reject).finally(() => {
+        this.onInterrupt = undefined;
+      });
+    });
+  }
+
+  private onEvent(event: ExecutorEvent): void {
+    if (event.event_type === "task_started" && this.marks.first_task_started === undefined) {
+      this.mark("first_task_started");
+    }
+    this.logger.event({ ...event });
+    this.recorder.apply(event);
+    const failure = taskFailureFromEvent(event);
+    if (failure) this.failures.push(failure);
+  }
+
+  private async recordResult(result: RunResult): Promise<WorkerOutcome> {
+    if (result.status === "SUCCEEDED") {
+      return this.finish("SUCCEEDED", EXIT_CODES.succeeded, {});
+    }
+    if (result.status === "CANCELLED") {
+      // Only our own signal cancels the executor; treat it as an interruption.
+      return this.recordInterruption();
+    }
+    const failed = result.failedTask;
+    const attempts = failed !== undefined ? result.tasks[failed]?.attempts : undefined;
+    const cause = result.error?.message ?? "unknown error";
+    const summary =
+      failed !== undefined
+        ? `Task ${failed} failed${attempts !== undefined ? ` after ${attempts} attempt${attempts === 1 ? "" : "s"}` : ""}: ${cause}`
+        : cause;
+    return this.fail(summary, EXIT_CODES.flowFailed, result.error);
+  }
+
+  private async recordInterruption(): Promise<WorkerOutcome> {
+    const interruption = this.interruption;
+    if (interruption?.kind === "crash") {
+      return this.fail(
+        `Worker crashed: ${message(interruption.error)}`,
+        EXIT_CODES.workerError,
+        interruption.error,
+      );
+    }
+    const reason = interruption?.reason ?? SIGTERM_REASON;
+    let cancelRequested = false;
+    try {
+      cancelRequested = (await this.deps.runs.get(this.config.runId))?.cancel_requested === true;
+    } catch (error) {
+      this.logger.warn("could not read cancel_requested", {
+        event_type: "worker_error",
+        error: message(error),
+      });
+    }
+    if (cancelRequested) {
+      return this.finish("CANCELLED", EXIT_CODES.cancelled, { error_message: "Run cancelled" });
+    }
+    return this.fail(reason, EXIT_CODES.interrupted, new Error(reason));
+  }
+
+  /** A failure before or around the executor: FAILED with the reason when the run was claimed. */
+  private async recordWorkerError(error: unknown): Promise<WorkerOutcome> {
+    const text = error instanceof DagyError ? error.message : `Worker error: ${message(error)}`;
+    this.logger.error(this.redact(text), {
+      event_type: "worker_error",
+      error_type: error instanceof Error ? error.name : typeof error,
+      stack: error instanceof Error ? error.stack : undefined,
+    });
+    if (!this.claimed) return { exitCode: EXIT_CODES.workerError, errorMessage: this.redact(text) };
+    try {
+      return await this.fail(text, EXIT_CODES.workerError, error);
+    } catch (writeError) {
+      this.logger.error("could not record the run as FAILED", {
+        event_type: "worker_error",
+        error: message(writeError),
+      });
+      return { exitCode: EXIT_CODES.workerError, errorMessage: this.redact(text) };
+    }
+  }
+
+  private async fail(summary: string, exitCode: ExitCode, cause: unknown): Promise<WorkerOutcome> {
+    const errorMessage = this.truncate(this.redact(summary));
+    const fields: Partial<RunRecord> = { error_message: errorMessage };
+    const key = tracebackKey(this.config.orgId, this.config.runId);
+    const uri = formatS3Uri(this.config.tracesBucket, key);
+    const text = this.redact(
+      formatTraceback({
+        runId: this.config.runId,
+        orgId: this.config.orgId,
+        flowName: this.config.flowName,
+        flowVersion: this.config.flowVersion,
+        failedAt: new Date().toISOString(),
+        summary: errorMessage,
+        ...(exitCode !== EXIT_CODES.flowFailed && cause !== undefined
+          ? { workerError: cause }
+          : {}),
+        taskFailures: this.failures,
+      }),
+    );
+    try {
+      await this.deps.store.put(uri, text, { contentType: "text/plain; charset=utf-8" });
+      fields.traceback_uri = uri;
+      this.logger.info("traceback uploaded", {
+        event_type: "traceback_uploaded",
+        traceback_uri: uri,
+      });
+    } catch (error) {
+      this.logger.error("could not upload the traceback", {
+        event_type: "worker_error",
+        traceback_uri: uri,
+        error: message(error),
+      });
+    }
+    this.logger.error(errorMessage, { event_type: "run_failed_recorded" });
+    return this.finish("FAILED", exitCode, fields);
+  }
+
+  /** RUNNING -> status, conditionally, retrying transient errors a few times. */
+  private async finish(
+    status: "SUCCEEDED" | "FAILED" | "CANCELLED",
+    exitCode: ExitCode,
+    fields: Partial<RunRecord>,
+  ): Promise<WorkerOutcome> {
+    const completedAt = new Date().toISOString();
+    const all: Partial<RunRecord> = { ...fields, completed_at: completedAt, exit_code: exitCode };
+    let lastError: unknown;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        const updated = await this.deps.runs.transition(this.config.runId, "RUNNING", status, all);
+        if (updated === undefined) {
+          // Someone else closed it (a cancel, the reconciliation sweep): theirs stands.
+          const current = await this.deps.runs.get(this.config.runId);
+          this.logger.warn(
+            `run is already ${current?.status ?? "gone"}; ${status} was not recorded`,
+            { event_type: "run_status_conflict", status: current?.status },
+          );
+          return {
+            exitCode: current?.status === "CANCELLED" ? EXIT_CODES.cancelled : exitCode,
+            ...(current?.status !== undefined ? { status: current.status } : {}),
+            ...(fields.error_message ? { errorMessage: fields.error_message } : {}),
+          };
+        }
+        this.mark("run_recorded");
+        this.logger.info(`run ${status.toLowerCase()}`, {
+          event_type: "run_recorded",
+          status,
+          exit_code: exitCode,
+        });
+        return {
+          exitCode,
+          status,
+          ...(fields.error_message ? { errorMessage: fields.error_message } : {}),
+        };
+      } catch (error) {
+        lastError = error;
+        this.logger.warn(`recording ${status} failed (attempt ${attempt} of 3)`, {
+          event_type: "worker_error",
+          error: message(error),
+        });
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+    throw lastError;
+  }
+
+  private truncate(text: string): string {
+    return text.length > MAX_ERROR_MESSAGE
+      ? `${text.slice(0, MAX_ERROR_MESSAGE)}…[truncated]`
+      : text;
+  }
+}
+
+/**
+ * The worker could not even read its configuration: close the run (still QUEUED, never
+ * claimed) as FAILED with the reason. Returns false when the run was not QUEUED.
+ */
+export async function recordStartFailure(
+  runs: Pick<WorkerRunStore, "transition">,
+  runId: string,
+  errorMessage: string,
+): Promise<boolean> {
+  const updated = await runs.transition(runId, "QUEUED", "FAILED", {
+    error_message: errorMessage.slice(0, MAX_ERROR_MESSAGE),
+    exit_code: EXIT_CODES.workerError,
+  });
+  return updated !== undefined;
+}
+
+export { describeError };

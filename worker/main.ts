@@ -1,0 +1,141 @@
+/**
+ * The Fargate worker's entry point: `node /app/worker.js` in the image, or
+ * `node .dagy/build/worker.js` as LocalBackend's child process — the same environment either
+ * way. The only module that reads `process.env`; everything else gets a typed WorkerConfig.
+ *
+ * Exit codes (EXIT_CODES in lib/worker/run-host.ts): 0 succeeded, 1 a task failed, 2 worker
+ * error (configuration, artifact, dependency package, crash), 3 cancelled, 4 stopped by
+ * SIGTERM without a cancel request (Spot interruption, StopTask), 5 the run was not QUEUED.
+ */
+import { performance } from "node:perf_hooks";
+import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import { createDataClients, destroyDataClients, type DataClients } from "../lib/aws/clients";
+import { PLATFORM_ENV, WORKER_ENV } from "../lib/config/env";
+import { RunRepository } from "../lib/persistence/runs";
+import { ObjectStore } from "../lib/storage/object-store";
+import { parseWorkerConfig, peekRunId } from "../lib/worker/config";
+import { createRedactor, redactProcessOutput } from "../lib/worker/redact";
+import { EXIT_CODES, WorkerHost, recordStartFailure } from "../lib/worker/run-host";
+
+// Imports are evaluated first, so this is "process start -> bundle loaded -> main".
+const mainStartedAt = Math.round(performance.now() * 10) / 10;
+
+/** After SIGTERM, exit by this deadline even if recording is stuck (ECS kills at 30 s). */
+const STOP_DEADLINE_MS = 4500;
+
+function writeLine(record: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ timestamp: new Date().toISOString(), ...record })}\n`);
+}
+
+/**
+ * The configuration is invalid: say so, and when the run id and the runs table are known,
+ * record the run FAILED so it does not wait in QUEUED for the sweep.
+ */
+async function failWithoutConfig(error: unknown): Promise<number> {
+  const text = `Worker configuration is invalid: ${error instanceof Error ? error.message : String(error)}`;
+  const runId = peekRunId(process.env);
+  writeLine({ level: "error", message: text, event_type: "worker_error", run_id: runId });
+  const runsTable = process.env[WORKER_ENV.runsTable];
+  if (runId === undefined || !runsTable) return EXIT_CODES.workerError;
+  let clients: DataClients | undefined;
+  try {
+    clients = createDataClients({
+      ...(process.env[PLATFORM_ENV.region] ? { region: process.env[PLATFORM_ENV.region] } : {}),
+      ...(process.env[PLATFORM_ENV.dynamodbEndpoint]
+        ? { dynamodbEndpoint: process.env[PLATFORM_ENV.dynamodbEndpoint] }
+        : {}),
+    });
+    await recordStartFailure(new RunRepository(clients.doc, runsTable), runId, text);
+  } catch (writeError) {
+    writeLine({
+      level: "error",
+      message: "could not record the run as FAILED",
+      event_type: "worker_error",
+      run_id: runId,
+      error: writeError instanceof Error ? writeError.message : String(writeError),
+    });
+  } finally {
+    if (clients) destroyDataClients(clients);
+  }
+  return EXIT_CODES.workerError;
+}
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = parseWorkerConfig(process.env);
+  } catch (error) {
+    return failWithoutConfig(error);
+  }
+
+  // Task code may print a secret itself; nothing the process writes may carry one.
+  if (config.secretValues.length > 0) redactProcessOutput(createRedactor(config.secretValues));
+
+  const clients = createDataClients({
+    ...(config.region !== undefined ? { region: config.region } : {}),
+    ...(config.dynamodbEndpoint !== undefined ? { dynamodbEndpoint: config.dynamodbEndpoint } : {}),
+    ...(config.s3Endpoint !== undefined ? { s3Endpoint: config.s3Endpoint } : {}),
+  });
+  const logs = config.logShipping
+    ? new CloudWatchLogsClient({
+        ...(config.region !== undefined ? { region: config.region } : {}),
+      })
+    : undefined;
+  const runs = new RunRepository(clients.doc, config.runsTable, {
+    warn: (message, fields) =>
+      writeLine({ level: "warn", message, event_type: "persistence_warning", ...fields }),
+  });
+  const host = new WorkerHost(config, {
+    runs,
+    store: new ObjectStore(clients.s3),
+    ...(logs !== undefined ? { logs } : {}),
+    mainStartedAt,
+  });
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    host.stop(
+      signal === "SIGTERM"
+        ? undefined
+        : `worker received ${signal} (stopped from the terminal or by its parent)`,
+    );
+    // Recording normally takes milliseconds; never outlive ECS's stop timeout.
+    setTimeout(() => {
+      writeLine({
+        level: "error",
+        message: `worker did not finish within ${STOP_DEADLINE_MS} ms of ${signal}; exiting`,
+        event_type: "worker_deadline",
+        run_id: config.runId,
+      });
+      process.exit(EXIT_CODES.interrupted);
+    }, STOP_DEADLINE_MS).unref();
+  };
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  // A throw in a task's stray callback: fail the run rather than die with it RUNNING.
+  process.on("uncaughtException", (error) => host.crash(error));
+  // A task's floating promise that rejects is a bug in the task, not a reason to kill the run.
+  process.on("unhandledRejection", (reason) => host.reportUnhandledRejection(reason));
+
+  try {
+    const outcome = await host.run();
+    return outcome.exitCode;
+  } finally {
+    logs?.destroy();
+    destroyDataClients(clients);
+  }
+}
+
+main()
+  .then((code) => {
+    // Explicit exit: tasks that ignored their abort signal may still hold timers or sockets.
+    process.exit(code);
+  })
+  .catch((error: unknown) => {
+    writeLine({
+      level: "error",
+      message: `worker failed: ${error instanceof Error ? error.message : String(error)}`,
+      event_type: "worker_error",
+      stack: error instanceof Error ? error.stack : undefined,
+    });
+    process.exit(EXIT_CODES.workerError);
+  });
