@@ -55,15 +55,48 @@ async function baselineChain(): Promise<void> {
   for (let i = 0; i < TASKS; i++) value = await noop(value);
 }
 
-async function median(runs: number, fn: () => Promise<void>): Promise<number> {
-  const times: number[] = [];
+interface Timing {
+  /** Wall-clock µs. */
+  readonly wall: number;
+  /** CPU µs of this process (user + system): less disturbed by other load on the machine. */
+  readonly cpu: number;
+}
+
+function middle(values: number[]): number {
+  values.sort((a, b) => a - b);
+  return values[Math.floor(values.length / 2)]!;
+}
+
+async function median(runs: number, fn: () => Promise<void>): Promise<Timing> {
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < runs; i++) {
+    const startCpu = process.cpuUsage();
     const start = process.hrtime.bigint();
     await fn();
-    times.push(Number(process.hrtime.bigint() - start) / 1000);
+    wall.push(Number(process.hrtime.bigint() - start) / 1000);
+    const used = process.cpuUsage(startCpu);
+    cpu.push(used.user + used.system);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  return { wall: middle(wall), cpu: middle(cpu) };
+}
+
+function line(
+  label: string,
+  tasks: number,
+  kind: keyof Timing,
+  dagy: Timing,
+  base: Timing,
+): string {
+  const dagyUs = dagy[kind] / tasks;
+  const baseUs = base[kind] / tasks;
+  const overhead = dagyUs - baseUs;
+  return (
+    `${label.padEnd(6)} ${kind.padEnd(4)} tasks=${tasks}  dagy ${dagyUs.toFixed(2)} µs/task  ` +
+    `baseline ${baseUs.toFixed(2)} µs/task  overhead ${overhead.toFixed(2)} µs/task  ` +
+    `ratio ${(dagyUs / baseUs).toFixed(1)}x  ` +
+    `(target: overhead < 20 µs/task; ${overhead < 20 ? "met" : "NOT met"})`
+  );
 }
 
 async function measure(
@@ -80,15 +113,10 @@ async function measure(
   };
   await median(WARMUP_RUNS, dagy);
   await median(WARMUP_RUNS, baseline);
-  const dagyUs = (await median(MEASURED_RUNS, dagy)) / tasks;
-  const baseUs = (await median(MEASURED_RUNS, baseline)) / tasks;
-  const overhead = dagyUs - baseUs;
-  console.log(
-    `${label.padEnd(6)} tasks=${tasks}  dagy ${dagyUs.toFixed(2)} µs/task  ` +
-      `baseline ${baseUs.toFixed(2)} µs/task  overhead ${overhead.toFixed(2)} µs/task  ` +
-      `ratio ${(dagyUs / baseUs).toFixed(1)}x  ` +
-      `(target: overhead < 20 µs/task; ${overhead < 20 ? "met" : "NOT met"})`,
-  );
+  const dagyTiming = await median(MEASURED_RUNS, dagy);
+  const baseTiming = await median(MEASURED_RUNS, baseline);
+  console.log(line(label, tasks, "wall", dagyTiming, baseTiming));
+  console.log(line(label, tasks, "cpu", dagyTiming, baseTiming));
 }
 
 export async function main(): Promise<void> {

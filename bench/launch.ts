@@ -13,7 +13,7 @@ import { createDataClients, destroyDataClients, type DataClients } from "../lib/
 import { DagLauncher, type DagLaunchResult } from "../lib/launcher";
 import { ensureBuckets, ensureTables, startLocalServers } from "../lib/local/servers";
 import { Persistence, tableNamesFor, type RunRecord } from "../lib/persistence";
-import { ObjectStore } from "../lib/storage";
+import { ObjectStore } from "../lib/storage/object-store";
 
 const RUNS = 1000;
 /**
@@ -22,7 +22,7 @@ const RUNS = 1000;
  * dynalite request costs ~10 ms of CPU in this same process), so the ECS ceiling is what binds
  * and throttling is exercised. Override with DAGY_BENCH_ECS_CEILING.
  */
-const CEILING_PER_SECOND = Number(process.env.DAGY_BENCH_ECS_CEILING ?? "20");
+const CEILING_PER_SECOND = Number(process.env.DAGY_BENCH_ECS_CEILING ?? "15");
 const BURST = 5;
 const ORG = "bench-org";
 
@@ -37,7 +37,10 @@ class TokenBucket {
   }
   take(): boolean {
     const now = performance.now();
-    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.last) / 1000) * this.ratePerSecond);
+    this.tokens = Math.min(
+      this.capacity,
+      this.tokens + ((now - this.last) / 1000) * this.ratePerSecond,
+    );
     this.last = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;
@@ -46,7 +49,10 @@ class TokenBucket {
 }
 
 /** Counts SDK calls by command name through the client's middleware stack. */
-function countCalls(client: DataClients["dynamodb"] | DataClients["s3"], counts: Map<string, number>): void {
+function countCalls(
+  client: DataClients["dynamodb"] | DataClients["s3"],
+  counts: Map<string, number>,
+): void {
   const stack = client.middlewareStack as DataClients["dynamodb"]["middlewareStack"];
   stack.add(
     (next, context) => async (args) => {
@@ -78,7 +84,10 @@ interface Round {
   readonly successesByToken: Map<string, number>;
 }
 
-async function round(concurrency: number, shared: Awaited<ReturnType<typeof setUp>>): Promise<Round> {
+async function round(
+  concurrency: number,
+  shared: Awaited<ReturnType<typeof setUp>>,
+): Promise<Round> {
   const { clients, tables, buckets } = shared;
   const dynamo = new Map<string, number>();
   const s3 = new Map<string, number>();
@@ -137,7 +146,16 @@ async function round(concurrency: number, shared: Awaited<ReturnType<typeof setU
   const runTaskAttempts = ecsMock.commandCalls(RunTaskCommand).length;
   ecsMock.restore();
   ecs.destroy();
-  return { concurrency, results, seconds, dynamo, s3, runTaskAttempts, throttled, successesByToken };
+  return {
+    concurrency,
+    results,
+    seconds,
+    dynamo,
+    s3,
+    runTaskAttempts,
+    throttled,
+    successesByToken,
+  };
 }
 
 async function setUp() {
@@ -176,7 +194,11 @@ async function allRuns(persistence: Persistence): Promise<RunRecord[]> {
   const runs: RunRecord[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await persistence.runs.list({ orgId: ORG, limit: 100, ...(nextToken ? { nextToken } : {}) });
+    const page = await persistence.runs.list({
+      orgId: ORG,
+      limit: 100,
+      ...(nextToken ? { nextToken } : {}),
+    });
     runs.push(...page.items);
     nextToken = page.nextToken;
   } while (nextToken);
@@ -200,7 +222,9 @@ export async function main(): Promise<void> {
       const fromThisRound = r.results.map((x) => x.runId);
       const missing = fromThisRound.filter((id) => !ids.has(id)).length;
       const duplicatedTasks = [...r.successesByToken.values()].filter((n) => n !== 1).length;
-      const withoutTask = runs.filter((run) => fromThisRound.includes(run.run_id) && !run.task_arn).length;
+      const withoutTask = runs.filter(
+        (run) => fromThisRound.includes(run.run_id) && !run.task_arn,
+      ).length;
       const rate = RUNS / r.seconds;
       console.log(`\nconcurrency ${concurrency}:`);
       console.log(
@@ -220,7 +244,13 @@ export async function main(): Promise<void> {
       console.log(
         `                      ECS ${(r.runTaskAttempts / RUNS).toFixed(2)} RunTask attempts (1.00 successful)`,
       );
-      if (ok !== RUNS || missing > 0 || duplicatedTasks > 0 || ids.size !== runs.length || runs.length !== expectedRuns) {
+      if (
+        ok !== RUNS ||
+        missing > 0 ||
+        duplicatedTasks > 0 ||
+        ids.size !== runs.length ||
+        runs.length !== expectedRuns
+      ) {
         throw new Error("launch benchmark: lost or duplicated runs");
       }
     }

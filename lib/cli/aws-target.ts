@@ -1,3 +1,6 @@
+/* eslint-disable @typescript-eslint/no-require-imports --
+ * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
+ * CommonJS hook, which native dynamic import() bypasses. */
 /**
  * API calls against a deployed stack, without SigV4: the CLI builds the very `lib/api` service
  * the `api` Lambda runs, over the stack's tables, buckets and cluster, with the caller's AWS
@@ -49,10 +52,8 @@ export async function inProcessTransport(target: AwsTarget): Promise<ApiTranspor
   const launchFunctionArn = env[FUNCTION_ENV.launchFunctionArn];
   let schedules;
   if (launchFunctionArn !== undefined) {
-    const [{ EventBridgeClient }, { EventBridgeScheduleService }] = await Promise.all([
-      import("@aws-sdk/client-eventbridge"),
-      import("../schedules/eventbridge"),
-    ]);
+    const { EventBridgeClient } = require("@aws-sdk/client-eventbridge") as typeof import("@aws-sdk/client-eventbridge");
+    const { EventBridgeScheduleService } = require("../schedules/eventbridge") as typeof import("../schedules/eventbridge");
     const prefix = env[FUNCTION_ENV.scheduleRulePrefix];
     schedules = new EventBridgeScheduleService({
       events: new EventBridgeClient(region !== undefined ? { region } : {}),

@@ -32,6 +32,56 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: "Print a flow's DAG as a Mermaid flowchart",
     load: async () => (require("./graph") as typeof import("./graph")).command,
   },
+  {
+    name: "dev",
+    summary: "Start the whole platform on this machine (npm start): API, stores, workers, schedules",
+    load: async () => (require("./dev") as typeof import("./dev")).command,
+  },
+  {
+    name: "register",
+    summary: "Build (if needed), upload and record a flow version for an org",
+    load: async () => (require("./register") as typeof import("./register")).command,
+  },
+  {
+    name: "launch",
+    summary: "Launch a run of a registered flow (--wait to follow it to the end)",
+    load: async () => (require("./launch") as typeof import("./launch")).command,
+  },
+  {
+    name: "status",
+    summary: "Show a run: status, times, error, task states",
+    load: async () => (require("./status") as typeof import("./status")).command,
+  },
+  {
+    name: "runs",
+    summary: "List an org's runs (--flow, --status, --limit)",
+    load: async () => (require("./runs") as typeof import("./runs")).command,
+  },
+  {
+    name: "logs",
+    summary: "Print a run's worker log, readable (--follow)",
+    load: async () => (require("./logs") as typeof import("./logs")).command,
+  },
+  {
+    name: "cancel",
+    summary: "Cancel a queued or running run",
+    load: async () => (require("./cancel") as typeof import("./cancel")).command,
+  },
+  {
+    name: "deps",
+    summary: "Push or list dependency packages",
+    load: async () => (require("./deps") as typeof import("./deps")).command,
+  },
+  {
+    name: "deployments",
+    summary: "Set or list deployments (named sets of dependency packages)",
+    load: async () => (require("./deployments") as typeof import("./deployments")).command,
+  },
+  {
+    name: "schedules",
+    summary: "List, create or delete runtime schedules",
+    load: async () => (require("./schedules") as typeof import("./schedules")).command,
+  },
 ];
 
 export function findCommand(name: string): CommandEntry | undefined {

@@ -1,3 +1,6 @@
+/* eslint-disable @typescript-eslint/no-require-imports --
+ * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
+ * CommonJS hook, which native dynamic import() bypasses. */
 import { isAbsolute, join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { DEFAULT_CONCURRENCY, DEFAULT_ORG } from "../local/state";
@@ -78,7 +81,7 @@ export const command: CliCommand = {
         ? undefined
         : positiveInteger("dev", "--concurrency", values.concurrency);
 
-    const { startLocalPlatform, PACKAGE_ROOT } = await import("../local/platform");
+    const { startLocalPlatform, PACKAGE_ROOT } = (require("../local/platform") as typeof import("../local/platform"));
     const log = (line: string) => io.stdout(`${line}\n`);
     io.stdout("Starting the Dagy local platform…\n");
     const platform = await startLocalPlatform({

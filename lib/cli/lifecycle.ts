@@ -1,3 +1,6 @@
+/* eslint-disable @typescript-eslint/no-require-imports --
+ * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
+ * CommonJS hook, which native dynamic import() bypasses. */
 /**
  * What the lifecycle commands (launch, status, runs, logs, cancel, schedules, register, deps,
  * deployments) share: target options, the org, the API client for a target, run rendering.
@@ -51,7 +54,7 @@ export async function apiClientFor(target: Target): Promise<ApiClient> {
     case "http":
       return new ApiClient(httpTransport(target.apiUrl, "check --url / DAGY_API_URL"));
     case "aws": {
-      const { inProcessTransport } = await import("./aws-target");
+      const { inProcessTransport } = (require("./aws-target") as typeof import("./aws-target"));
       return new ApiClient(await inProcessTransport(target));
     }
   }

@@ -1,3 +1,6 @@
+/* eslint-disable @typescript-eslint/no-require-imports --
+ * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
+ * CommonJS hook, which native dynamic import() bypasses. */
 import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -133,7 +136,7 @@ async function cloudWatchSource(target: AwsTarget, stream: string): Promise<Line
   if (group === undefined) {
     throw new ConfigurationError(`${LAUNCHER_ENV.logGroup} is not set (from ${target.source})`);
   }
-  const { CloudWatchLogsClient, GetLogEventsCommand } = await import("@aws-sdk/client-cloudwatch-logs");
+  const { CloudWatchLogsClient, GetLogEventsCommand } = (require("@aws-sdk/client-cloudwatch-logs") as typeof import("@aws-sdk/client-cloudwatch-logs"));
   const region = target.env[PLATFORM_ENV.region];
   const logs = new CloudWatchLogsClient(region !== undefined ? { region } : {});
   let token: string | undefined;

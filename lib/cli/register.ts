@@ -1,3 +1,6 @@
+/* eslint-disable @typescript-eslint/no-require-imports --
+ * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
+ * CommonJS hook, which native dynamic import() bypasses. */
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -47,7 +50,7 @@ export const command: CliCommand = {
     const file = onePositional("register", positionals, "flow file or artifact (dagy register <flow.ts|artifact.zip>)");
     const orgId = orgOf(values, io);
     const target = targetOf(values, io);
-    const build = await import("../build/artifact");
+    const build = (require("../build/artifact") as typeof import("../build/artifact"));
 
     let artifact: Buffer;
     let spec;
@@ -83,7 +86,7 @@ export const command: CliCommand = {
       io.stdout(
         `Registering ${spec.name} ${spec.version} for ${orgId} (${formatBytes(artifact.length)}) in ${stores.description}…\n`,
       );
-      const { registerArtifact } = await import("../local/registration");
+      const { registerArtifact } = (require("../local/registration") as typeof import("../local/registration"));
       const outcome = await registerArtifact(stores, orgId, spec, artifact, {
         ...(values.description !== undefined ? { description: values.description } : {}),
       });

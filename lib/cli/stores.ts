@@ -1,3 +1,6 @@
+/* eslint-disable @typescript-eslint/no-require-imports --
+ * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
+ * CommonJS hook, which native dynamic import() bypasses. */
 /**
  * Direct access to a target's DynamoDB tables and S3 buckets, for the commands that write
  * records (register, deps, deployments) — the guide does these with FlowModel(...).save() and
@@ -45,10 +48,8 @@ function required(env: Readonly<Record<string, string>>, name: string, source: s
 }
 
 export async function openStores(target: Target): Promise<Stores> {
-  const [{ Persistence }, { ObjectStore }] = await Promise.all([
-    import("../persistence/persistence"),
-    import("../storage/object-store"),
-  ]);
+  const { Persistence } = require("../persistence/persistence") as typeof import("../persistence/persistence");
+  const { ObjectStore } = require("../storage/object-store") as typeof import("../storage/object-store");
   if (target.kind === "http") {
     throw new ConfigurationError(
       "this command writes to the platform's tables and buckets directly, which an API URL does " +
@@ -98,7 +99,7 @@ export async function openStores(target: Target): Promise<Stores> {
   }
 
   // No platform running: open the data directory ourselves.
-  const { startLocalServers, ensureBuckets, ensureTables } = await import("../local/servers");
+  const { startLocalServers, ensureBuckets, ensureTables } = (require("../local/servers") as typeof import("../local/servers"));
   let servers;
   try {
     servers = await startLocalServers({ dataDir: target.dataDir });

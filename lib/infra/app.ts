@@ -34,6 +34,13 @@ export const DAGY_FEATURE_FLAGS: Readonly<Record<string, boolean>> = {
   "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": true,
 };
 
+/** Sets `DAGY_FEATURE_FLAGS` the context leaves unset. Call before adding any construct. */
+export function applyFeatureFlags(app: App): void {
+  for (const [flag, value] of Object.entries(DAGY_FEATURE_FLAGS)) {
+    if (app.node.tryGetContext(flag) === undefined) app.node.setContext(flag, value);
+  }
+}
+
 /** Builds the config from context (and the optional file) and validates it. */
 export function configFromContext(app: App, cwd: string): StackConfig {
   const environment: unknown = app.node.tryGetContext("environment");
@@ -74,9 +81,7 @@ export function configFromContext(app: App, cwd: string): StackConfig {
 
 /** Creates `Dagy-<environment>` in `app` from its context. Throws ConfigurationError. */
 export function buildDagyApp(app: App, options: DagyAppOptions = {}): DagyStack {
-  for (const [flag, value] of Object.entries(DAGY_FEATURE_FLAGS)) {
-    if (app.node.tryGetContext(flag) === undefined) app.node.setContext(flag, value);
-  }
+  applyFeatureFlags(app);
   const config = configFromContext(app, options.cwd ?? process.cwd());
   const stack = new DagyStack(app, stackNameFor(config), {
     config,

@@ -30,12 +30,14 @@ import {
   ValidationError,
 } from "../errors";
 import { createJsonLogger, type JsonLogger } from "../log";
-import { Persistence } from "../persistence";
+import { Persistence } from "../persistence/persistence";
 import type { FlowRecord, RunRecord } from "../persistence/records";
 import type { TableNames } from "../persistence/schema";
 import { resolveParameters } from "../sdk/parameters";
 import type { FlowSpec, Json } from "../sdk/types";
-import { formatS3Uri, runParametersKey } from "../storage";
+// Direct module imports keep archive code (tar, fflate) out of the launcher's bundle.
+import { runParametersKey } from "../storage/keys";
+import { formatS3Uri } from "../storage/s3-uri";
 import { ObjectStore } from "../storage/object-store";
 import { EcsBackend, DEFAULT_CONTAINER_NAME, type EcsBackendOptions } from "./ecs-backend";
 import { resolveResources, type TaskResources } from "./fargate";
@@ -166,7 +168,8 @@ export class DagLauncher {
   private readonly tracesBucket: string;
   private readonly containerName: string;
   private readonly defaultProfile: WorkloadProfile;
-  private readonly owned: { clients?: DataClients; ecs?: ECSClient } = {};
+  /** What this launcher created, and so closes. */
+  private readonly owned: { clients?: DataClients; ecs?: ECSClient; local?: LocalBackend } = {};
 
   /**
    * Reads the guide's variables (LAUNCHER_ENV) and Dagy's (PLATFORM_ENV). Every missing
@@ -267,7 +270,9 @@ export class DagLauncher {
       }
     }
     if (missing.length > 0) {
-      throw new ConfigurationError(`DagLauncher configuration is incomplete; missing: ${missing.join(", ")}`);
+      throw new ConfigurationError(
+        `DagLauncher configuration is incomplete; missing: ${missing.join(", ")}`,
+      );
     }
     this.artifactBucket = options.artifactBucket ?? "";
     this.tracesBucket = options.tracesBucket ?? "";
@@ -276,9 +281,11 @@ export class DagLauncher {
     this.defaultProfile = options.defaultWorkloadProfile ?? "medium";
     this.clock = deps.clock ?? (() => new Date());
     this.newId = deps.idGenerator ?? randomUUID;
-    this.logger = deps.logger ?? createJsonLogger({ component: "launcher" }, (line) => {
-      process.stderr.write(`${line}\n`);
-    });
+    this.logger =
+      deps.logger ??
+      createJsonLogger({ component: "launcher" }, (line) => {
+        process.stderr.write(`${line}\n`);
+      });
 
     let clients = deps.clients;
     if (!clients && (!deps.persistence || !deps.store)) {
@@ -299,18 +306,21 @@ export class DagLauncher {
   private createBackend(kind: ComputeBackendKind, deps: DagLauncherDeps): ComputeBackend {
     const o = this.options;
     if (kind === "local") {
-      return new LocalBackend({
+      return (this.owned.local = new LocalBackend({
         logDir: `${process.cwd()}/.dagy/logs`,
         ...o.local,
         ...(o.dynamodbEndpoint !== undefined ? { dynamodbEndpoint: o.dynamodbEndpoint } : {}),
         ...(o.s3Endpoint !== undefined ? { s3Endpoint: o.s3Endpoint } : {}),
         ...(o.region !== undefined ? { region: o.region } : {}),
-      });
+      }));
     }
     let ecs = deps.ecsClient;
     if (!ecs) {
       // One attempt per SDK call: EcsBackend's own retry loop (same clientToken) is the policy.
-      ecs = new ECSClient({ maxAttempts: 1, ...(o.region !== undefined ? { region: o.region } : {}) });
+      ecs = new ECSClient({
+        maxAttempts: 1,
+        ...(o.region !== undefined ? { region: o.region } : {}),
+      });
       this.owned.ecs = ecs;
     }
     return new EcsBackend({
@@ -334,10 +344,7 @@ export class DagLauncher {
 
   /** Releases what the launcher created (clients, a local backend's workers). */
   async close(): Promise<void> {
-    const closable = this.backend as ComputeBackend & { close?: () => Promise<void> };
-    if (typeof closable.close === "function" && !(this.backend instanceof EcsBackend)) {
-      await closable.close();
-    }
+    await this.owned.local?.close();
     if (this.owned.clients) destroyDataClients(this.owned.clients);
     this.owned.ecs?.destroy();
   }
@@ -351,7 +358,10 @@ export class DagLauncher {
     const request = parseLaunchRequest(input);
     const resources = resolveResources(request, this.defaultProfile);
     const metadata = request.metadata ?? {};
-    const notLaunched = (error: unknown, correlationId = request.correlationId ?? ""): DagLaunchResult => ({
+    const notLaunched = (
+      error: unknown,
+      correlationId = request.correlationId ?? "",
+    ): DagLaunchResult => ({
       success: false,
       runId: "",
       flowName: request.flowName,
@@ -370,7 +380,8 @@ export class DagLauncher {
         request.flowVersion ?? "latest",
       );
     } catch (error) {
-      if (error instanceof NotFoundError || error instanceof ForbiddenError) return notLaunched(error);
+      if (error instanceof NotFoundError || error instanceof ForbiddenError)
+        return notLaunched(error);
       throw error;
     }
     const parameters = this.checkParameters(flow, request.parameters ?? {});
@@ -382,7 +393,8 @@ export class DagLauncher {
           request.deploymentName,
         );
       } catch (error) {
-        if (error instanceof NotFoundError || error instanceof ForbiddenError) return notLaunched(error);
+        if (error instanceof NotFoundError || error instanceof ForbiddenError)
+          return notLaunched(error);
         throw error;
       }
     }
@@ -409,11 +421,19 @@ export class DagLauncher {
       ...(this.options.region !== undefined ? { region: this.options.region } : {}),
       ...(request.extraEnvVars !== undefined ? { extraEnvVars: request.extraEnvVars } : {}),
     };
-    let spec = this.workerSpec(request, resources, buildWorkerEnvironment({ ...envInput, parameters }));
+    let spec = this.workerSpec(
+      request,
+      resources,
+      buildWorkerEnvironment({ ...envInput, parameters }),
+    );
     let spill: { uri: string; body: string } | undefined;
     if (this.overridesChars(spec) > ECS_OVERRIDES_MAX_CHARS) {
       const uri = formatS3Uri(this.artifactBucket, runParametersKey(request.orgId, runId));
-      spec = this.workerSpec(request, resources, buildWorkerEnvironment({ ...envInput, parametersUri: uri }));
+      spec = this.workerSpec(
+        request,
+        resources,
+        buildWorkerEnvironment({ ...envInput, parametersUri: uri }),
+      );
       const size = this.overridesChars(spec);
       if (size > ECS_OVERRIDES_MAX_CHARS) {
         throw requestProblem(
@@ -452,7 +472,9 @@ export class DagLauncher {
       artifact_sha256: flow.artifact_sha256,
       dep_package_uris: depPackageUris,
       secret_names: envInput.secretNames.slice(),
-      ...(resources.workloadProfile !== undefined ? { workload_profile: resources.workloadProfile } : {}),
+      ...(resources.workloadProfile !== undefined
+        ? { workload_profile: resources.workloadProfile }
+        : {}),
       cpu: resources.cpu,
       memory: resources.memory,
       ephemeral_storage_gib: resources.ephemeralStorageGib,
@@ -474,7 +496,12 @@ export class DagLauncher {
       await this.persistence.runs.transition(runId, "QUEUED", "FAILED", { error_message: message });
       // A launch that started nothing frees its key, so the caller can retry with it.
       await this.releaseKey(request, runId);
-      this.logger.warn("launch failed", { run_id: runId, org_id: request.orgId, flow_name: flow.flow_name, error: message });
+      this.logger.warn("launch failed", {
+        run_id: runId,
+        org_id: request.orgId,
+        flow_name: flow.flow_name,
+        error: message,
+      });
       return {
         success: false,
         runId,
@@ -564,7 +591,10 @@ export class DagLauncher {
    * The run record, or undefined when there is no such run — or when `orgId` is given and the
    * run belongs to another org (never reveal another tenant's run).
    */
-  async getRunStatus(runId: string, opts: { readonly orgId?: string } = {}): Promise<RunRecord | undefined> {
+  async getRunStatus(
+    runId: string,
+    opts: { readonly orgId?: string } = {},
+  ): Promise<RunRecord | undefined> {
     let run: RunRecord | undefined;
     try {
       run = await this.persistence.runs.get(runId);
@@ -640,7 +670,9 @@ export class DagLauncher {
     return overridesSize(
       buildTaskOverrides(spec, {
         containerName: this.containerName,
-        ...(this.options.taskRoleArn !== undefined ? { taskRoleArn: this.options.taskRoleArn } : {}),
+        ...(this.options.taskRoleArn !== undefined
+          ? { taskRoleArn: this.options.taskRoleArn }
+          : {}),
         ...(this.options.taskExecutionRoleArn !== undefined
           ? { executionRoleArn: this.options.taskExecutionRoleArn }
           : {}),
@@ -700,14 +732,25 @@ export class DagLauncher {
 
   private async recordTask(runId: string, taskArn: string, logStream: string): Promise<void> {
     try {
-      const updated = await this.persistence.runs.update(runId, { task_arn: taskArn, log_stream: logStream });
+      const updated = await this.persistence.runs.update(runId, {
+        task_arn: taskArn,
+        log_stream: logStream,
+      });
       // Cancelled while we were submitting: the task must not run on.
       if (updated?.status === "CANCELLED") {
-        await this.stopQuietly(taskArn, updated.stop_reason ?? "run cancelled before its task started", runId);
+        await this.stopQuietly(
+          taskArn,
+          updated.stop_reason ?? "run cancelled before its task started",
+          runId,
+        );
       }
     } catch (error) {
       // The task is running and the worker will record itself; the launch did succeed.
-      this.logger.warn("could not record the task ARN", { run_id: runId, task_arn: taskArn, error: errorMessage(error) });
+      this.logger.warn("could not record the task ARN", {
+        run_id: runId,
+        task_arn: taskArn,
+        error: errorMessage(error),
+      });
     }
   }
 
@@ -715,16 +758,27 @@ export class DagLauncher {
     try {
       await this.backend.stop(taskArn, reason);
     } catch (error) {
-      this.logger.warn("could not stop the task", { run_id: runId, task_arn: taskArn, error: errorMessage(error) });
+      this.logger.warn("could not stop the task", {
+        run_id: runId,
+        task_arn: taskArn,
+        error: errorMessage(error),
+      });
     }
   }
 
   private async releaseKey(request: DagLaunchRequest, runId: string): Promise<void> {
     if (request.idempotencyKey === undefined) return;
     try {
-      await this.persistence.runs.releaseIdempotencyKey(request.orgId, request.idempotencyKey, runId);
+      await this.persistence.runs.releaseIdempotencyKey(
+        request.orgId,
+        request.idempotencyKey,
+        runId,
+      );
     } catch (error) {
-      this.logger.warn("could not release the idempotency key", { run_id: runId, error: errorMessage(error) });
+      this.logger.warn("could not release the idempotency key", {
+        run_id: runId,
+        error: errorMessage(error),
+      });
     }
   }
 }

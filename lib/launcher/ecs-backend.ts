@@ -178,7 +178,9 @@ export class EcsBackend implements ComputeBackend {
       },
       overrides: buildTaskOverrides(spec, {
         containerName: this.containerName,
-        ...(this.options.taskRoleArn !== undefined ? { taskRoleArn: this.options.taskRoleArn } : {}),
+        ...(this.options.taskRoleArn !== undefined
+          ? { taskRoleArn: this.options.taskRoleArn }
+          : {}),
         ...(this.options.taskExecutionRoleArn !== undefined
           ? { executionRoleArn: this.options.taskExecutionRoleArn }
           : {}),
@@ -194,7 +196,11 @@ export class EcsBackend implements ComputeBackend {
     const input = this.buildRunTaskInput(spec, taskDefinition);
     let reasons: string[] = [];
     let capacityOnly = false;
-    for (let capacityAttempt = 1; capacityAttempt <= this.capacityRetry.maxAttempts; capacityAttempt++) {
+    for (
+      let capacityAttempt = 1;
+      capacityAttempt <= this.capacityRetry.maxAttempts;
+      capacityAttempt++
+    ) {
       // ECS clientToken: up to 64 ASCII characters; the run id is 36.
       const clientToken = capacityAttempt === 1 ? spec.runId : `${spec.runId}-c${capacityAttempt}`;
       let out: RunTaskCommandOutput;
@@ -249,7 +255,8 @@ export class EcsBackend implements ComputeBackend {
   /** The task definition a run uses: the base one, or its revision for the run's secret set. */
   private async taskDefinitionFor(secretsEnv: Readonly<Record<string, string>>): Promise<string> {
     const names = Object.keys(secretsEnv);
-    if (names.length === 0) return this.options.taskDefinition ?? this.ensureDefaultTaskDefinition();
+    if (names.length === 0)
+      return this.options.taskDefinition ?? this.ensureDefaultTaskDefinition();
     const base = await this.describeBase();
     return this.derivedTaskDefinition(base, secretsEnv);
   }
@@ -261,7 +268,9 @@ export class EcsBackend implements ComputeBackend {
       const name = this.options.taskDefinition ?? (await this.ensureDefaultTaskDefinition());
       const found = await this.describe(name);
       if (!found) {
-        throw new ConfigurationError(`ECS task definition ${name} was not found (DAGY_ECS_TASK_DEFINITION)`);
+        throw new ConfigurationError(
+          `ECS task definition ${name} was not found (DAGY_ECS_TASK_DEFINITION)`,
+        );
       }
       return found;
     })();
@@ -395,7 +404,13 @@ export class EcsBackend implements ComputeBackend {
         );
       }
       const region = this.options.region ?? (await this.ecs.config.region());
-      const input = this.defaultInput(workerImage, taskExecutionRoleArn, taskRoleArn, logGroup, region);
+      const input = this.defaultInput(
+        workerImage,
+        taskExecutionRoleArn,
+        taskRoleArn,
+        logGroup,
+        region,
+      );
       const existing = await this.describe(DEFAULT_TASK_FAMILY);
       const container = existing?.containerDefinitions?.find((c) => c.name === this.containerName);
       if (

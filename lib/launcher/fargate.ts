@@ -47,7 +47,8 @@ export function isValidFargatePair(cpu: string, memory: string): boolean {
 export function describeFargateMemory(cpu: string): string {
   const rule = FARGATE_CPU_MEMORY[cpu];
   if (!rule) return `cpu must be one of ${FARGATE_CPU_VALUES.join(", ")}`;
-  if (rule.kind === "list") return `with cpu ${cpu}, memory must be one of ${rule.values.join(", ")}`;
+  if (rule.kind === "list")
+    return `with cpu ${cpu}, memory must be one of ${rule.values.join(", ")}`;
   return `with cpu ${cpu}, memory must be ${rule.min}-${rule.max} in steps of ${rule.step}`;
 }
 
@@ -94,7 +95,10 @@ export function checkResources(request: ResourceRequest): FieldProblem[] {
         "give either a workload profile or explicit cpu and memory, not both (neither would win silently)",
     });
   } else if (cpu !== undefined && memory === undefined) {
-    problems.push({ field: "memory", message: `memory is required with cpu (${describeFargateMemory(cpu)})` });
+    problems.push({
+      field: "memory",
+      message: `memory is required with cpu (${describeFargateMemory(cpu)})`,
+    });
   } else if (cpu === undefined && memory !== undefined) {
     problems.push({
       field: "cpu",
@@ -142,7 +146,8 @@ export function resolveResources(
   defaultProfile: WorkloadProfile = "medium",
 ): TaskResources {
   const [problem] = checkResources(request);
-  if (problem) throw new InvalidLaunchRequestError(`${problem.field}: ${problem.message}`, problem.field);
+  if (problem)
+    throw new InvalidLaunchRequestError(`${problem.field}: ${problem.message}`, problem.field);
   const ephemeralStorageGib = request.ephemeralStorageGib ?? DEFAULT_EPHEMERAL_STORAGE_GIB;
   const capacityProvider = request.capacityProvider ?? "FARGATE";
   if (request.cpu !== undefined && request.memory !== undefined) {
@@ -150,5 +155,11 @@ export function resolveResources(
   }
   const workloadProfile = request.workloadProfile ?? defaultProfile;
   const size = WORKLOAD_PROFILES[workloadProfile];
-  return { cpu: size.cpu, memory: size.memory, ephemeralStorageGib, capacityProvider, workloadProfile };
+  return {
+    cpu: size.cpu,
+    memory: size.memory,
+    ephemeralStorageGib,
+    capacityProvider,
+    workloadProfile,
+  };
 }

@@ -52,14 +52,29 @@ export interface LocalBackendOptions {
   readonly onExit?: (runId: string, exit: LocalWorkerExit) => void;
 }
 
-const DEFAULT_INHERITED = ["PATH", "HOME", "TMPDIR", "TEMP", "TMP", "SystemRoot", "LANG", "TZ", "NODE_OPTIONS"];
+const DEFAULT_INHERITED = [
+  "PATH",
+  "HOME",
+  "TMPDIR",
+  "TEMP",
+  "TMP",
+  "SystemRoot",
+  "LANG",
+  "TZ",
+  "NODE_OPTIONS",
+];
 
 /** lib/launcher -> repository root. */
 const REPO_ROOT = resolve(__dirname, "..", "..");
 
 export function defaultWorkerCommand(repoRoot = REPO_ROOT): string[] {
   // tsx's loader, by absolute path, so the worker does not depend on the cwd's node_modules.
-  return [process.execPath, "--import", require.resolve("tsx"), join(repoRoot, "worker", "main.ts")];
+  return [
+    process.execPath,
+    "--import",
+    require.resolve("tsx"),
+    join(repoRoot, "worker", "main.ts"),
+  ];
 }
 
 export function localTaskArn(runId: string): string {
@@ -181,7 +196,9 @@ export class LocalBackend implements ComputeBackend {
       );
     }
     if (store === null || typeof store !== "object" || Array.isArray(store)) {
-      throw new TaskSubmissionError(`the local secrets file ${file} must be a JSON object of ARN: value`);
+      throw new TaskSubmissionError(
+        `the local secrets file ${file} must be a JSON object of ARN: value`,
+      );
     }
     const values = store as Record<string, unknown>;
     const out: Record<string, string> = {};

@@ -70,8 +70,7 @@ function text(max: number) {
 }
 
 const jsonObject = z.custom<Record<string, Json>>(
-  (value) =>
-    value !== null && typeof value === "object" && !Array.isArray(value) && isJson(value),
+  (value) => value !== null && typeof value === "object" && !Array.isArray(value) && isJson(value),
   { error: "must be a JSON object (finite numbers, strings, booleans, null, arrays, objects)" },
 );
 

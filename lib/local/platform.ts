@@ -10,6 +10,7 @@ import { mkdir, readdir } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join, resolve } from "node:path";
 import { createApi, iamAuthResolver, type Api } from "../api";
+import { buildFlow } from "../build/artifact";
 import { createDataClients, destroyDataClients, type DataClients } from "../aws/clients";
 import { ConfigurationError } from "../errors";
 import { DagLauncher } from "../launcher/dag-launcher";
@@ -21,6 +22,7 @@ import { reconcileStoppedTask, type ReconcileOutcome } from "../reconcile";
 import { handleLaunchEvent, type LaunchEventResult } from "../schedules/launch-event";
 import type { LaunchEventInput } from "../schedules/types";
 import { ObjectStore } from "../storage/object-store";
+import { defaultWorkerCommand } from "../worker/bundle";
 import { startHttpApiServer, type HttpApiServer } from "./http-server";
 import { registerArtifact, type RegistrationOutcome } from "./registration";
 import { LocalScheduleService, type Clock } from "./scheduler";
@@ -216,7 +218,6 @@ async function registerExamples(
   target: { persistence: Persistence; store: ObjectStore; artifactBucket: string },
   orgId: string,
 ): Promise<ExampleRegistration[]> {
-  const { buildFlow } = await import("../build/artifact");
   return Promise.all(
     files.map(async (file): Promise<ExampleRegistration> => {
       const relative = file.startsWith(PACKAGE_ROOT) ? file.slice(PACKAGE_ROOT.length + 1) : file;
@@ -281,7 +282,7 @@ export async function startLocalPlatform(
     const workerCommandPromise: Promise<readonly string[]> =
       options.workerCommand !== undefined
         ? Promise.resolve(options.workerCommand)
-        : import("../worker/bundle").then((m) => m.defaultWorkerCommand());
+        : defaultWorkerCommand();
     let workerMs = 0;
     void workerCommandPromise.then(
       () => (workerMs = Date.now() - workerStarted),

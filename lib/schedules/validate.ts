@@ -36,8 +36,15 @@ export function validateScheduleDefinition(
       "name",
     );
   }
-  // Throws ScheduleExpressionError naming the cron field or rate part at fault.
-  parseScheduleExpression(definition.expression);
+  try {
+    parseScheduleExpression(definition.expression);
+  } catch (error) {
+    // The parser names the cron field or rate part at fault; the request field is `expression`.
+    if (error instanceof ValidationError) {
+      throw new ValidationError(`expression: ${error.message}`, "expression");
+    }
+    throw error;
+  }
   if (definition.timeZone !== undefined && !isValidTimeZone(definition.timeZone)) {
     throw new ValidationError(
       `time_zone: "${definition.timeZone}" is not an IANA time zone name (e.g. "Europe/Berlin")`,

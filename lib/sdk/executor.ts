@@ -173,7 +173,8 @@ class Run {
   private readonly current: Array<AttemptContext | undefined>;
   private readonly lastError: Array<Error | undefined>;
   private readonly retryTimers = new Map<number, NodeJS.Timeout>();
-  private readonly running = new Set<number>();
+  /** Attempts in flight; `current` holds their contexts (scanned only when aborting). */
+  private running = 0;
 
   private readonly ready: number[] = [];
   private readyHead = 0;
@@ -246,6 +247,7 @@ class Run {
     } else {
       this.signal?.addEventListener("abort", this.onAbort, { once: true });
       this.pump();
+      this.checkDone(); // a DAG without nodes (hand-made RunnableDag) ends here
     }
     return done;
   }
@@ -294,7 +296,7 @@ class Run {
   }
 
   private pump(): void {
-    while (this.running.size < this.limit && !this.stopping) {
+    while (this.running < this.limit && !this.stopping) {
       let i: number;
       if (this.retryHead < this.retryReady.length) i = this.retryReady[this.retryHead++]!;
       else if (this.readyHead < this.ready.length) i = this.ready[this.readyHead++]!;
@@ -315,7 +317,7 @@ class Run {
     }
     const ctx = new AttemptContext(this, i, node.id, attempt);
     this.current[i] = ctx;
-    this.running.add(i);
+    this.running++;
     this.emit({
       event_type: "task_started",
       timestamp: this.stamp(now),
@@ -333,7 +335,8 @@ class Run {
       result = Promise.reject(toError(error));
     }
     const timeoutMs = node.options.timeoutMs;
-    if (timeoutMs !== undefined) {
+    // Settled already when the task itself cancelled the run synchronously.
+    if (timeoutMs !== undefined && !ctx.settled) {
       ctx.timer = setTimeout(() => {
         const error = new TaskTimeoutError(node.id, timeoutMs);
         ctx.abort(error);
@@ -369,7 +372,7 @@ class Run {
     ctx.settled = true;
     if (ctx.timer !== undefined) clearTimeout(ctx.timer);
     this.current[ctx.index] = undefined;
-    this.running.delete(ctx.index);
+    this.running--;
     return true;
   }
 
@@ -515,8 +518,9 @@ class Run {
 
   private abortRunning(reason: Error, status: "CANCELLED"): void {
     const stamp = this.stamp();
-    for (const i of [...this.running]) {
-      const ctx = this.current[i]!;
+    for (let i = 0; i < this.current.length; i++) {
+      const ctx = this.current[i];
+      if (ctx === undefined) continue;
       this.settle(ctx);
       ctx.abort(reason);
       const state = this.states[i]!;

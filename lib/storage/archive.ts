@@ -203,7 +203,31 @@ function checkZipEntryType(entry: ZipEntry): void {
   }
 }
 
-function extractZip(buf: Buffer, root: string, limits: Required<ExtractLimits>): ExtractResult {
+async; /**
+ * Runs a filesystem step; a conflict the archive itself causes (a file where a directory must
+ * go, or the reverse) is an ArtifactError naming the entry. Other I/O errors (disk full,
+ * permissions) are not the archive's fault and pass through.
+ */
+function structural<T>(entryName: string, step: () => T): T {
+  try {
+    return step();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOTDIR" || code === "EEXIST" || code === "EISDIR") {
+      throw new ArtifactError(
+        `archive entry ${JSON.stringify(entryName)} conflicts with another entry (a file and a directory at one path)`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+async function extractZip(
+  buf: Buffer,
+  root: string,
+  limits: Required<ExtractLimits>,
+): Promise<ExtractResult> {
   const entries = readZipEntries(buf, limits.maxEntries);
   // Validate every entry before writing anything.
   const planned = entries.map((entry) => {
@@ -229,10 +253,10 @@ function extractZip(buf: Buffer, root: string, limits: Required<ExtractLimits>):
     }
     seen.add(relative);
     if (entry.isDirectory) {
-      mkdirSync(dest, { recursive: true });
+      structural(entry.name, () => mkdirSync(dest, { recursive: true }));
       continue;
     }
-    mkdirSync(dirname(dest), { recursive: true });
+    structural(entry.name, () => mkdirSync(dirname(dest), { recursive: true }));
     const h = entry.localHeaderOffset;
     if (h + 30 > buf.length || buf.readUInt32LE(h) !== LOCAL_SIGNATURE) {
       throw corrupt(`local header of ${JSON.stringify(entry.name)} is damaged`);
@@ -243,7 +267,7 @@ function extractZip(buf: Buffer, root: string, limits: Required<ExtractLimits>):
     const data = buf.subarray(dataStart, dataEnd);
 
     const executable = entry.unixMode !== undefined && (entry.unixMode & 0o111) !== 0;
-    const fd = openSync(dest, "wx", executable ? 0o755 : 0o644);
+    const fd = structural(entry.name, () => openSync(dest, "wx", executable ? 0o755 : 0o644));
     let written = 0;
     let crc = 0;
     try {
@@ -266,7 +290,9 @@ function extractZip(buf: Buffer, root: string, limits: Required<ExtractLimits>):
         } catch (error) {
           inflater.destroy();
           if (error instanceof ArtifactError) throw error;
-          throw corrupt(`cannot inflate ${JSON.stringify(entry.name)}: ${(error as Error).message}`);
+          throw corrupt(
+            `cannot inflate ${JSON.stringify(entry.name)}: ${(error as Error).message}`,
+          );
         }
       }
     } finally {
@@ -288,6 +314,20 @@ function extractZip(buf: Buffer, root: string, limits: Required<ExtractLimits>):
 // protections. Modes are sanitized (no setuid/setgid/sticky, no group/other write); ownership
 // is never taken from the archive.
 
+/** Errors the archive causes become ArtifactErrors; I/O errors (disk full, ...) pass through. */
+function tarFailure(error: unknown): unknown {
+  if (error instanceof ArtifactError) return error;
+  const code = String((error as NodeJS.ErrnoException).code ?? "");
+  const message = (error as Error).message;
+  if (code.startsWith("TAR_") || code.startsWith("Z_")) {
+    return new ArtifactError(`corrupt tar.gz archive: ${message}`, { cause: error });
+  }
+  if (code === "ENOTDIR" || code === "EEXIST" || code === "EISDIR") {
+    return new ArtifactError(`tar.gz archive entries conflict: ${message}`, { cause: error });
+  }
+  return error;
+}
+
 function extractTarGz(
   bytes: Buffer,
   root: string,
@@ -308,13 +348,7 @@ function extractTarGz(
       settled = true;
       gunzip.destroy();
       unpack.abort(error instanceof Error ? error : new Error(String(error)));
-      reject(
-        error instanceof ArtifactError
-          ? error
-          : new ArtifactError(`corrupt tar.gz archive: ${(error as Error).message}`, {
-              cause: error,
-            }),
-      );
+      reject(tarFailure(error));
     };
 
     const filter = (_path: string, entry: ReadEntry | import("fs").Stats): boolean => {

@@ -51,7 +51,9 @@ export function redactProcessOutput(
             ? Buffer.from(chunk).toString("utf8")
             : chunk;
       const redacted = typeof text === "string" ? redact(text) : text;
-      return (original as (...args: unknown[]) => boolean).call(this, redacted, ...rest);
+      // Unchanged output is passed through as it came (bytes stay bytes).
+      const out = redacted === text ? chunk : redacted;
+      return (original as (...args: unknown[]) => boolean).call(this, out, ...rest);
     } as NodeJS.WriteStream["write"];
   });
   return () => {

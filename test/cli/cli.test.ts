@@ -151,7 +151,7 @@ export default dag("failing", {}, () => {
       "run_succeeded",
     ]);
     // `name` is declared a string, so "007" is not read as the number 7.
-    expect(events[2].message).toBe("Hello, 007!");
+    expect(events[2]!.message).toBe("Hello, 007!");
     expect(new Set(events.map((e) => e.run_id)).size).toBe(1);
   });
 });

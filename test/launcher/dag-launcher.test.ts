@@ -8,12 +8,24 @@ import {
   type RunTaskCommandInput,
 } from "@aws-sdk/client-ecs";
 import { mockClient } from "aws-sdk-client-mock";
-import { ConfigurationError, ConflictError, InvalidLaunchRequestError, RunNotFoundError } from "../../lib/errors";
+import {
+  ConfigurationError,
+  ConflictError,
+  InvalidLaunchRequestError,
+  RunNotFoundError,
+} from "../../lib/errors";
 import { DagLauncher, ECS_OVERRIDES_MAX_CHARS, type DagLaunchRequest } from "../../lib/launcher";
 import { Persistence } from "../../lib/persistence";
-import { ObjectStore } from "../../lib/storage";
+import { ObjectStore } from "../../lib/storage/object-store";
 import { startTestEnv, type TestEnv } from "../support/local-servers";
-import { GUIDE_CONFIG, itemsMentioning, makeLauncher, newOrg, registerFlow, runsOf } from "./support";
+import {
+  GUIDE_CONFIG,
+  itemsMentioning,
+  makeLauncher,
+  newOrg,
+  registerFlow,
+  runsOf,
+} from "./support";
 
 const ecsMock = mockClient(ECSClient);
 let env: TestEnv;
@@ -28,7 +40,11 @@ afterAll(async () => {
 /** ECS starting a task: a fresh task ARN per call. */
 function startTask(input: RunTaskCommandInput) {
   return {
-    tasks: [{ taskArn: `arn:aws:ecs:us-east-1:123456789:task/dagy/${input.clientToken}-${++taskCounter}` }],
+    tasks: [
+      {
+        taskArn: `arn:aws:ecs:us-east-1:123456789:task/dagy/${input.clientToken}-${++taskCounter}`,
+      },
+    ],
   };
 }
 
@@ -107,7 +123,10 @@ describe("DagLauncher.launch (the guide's examples)", () => {
                 { name: "DAGY_FLOW_VERSION", value: "1.0.0" },
                 { name: "DAGY_ORG_ID", value: org },
                 // Declared defaults are applied at launch, so the run record shows what ran.
-                { name: "DAGY_PARAMETERS", value: '{"date":"2024-03-14","source_bucket":"s3://data-input","retries":2}' },
+                {
+                  name: "DAGY_PARAMETERS",
+                  value: '{"date":"2024-03-14","source_bucket":"s3://data-input","retries":2}',
+                },
                 { name: "DAGY_RUNS_TABLE", value: env.tables.runs },
                 { name: "DAGY_RUN_ID", value: runId },
                 { name: "DAGY_TRACES_BUCKET", value: env.buckets.traces },
@@ -159,14 +178,23 @@ describe("DagLauncher.launch (the guide's examples)", () => {
     const newest = await registerFlow(env, org, "etl_pipeline", "1.10.0");
     await registerFlow(env, org, "etl_pipeline", "dev-branch");
     const launcher = makeLauncher(env);
-    const result = await launcher.launch({ flowName: "etl_pipeline", orgId: org, parameters: { date: "2024-03-14" } });
+    const result = await launcher.launch({
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "2024-03-14" },
+    });
     expect(result.success).toBe(true);
     const vars = containerEnv(runTaskInputs()[0]);
     expect(vars.DAGY_FLOW_VERSION).toBe("1.10.0");
     expect(vars.DAGY_ARTIFACT_URI).toBe(newest.artifact_s3_uri);
     expect(vars.DAGY_ARTIFACT_SHA256).toBe(newest.artifact_sha256);
     // A non-semver version is launched by its exact name.
-    await launcher.launch({ flowName: "etl_pipeline", flowVersion: "dev-branch", orgId: org, parameters: { date: "x" } });
+    await launcher.launch({
+      flowName: "etl_pipeline",
+      flowVersion: "dev-branch",
+      orgId: org,
+      parameters: { date: "x" },
+    });
     expect(containerEnv(runTaskInputs()[1]).DAGY_FLOW_VERSION).toBe("dev-branch");
   });
 
@@ -178,11 +206,18 @@ describe("DagLauncher.launch (the guide's examples)", () => {
   ] as const)("sizes the task from %j", async (fields, cpu, memory, gib) => {
     const org = newOrg();
     await registerFlow(env, org, "train_model", "1.0.0");
-    const result = await makeLauncher(env).launch({ flowName: "train_model", orgId: org, ...fields });
+    const result = await makeLauncher(env).launch({
+      flowName: "train_model",
+      orgId: org,
+      ...fields,
+    });
     expect(result.success).toBe(true);
     const overrides = runTaskInputs()[0]?.overrides;
     expect(overrides).toMatchObject({ cpu, memory, ephemeralStorage: { sizeInGiB: gib } });
-    expect(overrides?.containerOverrides?.[0]).toMatchObject({ cpu: Number(cpu), memory: Number(memory) });
+    expect(overrides?.containerOverrides?.[0]).toMatchObject({
+      cpu: Number(cpu),
+      memory: Number(memory),
+    });
     const run = (await runsOf(env, org))[0];
     expect(run).toMatchObject({ cpu, memory, ephemeral_storage_gib: gib });
   });
@@ -230,8 +265,16 @@ describe("DagLauncher.launch (the guide's examples)", () => {
   it("answers an unknown deployment with success false and writes nothing", async () => {
     const org = newOrg();
     await registerFlow(env, org, "my_pipeline", "1.0.0");
-    const result = await makeLauncher(env).launch({ flowName: "my_pipeline", orgId: org, deploymentName: "nope" });
-    expect(result).toMatchObject({ success: false, runId: "", errorType: "DeploymentNotFoundError" });
+    const result = await makeLauncher(env).launch({
+      flowName: "my_pipeline",
+      orgId: org,
+      deploymentName: "nope",
+    });
+    expect(result).toMatchObject({
+      success: false,
+      runId: "",
+      errorType: "DeploymentNotFoundError",
+    });
     expect(result.errorMessage).toContain("deployment nope not found");
     expect(await itemsMentioning(env, org)).toBe(0);
     expect(runTaskInputs()).toHaveLength(0);
@@ -242,7 +285,9 @@ describe("DagLauncher.launch (the guide's examples)", () => {
     await registerFlow(env, org, "api_pipeline", "1.0.0");
     ecsMock.on(DescribeTaskDefinitionCommand).callsFake((input: { taskDefinition: string }) => {
       if (input.taskDefinition !== "dagy-worker") {
-        throw Object.assign(new Error("Unable to describe task definition."), { name: "ClientException" });
+        throw Object.assign(new Error("Unable to describe task definition."), {
+          name: "ClientException",
+        });
       }
       return {
         taskDefinition: {
@@ -254,16 +299,24 @@ describe("DagLauncher.launch (the guide's examples)", () => {
       };
     });
     ecsMock.on(RegisterTaskDefinitionCommand).resolves({
-      taskDefinition: { taskDefinitionArn: "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker-s-1:1" },
+      taskDefinition: {
+        taskDefinitionArn: "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker-s-1:1",
+      },
     });
     const secretsEnv = {
       DB_PASSWORD: "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password",
       API_KEY: "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/api-key",
     };
-    const result = await makeLauncher(env).launch({ flowName: "api_pipeline", orgId: org, secretsEnv });
+    const result = await makeLauncher(env).launch({
+      flowName: "api_pipeline",
+      orgId: org,
+      secretsEnv,
+    });
     expect(result.success).toBe(true);
     const input = runTaskInputs()[0];
-    expect(input?.taskDefinition).toBe("arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker-s-1:1");
+    expect(input?.taskDefinition).toBe(
+      "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker-s-1:1",
+    );
     expect(containerEnv(input).DAGY_SECRET_NAMES).toBe('["API_KEY","DB_PASSWORD"]');
     expect((await runsOf(env, org))[0]?.secret_names).toEqual(["API_KEY", "DB_PASSWORD"]);
     const secretsRegistered = ecsMock.commandCalls(RegisterTaskDefinitionCommand)[0]!.args[0].input;
@@ -285,7 +338,11 @@ describe("DagLauncher.launch (the guide's examples)", () => {
       { step: "initialize", name: "countLaunchCalls" },
     );
     try {
-      await makeLauncher(env).launch({ flowName: "etl_pipeline", orgId: org, parameters: { date: "d" } });
+      await makeLauncher(env).launch({
+        flowName: "etl_pipeline",
+        orgId: org,
+        parameters: { date: "d" },
+      });
     } finally {
       env.clients.dynamodb.middlewareStack.remove("countLaunchCalls");
     }
@@ -328,14 +385,21 @@ describe("DagLauncher configuration", () => {
       { ecsClient: new ECSClient({ region: "eu-west-1" }) },
     );
     try {
-      const result = await launcher.launch({ flowName: "etl_pipeline", orgId: org, parameters: { date: "d" } });
+      const result = await launcher.launch({
+        flowName: "etl_pipeline",
+        orgId: org,
+        parameters: { date: "d" },
+      });
       expect(result.success).toBe(true);
       const input = runTaskInputs()[0]!;
       expect(input).toMatchObject({
         cluster: GUIDE_ENV.DAGY_ECS_CLUSTER_ARN,
         taskDefinition: "dagy-worker:4",
         networkConfiguration: {
-          awsvpcConfiguration: { subnets: ["subnet-12345", "subnet-67890"], securityGroups: ["sg-12345"] },
+          awsvpcConfiguration: {
+            subnets: ["subnet-12345", "subnet-67890"],
+            securityGroups: ["sg-12345"],
+          },
         },
         overrides: {
           taskRoleArn: GUIDE_ENV.DAGY_ECS_TASK_ROLE_ARN,
@@ -358,7 +422,10 @@ describe("DagLauncher configuration", () => {
   it("lists every missing variable at once", () => {
     let error: unknown;
     try {
-      DagLauncher.fromEnv({ DAGY_ECS_CLUSTER_ARN: GUIDE_ENV.DAGY_ECS_CLUSTER_ARN, DAGY_ECS_SUBNETS: " " });
+      DagLauncher.fromEnv({
+        DAGY_ECS_CLUSTER_ARN: GUIDE_ENV.DAGY_ECS_CLUSTER_ARN,
+        DAGY_ECS_SUBNETS: " ",
+      });
     } catch (e) {
       error = e;
     }
@@ -423,7 +490,11 @@ describe("DagLauncher.launchBatch", () => {
       { concurrency: 2 },
     );
     expect(results.map((r) => r.success)).toEqual([true, false, false, true]);
-    expect(results[1]).toMatchObject({ errorType: "InvalidLaunchRequestError", correlationId: "b:1", runId: "" });
+    expect(results[1]).toMatchObject({
+      errorType: "InvalidLaunchRequestError",
+      correlationId: "b:1",
+      runId: "",
+    });
     expect(results[1]?.errorMessage).toContain("memory");
     expect(results[2]).toMatchObject({ errorType: "FlowNotFoundError", correlationId: "b:2" });
     expect(await runsOf(env, org)).toHaveLength(2);
@@ -435,26 +506,46 @@ describe("DagLauncher failures", () => {
     const org = newOrg();
     await registerFlow(env, org, "etl_pipeline", "1.0.0");
     const throttle = () =>
-      Object.assign(new Error("Rate exceeded"), { name: "ThrottlingException", $metadata: { httpStatusCode: 400 } });
+      Object.assign(new Error("Rate exceeded"), {
+        name: "ThrottlingException",
+        $metadata: { httpStatusCode: 400 },
+      });
     ecsMock
       .on(RunTaskCommand)
       .rejectsOnce(throttle())
-      .rejectsOnce(new InvalidParameterException({ message: "Rate exceeded", $metadata: { httpStatusCode: 400 } }))
+      .rejectsOnce(
+        new InvalidParameterException({
+          message: "Rate exceeded",
+          $metadata: { httpStatusCode: 400 },
+        }),
+      )
       .rejectsOnce(throttle())
       .resolves({ tasks: [{ taskArn: "arn:aws:ecs:us-east-1:123456789:task/dagy/one" }] });
-    const result = await makeLauncher(env).launch({ flowName: "etl_pipeline", orgId: org, parameters: { date: "d" } });
-    expect(result).toMatchObject({ success: true, taskArn: "arn:aws:ecs:us-east-1:123456789:task/dagy/one" });
+    const result = await makeLauncher(env).launch({
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "d" },
+    });
+    expect(result).toMatchObject({
+      success: true,
+      taskArn: "arn:aws:ecs:us-east-1:123456789:task/dagy/one",
+    });
     expect(runTaskInputs().map((i) => i.clientToken)).toEqual(Array(4).fill(result.runId));
     const runs = await runsOf(env, org);
     expect(runs).toHaveLength(1);
-    expect(runs[0]).toMatchObject({ status: "QUEUED", task_arn: "arn:aws:ecs:us-east-1:123456789:task/dagy/one" });
+    expect(runs[0]).toMatchObject({
+      status: "QUEUED",
+      task_arn: "arn:aws:ecs:us-east-1:123456789:task/dagy/one",
+    });
   });
 
   it("records FAILED with the reason when ECS has no capacity after retries", async () => {
     const org = newOrg();
     await registerFlow(env, org, "etl_pipeline", "1.0.0");
     ecsMock.on(RunTaskCommand).resolves({ tasks: [], failures: [{ reason: "RESOURCE:MEMORY" }] });
-    const result = await makeLauncher(env, { ecs: { sleep: async () => {}, capacityRetry: { maxAttempts: 3 } } }).launch({
+    const result = await makeLauncher(env, {
+      ecs: { sleep: async () => {}, capacityRetry: { maxAttempts: 3 } },
+    }).launch({
       flowName: "etl_pipeline",
       orgId: org,
       parameters: { date: "d" },
@@ -477,13 +568,27 @@ describe("DagLauncher failures", () => {
     const org = newOrg();
     await registerFlow(env, org, "etl_pipeline", "1.0.0");
     ecsMock.on(RunTaskCommand).rejects(
-      new InvalidParameterException({ message: "TaskDefinition is inactive", $metadata: { httpStatusCode: 400 } }),
+      new InvalidParameterException({
+        message: "TaskDefinition is inactive",
+        $metadata: { httpStatusCode: 400 },
+      }),
     );
-    const result = await makeLauncher(env).launch({ flowName: "etl_pipeline", orgId: org, parameters: { date: "d" } });
-    expect(result).toMatchObject({ success: false, errorMessage: "ECS RunTask failed: TaskDefinition is inactive" });
+    const result = await makeLauncher(env).launch({
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "d" },
+    });
+    expect(result).toMatchObject({
+      success: false,
+      errorMessage: "ECS RunTask failed: TaskDefinition is inactive",
+    });
     expect(runTaskInputs()).toHaveLength(1);
     expect(await runsOf(env, org)).toEqual([
-      expect.objectContaining({ run_id: result.runId, status: "FAILED", error_message: result.errorMessage }),
+      expect.objectContaining({
+        run_id: result.runId,
+        status: "FAILED",
+        error_message: result.errorMessage,
+      }),
     ]);
   });
 
@@ -536,11 +641,19 @@ describe("DagLauncher failures", () => {
     [{ parameters: {} }, "parameters.date", 'missing required parameter "date"'],
     [{ parameters: { date: 20240314 } }, "parameters.date", "must be of type string"],
     [{ parameters: { date: "d", retries: 1.5 } }, "parameters.retries", "must be of type integer"],
-    [{ cpu: "256", memory: "4096" }, "memory", "with cpu 256, memory must be one of 512, 1024, 2048"],
+    [
+      { cpu: "256", memory: "4096" },
+      "memory",
+      "with cpu 256, memory must be one of 512, 1024, 2048",
+    ],
     [{ cpu: "2048" }, "memory", "memory is required with cpu"],
     [{ workloadProfile: "large", cpu: "2048", memory: "4096" }, "cpu", "not both"],
     [{ ephemeralStorageGib: 201 }, "ephemeralStorageGib", "from 21 to 200"],
-    [{ workloadProfile: "gigantic" }, "workloadProfile", "small, medium, large, xlarge, heavy, max"],
+    [
+      { workloadProfile: "gigantic" },
+      "workloadProfile",
+      "small, medium, large, xlarge, heavy, max",
+    ],
     [{ extraEnvVars: { DAGY_RUN_ID: "x" } }, "extraEnvVars.DAGY_RUN_ID", "reserved"],
     [{ secretsEnv: { TOKEN: "prod/api-key" } }, "secretsEnv.TOKEN", "Secrets Manager secret ARN"],
     [{ capacityProvider: "EC2" }, "capacityProvider", "FARGATE, FARGATE_SPOT"],
@@ -548,7 +661,12 @@ describe("DagLauncher failures", () => {
   ])("refuses %j naming %s, and writes nothing", async (fields, field, text) => {
     const org = newOrg();
     await registerFlow(env, org, "etl_pipeline", "1.0.0");
-    const request = { flowName: "etl_pipeline", orgId: org, idempotencyKey: "once", ...fields } as DagLaunchRequest;
+    const request = {
+      flowName: "etl_pipeline",
+      orgId: org,
+      idempotencyKey: "once",
+      ...fields,
+    } as DagLaunchRequest;
     const error = await rejection(makeLauncher(env).launch(request));
     expect(error.field).toBe(field);
     expect(error.message).toContain(text);
@@ -563,14 +681,24 @@ describe("DagLauncher tenant isolation and idempotency", () => {
     const orgB = newOrg("b");
     await registerFlow(env, orgA, "etl_pipeline", "1.0.0");
     const launcher = makeLauncher(env);
-    const denied = await launcher.launch({ flowName: "etl_pipeline", orgId: orgB, parameters: { date: "d" } });
+    const denied = await launcher.launch({
+      flowName: "etl_pipeline",
+      orgId: orgB,
+      parameters: { date: "d" },
+    });
     expect(denied).toMatchObject({ success: false, runId: "", errorType: "FlowNotFoundError" });
     expect(denied.errorMessage).toContain(orgB);
     expect(await itemsMentioning(env, orgB)).toBe(0);
 
-    const ok = await launcher.launch({ flowName: "etl_pipeline", orgId: orgA, parameters: { date: "d" } });
+    const ok = await launcher.launch({
+      flowName: "etl_pipeline",
+      orgId: orgA,
+      parameters: { date: "d" },
+    });
     expect(await launcher.getRunStatus(ok.runId, { orgId: orgB })).toBeUndefined();
-    expect(await launcher.getRunStatus(ok.runId, { orgId: orgA })).toMatchObject({ run_id: ok.runId });
+    expect(await launcher.getRunStatus(ok.runId, { orgId: orgA })).toMatchObject({
+      run_id: ok.runId,
+    });
     await expect(launcher.cancelRun(ok.runId, { orgId: orgB })).rejects.toThrow(RunNotFoundError);
     expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(0);
     expect(await launcher.getRunStatus(ok.runId)).toMatchObject({ status: "QUEUED" });
@@ -580,7 +708,12 @@ describe("DagLauncher tenant isolation and idempotency", () => {
     const org = newOrg();
     await registerFlow(env, org, "etl_pipeline", "1.0.0");
     const launcher = makeLauncher(env);
-    const request = { flowName: "etl_pipeline", orgId: org, parameters: { date: "d" }, idempotencyKey: "order-77" };
+    const request = {
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "d" },
+      idempotencyKey: "order-77",
+    };
     const first = await launcher.launch(request);
     const second = await launcher.launch(request);
     expect(second).toEqual({ ...first, replayed: true });
@@ -598,9 +731,17 @@ describe("DagLauncher tenant isolation and idempotency", () => {
   it("frees the key of a launch that started nothing, so a retry can start the run", async () => {
     const org = newOrg();
     await registerFlow(env, org, "etl_pipeline", "1.0.0");
-    ecsMock.on(RunTaskCommand).resolvesOnce({ failures: [{ reason: "MISSING" }] }).callsFake(startTask);
+    ecsMock
+      .on(RunTaskCommand)
+      .resolvesOnce({ failures: [{ reason: "MISSING" }] })
+      .callsFake(startTask);
     const launcher = makeLauncher(env);
-    const request = { flowName: "etl_pipeline", orgId: org, parameters: { date: "d" }, idempotencyKey: "retry-me" };
+    const request = {
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "d" },
+      idempotencyKey: "retry-me",
+    };
     const first = await launcher.launch(request);
     expect(first.success).toBe(false);
     const second = await launcher.launch(request);
@@ -615,20 +756,34 @@ describe("DagLauncher.cancelRun", () => {
     const org = newOrg();
     await registerFlow(env, org, "etl_pipeline", "1.0.0");
     const launcher = makeLauncher(env);
-    const { runId, taskArn } = await launcher.launch({ flowName: "etl_pipeline", orgId: org, parameters: { date: "d" } });
+    const { runId, taskArn } = await launcher.launch({
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "d" },
+    });
     const run = await launcher.cancelRun(runId, { orgId: org, reason: "user asked" });
-    expect(run).toMatchObject({ status: "CANCELLED", cancel_requested: true, stop_reason: "user asked" });
+    expect(run).toMatchObject({
+      status: "CANCELLED",
+      cancel_requested: true,
+      stop_reason: "user asked",
+    });
     expect(ecsMock.commandCalls(StopTaskCommand).map((c) => c.args[0].input)).toEqual([
       { cluster: GUIDE_CONFIG.clusterArn, task: taskArn, reason: "user asked" },
     ]);
-    await expect(launcher.cancelRun(runId)).rejects.toThrow(new ConflictError(`run ${runId} is already CANCELLED`));
+    await expect(launcher.cancelRun(runId)).rejects.toThrow(
+      new ConflictError(`run ${runId} is already CANCELLED`),
+    );
   });
 
   it("flags a RUNNING run and stops its task; the worker records CANCELLED", async () => {
     const org = newOrg();
     await registerFlow(env, org, "etl_pipeline", "1.0.0");
     const launcher = makeLauncher(env);
-    const { runId, taskArn } = await launcher.launch({ flowName: "etl_pipeline", orgId: org, parameters: { date: "d" } });
+    const { runId, taskArn } = await launcher.launch({
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "d" },
+    });
     await new Persistence(env.clients.doc, env.tables).runs.transition(runId, "QUEUED", "RUNNING");
     const run = await launcher.cancelRun(runId);
     expect(run).toMatchObject({ status: "RUNNING", cancel_requested: true });
@@ -641,7 +796,11 @@ describe("DagLauncher.cancelRun", () => {
     const org = newOrg();
     await registerFlow(env, org, "etl_pipeline", "1.0.0");
     const launcher = makeLauncher(env);
-    const { runId } = await launcher.launch({ flowName: "etl_pipeline", orgId: org, parameters: { date: "d" } });
+    const { runId } = await launcher.launch({
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "d" },
+    });
     const runs = new Persistence(env.clients.doc, env.tables).runs;
     await runs.transition(runId, "QUEUED", "RUNNING");
     await runs.transition(runId, "RUNNING", "SUCCEEDED");

@@ -110,15 +110,21 @@ describe("EcsBackend.submit", () => {
   it("sends the exact RunTask request and returns the task ARN", async () => {
     ecsMock.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
     await expect(backend().submit(spec())).resolves.toEqual({ taskArn: TASK_ARN });
-    expect(ecsMock.commandCalls(RunTaskCommand).map((c) => c.args[0].input)).toEqual([EXPECTED_RUN_TASK]);
+    expect(ecsMock.commandCalls(RunTaskCommand).map((c) => c.args[0].input)).toEqual([
+      EXPECTED_RUN_TASK,
+    ]);
   });
 
   it("uses a FARGATE_SPOT capacity provider strategy instead of a launch type", async () => {
     ecsMock.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
-    await backend({ assignPublicIp: "ENABLED" }).submit(spec({ capacityProvider: "FARGATE_SPOT", ephemeralStorageGib: 100 }));
+    await backend({ assignPublicIp: "ENABLED" }).submit(
+      spec({ capacityProvider: "FARGATE_SPOT", ephemeralStorageGib: 100 }),
+    );
     const input = ecsMock.commandCalls(RunTaskCommand)[0]!.args[0].input;
     expect(input.launchType).toBeUndefined();
-    expect(input.capacityProviderStrategy).toEqual([{ capacityProvider: "FARGATE_SPOT", weight: 1 }]);
+    expect(input.capacityProviderStrategy).toEqual([
+      { capacityProvider: "FARGATE_SPOT", weight: 1 },
+    ]);
     expect(input.overrides?.ephemeralStorage).toEqual({ sizeInGiB: 100 });
     expect(input.networkConfiguration?.awsvpcConfiguration?.assignPublicIp).toBe("ENABLED");
   });
@@ -128,7 +134,9 @@ describe("EcsBackend.submit", () => {
       .on(RunTaskCommand)
       .rejectsOnce(throttling())
       .rejectsOnce(throttling())
-      .rejectsOnce(new ServerException({ message: "Service unavailable", $metadata: { httpStatusCode: 500 } }))
+      .rejectsOnce(
+        new ServerException({ message: "Service unavailable", $metadata: { httpStatusCode: 500 } }),
+      )
       .resolves({ tasks: [{ taskArn: TASK_ARN }] });
     await expect(backend().submit(spec())).resolves.toEqual({ taskArn: TASK_ARN });
     const calls = ecsMock.commandCalls(RunTaskCommand);
@@ -141,16 +149,24 @@ describe("EcsBackend.submit", () => {
   it("treats ECS's InvalidParameterException 'Rate exceeded' as throttling", async () => {
     ecsMock
       .on(RunTaskCommand)
-      .rejectsOnce(new InvalidParameterException({ message: "Rate exceeded", $metadata: { httpStatusCode: 400 } }))
+      .rejectsOnce(
+        new InvalidParameterException({
+          message: "Rate exceeded",
+          $metadata: { httpStatusCode: 400 },
+        }),
+      )
       .resolves({ tasks: [{ taskArn: TASK_ARN }] });
     await expect(backend().submit(spec())).resolves.toEqual({ taskArn: TASK_ARN });
     expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(2);
   });
 
   it("does not retry a real InvalidParameterException", async () => {
-    ecsMock
-      .on(RunTaskCommand)
-      .rejects(new InvalidParameterException({ message: "No Fargate configuration exists for given values", $metadata: { httpStatusCode: 400 } }));
+    ecsMock.on(RunTaskCommand).rejects(
+      new InvalidParameterException({
+        message: "No Fargate configuration exists for given values",
+        $metadata: { httpStatusCode: 400 },
+      }),
+    );
     await expect(backend().submit(spec())).rejects.toThrow(
       "ECS RunTask failed: No Fargate configuration exists for given values",
     );
@@ -168,7 +184,12 @@ describe("EcsBackend.submit", () => {
   it("retries capacity failures returned with HTTP 200, then fails with the reasons", async () => {
     ecsMock.on(RunTaskCommand).resolves({
       tasks: [],
-      failures: [{ reason: "Capacity is unavailable at this time. Please try again later or in a different availability zone" }],
+      failures: [
+        {
+          reason:
+            "Capacity is unavailable at this time. Please try again later or in a different availability zone",
+        },
+      ],
     });
     const error = await backend({ capacityRetry: { maxAttempts: 3, baseDelayMs: 1000 } })
       .submit(spec())
@@ -193,7 +214,12 @@ describe("EcsBackend.submit", () => {
 
   it("fails at once for a missing or inactive task definition", async () => {
     ecsMock.on(RunTaskCommand).resolves({
-      failures: [{ reason: "MISSING", arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker" }],
+      failures: [
+        {
+          reason: "MISSING",
+          arn: "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker",
+        },
+      ],
     });
     await expect(backend().submit(spec())).rejects.toThrow(
       "ECS refused the task: MISSING (arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker)",
@@ -232,7 +258,11 @@ describe("EcsBackend secrets", () => {
         essential: true,
         logConfiguration: {
           logDriver: "awslogs",
-          options: { "awslogs-group": "/ecs/dagy-worker", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "dagy" },
+          options: {
+            "awslogs-group": "/ecs/dagy-worker",
+            "awslogs-region": "us-east-1",
+            "awslogs-stream-prefix": "dagy",
+          },
         },
       },
     ],
@@ -245,7 +275,9 @@ describe("EcsBackend secrets", () => {
       if (input.taskDefinition === "dagy-worker") return { taskDefinition: base };
       const found = registered.find((d) => d.family === input.taskDefinition);
       if (found) return { taskDefinition: found };
-      throw Object.assign(new Error("Unable to describe task definition."), { name: "ClientException" });
+      throw Object.assign(new Error("Unable to describe task definition."), {
+        name: "ClientException",
+      });
     });
     ecsMock.on(RegisterTaskDefinitionCommand).callsFake((input: TaskDefinition) => {
       const def = { ...input, status: "ACTIVE" as const, taskDefinitionArn: SECRET_FAMILY_ARN };
@@ -260,7 +292,9 @@ describe("EcsBackend secrets", () => {
     const ecs = backend();
     const secretsEnv = { DB_PASSWORD: DB_ARN, API_KEY: API_ARN };
     await ecs.submit(spec({ secretsEnv }));
-    await ecs.submit(spec({ runId: "second-run", secretsEnv: { API_KEY: API_ARN, DB_PASSWORD: DB_ARN } }));
+    await ecs.submit(
+      spec({ runId: "second-run", secretsEnv: { API_KEY: API_ARN, DB_PASSWORD: DB_ARN } }),
+    );
 
     const registers = ecsMock.commandCalls(RegisterTaskDefinitionCommand);
     expect(registers).toHaveLength(1);
@@ -301,7 +335,9 @@ describe("EcsBackend secrets", () => {
     ecsMock.resetHistory();
     await backend().submit(spec({ secretsEnv: { DB_PASSWORD: DB_ARN } }));
     expect(ecsMock.commandCalls(RegisterTaskDefinitionCommand)).toHaveLength(0);
-    expect(ecsMock.commandCalls(RunTaskCommand)[0]!.args[0].input.taskDefinition).toBe(SECRET_FAMILY_ARN);
+    expect(ecsMock.commandCalls(RunTaskCommand)[0]!.args[0].input.taskDefinition).toBe(
+      SECRET_FAMILY_ARN,
+    );
   });
 
   it("registers a separate family for a different secret set", async () => {
@@ -309,7 +345,9 @@ describe("EcsBackend secrets", () => {
     const ecs = backend();
     await ecs.submit(spec({ secretsEnv: { DB_PASSWORD: DB_ARN } }));
     await ecs.submit(spec({ secretsEnv: { API_KEY: API_ARN } }));
-    const families = ecsMock.commandCalls(RegisterTaskDefinitionCommand).map((c) => c.args[0].input.family);
+    const families = ecsMock
+      .commandCalls(RegisterTaskDefinitionCommand)
+      .map((c) => c.args[0].input.family);
     expect(families).toHaveLength(2);
     expect(families[0]).not.toBe(families[1]);
   });
@@ -324,11 +362,15 @@ describe("EcsBackend secrets", () => {
 
 describe("EcsBackend default task definition", () => {
   it("registers dagy-worker from the image, roles and log group when none is configured", async () => {
-    ecsMock
-      .on(DescribeTaskDefinitionCommand)
-      .rejects(Object.assign(new Error("Unable to describe task definition."), { name: "ClientException" }));
+    ecsMock.on(DescribeTaskDefinitionCommand).rejects(
+      Object.assign(new Error("Unable to describe task definition."), {
+        name: "ClientException",
+      }),
+    );
     ecsMock.on(RegisterTaskDefinitionCommand).resolves({
-      taskDefinition: { taskDefinitionArn: "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker:1" },
+      taskDefinition: {
+        taskDefinitionArn: "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker:1",
+      },
     });
     ecsMock.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
     const ecs = backend({
@@ -339,37 +381,41 @@ describe("EcsBackend default task definition", () => {
     });
     await ecs.submit(spec());
     await ecs.submit(spec({ runId: "second" }));
-    expect(ecsMock.commandCalls(RegisterTaskDefinitionCommand).map((c) => c.args[0].input)).toEqual([
-      {
-        family: "dagy-worker",
-        networkMode: "awsvpc",
-        requiresCompatibilities: ["FARGATE"],
-        cpu: "256",
-        memory: "512",
-        executionRoleArn: "arn:aws:iam::123456789012:role/ecs-exec-role",
-        taskRoleArn: "arn:aws:iam::123456789012:role/ecs-task-role",
-        runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" },
-        containerDefinitions: [
-          {
-            name: "worker",
-            image: "123456789.dkr.ecr.us-east-1.amazonaws.com/dagy-worker:latest",
-            essential: true,
-            logConfiguration: {
-              logDriver: "awslogs",
-              options: {
-                "awslogs-group": "/ecs/dagy-worker",
-                "awslogs-region": "us-east-1",
-                "awslogs-stream-prefix": "dagy",
+    expect(ecsMock.commandCalls(RegisterTaskDefinitionCommand).map((c) => c.args[0].input)).toEqual(
+      [
+        {
+          family: "dagy-worker",
+          networkMode: "awsvpc",
+          requiresCompatibilities: ["FARGATE"],
+          cpu: "256",
+          memory: "512",
+          executionRoleArn: "arn:aws:iam::123456789012:role/ecs-exec-role",
+          taskRoleArn: "arn:aws:iam::123456789012:role/ecs-task-role",
+          runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" },
+          containerDefinitions: [
+            {
+              name: "worker",
+              image: "123456789.dkr.ecr.us-east-1.amazonaws.com/dagy-worker:latest",
+              essential: true,
+              logConfiguration: {
+                logDriver: "awslogs",
+                options: {
+                  "awslogs-group": "/ecs/dagy-worker",
+                  "awslogs-region": "us-east-1",
+                  "awslogs-stream-prefix": "dagy",
+                },
               },
             },
-          },
-        ],
-      },
-    ]);
-    expect(ecsMock.commandCalls(RunTaskCommand).map((c) => c.args[0].input.taskDefinition)).toEqual([
-      "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker:1",
-      "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker:1",
-    ]);
+          ],
+        },
+      ],
+    );
+    expect(ecsMock.commandCalls(RunTaskCommand).map((c) => c.args[0].input.taskDefinition)).toEqual(
+      [
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker:1",
+        "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker:1",
+      ],
+    );
   });
 });
 
@@ -383,9 +429,12 @@ describe("EcsBackend.stop", () => {
   });
 
   it("treats an already-gone task as stopped", async () => {
-    ecsMock
-      .on(StopTaskCommand)
-      .rejects(new InvalidParameterException({ message: "The referenced task was not found.", $metadata: {} }));
+    ecsMock.on(StopTaskCommand).rejects(
+      new InvalidParameterException({
+        message: "The referenced task was not found.",
+        $metadata: {},
+      }),
+    );
     await expect(backend().stop(TASK_ARN, "cancel")).resolves.toBeUndefined();
   });
 });

@@ -86,12 +86,14 @@ describe("Fargate cpu/memory table", () => {
     });
     for (const [name, size] of Object.entries(WORKLOAD_PROFILES)) {
       expect(isValidFargatePair(size.cpu, size.memory)).toBe(true);
-      expect(resolveResources({ workloadProfile: name as keyof typeof WORKLOAD_PROFILES })).toEqual({
-        ...size,
-        ephemeralStorageGib: 21,
-        capacityProvider: "FARGATE",
-        workloadProfile: name,
-      });
+      expect(resolveResources({ workloadProfile: name as keyof typeof WORKLOAD_PROFILES })).toEqual(
+        {
+          ...size,
+          ephemeralStorageGib: 21,
+          capacityProvider: "FARGATE",
+          workloadProfile: name,
+        },
+      );
     }
   });
 

@@ -62,7 +62,11 @@ function localBackend(options: Partial<ConstructorParameters<typeof LocalBackend
   return { backend, exits, exited };
 }
 
-function spec(runId: string, extra: Record<string, string> = {}, secretsEnv: Record<string, string> = {}): WorkerLaunchSpec {
+function spec(
+  runId: string,
+  extra: Record<string, string> = {},
+  secretsEnv: Record<string, string> = {},
+): WorkerLaunchSpec {
   return {
     runId,
     orgId: "acme-corp",
@@ -77,7 +81,10 @@ function spec(runId: string, extra: Record<string, string> = {}, secretsEnv: Rec
 }
 
 function recorded(runId: string): { pid: number; env: Record<string, string> } {
-  return JSON.parse(readFileSync(join(dir, `${runId}.env.json`), "utf8"));
+  return JSON.parse(readFileSync(join(dir, `${runId}.env.json`), "utf8")) as {
+    pid: number;
+    env: Record<string, string>;
+  };
 }
 
 async function until(predicate: () => boolean): Promise<void> {
@@ -134,7 +141,21 @@ describe("LocalBackend", () => {
       AWS_ACCESS_KEY_ID: "local",
       AWS_SECRET_ACCESS_KEY: "local",
     });
-    for (const name of ["DAGY_DYNAMODB_ENDPOINT", "DAGY_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "PATH", "HOME", "TMPDIR", "LANG", "TZ", "NODE_OPTIONS", "TEMP", "TMP"]) {
+    for (const name of [
+      "DAGY_DYNAMODB_ENDPOINT",
+      "DAGY_S3_ENDPOINT",
+      "AWS_ACCESS_KEY_ID",
+      "AWS_SECRET_ACCESS_KEY",
+      "AWS_REGION",
+      "PATH",
+      "HOME",
+      "TMPDIR",
+      "LANG",
+      "TZ",
+      "NODE_OPTIONS",
+      "TEMP",
+      "TMP",
+    ]) {
       delete childEnv[name];
     }
     delete ecsEnv.AWS_REGION;
@@ -183,7 +204,10 @@ describe("LocalBackend", () => {
     const org = newOrg();
     await registerFlow(env, org, "api_pipeline", "1.0.0");
     const secretsFile = join(dir, "secrets.json");
-    writeFileSync(secretsFile, JSON.stringify({ "arn:aws:secretsmanager:us-east-1:123456789012:secret:other": "hunter2" }));
+    writeFileSync(
+      secretsFile,
+      JSON.stringify({ "arn:aws:secretsmanager:us-east-1:123456789012:secret:other": "hunter2" }),
+    );
     const { backend } = localBackend({ secretsFile });
     const result = await makeLauncher(env, {}, { backend }).launch({
       flowName: "api_pipeline",
@@ -191,7 +215,9 @@ describe("LocalBackend", () => {
       secretsEnv: { DB_PASSWORD: DB_ARN },
     });
     expect(result.success).toBe(false);
-    expect(result.errorMessage).toBe(`secret ${DB_ARN} (for DB_PASSWORD) is not in the local secrets file ${secretsFile}`);
+    expect(result.errorMessage).toBe(
+      `secret ${DB_ARN} (for DB_PASSWORD) is not in the local secrets file ${secretsFile}`,
+    );
     expect(result.errorMessage).not.toContain("hunter2");
     expect(await runsOf(env, org)).toEqual([expect.objectContaining({ status: "FAILED" })]);
   });
@@ -216,7 +242,9 @@ describe("LocalBackend", () => {
     await backend.submit(spec("run-a", { FIXTURE_MODE: "sleep" }));
     await backend.submit(spec("run-b"));
     await backend.stop("local:run-b", "cancelled");
-    expect(exits).toEqual([{ runId: "run-b", exit: { code: null, signal: null, neverStarted: true } }]);
+    expect(exits).toEqual([
+      { runId: "run-b", exit: { code: null, signal: null, neverStarted: true } },
+    ]);
     expect(backend.stats).toEqual({ running: 1, queued: 0 });
   });
 
@@ -233,7 +261,9 @@ describe("LocalBackend", () => {
     const { backend } = localBackend({ stopGraceMs: 300 });
     await backend.submit(spec("run-x", { FIXTURE_MODE: "sleep" }));
     await backend.submit(spec("run-y", { FIXTURE_MODE: "stubborn" }));
-    await until(() => existsSync(join(dir, "run-x.env.json")) && existsSync(join(dir, "run-y.env.json")));
+    await until(
+      () => existsSync(join(dir, "run-x.env.json")) && existsSync(join(dir, "run-y.env.json")),
+    );
     const pids = [recorded("run-x").pid, recorded("run-y").pid];
     await backend.close();
     expect(pids.map(alive)).toEqual([false, false]);

@@ -47,24 +47,41 @@ describe("launch request validation", () => {
   });
 
   it("round-trips through toWire", () => {
-    const request = { flowName: "etl", orgId: "acme", workloadProfile: "large" as const, triggerSource: "api" };
-    expect(toWire(request)).toEqual({ flow_name: "etl", org_id: "acme", workload_profile: "large", trigger_source: "api" });
+    const request = {
+      flowName: "etl",
+      orgId: "acme",
+      workloadProfile: "large" as const,
+      triggerSource: "api",
+    };
+    expect(toWire(request)).toEqual({
+      flow_name: "etl",
+      org_id: "acme",
+      workload_profile: "large",
+      trigger_source: "api",
+    });
     expect(fromWire(toWire(request))).toEqual(request);
   });
 
   it("refuses unknown wire fields by name (a typo is not a silent default)", () => {
-    const error = problem(() => fromWire({ flow_name: "etl", org_id: "acme", workload_profle: "large" }));
+    const error = problem(() =>
+      fromWire({ flow_name: "etl", org_id: "acme", workload_profle: "large" }),
+    );
     expect(error.field).toBe("workload_profle");
     expect(error.message).toContain("unknown field workload_profle");
   });
 
   it("names wire fields in snake_case and API fields in camelCase", () => {
-    expect(problem(() => fromWire({ flow_name: "etl", org_id: "acme", cpu: "2048" })).field).toBe("memory");
+    expect(problem(() => fromWire({ flow_name: "etl", org_id: "acme", cpu: "2048" })).field).toBe(
+      "memory",
+    );
     expect(
-      problem(() => fromWire({ flow_name: "etl", org_id: "acme", ephemeral_storage_gib: 500 })).field,
+      problem(() => fromWire({ flow_name: "etl", org_id: "acme", ephemeral_storage_gib: 500 }))
+        .field,
     ).toBe("ephemeral_storage_gib");
     expect(
-      problem(() => parseLaunchRequest({ flowName: "etl", orgId: "acme", ephemeralStorageGib: 500 })).field,
+      problem(() =>
+        parseLaunchRequest({ flowName: "etl", orgId: "acme", ephemeralStorageGib: 500 }),
+      ).field,
     ).toBe("ephemeralStorageGib");
   });
 
@@ -91,7 +108,11 @@ describe("launch request validation", () => {
       "secretsEnv.TOKEN",
       "12-digit account",
     ],
-    [{ extraEnvVars: { TOKEN: "x" }, secretsEnv: { TOKEN: SECRET_ARN } }, "extraEnvVars.TOKEN", "also a secret"],
+    [
+      { extraEnvVars: { TOKEN: "x" }, secretsEnv: { TOKEN: SECRET_ARN } },
+      "extraEnvVars.TOKEN",
+      "also a secret",
+    ],
     [{ idempotencyKey: "has space" }, "idempotencyKey", "printable ASCII"],
     [{ bogus: true }, "bogus", "unknown field"],
   ])("refuses %j, naming %s", (fields, field, allowed) => {

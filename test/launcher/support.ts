@@ -4,7 +4,7 @@ import { ScanCommand } from "@aws-sdk/lib-dynamodb";
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { DagLauncher, type ComputeBackend, type DagLauncherOptions } from "../../lib/launcher";
 import { Persistence, type FlowRecord, type RunRecord } from "../../lib/persistence";
-import { ObjectStore } from "../../lib/storage";
+import { ObjectStore } from "../../lib/storage/object-store";
 import type { FlowSpec } from "../../lib/sdk/types";
 import type { TestEnv } from "../support/local-servers";
 

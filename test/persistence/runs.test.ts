@@ -298,7 +298,7 @@ describe("mergeTaskStates", () => {
 
     // Task ids so long that even compact states cannot fit.
     const huge: Record<string, TaskState> = {};
-    for (let i = 0; i < 200; i++) huge[`${"id".repeat(150)}_${i}`] = state("SUCCEEDED");
+    for (let i = 0; i < 400; i++) huge[`${"id".repeat(150)}_${i}`] = state("SUCCEEDED");
     await expect(persistence.runs.mergeTaskStates(run.run_id, huge)).resolves.toBeUndefined();
     stored = await persistence.runs.get(run.run_id);
     expect(stored?.task_states_truncated).toBe(true);

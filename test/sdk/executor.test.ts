@@ -116,6 +116,22 @@ describe("scheduling", () => {
     expect(result.outputs["inc_10000"]).toBe(10_000);
   });
 
+  test("a task that cancels its own run synchronously ends the run CANCELLED", async () => {
+    const controller = new AbortController();
+    const quitter = task("quitter", () => controller.abort(), { timeoutMs: 60_000 });
+    const result = await runDag(
+      dag("quitting", {}, () => quitter()),
+      { signal: controller.signal },
+    );
+    expect(result.status).toBe("CANCELLED");
+    expect(result.tasks["quitter"]?.status).toBe("CANCELLED");
+  });
+
+  test("a hand-made DAG without nodes succeeds at once", async () => {
+    const result = await runDag({ name: "empty", options: {}, nodes: [] });
+    expect(result).toMatchObject({ status: "SUCCEEDED", tasks: {}, outputs: {} });
+  });
+
   test("rejects an invalid maxParallelism or failurePolicy", async () => {
     const d = dag("opts", {}, () => task("t", () => 1)());
     await expect(runDag(d, { maxParallelism: 0 })).rejects.toThrow(
