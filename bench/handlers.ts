@@ -22,7 +22,14 @@ const TARGET_KB = 500;
 const TARGET_INIT_MS = 150;
 const INIT_RUNS = 5;
 /** Packages that must never reach a Lambda bundle (build tooling, CDK, archive code). */
-const FORBIDDEN = ["esbuild", "aws-cdk-lib", "constructs", "typescript", "lib/build/", "lib/infra/constructs"];
+const FORBIDDEN = [
+  "esbuild",
+  "aws-cdk-lib",
+  "constructs",
+  "typescript",
+  "lib/build/",
+  "lib/infra/constructs",
+];
 
 const ROOT = resolve(__dirname, "..");
 
@@ -88,7 +95,11 @@ interface Variant {
 }
 
 /** `sdkExternal`: the AWS SDK left to the Lambda runtime (resolved from the repo's node_modules here). */
-async function measure(entry: string | { contents: string }, outfile: string, sdkExternal: boolean): Promise<Variant> {
+async function measure(
+  entry: string | { contents: string },
+  outfile: string,
+  sdkExternal: boolean,
+): Promise<Variant> {
   const result = await build({
     ...(typeof entry === "string"
       ? { entryPoints: [entry] }
@@ -123,7 +134,10 @@ export async function main(): Promise<void> {
         "AWS SDK v3 bundled and tree-shaken: the tested SDK version, and only the imported clients/commands load",
     );
     const floor = await measure(
-      { contents: 'import { DynamoDBClient } from "@aws-sdk/client-dynamodb"; export const c = new DynamoDBClient({});' },
+      {
+        contents:
+          'import { DynamoDBClient } from "@aws-sdk/client-dynamodb"; export const c = new DynamoDBClient({});',
+      },
       join(dir, "baseline.js"),
       false,
     );

@@ -12,7 +12,9 @@ import { mockClient } from "aws-sdk-client-mock";
 import { createDataClients, destroyDataClients, type DataClients } from "../lib/aws/clients";
 import { DagLauncher, type DagLaunchResult } from "../lib/launcher";
 import { ensureBuckets, ensureTables, startLocalServers } from "../lib/local/servers";
-import { Persistence, tableNamesFor, type RunRecord } from "../lib/persistence";
+import { Persistence } from "../lib/persistence/persistence";
+import type { RunRecord } from "../lib/persistence/records";
+import { tableNamesFor } from "../lib/persistence/schema";
 import { ObjectStore } from "../lib/storage/object-store";
 
 const RUNS = 1000;

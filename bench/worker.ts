@@ -50,7 +50,7 @@ function runWorker(
   const [file, ...args] = command;
   return new Promise((resolve, reject) => {
     const child = execFile(file ?? process.execPath, args, { env }, (error, stdout) => {
-      if (error && child.exitCode === null) reject(error);
+      if (error && child.exitCode === null) reject(new Error(error.message));
       else resolve({ code: child.exitCode, stdout, wallMs: performance.now() - started });
     });
   });

@@ -77,7 +77,7 @@ export interface WorkerLaunchSpec {
 }
 
 export interface SubmitResult {
-  /** ECS task ARN, or `local:<pid>` style identifier for LocalBackend. */
+  /** ECS task ARN, or `local:<runId>` for LocalBackend. */
   readonly taskArn: string;
   /** Where the run's output goes, when the backend knows (LocalBackend: the log file path). */
   readonly logStream?: string;

@@ -54,6 +54,9 @@ export const RESTART_MESSAGE = "Local platform restarted while the run was activ
 /** stoppedReason given to reconciliation for workers stopped by a platform shutdown. */
 export const SHUTDOWN_REASON = "local platform stopped while the run was active";
 
+/** Data directories opened by platforms of this process. */
+const OPEN_DATA_DIRS = new Set<string>();
+
 export interface LocalPlatformOptions {
   /** Where the platform keeps its data. Default `<cwd>/.dagy`. */
   readonly dataDir?: string;
@@ -258,19 +261,23 @@ export async function startLocalPlatform(
   }
   await mkdir(dataDir, { recursive: true });
 
+  // A platform.json naming this very pid is stale (pids restart at 1 in containers) unless
+  // this process opened the directory itself.
   const other = readPlatformState(dataDir);
-  if (other !== undefined && other.pid !== process.pid) {
+  if (OPEN_DATA_DIRS.has(dataDir) || (other !== undefined && other.pid !== process.pid)) {
+    const who = other !== undefined ? ` (pid ${other.pid}, ${other.apiUrl})` : "";
     throw new ConfigurationError(
-      `a Dagy platform is already running on ${dataDir} (pid ${other.pid}, ${other.apiUrl}); ` +
+      `a Dagy platform is already running on ${dataDir}${who}; ` +
         "stop it first, or start another with --data-dir <dir> --port <port>",
     );
   }
+  OPEN_DATA_DIRS.add(dataDir);
 
   // Set as soon as close() is called: workers dying from then on were stopped by the shutdown
   // (a terminal's Ctrl-C reaches them too), not by a crash.
   let closing = false;
   // Everything opened so far, closed in reverse if startup fails half-way.
-  const cleanups: Array<() => Promise<void> | void> = [];
+  const cleanups: Array<() => Promise<void> | void> = [() => void OPEN_DATA_DIRS.delete(dataDir)];
   const unwind = async () => {
     for (const cleanup of cleanups.reverse())
       await Promise.resolve(cleanup()).catch(() => undefined);

@@ -75,6 +75,16 @@ function checkNumber(
   return value;
 }
 
+const TASK_OPTION_KEYS: ReadonlySet<string> = new Set([
+  "id",
+  "retries",
+  "retryDelayMs",
+  "backoffFactor",
+  "maxRetryDelayMs",
+  "timeoutMs",
+]);
+const CALL_OPTION_KEYS: ReadonlySet<string> = new Set([...TASK_OPTION_KEYS, "after"]);
+
 /** Validates the option fields that are present; `where` names the task for the message. */
 export function validateTaskOptions(
   where: string,
@@ -85,10 +95,8 @@ export function validateTaskOptions(
   if (typeof options !== "object" || options === null) {
     throw new DagDefinitionError(`${where}: options must be an object`);
   }
-  const known = new Set(["id", "retries", "retryDelayMs", "backoffFactor", "maxRetryDelayMs"]);
-  known.add("timeoutMs");
-  // Ordering without data only makes sense for one call inside a builder.
-  if (kind === "call") known.add("after");
+  // Ordering without data (`after`) only makes sense for one call inside a builder.
+  const known = kind === "call" ? CALL_OPTION_KEYS : TASK_OPTION_KEYS;
   for (const key of Object.keys(options)) {
     if (!known.has(key)) {
       throw new DagDefinitionError(

@@ -203,7 +203,7 @@ function checkZipEntryType(entry: ZipEntry): void {
   }
 }
 
-async; /**
+/**
  * Runs a filesystem step; a conflict the archive itself causes (a file where a directory must
  * go, or the reverse) is an ArtifactError naming the entry. Other I/O errors (disk full,
  * permissions) are not the archive's fault and pass through.
@@ -315,17 +315,21 @@ async function extractZip(
 // is never taken from the archive.
 
 /** Errors the archive causes become ArtifactErrors; I/O errors (disk full, ...) pass through. */
-function tarFailure(error: unknown): unknown {
+function tarFailure(error: unknown): Error {
   if (error instanceof ArtifactError) return error;
   const code = String((error as NodeJS.ErrnoException).code ?? "");
   const message = (error as Error).message;
-  if (code.startsWith("TAR_") || code.startsWith("Z_")) {
+  if (code.startsWith("Z_") || code === "TAR_BAD_ARCHIVE") {
     return new ArtifactError(`corrupt tar.gz archive: ${message}`, { cause: error });
+  }
+  if (code.startsWith("TAR_")) {
+    // tar's own protections (e.g. TAR_SYMLINK_ERROR: writing through a symbolic link).
+    return new ArtifactError(`unsafe or invalid tar.gz archive: ${message}`, { cause: error });
   }
   if (code === "ENOTDIR" || code === "EEXIST" || code === "EISDIR") {
     return new ArtifactError(`tar.gz archive entries conflict: ${message}`, { cause: error });
   }
-  return error;
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 function extractTarGz(

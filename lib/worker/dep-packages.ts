@@ -69,7 +69,7 @@ async function readPackageJson(dir: string, uri: string): Promise<PackageJson | 
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
       throw new Error("not a JSON object");
     }
-    return parsed as PackageJson;
+    return parsed;
   } catch (error) {
     throw new DepPackageError(
       `dependency package ${uri}: package.json is invalid: ${error instanceof Error ? error.message : String(error)}`,

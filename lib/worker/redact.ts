@@ -40,10 +40,14 @@ export function redactProcessOutput(
   redact: Redact,
   streams: readonly NodeJS.WriteStream[] = [process.stdout, process.stderr],
 ): () => void {
-  const originals = streams.map((stream) => stream.write);
+  // Each stream's own write, bound so it can be called from the replacement.
+  const originals = streams.map(
+    (stream) => stream.write.bind(stream) as (...args: unknown[]) => boolean,
+  );
+  const replaced = streams.map((stream) => Object.getOwnPropertyDescriptor(stream, "write"));
   streams.forEach((stream, i) => {
     const original = originals[i]!;
-    stream.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]) {
+    stream.write = function (chunk: unknown, ...rest: unknown[]) {
       const text =
         typeof chunk === "string"
           ? chunk
@@ -53,12 +57,14 @@ export function redactProcessOutput(
       const redacted = typeof text === "string" ? redact(text) : text;
       // Unchanged output is passed through as it came (bytes stay bytes).
       const out = redacted === text ? chunk : redacted;
-      return (original as (...args: unknown[]) => boolean).call(this, out, ...rest);
+      return original(out, ...rest);
     } as NodeJS.WriteStream["write"];
   });
   return () => {
     streams.forEach((stream, i) => {
-      stream.write = originals[i]!;
+      const own = replaced[i];
+      if (own) Object.defineProperty(stream, "write", own);
+      else delete (stream as { write?: unknown }).write; // back to the prototype's
     });
   };
 }

@@ -49,7 +49,7 @@ export function describeError(error: unknown): string {
       parts.push(current.stack ?? `${current.name}: ${current.message}`);
       current = (current as { cause?: unknown }).cause;
     } else {
-      parts.push(String(current));
+      parts.push(typeof current === "string" ? current : (JSON.stringify(current) ?? "undefined"));
       current = undefined;
     }
   }

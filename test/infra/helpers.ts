@@ -84,9 +84,14 @@ export function statementsOfRole(template: Template, roleId: string): PolicyStat
   return policies.flatMap((p) => p.Properties.PolicyDocument.Statement as PolicyStatementJson[]);
 }
 
-/** The statement granting exactly `action` first in its list, by action. */
+/** Every statement that grants `action`. */
+export function statementsWith(statements: PolicyStatementJson[], action: string): PolicyStatementJson[] {
+  return statements.filter((s) => ([] as string[]).concat(s.Action).includes(action));
+}
+
+/** The one statement that grants `action` (throws when there are none or several). */
 export function statementWith(statements: PolicyStatementJson[], action: string): PolicyStatementJson {
-  const found = statements.filter((s) => ([] as string[]).concat(s.Action).includes(action));
+  const found = statementsWith(statements, action);
   if (found.length !== 1) throw new Error(`expected one statement with ${action}, found ${found.length}`);
   return found[0]!;
 }

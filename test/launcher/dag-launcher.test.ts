@@ -15,7 +15,7 @@ import {
   RunNotFoundError,
 } from "../../lib/errors";
 import { DagLauncher, ECS_OVERRIDES_MAX_CHARS, type DagLaunchRequest } from "../../lib/launcher";
-import { Persistence } from "../../lib/persistence";
+import { Persistence } from "../../lib/persistence/persistence";
 import { ObjectStore } from "../../lib/storage/object-store";
 import { startTestEnv, type TestEnv } from "../support/local-servers";
 import {
@@ -790,6 +790,40 @@ describe("DagLauncher.cancelRun", () => {
     expect(ecsMock.commandCalls(StopTaskCommand).map((c) => c.args[0].input)).toEqual([
       { cluster: GUIDE_CONFIG.clusterArn, task: taskArn, reason: "cancelled by request" },
     ]);
+  });
+
+  it("stops the task of a run cancelled while its launch was submitting", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "etl_pipeline", "1.0.0");
+    const stopped: Array<[string, string]> = [];
+    const launcher: DagLauncher = makeLauncher(
+      env,
+      {},
+      {
+        backend: {
+          submit: async (spec) => {
+            await launcher.cancelRun(spec.runId, { reason: "changed my mind" });
+            return { taskArn: "arn:aws:ecs:us-east-1:123456789:task/dagy/late" };
+          },
+          stop: async (taskArn, reason) => {
+            stopped.push([taskArn, reason]);
+          },
+        },
+      },
+    );
+    const result = await launcher.launch({
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "d" },
+    });
+    expect(result.success).toBe(true);
+    expect(stopped).toEqual([
+      ["arn:aws:ecs:us-east-1:123456789:task/dagy/late", "changed my mind"],
+    ]);
+    expect(await launcher.getRunStatus(result.runId)).toMatchObject({
+      status: "CANCELLED",
+      task_arn: "arn:aws:ecs:us-east-1:123456789:task/dagy/late",
+    });
   });
 
   it("refuses to cancel a finished run and reports unknown runs as not found", async () => {

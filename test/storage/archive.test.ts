@@ -116,6 +116,13 @@ describe("zip extraction", () => {
     );
   });
 
+  it("refuses a file and a directory at the same path", async () => {
+    const zip = rawZip({ a: [text("file")], "a/b.txt": [text("inside a file?")] });
+    await expect(extractArchive(zip, "zip", target)).rejects.toThrow(
+      /archive entry "a\/b.txt" conflicts with another entry/,
+    );
+  });
+
   it("refuses corrupt archives", async () => {
     await expect(extractArchive(Buffer.from("not a zip at all"), "zip", target)).rejects.toThrow(
       /corrupt zip archive/,
@@ -175,6 +182,22 @@ describe("tar.gz extraction", () => {
       );
       await expect(lstat(join(dir, "escape"))).rejects.toThrow(/ENOENT/);
     }
+  });
+
+  it("refuses chained links that only escape once an earlier link is followed", async () => {
+    // a/up -> .. is inside (it is the root); a/up/out -> .. looks inside lexically but would
+    // point above the root. Writing through the a/up symlink is refused.
+    const archive = tarGz([
+      { path: "a/", type: "5" },
+      { path: "a/up", type: "2", linkpath: ".." },
+      { path: "a/up/out", type: "2", linkpath: ".." },
+      { path: "a/up/out/evil.txt", body: "pwned" },
+    ]);
+    await expect(extractArchive(archive, "tar.gz", target)).rejects.toThrow(
+      /unsafe or invalid tar.gz archive: .*symbolic link/,
+    );
+    await expect(lstat(join(target, "out"))).rejects.toThrow(/ENOENT/);
+    await expect(stat(join(outside(), "evil.txt"))).rejects.toThrow(/ENOENT/);
   });
 
   it("refuses a hard link pointing outside the target", async () => {
