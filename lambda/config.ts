@@ -54,7 +54,9 @@ export function endpointsFromEnv(env: Env): {
  * `createDataClients` would bundle the S3 client (~100 KB) into them. Same options as
  * lib/aws/clients.ts.
  */
-export function createDocClient(endpoints: ReturnType<typeof endpointsFromEnv>): DynamoDBDocumentClient {
+export function createDocClient(
+  endpoints: ReturnType<typeof endpointsFromEnv>,
+): DynamoDBDocumentClient {
   const dynamodb = new DynamoDBClient({
     region: endpoints.region ?? "us-east-1",
     ...(endpoints.dynamodbEndpoint
@@ -73,7 +75,9 @@ export function createDocClient(endpoints: ReturnType<typeof endpointsFromEnv>):
 export function authModeFromEnv(env: Env): "iam" | "jwt" {
   const mode = (optionalEnv(env, FUNCTION_ENV.apiAuthMode) ?? "iam").toLowerCase();
   if (mode !== "iam" && mode !== "jwt") {
-    throw new ConfigurationError(`${FUNCTION_ENV.apiAuthMode} must be "iam" or "jwt", got "${mode}"`);
+    throw new ConfigurationError(
+      `${FUNCTION_ENV.apiAuthMode} must be "iam" or "jwt", got "${mode}"`,
+    );
   }
   return mode;
 }

@@ -6,11 +6,19 @@
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
 import { reconcileEcsTaskEvent, type EcsEventOutcome } from "../lib/reconcile/ecs-event";
-import { createDocClient, endpointsFromEnv, optionalEnv, PLATFORM_ENV, tablesFromEnv } from "./config";
+import {
+  createDocClient,
+  endpointsFromEnv,
+  optionalEnv,
+  PLATFORM_ENV,
+  tablesFromEnv,
+} from "./config";
 
 const env = process.env;
 const logger = createJsonLogger({ component: "task-events" });
-const persistence = new Persistence(createDocClient(endpointsFromEnv(env)), tablesFromEnv(env), { logger });
+const persistence = new Persistence(createDocClient(endpointsFromEnv(env)), tablesFromEnv(env), {
+  logger,
+});
 const workerContainer = optionalEnv(env, PLATFORM_ENV.containerName);
 
 export const handler = (event: unknown): Promise<EcsEventOutcome> =>

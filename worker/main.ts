@@ -61,6 +61,8 @@ async function failWithoutConfig(error: unknown): Promise<number> {
 }
 
 async function main(): Promise<number> {
+  // The SDK's "Node < 22" notice is for developers, not a run's log (the image runs Node 22).
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   let config;
   try {
     config = parseWorkerConfig(process.env);

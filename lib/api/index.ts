@@ -30,7 +30,6 @@ import type { RunRecord } from "../persistence/records";
 import { validateIdempotencyKey } from "../persistence/validate";
 import { buildLaunchEvent } from "../schedules/launch-event";
 import type { ScheduleService } from "../schedules/types";
-import type { Json } from "../sdk/types";
 import type { AuthResolver } from "./auth";
 import {
   header,
@@ -76,7 +75,10 @@ export interface ApiLauncher {
     common: BatchLaunchCommon,
     options?: { readonly concurrency?: number },
   ): Promise<DagLaunchResult[]>;
-  getRunStatus(runId: string, options?: { readonly orgId?: string }): Promise<RunRecord | undefined>;
+  getRunStatus(
+    runId: string,
+    options?: { readonly orgId?: string },
+  ): Promise<RunRecord | undefined>;
   cancelRun(runId: string, options?: CancelRunOptions): Promise<RunRecord>;
 }
 
@@ -127,8 +129,6 @@ export const ROUTES: readonly Route<RouteName>[] = [
   { name: "putSchedule", method: "POST", path: "/schedules" },
   { name: "deleteSchedule", method: "DELETE", path: "/schedules/{name}" },
 ];
-
-type LaunchEventFields = Parameters<typeof buildLaunchEvent>[0];
 
 const RUN_NOT_FOUND_BODY = { error: "Run not found" };
 
@@ -248,7 +248,8 @@ export function createApi(deps: ApiDependencies): Api {
       if (result.success) return jsonResponse(200, launchBody(result));
       const status = launchFailureStatus(result);
       // Nothing launched for a reason the caller can fix (unknown flow, ...): just the error.
-      if (status < 500) return jsonResponse(status, { error: result.errorMessage ?? "Launch failed" });
+      if (status < 500)
+        return jsonResponse(status, { error: result.errorMessage ?? "Launch failed" });
       // The run exists but its task could not be started (ECS refused, no capacity): 502.
       return jsonResponse(status, launchBody(result));
     },
@@ -331,7 +332,10 @@ export function createApi(deps: ApiDependencies): Api {
       });
       const results = await deps.launcher.launchBatch(
         requests,
-        { orgId, ...(body.correlation_id !== undefined ? { correlationId: body.correlation_id } : {}) },
+        {
+          orgId,
+          ...(body.correlation_id !== undefined ? { correlationId: body.correlation_id } : {}),
+        },
         { concurrency: deps.batchConcurrency ?? 10 },
       );
       return jsonResponse(200, { results: results.map(batchItemBody) });
@@ -405,9 +409,13 @@ export function createApi(deps: ApiDependencies): Api {
       // Same schema as the launch handler: a schedule can never carry an event it would refuse.
       const request = launchRequestFromWire(wire);
       // Refuse schedules for flows (or versions) that are not registered: they would only fail.
-      await deps.persistence.flows.resolve(orgId, request.flowName, request.flowVersion ?? "latest");
+      await deps.persistence.flows.resolve(
+        orgId,
+        request.flowName,
+        request.flowVersion ?? "latest",
+      );
       // The validated (normalized) request is what the schedule delivers.
-      const input = buildLaunchEvent(toWire(request) as LaunchEventFields);
+      const input = buildLaunchEvent(toWire(request));
       const schedule = await schedules.put({
         name: fields.name,
         orgId,

@@ -23,14 +23,21 @@ export function validationError(error: z.ZodError, prefix = ""): ValidationError
     const field = [prefix, ...path].filter((p) => p !== "").join(".");
     if (issue.code === "unrecognized_keys") {
       const keys = issue.keys.map((k) => (field ? `${field}.${k}` : k));
-      return { field: keys[0] ?? field, text: `unknown field${keys.length > 1 ? "s" : ""} ${keys.join(", ")}` };
+      return {
+        field: keys[0] ?? field,
+        text: `unknown field${keys.length > 1 ? "s" : ""} ${keys.join(", ")}`,
+      };
     }
     return { field, text: field ? `${field}: ${issue.message}` : issue.message };
   });
   return new ValidationError(problems.map((p) => p.text).join("; "), problems[0]?.field);
 }
 
-export function parseWith<S extends z.ZodType>(schema: S, input: unknown, prefix = ""): z.output<S> {
+export function parseWith<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  prefix = "",
+): z.output<S> {
   const result = schema.safeParse(input);
   if (!result.success) throw validationError(result.error, prefix);
   return result.data;
@@ -43,9 +50,7 @@ export const listRunsQuerySchema = z
   .object({
     org_id: z.string().optional(),
     flow_name: z.string().optional(),
-    status: z
-      .enum(RUN_STATUSES, { error: `must be one of ${RUN_STATUSES.join(", ")}` })
-      .optional(),
+    status: z.enum(RUN_STATUSES, { error: `must be one of ${RUN_STATUSES.join(", ")}` }).optional(),
     limit: z
       .string()
       .regex(/^\d+$/, { error: `must be an integer from 1 to ${MAX_PAGE_SIZE}` })
@@ -86,14 +91,22 @@ export const batchBodySchema = z
   .strict();
 
 /** POST /schedules: schedule fields; the remaining (launch) fields are checked by the launcher's schema. */
-export const SCHEDULE_FIELDS = ["name", "expression", "time_zone", "enabled", "description"] as const;
+export const SCHEDULE_FIELDS = [
+  "name",
+  "expression",
+  "time_zone",
+  "enabled",
+  "description",
+] as const;
 
 export const scheduleFieldsSchema = z.object({
   name: z.string({ error: "is required and must be a string" }),
   expression: z.string({
     error: 'is required and must be a string such as "cron(0 9 * * ? *)" or "rate(1 hour)"',
   }),
-  time_zone: z.string({ error: 'must be an IANA time zone name such as "Europe/Berlin"' }).optional(),
+  time_zone: z
+    .string({ error: 'must be an IANA time zone name such as "Europe/Berlin"' })
+    .optional(),
   enabled: z.boolean({ error: "must be true or false" }).optional(),
   description: optionalText(512).optional(),
 });

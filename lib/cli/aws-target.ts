@@ -52,8 +52,10 @@ export async function inProcessTransport(target: AwsTarget): Promise<ApiTranspor
   const launchFunctionArn = env[FUNCTION_ENV.launchFunctionArn];
   let schedules;
   if (launchFunctionArn !== undefined) {
-    const { EventBridgeClient } = require("@aws-sdk/client-eventbridge") as typeof import("@aws-sdk/client-eventbridge");
-    const { EventBridgeScheduleService } = require("../schedules/eventbridge") as typeof import("../schedules/eventbridge");
+    const { EventBridgeClient } =
+      require("@aws-sdk/client-eventbridge") as typeof import("@aws-sdk/client-eventbridge");
+    const { EventBridgeScheduleService } =
+      require("../schedules/eventbridge") as typeof import("../schedules/eventbridge");
     const prefix = env[FUNCTION_ENV.scheduleRulePrefix];
     schedules = new EventBridgeScheduleService({
       events: new EventBridgeClient(region !== undefined ? { region } : {}),

@@ -21,7 +21,11 @@ export const command: CliCommand = {
     const { values, positionals } = parseOrUsage("cancel", () =>
       parseArgs({
         args,
-        options: { ...COMMON_OPTIONS, reason: { type: "string" }, wait: { type: "boolean", short: "w" } },
+        options: {
+          ...COMMON_OPTIONS,
+          reason: { type: "string" },
+          wait: { type: "boolean", short: "w" },
+        },
         allowPositionals: true,
         strict: true,
       }),

@@ -40,17 +40,25 @@ export const command: CliCommand = {
       return EXIT.ok;
     }
     const [action, name, ...extra] = positionals;
-    if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(" ")}`, "deployments");
+    if (extra.length > 0)
+      throw new UsageError(`unexpected argument: ${extra.join(" ")}`, "deployments");
     const orgId = orgOf(values, io);
     if (action !== "set" && action !== "list") {
       throw new UsageError(
-        action === undefined ? "missing action: set or list" : `unknown action "${action}": use set or list`,
+        action === undefined
+          ? "missing action: set or list"
+          : `unknown action "${action}": use set or list`,
         "deployments",
       );
     }
     if (action === "set") {
-      if (name === undefined) throw new UsageError("missing deployment name (dagy deployments set <name>)", "deployments");
-      if (values.packages === undefined) throw new UsageError("--packages is required (comma-separated slugs)", "deployments");
+      if (name === undefined)
+        throw new UsageError(
+          "missing deployment name (dagy deployments set <name>)",
+          "deployments",
+        );
+      if (values.packages === undefined)
+        throw new UsageError("--packages is required (comma-separated slugs)", "deployments");
     }
     const stores = await openStores(targetOf(values, io));
     try {
@@ -74,10 +82,11 @@ export const command: CliCommand = {
         return EXIT.ok;
       }
       const slugs = parseList(values.packages);
+      const deploymentName = name ?? "";
       const record = {
         org_id: orgId,
-        deployment_name: name as string,
-        environment: values.environment ?? (name as string),
+        deployment_name: deploymentName,
+        environment: values.environment ?? deploymentName,
         dep_package_slugs: slugs,
         updated_at: new Date().toISOString(),
       };

@@ -42,7 +42,10 @@ async function collectFiles(root: string): Promise<Record<string, Buffer>> {
         const data = await readFile(full);
         total += data.length;
         if (total > MAX_PACKAGE_BYTES) {
-          throw new ValidationError(`${root} holds more than ${formatBytes(MAX_PACKAGE_BYTES)}; packages are limited to that`, "archive");
+          throw new ValidationError(
+            `${root} holds more than ${formatBytes(MAX_PACKAGE_BYTES)}; packages are limited to that`,
+            "archive",
+          );
         }
         files[relative(root, full).split(sep).join("/")] = data;
       }
@@ -53,7 +56,9 @@ async function collectFiles(root: string): Promise<Record<string, Buffer>> {
   return files;
 }
 
-async function packageInput(path: string): Promise<{ archive: Buffer; format: PackageFormat; files?: number }> {
+async function packageInput(
+  path: string,
+): Promise<{ archive: Buffer; format: PackageFormat; files?: number }> {
   let info;
   try {
     info = await stat(path);
@@ -64,7 +69,7 @@ async function packageInput(path: string): Promise<{ archive: Buffer; format: Pa
     const files = await collectFiles(path);
     const count = Object.keys(files).length;
     if (count === 0) throw new ValidationError(`${path} is empty`, "archive");
-    const { createZip } = (require("../storage/archive") as typeof import("../storage/archive"));
+    const { createZip } = require("../storage/archive") as typeof import("../storage/archive");
     return { archive: createZip(files), format: "zip", files: count };
   }
   const lower = path.toLowerCase();
@@ -101,7 +106,8 @@ export const command: CliCommand = {
     if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(" ")}`, "deps");
     const orgId = orgOf(values, io);
     if (action === "push") {
-      if (input === undefined) throw new UsageError("missing directory or archive (dagy deps push <dir|archive>)", "deps");
+      if (input === undefined)
+        throw new UsageError("missing directory or archive (dagy deps push <dir|archive>)", "deps");
       if (values.slug === undefined) throw new UsageError("--slug is required", "deps");
       if (values.version === undefined) throw new UsageError("--version is required", "deps");
       const { archive, format, files } = await packageInput(resolve(io.cwd, input));
@@ -110,7 +116,8 @@ export const command: CliCommand = {
         io.stdout(
           `Pushing ${values.slug} ${values.version} (${files !== undefined ? `${files} files, ` : ""}${formatBytes(archive.length)} ${format}) for ${orgId} to ${stores.description}…\n`,
         );
-        const { registerDepPackage } = (require("../persistence/registry") as typeof import("../persistence/registry"));
+        const { registerDepPackage } =
+          require("../persistence/registry") as typeof import("../persistence/registry");
         const record = await registerDepPackage({
           persistence: stores.persistence,
           store: stores.store,
@@ -156,7 +163,9 @@ export const command: CliCommand = {
       }
     }
     throw new UsageError(
-      action === undefined ? "missing action: push or list" : `unknown action "${action}": use push or list`,
+      action === undefined
+        ? "missing action: push or list"
+        : `unknown action "${action}": use push or list`,
       "deps",
     );
   },

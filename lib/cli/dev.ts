@@ -81,7 +81,8 @@ export const command: CliCommand = {
         ? undefined
         : positiveInteger("dev", "--concurrency", values.concurrency);
 
-    const { startLocalPlatform, PACKAGE_ROOT } = (require("../local/platform") as typeof import("../local/platform"));
+    const { startLocalPlatform, PACKAGE_ROOT } =
+      require("../local/platform") as typeof import("../local/platform");
     const log = (line: string) => io.stdout(`${line}\n`);
     io.stdout("Starting the Dagy local platform…\n");
     const platform = await startLocalPlatform({
@@ -103,9 +104,18 @@ export const command: CliCommand = {
     out.push(
       formatTable([
         ["  API", platform.url],
-        ["  data", `${show(platform.dataDir)} (DynamoDB ${platform.endpoints.dynamodbEndpoint}, S3 ${platform.endpoints.s3Endpoint})`],
-        ["  workers", `up to ${platform.concurrency} at once; output in ${show(platform.logDir)}/<run_id>.log`],
-        ["  secrets", `${show(platform.secretsFile)} (${platform.secretCount} defined; {"<secret arn>": "<value>"})`],
+        [
+          "  data",
+          `${show(platform.dataDir)} (DynamoDB ${platform.endpoints.dynamodbEndpoint}, S3 ${platform.endpoints.s3Endpoint})`,
+        ],
+        [
+          "  workers",
+          `up to ${platform.concurrency} at once; output in ${show(platform.logDir)}/<run_id>.log`,
+        ],
+        [
+          "  secrets",
+          `${show(platform.secretsFile)} (${platform.secretCount} defined; {"<secret arn>": "<value>"})`,
+        ],
         ["  schedules", `${show(join(platform.dataDir, "schedules.json"))}`],
       ]),
     );
@@ -121,14 +131,21 @@ export const command: CliCommand = {
         `  ${e.flowName ?? "?"}`,
         e.version ?? "",
         e.file,
-        e.status === "registered" ? "registered" : e.status === "unchanged" ? "already registered" : e.status.toUpperCase(),
+        e.status === "registered"
+          ? "registered"
+          : e.status === "unchanged"
+            ? "already registered"
+            : e.status.toUpperCase(),
       ]);
       out.push(formatTable(rows));
       for (const e of platform.examples) {
-        if (e.status === "conflict" || e.status === "failed") out.push(`  ! ${e.file}: ${e.message ?? ""}`);
+        if (e.status === "conflict" || e.status === "failed")
+          out.push(`  ! ${e.file}: ${e.message ?? ""}`);
       }
     }
-    const etl = platform.examples.find((e) => e.flowName === "etl_pipeline" && e.status !== "failed");
+    const etl = platform.examples.find(
+      (e) => e.flowName === "etl_pipeline" && e.status !== "failed",
+    );
     if (etl) {
       const source = show(join(PACKAGE_ROOT, "examples", "data", "orders.csv"));
       const destination = show(join(platform.dataDir, "out", "orders.json"));
@@ -152,7 +169,6 @@ export const command: CliCommand = {
     // Wait for Ctrl-C (or SIGTERM from a process manager), then stop everything cleanly:
     // workers first (none is orphaned), then the stores, which flush to disk.
     await new Promise<void>((resolve) => {
-      let stopListening: (() => void) | undefined;
       const stop = (signal: string) => {
         stopListening?.();
         process.removeListener("SIGTERM", onTerm);
@@ -160,13 +176,15 @@ export const command: CliCommand = {
         resolve();
       };
       const onTerm = () => stop("SIGTERM");
-      stopListening = io.onInterrupt?.(() => stop("SIGINT"));
+      const stopListening = io.onInterrupt?.(() => stop("SIGINT"));
       // CliIO carries SIGINT only; a platform must also stop cleanly on SIGTERM.
       process.once("SIGTERM", onTerm);
     });
     const stopping = Date.now();
     await platform.close();
-    io.stdout(`Stopped in ${formatDuration(Date.now() - stopping)}. Data kept in ${show(platform.dataDir)}.\n`);
+    io.stdout(
+      `Stopped in ${formatDuration(Date.now() - stopping)}. Data kept in ${show(platform.dataDir)}.\n`,
+    );
     return EXIT.ok;
   },
 };

@@ -159,7 +159,11 @@ export const command: CliCommand = {
       const c = values.capacity.toLowerCase();
       if (c === "spot" || c === "fargate_spot") capacity = "FARGATE_SPOT";
       else if (c === "on-demand" || c === "fargate") capacity = "FARGATE";
-      else throw new UsageError(`--capacity must be spot or on-demand, got "${values.capacity}"`, "launch");
+      else
+        throw new UsageError(
+          `--capacity must be spot or on-demand, got "${values.capacity}"`,
+          "launch",
+        );
     }
     const extraEnv = keyValues("launch", "--env", values.env);
     const secrets = keyValues("launch", "--secret", values.secret);

@@ -54,7 +54,7 @@ export async function apiClientFor(target: Target): Promise<ApiClient> {
     case "http":
       return new ApiClient(httpTransport(target.apiUrl, "check --url / DAGY_API_URL"));
     case "aws": {
-      const { inProcessTransport } = (require("./aws-target") as typeof import("./aws-target"));
+      const { inProcessTransport } = require("./aws-target") as typeof import("./aws-target");
       return new ApiClient(await inProcessTransport(target));
     }
   }

@@ -10,14 +10,7 @@ import { logDirOf } from "../local/state";
 import type { ApiClient } from "./api-client";
 import { onePositional, parseOrUsage } from "./args";
 import { EXIT, formatDuration, type CliCommand, type CliIO } from "./io";
-import {
-  apiClientFor,
-  COMMON_OPTIONS,
-  COMMON_USAGE,
-  sleep,
-  targetOf,
-  TERMINAL,
-} from "./lifecycle";
+import { apiClientFor, COMMON_OPTIONS, COMMON_USAGE, sleep, targetOf, TERMINAL } from "./lifecycle";
 import type { AwsTarget, Target } from "./target";
 
 const usage = `Usage: dagy logs <run_id> [options]
@@ -71,17 +64,22 @@ export function renderLogLine(line: string): string {
   const event = typeof record.event_type === "string" ? record.event_type : "";
   const level = typeof record.level === "string" ? record.level : "";
   const task = typeof record.task_id === "string" ? record.task_id : "";
-  const attempt = typeof record.attempt === "number" && record.attempt > 1 ? ` (attempt ${record.attempt})` : "";
+  const attempt =
+    typeof record.attempt === "number" && record.attempt > 1 ? ` (attempt ${record.attempt})` : "";
   const parts: string[] = [];
   if (typeof record.message === "string") parts.push(record.message);
-  if (typeof record.duration_ms === "number") parts.push(`in ${formatDuration(record.duration_ms)}`);
+  if (typeof record.duration_ms === "number")
+    parts.push(`in ${formatDuration(record.duration_ms)}`);
   if (typeof record.error === "string") parts.push(record.error);
-  if (typeof record.retry_in_ms === "number") parts.push(`retrying in ${formatDuration(record.retry_in_ms)}`);
+  if (typeof record.retry_in_ms === "number")
+    parts.push(`retrying in ${formatDuration(record.retry_in_ms)}`);
   const rest = Object.entries(
     event === "task_log" && record.fields !== null && typeof record.fields === "object"
       ? (record.fields as Record<string, unknown>)
       : Object.fromEntries(
-          Object.entries(record).filter(([k]) => !HIDDEN.has(k) && k !== "fields" && k !== "retry_in_ms"),
+          Object.entries(record).filter(
+            ([k]) => !HIDDEN.has(k) && k !== "fields" && k !== "retry_in_ms",
+          ),
         ),
   )
     .filter(([, v]) => v !== undefined && v !== null)
@@ -136,7 +134,8 @@ async function cloudWatchSource(target: AwsTarget, stream: string): Promise<Line
   if (group === undefined) {
     throw new ConfigurationError(`${LAUNCHER_ENV.logGroup} is not set (from ${target.source})`);
   }
-  const { CloudWatchLogsClient, GetLogEventsCommand } = (require("@aws-sdk/client-cloudwatch-logs") as typeof import("@aws-sdk/client-cloudwatch-logs"));
+  const { CloudWatchLogsClient, GetLogEventsCommand } =
+    require("@aws-sdk/client-cloudwatch-logs") as typeof import("@aws-sdk/client-cloudwatch-logs");
   const region = target.env[PLATFORM_ENV.region];
   const logs = new CloudWatchLogsClient(region !== undefined ? { region } : {});
   let token: string | undefined;
@@ -170,7 +169,11 @@ async function cloudWatchSource(target: AwsTarget, stream: string): Promise<Line
   };
 }
 
-async function sourceFor(target: Target, runId: string, client: ApiClient | undefined): Promise<LineSource> {
+async function sourceFor(
+  target: Target,
+  runId: string,
+  client: ApiClient | undefined,
+): Promise<LineSource> {
   if (target.kind === "aws") {
     const run = await client?.getRun(runId);
     return cloudWatchSource(target, run?.logs?.log_stream ?? runId);
@@ -192,7 +195,11 @@ export const command: CliCommand = {
     const { values, positionals } = parseOrUsage("logs", () =>
       parseArgs({
         args,
-        options: { ...COMMON_OPTIONS, follow: { type: "boolean", short: "f" }, json: { type: "boolean" } },
+        options: {
+          ...COMMON_OPTIONS,
+          follow: { type: "boolean", short: "f" },
+          json: { type: "boolean" },
+        },
         allowPositionals: true,
         strict: true,
       }),
@@ -231,7 +238,9 @@ export const command: CliCommand = {
       return EXIT.ok;
     }
     if (client === undefined) {
-      io.stderr("The local platform is not running: printing what the log holds, then following until Ctrl-C.\n");
+      io.stderr(
+        "The local platform is not running: printing what the log holds, then following until Ctrl-C.\n",
+      );
     }
     let interrupted = false;
     const stopListening = io.onInterrupt?.(() => {
@@ -253,7 +262,9 @@ export const command: CliCommand = {
             await sleep(target.kind === "aws" ? 2000 : 100);
             print(await source.read());
             print(source.flush());
-            io.stderr(`Run ${runId} ${run.status}${run.error_message ? `: ${run.error_message}` : ""}\n`);
+            io.stderr(
+              `Run ${runId} ${run.status}${run.error_message ? `: ${run.error_message}` : ""}\n`,
+            );
             return run.status === "SUCCEEDED" ? EXIT.ok : EXIT.failure;
           }
         }

@@ -47,10 +47,14 @@ export const command: CliCommand = {
       io.stdout(usage);
       return EXIT.ok;
     }
-    const file = onePositional("register", positionals, "flow file or artifact (dagy register <flow.ts|artifact.zip>)");
+    const file = onePositional(
+      "register",
+      positionals,
+      "flow file or artifact (dagy register <flow.ts|artifact.zip>)",
+    );
     const orgId = orgOf(values, io);
     const target = targetOf(values, io);
-    const build = (require("../build/artifact") as typeof import("../build/artifact"));
+    const build = require("../build/artifact") as typeof import("../build/artifact");
 
     let artifact: Buffer;
     let spec;
@@ -86,7 +90,8 @@ export const command: CliCommand = {
       io.stdout(
         `Registering ${spec.name} ${spec.version} for ${orgId} (${formatBytes(artifact.length)}) in ${stores.description}…\n`,
       );
-      const { registerArtifact } = (require("../local/registration") as typeof import("../local/registration"));
+      const { registerArtifact } =
+        require("../local/registration") as typeof import("../local/registration");
       const outcome = await registerArtifact(stores, orgId, spec, artifact, {
         ...(values.description !== undefined ? { description: values.description } : {}),
       });

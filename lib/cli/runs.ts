@@ -54,7 +54,8 @@ export const command: CliCommand = {
     if (status !== undefined && !(RUN_STATUSES as readonly string[]).includes(status)) {
       throw new UsageError(`--status must be one of ${RUN_STATUSES.join(", ")}`, "runs");
     }
-    const limit = values.limit === undefined ? 20 : positiveInteger("runs", "--limit", values.limit);
+    const limit =
+      values.limit === undefined ? 20 : positiveInteger("runs", "--limit", values.limit);
     const orgId = orgOf(values, io);
     const client = await apiClientFor(targetOf(values, io));
     const page = await client.listRuns({
@@ -69,7 +70,9 @@ export const command: CliCommand = {
       return EXIT.ok;
     }
     if (page.runs.length === 0) {
-      io.stdout(`No runs for ${orgId}${values.flow ? ` of ${values.flow}` : ""}${status ? ` in ${status}` : ""}.\n`);
+      io.stdout(
+        `No runs for ${orgId}${values.flow ? ` of ${values.flow}` : ""}${status ? ` in ${status}` : ""}.\n`,
+      );
       return EXIT.ok;
     }
     const rows = [
@@ -87,7 +90,9 @@ export const command: CliCommand = {
     ];
     io.stdout(`${formatTable(rows)}\n`);
     if (page.next_token) {
-      io.stdout(`\nMore: dagy runs --next-token ${page.next_token}${values.flow ? ` --flow ${values.flow}` : ""}${status ? ` --status ${status}` : ""}\n`);
+      io.stdout(
+        `\nMore: dagy runs --next-token ${page.next_token}${values.flow ? ` --flow ${values.flow}` : ""}${status ? ` --status ${status}` : ""}\n`,
+      );
     }
     return EXIT.ok;
   },

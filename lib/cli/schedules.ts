@@ -67,7 +67,8 @@ export const command: CliCommand = {
       return EXIT.ok;
     }
     const [action, name, ...extra] = positionals;
-    if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(" ")}`, "schedules");
+    if (extra.length > 0)
+      throw new UsageError(`unexpected argument: ${extra.join(" ")}`, "schedules");
     const orgId = orgOf(values, io);
     switch (action) {
       case "list": {
@@ -96,9 +97,11 @@ export const command: CliCommand = {
         return EXIT.ok;
       }
       case "create": {
-        if (name === undefined) throw new UsageError("missing schedule name (dagy schedules create <name>)", "schedules");
+        if (name === undefined)
+          throw new UsageError("missing schedule name (dagy schedules create <name>)", "schedules");
         if (values.flow === undefined) throw new UsageError("--flow is required", "schedules");
-        if (values.expression === undefined) throw new UsageError("--expression is required", "schedules");
+        if (values.expression === undefined)
+          throw new UsageError("--expression is required", "schedules");
         const fromFile =
           values["params-file"] === undefined
             ? {}
@@ -130,7 +133,8 @@ export const command: CliCommand = {
         return EXIT.ok;
       }
       case "delete": {
-        if (name === undefined) throw new UsageError("missing schedule name (dagy schedules delete <name>)", "schedules");
+        if (name === undefined)
+          throw new UsageError("missing schedule name (dagy schedules delete <name>)", "schedules");
         const client = await apiClientFor(targetOf(values, io));
         await client.deleteSchedule(orgId, name);
         io.stdout(`Schedule ${name} deleted.\n`);

@@ -43,7 +43,10 @@ export function formatRun(run: RunBody): string {
   }
   if (run.traceback_uri) fields.push(["traceback", run.traceback_uri]);
   if (run.logs?.log_stream) {
-    fields.push(["logs", run.logs.log_group ? `${run.logs.log_group} ${run.logs.log_stream}` : run.logs.log_stream]);
+    fields.push([
+      "logs",
+      run.logs.log_group ? `${run.logs.log_group} ${run.logs.log_stream}` : run.logs.log_stream,
+    ]);
   }
   lines.push(formatTable(fields.map(([k, v]) => [`${k}:`, v ?? ""])));
   const tasks = Object.entries(run.task_states ?? {});
@@ -72,7 +75,11 @@ export const command: CliCommand = {
     const { values, positionals } = parseOrUsage("status", () =>
       parseArgs({
         args,
-        options: { ...COMMON_OPTIONS, wait: { type: "boolean", short: "w" }, json: { type: "boolean" } },
+        options: {
+          ...COMMON_OPTIONS,
+          wait: { type: "boolean", short: "w" },
+          json: { type: "boolean" },
+        },
         allowPositionals: true,
         strict: true,
       }),
@@ -89,7 +96,8 @@ export const command: CliCommand = {
       io.stderr(`dagy: error: Run not found: ${runId}\n`);
       return EXIT.failure;
     }
-    if (values.wait) run = await waitForRun(client, runId, run.org_id ?? orgId, io, { quiet: true });
+    if (values.wait)
+      run = await waitForRun(client, runId, run.org_id ?? orgId, io, { quiet: true });
     io.stdout(values.json ? `${JSON.stringify(run, null, 2)}\n` : formatRun(run));
     if (values.wait) return run.status === "SUCCEEDED" ? EXIT.ok : EXIT.failure;
     return EXIT.ok;

@@ -48,8 +48,10 @@ function required(env: Readonly<Record<string, string>>, name: string, source: s
 }
 
 export async function openStores(target: Target): Promise<Stores> {
-  const { Persistence } = require("../persistence/persistence") as typeof import("../persistence/persistence");
-  const { ObjectStore } = require("../storage/object-store") as typeof import("../storage/object-store");
+  const { Persistence } =
+    require("../persistence/persistence") as typeof import("../persistence/persistence");
+  const { ObjectStore } =
+    require("../storage/object-store") as typeof import("../storage/object-store");
   if (target.kind === "http") {
     throw new ConfigurationError(
       "this command writes to the platform's tables and buckets directly, which an API URL does " +
@@ -99,7 +101,8 @@ export async function openStores(target: Target): Promise<Stores> {
   }
 
   // No platform running: open the data directory ourselves.
-  const { startLocalServers, ensureBuckets, ensureTables } = (require("../local/servers") as typeof import("../local/servers"));
+  const { startLocalServers, ensureBuckets, ensureTables } =
+    require("../local/servers") as typeof import("../local/servers");
   let servers;
   try {
     servers = await startLocalServers({ dataDir: target.dataDir });

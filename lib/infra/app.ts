@@ -72,7 +72,7 @@ export function configFromContext(app: App, cwd: string): StackConfig {
       fileConfig.environment !== environment
     ) {
       throw new ConfigurationError(
-        `config file ${file} sets environment ${JSON.stringify(fileConfig.environment)} but context environment is ${JSON.stringify(environment)}; pass -c environment=${String(fileConfig.environment)}`,
+        `config file ${file} sets environment ${JSON.stringify(fileConfig.environment)} but context environment is ${JSON.stringify(environment)}; pass the same environment with -c environment=<name>`,
       );
     }
   }
@@ -95,7 +95,10 @@ export function buildDagyApp(app: App, options: DagyAppOptions = {}): DagyStack 
  * Env-agnostic unless the config pins account/region, or a VPC lookup needs them (lookups
  * resolve against a concrete account and region).
  */
-function stackEnvironment(config: StackConfig, defaults: Environment | undefined): Environment | undefined {
+function stackEnvironment(
+  config: StackConfig,
+  defaults: Environment | undefined,
+): Environment | undefined {
   const account = config.account ?? (config.vpc.kind === "lookup" ? defaults?.account : undefined);
   const region = config.region ?? (config.vpc.kind === "lookup" ? defaults?.region : undefined);
   if (config.vpc.kind === "lookup" && (account === undefined || region === undefined)) {

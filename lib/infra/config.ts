@@ -7,13 +7,11 @@
 import { z } from "zod";
 import { ConfigurationError } from "../errors";
 import { WORKLOAD_PROFILES, type WorkloadProfile } from "../launcher/types";
-import type { Json } from "../sdk/types";
 import {
   ENVIRONMENT_DEFAULTS,
   ENVIRONMENTS,
   LOG_RETENTION_DAYS,
   type DagyEnvironment,
-  type LogRetentionDays,
 } from "./environments";
 import { isValidTimeZone, parseScheduleExpression } from "./schedule-expression";
 
@@ -83,7 +81,9 @@ const vpcSchema = z.union(
     }),
     /** An existing VPC, found with a context lookup: needs AWS credentials (or cdk.context.json). */
     z.strictObject({
-      vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, { error: "must look like vpc-0123456789abcdef0" }),
+      vpcId: z
+        .string()
+        .regex(/^vpc-[0-9a-f]{8,17}$/, { error: "must look like vpc-0123456789abcdef0" }),
     }),
   ],
   { error: 'must be { "create": true, "maxAzs"?, "natGateways"? } or { "vpcId": "vpc-..." }' },
@@ -131,8 +131,14 @@ export const stackConfigSchema = z
       })
       .default("dagy"),
     /** Pin the stack to an account/region (required with `vpc.vpcId`). Default: env-agnostic. */
-    account: z.string().regex(/^[0-9]{12}$/, { error: "must be a 12-digit account id" }).optional(),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-[0-9]$/, { error: "must be a region like eu-west-1" }).optional(),
+    account: z
+      .string()
+      .regex(/^[0-9]{12}$/, { error: "must be a 12-digit account id" })
+      .optional(),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-[0-9]$/, { error: "must be a region like eu-west-1" })
+      .optional(),
     workerImage: workerImageSchema.optional(),
     /** The guide's `lambda_image_uri`: same as `workerImage: { kind: "uri", uri }`. */
     lambdaImageUri: z.string().min(1).optional(),
@@ -153,15 +159,14 @@ export const stackConfigSchema = z
     secretArnPatterns: z
       .array(
         z.string().regex(SECRET_ARN_PATTERN, {
-          error: "must be a Secrets Manager ARN (pattern), e.g. arn:aws:secretsmanager:eu-west-1:123456789012:secret:dagy/*",
+          error:
+            "must be a Secrets Manager ARN (pattern), e.g. arn:aws:secretsmanager:eu-west-1:123456789012:secret:dagy/*",
         }),
       )
       .min(1)
       .optional(),
     schedules: z.array(scheduleSchema).default([]),
-    tags: z
-      .record(z.string().min(1).max(128), z.string().max(256))
-      .default({}),
+    tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
   })
   .superRefine((input, ctx) => {
     if (input.workerImage && input.lambdaImageUri) {
@@ -217,16 +222,13 @@ export const stackConfigSchema = z
       vpc,
       defaultWorkloadProfile: input.defaultWorkloadProfile ?? defaults.workloadProfile,
       apiAuth: input.apiAuth,
-      logRetentionDays: (input.logRetentionDays ?? defaults.logRetentionDays) as LogRetentionDays,
+      logRetentionDays: input.logRetentionDays ?? defaults.logRetentionDays,
       traceExpirationDays: input.traceExpirationDays ?? defaults.traceExpirationDays,
       artifactNoncurrentExpirationDays: defaults.artifactNoncurrentExpirationDays,
       workerLogGroupName:
         input.workerLogGroupName ?? `/ecs/${input.appName}-worker${defaults.workerLogGroupSuffix}`,
       secretArnPatterns: input.secretArnPatterns,
-      schedules: input.schedules.map((s) => ({
-        ...s,
-        parameters: s.parameters as Record<string, Json> | undefined,
-      })),
+      schedules: input.schedules,
       tags: input.tags,
       retainData: defaults.retainData,
       autoDeleteObjects: defaults.autoDeleteObjects,
@@ -259,9 +261,7 @@ export function parseStackConfig(input: unknown): StackConfig {
 
 function formatPath(path: readonly PropertyKey[]): string {
   return path
-    .map((key, i) =>
-      typeof key === "number" ? `[${key}]` : `${i === 0 ? "" : "."}${String(key)}`,
-    )
+    .map((key, i) => (typeof key === "number" ? `[${key}]` : `${i === 0 ? "" : "."}${String(key)}`))
     .join("");
 }
 

@@ -64,7 +64,20 @@ const SINGULAR: Record<RateUnit, string> = { minutes: "minute", hours: "hour", d
 
 const MIN_YEAR = 1970;
 const MAX_YEAR = 2199;
-const MONTH_NAMES = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTH_NAMES = [
+  "JAN",
+  "FEB",
+  "MAR",
+  "APR",
+  "MAY",
+  "JUN",
+  "JUL",
+  "AUG",
+  "SEP",
+  "OCT",
+  "NOV",
+  "DEC",
+];
 const DAY_NAMES = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 interface FieldRule {
@@ -238,10 +251,12 @@ function parseDayOfWeek(text: string, fail: (detail: string) => never): DayOfWee
   const nth = /^([0-9A-Za-z]+)#([0-9]+)$/.exec(text);
   if (nth) {
     const n = Number(nth[2]);
-    if (!(n >= 1 && n <= 5)) fail(`"#${nth[2]}" must be between 1 and 5 (the nth weekday of the month)`);
+    if (!(n >= 1 && n <= 5))
+      fail(`"#${nth[2]}" must be between 1 and 5 (the nth weekday of the month)`);
     return { kind: "nthOfMonth", day: parseNumber(nth[1] ?? "", FIELDS.dayOfWeek, fail), n };
   }
-  if (/[L#]/.test(text)) fail('"L" and "#" stand alone: "L", "<day>L" (e.g. "6L") or "<day>#<n>" (e.g. "2#1")');
+  if (/[L#]/.test(text))
+    fail('"L" and "#" stand alone: "L", "<day>L" (e.g. "6L") or "<day>#<n>" (e.g. "2#1")');
   return { kind: "days", days: parseList(text, FIELDS.dayOfWeek, fail) };
 }
 

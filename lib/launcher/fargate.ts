@@ -82,7 +82,7 @@ export interface FieldProblem {
 export function checkResources(request: ResourceRequest): FieldProblem[] {
   const problems: FieldProblem[] = [];
   const { workloadProfile, cpu, memory, ephemeralStorageGib, capacityProvider } = request;
-  if (workloadProfile !== undefined && !(workloadProfile in WORKLOAD_PROFILES)) {
+  if (workloadProfile !== undefined && !Object.hasOwn(WORKLOAD_PROFILES, workloadProfile)) {
     problems.push({
       field: "workloadProfile",
       message: `unknown workload profile "${String(workloadProfile)}"; allowed: ${WORKLOAD_PROFILE_NAMES.join(", ")}`,

@@ -170,7 +170,8 @@ function humanLogger(log: (line: string) => void, component: string): JsonLogger
         .filter(([, v]) => v !== null && v !== undefined)
         .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
         .join(" ");
-      log(`${String(level ?? "info")}: ${String(message ?? "")}${fields ? ` (${fields})` : ""}`);
+      const text = (v: unknown, fallback: string) => (typeof v === "string" ? v : fallback);
+      log(`${text(level, "info")}: ${text(message, "")}${fields ? ` (${fields})` : ""}`);
     } catch {
       log(line);
     }

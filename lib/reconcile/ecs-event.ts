@@ -63,14 +63,12 @@ export function parseEcsTaskStateChange(event: unknown): EcsTaskStateChangeEvent
   if (typeof detail.taskArn !== "string") return "detail.taskArn: must be a string";
   if (typeof detail.lastStatus !== "string") return "detail.lastStatus: must be a string";
   const containers = Array.isArray(detail.containers)
-    ? detail.containers.filter(isRecord).map(
-        (c): EcsContainerDetail => ({
-          ...(typeof c.name === "string" ? { name: c.name } : {}),
-          ...(typeof c.exitCode === "number" ? { exitCode: c.exitCode } : {}),
-          ...(typeof c.reason === "string" ? { reason: c.reason } : {}),
-          ...(typeof c.lastStatus === "string" ? { lastStatus: c.lastStatus } : {}),
-        }),
-      )
+    ? detail.containers.filter(isRecord).map((c): EcsContainerDetail => ({
+        ...(typeof c.name === "string" ? { name: c.name } : {}),
+        ...(typeof c.exitCode === "number" ? { exitCode: c.exitCode } : {}),
+        ...(typeof c.reason === "string" ? { reason: c.reason } : {}),
+        ...(typeof c.lastStatus === "string" ? { lastStatus: c.lastStatus } : {}),
+      }))
     : undefined;
   const overrides = isRecord(detail.overrides) ? detail.overrides : undefined;
   const containerOverrides = Array.isArray(overrides?.containerOverrides)
@@ -159,7 +157,10 @@ export async function reconcileEcsTaskEvent(
   }
   const stopped = stoppedTaskFromEcsDetail(detail, deps.workerContainer);
   if (!stopped) {
-    return { action: "ignored", reason: `task has no ${WORKER_ENV.runId} override: not a Dagy run` };
+    return {
+      action: "ignored",
+      reason: `task has no ${WORKER_ENV.runId} override: not a Dagy run`,
+    };
   }
   return reconcileStoppedTask(stopped, deps);
 }

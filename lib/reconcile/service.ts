@@ -70,7 +70,11 @@ export async function reconcileStoppedTask(
   if (!updated) {
     // The worker (or a cancel) recorded a terminal status between our read and our write.
     const current = await runs.get(run.run_id);
-    return { runId: run.run_id, action: "already_terminal", ...(current ? { status: current.status } : {}) };
+    return {
+      runId: run.run_id,
+      action: "already_terminal",
+      ...(current ? { status: current.status } : {}),
+    };
   }
   log?.warn(`run ${target === "CANCELLED" ? "cancelled" : "failed"}: worker task stopped`, {
     org_id: run.org_id,
@@ -123,7 +127,11 @@ async function staleRuns(
   return found;
 }
 
-function fromObservation(run: RunRecord, taskArn: string, obs: TaskObservation): StoppedTask | undefined {
+function fromObservation(
+  run: RunRecord,
+  taskArn: string,
+  obs: TaskObservation,
+): StoppedTask | undefined {
   if (obs.state === "active") return undefined;
   if (obs.state === "missing") {
     return { runId: run.run_id, taskArn, missing: true, stoppedReason: obs.reason };
@@ -186,7 +194,9 @@ export async function sweepStaleRuns(options: SweepOptions): Promise<SweepReport
       typeof run.task_arn === "string" && inspector.owns(run.task_arn),
   );
   const observations =
-    withTasks.length > 0 ? await inspector.describe(withTasks.map((r) => r.task_arn)) : new Map();
+    withTasks.length > 0
+      ? await inspector.describe(withTasks.map((r) => r.task_arn))
+      : new Map<string, TaskObservation>();
   for (const run of withTasks) {
     const obs = observations.get(run.task_arn);
     if (!obs) continue;

@@ -106,7 +106,8 @@ export class EventBridgeScheduleService implements ScheduleService {
         Name: resourceName,
         ScheduleExpression: definition.expression,
         State: definition.enabled ? "ENABLED" : "DISABLED",
-        Description: definition.description ?? `Dagy schedule: launch ${definition.input.flow_name}`,
+        Description:
+          definition.description ?? `Dagy schedule: launch ${definition.input.flow_name}`,
       }),
     );
     const targets = await this.options.events.send(
@@ -305,7 +306,9 @@ export class EventBridgeScheduleService implements ScheduleService {
     const scheduler = this.options.scheduler;
     if (!scheduler) return;
     try {
-      await scheduler.send(new DeleteScheduleCommand({ Name: resourceName, GroupName: this.group }));
+      await scheduler.send(
+        new DeleteScheduleCommand({ Name: resourceName, GroupName: this.group }),
+      );
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }

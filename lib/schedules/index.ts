@@ -1,9 +1,4 @@
-export type {
-  LaunchEventInput,
-  Schedule,
-  ScheduleDefinition,
-  ScheduleService,
-} from "./types";
+export type { LaunchEventInput, Schedule, ScheduleDefinition, ScheduleService } from "./types";
 export {
   EventBridgeScheduleService,
   SCHEDULE_TARGET_ID,

@@ -39,13 +39,14 @@ export function buildLaunchEvent(
 ): LaunchEventInput {
   const { flow_name, org_id, environment, ...rest } = fields;
   const extras = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
-  return {
+  const event: LaunchEventInput = {
     action: "launch",
     flow_name,
     org_id,
     ...(environment !== undefined ? { environment } : {}),
     ...extras,
-  } as LaunchEventInput;
+  };
+  return event;
 }
 
 /** The launch handler's reply: the DagLaunchResult in snake_case. */
@@ -90,11 +91,7 @@ export async function handleLaunchEvent(
   event: unknown,
   deps: LaunchEventDependencies,
 ): Promise<LaunchEventResult> {
-  let request: DagLaunchRequest;
-  try {
-    request = parseLaunchEvent(event);
-  } catch (error) {
-    if (!(error instanceof InvalidLaunchRequestError)) throw error;
+  const invalid = (error: InvalidLaunchRequestError): LaunchEventResult => {
     deps.logger?.error("invalid launch event; not retried", { error: error.message });
     const record = (typeof event === "object" && event !== null ? event : {}) as Record<
       string,
@@ -110,8 +107,17 @@ export async function handleLaunchEvent(
       error_type: error.name,
       metadata: {},
     };
+  };
+  let request: DagLaunchRequest;
+  let result: DagLaunchResult;
+  try {
+    request = parseLaunchEvent(event);
+    // The launcher also refuses input it can only judge against the flow (parameters, sizes).
+    result = await deps.launcher.launch(request);
+  } catch (error) {
+    if (error instanceof InvalidLaunchRequestError) return invalid(error);
+    throw error;
   }
-  const result = await deps.launcher.launch(request);
   const log = deps.logger?.child({
     run_id: result.runId || null,
     org_id: request.orgId,

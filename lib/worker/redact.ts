@@ -58,7 +58,7 @@ export function redactProcessOutput(
       // Unchanged output is passed through as it came (bytes stay bytes).
       const out = redacted === text ? chunk : redacted;
       return original(out, ...rest);
-    } as NodeJS.WriteStream["write"];
+    };
   });
   return () => {
     streams.forEach((stream, i) => {

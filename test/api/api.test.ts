@@ -2,11 +2,7 @@ import { RunTaskCommand, StopTaskCommand } from "@aws-sdk/client-ecs";
 import { createAuthResolver } from "../../lib/api/auth";
 import { ROUTES } from "../../lib/api";
 import { API_ROUTES } from "../../lib/infra/api-routes";
-import {
-  HTTP_API_V2_EVENT,
-  httpEvent,
-  SOURCE_IP,
-} from "./fixtures";
+import { HTTP_API_V2_EVENT, httpEvent, SOURCE_IP } from "./fixtures";
 import {
   acceptRunTask,
   bodyOf,
@@ -39,7 +35,13 @@ beforeEach(() => {
 });
 
 function envOf(input: unknown): Record<string, string> {
-  const overrides = (input as { overrides: { containerOverrides: Array<{ environment: Array<{ name: string; value: string }> }> } }).overrides;
+  const overrides = (
+    input as {
+      overrides: {
+        containerOverrides: Array<{ environment: Array<{ name: string; value: string }> }>;
+      };
+    }
+  ).overrides;
   return Object.fromEntries(
     (overrides.containerOverrides[0]?.environment ?? []).map((e) => [e.name, e.value]),
   );
@@ -123,20 +125,49 @@ describe("POST /flows/{flowName}/runs", () => {
   it.each([
     ["malformed JSON", '{"org_id": "acme-corp",', /body: malformed JSON/],
     ["a JSON array", "[1,2]", /body: must be a JSON object/],
-    ["an unknown field", { org_id: "acme-corp", workload_profle: "large" }, /unknown field workload_profle/],
-    ["a wrong type", { org_id: "acme-corp", ephemeral_storage_gib: "big" }, /ephemeral_storage_gib: must be an integer/],
-    ["a bad workload profile", { org_id: "acme-corp", workload_profile: "huge" }, /workload_profile: must be one of small, medium/],
-    ["parameters that are not an object", { org_id: "acme-corp", parameters: [1] }, /parameters: must be a JSON object/],
-    ["flow_name in the body", { org_id: "acme-corp", flow_name: "other" }, /flow_name: set by the API/],
-    ["trigger_source in the body", { org_id: "acme-corp", trigger_source: "cron" }, /trigger_source: set by the API/],
+    [
+      "an unknown field",
+      { org_id: "acme-corp", workload_profle: "large" },
+      /unknown field workload_profle/,
+    ],
+    [
+      "a wrong type",
+      { org_id: "acme-corp", ephemeral_storage_gib: "big" },
+      /ephemeral_storage_gib: must be an integer/,
+    ],
+    [
+      "a bad workload profile",
+      { org_id: "acme-corp", workload_profile: "huge" },
+      /workload_profile: must be one of small, medium/,
+    ],
+    [
+      "parameters that are not an object",
+      { org_id: "acme-corp", parameters: [1] },
+      /parameters: must be a JSON object/,
+    ],
+    [
+      "flow_name in the body",
+      { org_id: "acme-corp", flow_name: "other" },
+      /flow_name: set by the API/,
+    ],
+    [
+      "trigger_source in the body",
+      { org_id: "acme-corp", trigger_source: "cron" },
+      /trigger_source: set by the API/,
+    ],
     ["no org_id", { parameters: {} }, /org_id: required/],
     ["org_id of the wrong type", { org_id: 42 }, /org_id: must be a string/],
-  ])("answers 400 naming the problem for %s, and launches nothing", async (_name, body, message) => {
-    const response = await h.api().handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body }));
-    expect(response.statusCode).toBe(400);
-    expect(bodyOf(response).error).toMatch(message);
-    expect(h.ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
-  });
+  ])(
+    "answers 400 naming the problem for %s, and launches nothing",
+    async (_name, body, message) => {
+      const response = await h
+        .api()
+        .handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body }));
+      expect(response.statusCode).toBe(400);
+      expect(bodyOf(response).error).toMatch(message);
+      expect(h.ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+    },
+  );
 
   it("answers 400 when body and query name different orgs", async () => {
     const response = await h.api().handle(
@@ -146,13 +177,15 @@ describe("POST /flows/{flowName}/runs", () => {
       }),
     );
     expect(response.statusCode).toBe(400);
-    expect(bodyOf(response).error).toMatch(/org_id: the body says "acme-corp" but the query says "globex"/);
+    expect(bodyOf(response).error).toMatch(
+      /org_id: the body says "acme-corp" but the query says "globex"/,
+    );
   });
 
   it("answers 404 naming the flow for an unregistered flow, and writes no run", async () => {
-    const response = await h.api().handle(
-      httpEvent("POST", "/flows/no_such_flow/runs", { body: { org_id: "acme-corp" } }),
-    );
+    const response = await h
+      .api()
+      .handle(httpEvent("POST", "/flows/no_such_flow/runs", { body: { org_id: "acme-corp" } }));
     expect(response.statusCode).toBe(404);
     expect(bodyOf(response).error).toMatch(/no_such_flow/);
     const page = await h.persistence.runs.list({ orgId: "acme-corp", flowName: "no_such_flow" });
@@ -164,9 +197,9 @@ describe("POST /flows/{flowName}/runs", () => {
       tasks: [],
       failures: [{ reason: "ACCESS_DENIED", detail: "not authorized to pass role" }],
     });
-    const response = await h.api().handle(
-      httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: "acme-corp" } }),
-    );
+    const response = await h
+      .api()
+      .handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: "acme-corp" } }));
     expect(response.statusCode).toBe(502);
     const body = bodyOf(response);
     expect(body).toMatchObject({ task_arn: null, success: false });
@@ -202,9 +235,9 @@ describe("POST /flows/{flowName}/runs", () => {
 
 describe("GET /runs/{runId}", () => {
   async function launch(org = "acme-corp"): Promise<string> {
-    const response = await h.api().handle(
-      httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: org } }),
-    );
+    const response = await h
+      .api()
+      .handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: org } }));
     return bodyOf(response).run_id as string;
   }
 
@@ -268,20 +301,20 @@ describe("GET /runs/{runId}", () => {
     });
   });
 
-  it.each([["an unknown id", "00000000-0000-4000-8000-000000000000"], ["an id that cannot exist", "%23weird"]])(
-    'answers 404 {"error":"Run not found"} exactly for %s',
-    async (_name, runId) => {
-      const response = await h.api().handle(httpEvent("GET", `/runs/${runId}`));
-      expect(response.statusCode).toBe(404);
-      expect(response.body).toBe('{"error":"Run not found"}');
-    },
-  );
+  it.each([
+    ["an unknown id", "00000000-0000-4000-8000-000000000000"],
+    ["an id that cannot exist", "%23weird"],
+  ])('answers 404 {"error":"Run not found"} exactly for %s', async (_name, runId) => {
+    const response = await h.api().handle(httpEvent("GET", `/runs/${runId}`));
+    expect(response.statusCode).toBe(404);
+    expect(response.body).toBe('{"error":"Run not found"}');
+  });
 
   it("answers the same 404 for another org's run when the org is named", async () => {
     const runId = await launch("globex");
-    const response = await h.api().handle(
-      httpEvent("GET", `/runs/${runId}`, { query: { org_id: "acme-corp" } }),
-    );
+    const response = await h
+      .api()
+      .handle(httpEvent("GET", `/runs/${runId}`, { query: { org_id: "acme-corp" } }));
     expect(response.statusCode).toBe(404);
     expect(response.body).toBe('{"error":"Run not found"}');
   });
@@ -298,35 +331,48 @@ describe("GET /runs", () => {
   it("lists the org's runs newest first, paginates, and filters by flow and status", async () => {
     const ids: string[] = [];
     for (const flow of ["alpha", "alpha", "beta"]) {
-      const response = await h.api().handle(
-        httpEvent("POST", `/flows/${flow}/runs`, { body: { org_id: org } }),
-      );
+      const response = await h
+        .api()
+        .handle(httpEvent("POST", `/flows/${flow}/runs`, { body: { org_id: org } }));
       ids.push(bodyOf(response).run_id as string);
       // Distinct created_at values keep the order deterministic.
       await new Promise((r) => setTimeout(r, 5));
     }
     await h.persistence.runs.transition(ids[0]!, "QUEUED", "CANCELLED");
 
-    const page1 = bodyOf(await h.api().handle(httpEvent("GET", "/runs", { query: { org_id: org, limit: "2" } })));
+    const page1 = bodyOf(
+      await h.api().handle(httpEvent("GET", "/runs", { query: { org_id: org, limit: "2" } })),
+    );
     const runs1 = page1.runs as Array<Record<string, unknown>>;
     expect(runs1.map((r) => r.run_id)).toEqual([ids[2], ids[1]]);
     expect(typeof page1.next_token).toBe("string");
     const page2 = bodyOf(
       await h.api().handle(
-        httpEvent("GET", "/runs", { query: { org_id: org, limit: "2", next_token: page1.next_token as string } }),
+        httpEvent("GET", "/runs", {
+          query: { org_id: org, limit: "2", next_token: page1.next_token as string },
+        }),
       ),
     );
     expect((page2.runs as Array<Record<string, unknown>>).map((r) => r.run_id)).toEqual([ids[0]]);
     expect(page2.next_token).toBeNull();
 
-    const alpha = bodyOf(await h.api().handle(httpEvent("GET", "/runs", { query: { org_id: org, flow_name: "alpha" } })));
-    expect((alpha.runs as Array<Record<string, unknown>>).map((r) => r.run_id)).toEqual([ids[1], ids[0]]);
-    const cancelled = bodyOf(
-      await h.api().handle(httpEvent("GET", "/runs", { query: { org_id: org, status: "CANCELLED" } })),
+    const alpha = bodyOf(
+      await h
+        .api()
+        .handle(httpEvent("GET", "/runs", { query: { org_id: org, flow_name: "alpha" } })),
     );
-    expect((cancelled.runs as Array<Record<string, unknown>>).map((r) => [r.run_id, r.status])).toEqual([
-      [ids[0], "CANCELLED"],
+    expect((alpha.runs as Array<Record<string, unknown>>).map((r) => r.run_id)).toEqual([
+      ids[1],
+      ids[0],
     ]);
+    const cancelled = bodyOf(
+      await h
+        .api()
+        .handle(httpEvent("GET", "/runs", { query: { org_id: org, status: "CANCELLED" } })),
+    );
+    expect(
+      (cancelled.runs as Array<Record<string, unknown>>).map((r) => [r.run_id, r.status]),
+    ).toEqual([[ids[0], "CANCELLED"]]);
   });
 
   it.each([
@@ -335,7 +381,9 @@ describe("GET /runs", () => {
     [{ limit: "ten" }, /limit: must be an integer from 1 to 100/],
     [{ sort: "asc" }, /unknown field sort/],
   ])("answers 400 naming the query parameter for %j", async (query, message) => {
-    const response = await h.api().handle(httpEvent("GET", "/runs", { query: { org_id: org, ...query } }));
+    const response = await h
+      .api()
+      .handle(httpEvent("GET", "/runs", { query: { org_id: org, ...query } }));
     expect(response.statusCode).toBe(400);
     expect(bodyOf(response).error).toMatch(message);
   });
@@ -344,14 +392,22 @@ describe("GET /runs", () => {
 describe("POST /runs/{runId}/cancel", () => {
   it("cancels a queued run and stops its task with the exact StopTask request", async () => {
     const launched = bodyOf(
-      await h.api().handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: "acme-corp" } })),
+      await h
+        .api()
+        .handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: "acme-corp" } })),
     );
     const runId = launched.run_id as string;
     const response = await h.api().handle(
-      httpEvent("POST", `/runs/${runId}/cancel`, { body: { org_id: "acme-corp", reason: "wrong date" } }),
+      httpEvent("POST", `/runs/${runId}/cancel`, {
+        body: { org_id: "acme-corp", reason: "wrong date" },
+      }),
     );
     expect(response.statusCode).toBe(200);
-    expect(bodyOf(response)).toEqual({ run_id: runId, status: "CANCELLED", cancel_requested: true });
+    expect(bodyOf(response)).toEqual({
+      run_id: runId,
+      status: "CANCELLED",
+      cancel_requested: true,
+    });
     const stops = h.ecs.commandCalls(StopTaskCommand);
     expect(stops.map((c) => c.args[0].input)).toEqual([
       { cluster: CLUSTER_ARN, task: taskArnFor(runId), reason: "wrong date" },
@@ -360,7 +416,9 @@ describe("POST /runs/{runId}/cancel", () => {
 
   it("flags a running run for cancellation and stops its task", async () => {
     const runId = bodyOf(
-      await h.api().handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: "acme-corp" } })),
+      await h
+        .api()
+        .handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: "acme-corp" } })),
     ).run_id as string;
     await h.persistence.runs.transition(runId, "QUEUED", "RUNNING");
     const response = await h.api().handle(httpEvent("POST", `/runs/${runId}/cancel`));
@@ -371,7 +429,9 @@ describe("POST /runs/{runId}/cancel", () => {
 
   it("answers 409 for a run that already finished", async () => {
     const runId = bodyOf(
-      await h.api().handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: "acme-corp" } })),
+      await h
+        .api()
+        .handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: "acme-corp" } })),
     ).run_id as string;
     await h.persistence.runs.transition(runId, "QUEUED", "FAILED");
     const response = await h.api().handle(httpEvent("POST", `/runs/${runId}/cancel`));
@@ -439,11 +499,16 @@ describe("POST /runs/batch", () => {
   it("answers 400 beyond 100 requests, launching nothing", async () => {
     const response = await h.api().handle(
       httpEvent("POST", "/runs/batch", {
-        body: { org_id: "acme-corp", requests: Array.from({ length: 101 }, () => ({ flow_name: "process_shard" })) },
+        body: {
+          org_id: "acme-corp",
+          requests: Array.from({ length: 101 }, () => ({ flow_name: "process_shard" })),
+        },
       }),
     );
     expect(response.statusCode).toBe(400);
-    expect(bodyOf(response).error).toMatch(/requests: must hold at most 100 launch requests per call/);
+    expect(bodyOf(response).error).toMatch(
+      /requests: must hold at most 100 launch requests per call/,
+    );
     expect(h.ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
   });
 
@@ -452,19 +517,26 @@ describe("POST /runs/batch", () => {
       httpEvent("POST", "/runs/batch", {
         body: {
           org_id: "acme-corp",
-          requests: [{ flow_name: "process_shard" }, { flow_name: "process_shard", ephemeral_storage_gib: 5 }],
+          requests: [
+            { flow_name: "process_shard" },
+            { flow_name: "process_shard", ephemeral_storage_gib: 5 },
+          ],
         },
       }),
     );
     expect(response.statusCode).toBe(400);
-    expect(bodyOf(response).error).toMatch(/^requests\[1\]: ephemeral_storage_gib: must be from 21 to 200/);
+    expect(bodyOf(response).error).toMatch(
+      /^requests\[1\]: ephemeral_storage_gib: must be from 21 to 200/,
+    );
     expect(h.ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
   });
 });
 
 describe("GET /flows and /flows/{flowName}/versions", () => {
   it("lists the org's flows with their latest version", async () => {
-    const body = bodyOf(await h.api().handle(httpEvent("GET", "/flows", { query: { org_id: "acme-corp" } })));
+    const body = bodyOf(
+      await h.api().handle(httpEvent("GET", "/flows", { query: { org_id: "acme-corp" } })),
+    );
     expect(body).toEqual({
       flows: [
         { flow_name: "etl_pipeline", latest_version: "1.1.0", versions: 2 },
@@ -475,12 +547,19 @@ describe("GET /flows and /flows/{flowName}/versions", () => {
 
   it("lists a flow's versions, and answers 404 for a flow the org does not have", async () => {
     const body = bodyOf(
-      await h.api().handle(httpEvent("GET", "/flows/etl_pipeline/versions", { query: { org_id: "acme-corp" } })),
+      await h
+        .api()
+        .handle(
+          httpEvent("GET", "/flows/etl_pipeline/versions", { query: { org_id: "acme-corp" } }),
+        ),
     );
-    expect((body.versions as Array<Record<string, unknown>>).map((v) => v.flow_version)).toEqual(["1.1.0", "1.0.0"]);
-    const missing = await h.api().handle(
-      httpEvent("GET", "/flows/process_shard/versions", { query: { org_id: "globex" } }),
-    );
+    expect((body.versions as Array<Record<string, unknown>>).map((v) => v.flow_version)).toEqual([
+      "1.1.0",
+      "1.0.0",
+    ]);
+    const missing = await h
+      .api()
+      .handle(httpEvent("GET", "/flows/process_shard/versions", { query: { org_id: "globex" } }));
     expect(missing.statusCode).toBe(404);
     expect(bodyOf(missing).error).toMatch(/process_shard/);
   });
@@ -491,7 +570,9 @@ describe("JWT mode", () => {
   const claims = { org_id: "acme-corp" };
 
   it("launches for the token's org without an org_id in the request", async () => {
-    const response = await jwtApi().handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body: {}, claims }));
+    const response = await jwtApi().handle(
+      httpEvent("POST", "/flows/etl_pipeline/runs", { body: {}, claims }),
+    );
     expect(response.statusCode).toBe(200);
     const run = await h.persistence.runs.get(bodyOf(response).run_id as string);
     expect(run?.org_id).toBe("acme-corp");
@@ -502,7 +583,9 @@ describe("JWT mode", () => {
       httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: "globex" }, claims }),
     );
     expect(response.statusCode).toBe(403);
-    expect(bodyOf(response).error).toMatch(/org_id: "globex" is not the organization of the access token/);
+    expect(bodyOf(response).error).toMatch(
+      /org_id: "globex" is not the organization of the access token/,
+    );
     expect(h.ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
   });
 
@@ -516,7 +599,9 @@ describe("JWT mode", () => {
 
   it("hides another org's run behind the guide's 404, for reading and cancelling", async () => {
     const other = bodyOf(
-      await h.api().handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: "globex" } })),
+      await h
+        .api()
+        .handle(httpEvent("POST", "/flows/etl_pipeline/runs", { body: { org_id: "globex" } })),
     ).run_id as string;
     for (const event of [
       httpEvent("GET", `/runs/${other}`, { claims }),
@@ -530,7 +615,9 @@ describe("JWT mode", () => {
   });
 
   it("lists only the token's org's runs", async () => {
-    const body = bodyOf(await jwtApi().handle(httpEvent("GET", "/runs", { claims: { org_id: "globex" } })));
+    const body = bodyOf(
+      await jwtApi().handle(httpEvent("GET", "/runs", { claims: { org_id: "globex" } })),
+    );
     const runs = body.runs as Array<Record<string, unknown>>;
     expect(runs.length).toBeGreaterThan(0);
     expect(new Set(runs.map((r) => r.org_id))).toEqual(new Set(["globex"]));
@@ -541,7 +628,9 @@ describe("JWT mode", () => {
     const response = await api.handle(
       httpEvent("GET", "/flows", { claims: { "custom:tenant": "globex" } }),
     );
-    expect(bodyOf(response)).toEqual({ flows: [{ flow_name: "etl_pipeline", latest_version: "1.0.0", versions: 1 }] });
+    expect(bodyOf(response)).toEqual({
+      flows: [{ flow_name: "etl_pipeline", latest_version: "1.0.0", versions: 1 }],
+    });
   });
 });
 
@@ -587,7 +676,10 @@ describe("routing and errors", () => {
     };
     const response = await h.api({ launcher: broken, logger }).handle(HTTP_API_V2_EVENT);
     expect(response.statusCode).toBe(500);
-    expect(JSON.parse(response.body)).toEqual({ error: "Internal error", request_id: "UaZ6bhJ9oAMEJHw=" });
+    expect(JSON.parse(response.body)).toEqual({
+      error: "Internal error",
+      request_id: "UaZ6bhJ9oAMEJHw=",
+    });
     expect(response.body).not.toMatch(/secret-detail|ECONNREFUSED|at /);
     expect(errors[0]).toMatchObject({ request_id: "UaZ6bhJ9oAMEJHw=" });
   });

@@ -71,7 +71,10 @@ export interface EventOptions {
   readonly base64?: boolean;
 }
 
-function routeFor(method: string, path: string): { routeKey: string; params?: Record<string, string> } {
+function routeFor(
+  method: string,
+  path: string,
+): { routeKey: string; params?: Record<string, string> } {
   const segments = path.split("/").filter(Boolean);
   for (const route of API_ROUTES) {
     if (route.method !== method) continue;
@@ -86,7 +89,11 @@ function routeFor(method: string, path: string): { routeKey: string; params?: Re
       }
       return part === segment;
     });
-    if (ok) return { routeKey: `${method} ${route.path}`, ...(Object.keys(params).length ? { params } : {}) };
+    if (ok)
+      return {
+        routeKey: `${method} ${route.path}`,
+        ...(Object.keys(params).length ? { params } : {}),
+      };
   }
   return { routeKey: "$default" };
 }
@@ -110,7 +117,9 @@ export function httpEvent(method: string, path: string, options: EventOptions = 
     headers: {
       ...base.headers,
       ...(body !== undefined ? { "content-length": String(body.length) } : {}),
-      ...Object.fromEntries(Object.entries(options.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+      ...Object.fromEntries(
+        Object.entries(options.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+      ),
     },
     // API Gateway omits these keys entirely when there is nothing to put in them.
     ...(Object.keys(query).length > 0 ? { queryStringParameters: query } : {}),
@@ -118,7 +127,12 @@ export function httpEvent(method: string, path: string, options: EventOptions = 
     requestContext: {
       ...base.requestContext,
       authorizer: options.claims
-        ? { jwt: { claims: { sub: "user-1", iss: "https://issuer.example.com", ...options.claims }, scopes: null } }
+        ? {
+            jwt: {
+              claims: { sub: "user-1", iss: "https://issuer.example.com", ...options.claims },
+              scopes: null,
+            },
+          }
         : base.requestContext.authorizer,
       http: { ...base.requestContext.http, method, path },
       routeKey,

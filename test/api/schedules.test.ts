@@ -35,7 +35,11 @@ function eventsNotFound(): EventsNotFound {
   return new EventsNotFound({ message: "Rule does not exist", $metadata: {} });
 }
 function schedulerNotFound(): SchedulerNotFound {
-  return new SchedulerNotFound({ message: "Schedule does not exist", Message: "Schedule does not exist", $metadata: {} });
+  return new SchedulerNotFound({
+    message: "Schedule does not exist",
+    Message: "Schedule does not exist",
+    $metadata: {},
+  });
 }
 
 beforeAll(async () => {
@@ -93,7 +97,11 @@ describe("POST /schedules", () => {
       time_zone: "UTC",
       enabled: true,
       description: "Run ETL pipeline daily at 9 AM UTC",
-      launch: { environment: "production", trigger_source: "schedule", triggered_by: "schedule:etl-daily" },
+      launch: {
+        environment: "production",
+        trigger_source: "schedule",
+        triggered_by: "schedule:etl-daily",
+      },
       resource_name: "dagy-acme-corp-etl-daily",
       kind: "eventbridge-rule",
     });
@@ -116,7 +124,9 @@ describe("POST /schedules", () => {
     );
     const rule = h.events.commandCalls(PutRuleCommand)[0]!.args[0].input;
     expect(rule).toMatchObject({ State: "DISABLED", ScheduleExpression: "rate(1 hour)" });
-    const input = JSON.parse(h.events.commandCalls(PutTargetsCommand)[0]!.args[0].input.Targets![0]!.Input!) as unknown;
+    const input = JSON.parse(
+      h.events.commandCalls(PutTargetsCommand)[0]!.args[0].input.Targets![0]!.Input!,
+    ) as unknown;
     expect(input).toEqual({
       action: "launch",
       flow_name: "etl_pipeline",
@@ -131,7 +141,9 @@ describe("POST /schedules", () => {
   });
 
   it("creates an EventBridge Scheduler schedule for a time zone: exact CreateSchedule", async () => {
-    h.scheduler.on(CreateScheduleCommand).resolves({ ScheduleArn: "arn:aws:scheduler:::schedule/default/x" });
+    h.scheduler
+      .on(CreateScheduleCommand)
+      .resolves({ ScheduleArn: "arn:aws:scheduler:::schedule/default/x" });
     const response = await h.api().handle(
       httpEvent("POST", "/schedules", {
         body: {
@@ -161,35 +173,57 @@ describe("POST /schedules", () => {
       },
     ]);
     expect(h.events.commandCalls(PutRuleCommand)).toHaveLength(0);
-    expect(bodyOf(response)).toMatchObject({ time_zone: "Europe/Berlin", kind: "eventbridge-scheduler" });
+    expect(bodyOf(response)).toMatchObject({
+      time_zone: "Europe/Berlin",
+      kind: "eventbridge-scheduler",
+    });
   });
 
   it.each([
-    ["an invalid cron expression", { expression: "cron(0 9 * * * *)" }, /^expression: Invalid schedule expression "cron\(0 9 \* \* \* \*\)": day-of-month "\*" and day-of-week "\*" are both set/],
-    ["an hour out of range", { expression: "cron(0 25 * * ? *)" }, /^expression: .*hours field "25": 25 is out of range 0-23/],
+    [
+      "an invalid cron expression",
+      { expression: "cron(0 9 * * * *)" },
+      /^expression: Invalid schedule expression "cron\(0 9 \* \* \* \*\)": day-of-month "\*" and day-of-week "\*" are both set/,
+    ],
+    [
+      "an hour out of range",
+      { expression: "cron(0 25 * * ? *)" },
+      /^expression: .*hours field "25": 25 is out of range 0-23/,
+    ],
     ["a wrong rate unit", { expression: "rate(1 hours)" }, /^expression: .*use "hour"/],
-    ["an unknown time zone", { time_zone: "Mars/Olympus" }, /^time_zone: "Mars\/Olympus" is not an IANA time zone name/],
+    [
+      "an unknown time zone",
+      { time_zone: "Mars/Olympus" },
+      /^time_zone: "Mars\/Olympus" is not an IANA time zone name/,
+    ],
     ["a name EventBridge refuses", { name: "daily run!" }, /^name: "daily run!" is invalid/],
     ["a missing expression", { expression: undefined }, /^expression: is required/],
     ["an unknown launch field", { workload_profle: "large" }, /unknown field workload_profle/],
-    ["an idempotency key", { idempotency_key: "k" }, /^idempotency_key: not accepted on a schedule/],
-  ])("answers 400 with the precise reason for %s, creating nothing", async (_name, change, message) => {
-    const response = await h.api().handle(
-      httpEvent("POST", "/schedules", {
-        body: {
-          name: "etl-daily",
-          org_id: "acme-corp",
-          flow_name: "etl_pipeline",
-          expression: "cron(0 9 * * ? *)",
-          ...change,
-        },
-      }),
-    );
-    expect(response.statusCode).toBe(400);
-    expect(bodyOf(response).error).toMatch(message);
-    expect(h.events.commandCalls(PutRuleCommand)).toHaveLength(0);
-    expect(h.scheduler.commandCalls(CreateScheduleCommand)).toHaveLength(0);
-  });
+    [
+      "an idempotency key",
+      { idempotency_key: "k" },
+      /^idempotency_key: not accepted on a schedule/,
+    ],
+  ])(
+    "answers 400 with the precise reason for %s, creating nothing",
+    async (_name, change, message) => {
+      const response = await h.api().handle(
+        httpEvent("POST", "/schedules", {
+          body: {
+            name: "etl-daily",
+            org_id: "acme-corp",
+            flow_name: "etl_pipeline",
+            expression: "cron(0 9 * * ? *)",
+            ...change,
+          },
+        }),
+      );
+      expect(response.statusCode).toBe(400);
+      expect(bodyOf(response).error).toMatch(message);
+      expect(h.events.commandCalls(PutRuleCommand)).toHaveLength(0);
+      expect(h.scheduler.commandCalls(CreateScheduleCommand)).toHaveLength(0);
+    },
+  );
 
   it("answers 404 for a flow that is not registered, creating nothing", async () => {
     const response = await h.api().handle(
@@ -209,7 +243,12 @@ describe("POST /schedules", () => {
     });
     const response = await h.api().handle(
       httpEvent("POST", "/schedules", {
-        body: { name: "corp-daily", org_id: "acme", flow_name: "etl_pipeline", expression: "rate(1 day)" },
+        body: {
+          name: "corp-daily",
+          org_id: "acme",
+          flow_name: "etl_pipeline",
+          expression: "rate(1 day)",
+        },
       }),
     );
     expect(response.statusCode).toBe(409);
@@ -233,7 +272,9 @@ describe("POST /schedules", () => {
       }),
     );
     expect(response.statusCode).toBe(400);
-    expect(bodyOf(response).error).toMatch(/^time_zone: schedules with a time zone are not enabled/);
+    expect(bodyOf(response).error).toMatch(
+      /^time_zone: schedules with a time zone are not enabled/,
+    );
   });
 });
 
@@ -241,7 +282,12 @@ describe("GET /schedules", () => {
   it("lists the org's rules and Scheduler schedules, skipping another org's rule under the same prefix", async () => {
     h.events.on(ListRulesCommand).resolves({
       Rules: [
-        { Name: "dagy-acme-corp-etl-daily", ScheduleExpression: "cron(0 9 * * ? *)", State: "ENABLED", Description: "daily" },
+        {
+          Name: "dagy-acme-corp-etl-daily",
+          ScheduleExpression: "cron(0 9 * * ? *)",
+          State: "ENABLED",
+          Description: "daily",
+        },
         { Name: "dagy-acme-corp-x-etl", ScheduleExpression: "rate(1 day)", State: "ENABLED" },
       ],
     });
@@ -249,7 +295,13 @@ describe("GET /schedules", () => {
       Targets: [{ Id: "1", Arn: LAUNCH_FUNCTION_ARN, Input: GUIDE_INPUT }],
     });
     h.events.on(ListTargetsByRuleCommand, { Rule: "dagy-acme-corp-x-etl" }).resolves({
-      Targets: [{ Id: "1", Arn: LAUNCH_FUNCTION_ARN, Input: GUIDE_INPUT.replace('"acme-corp"', '"acme-corp-x"') }],
+      Targets: [
+        {
+          Id: "1",
+          Arn: LAUNCH_FUNCTION_ARN,
+          Input: GUIDE_INPUT.replace('"acme-corp"', '"acme-corp-x"'),
+        },
+      ],
     });
     h.scheduler.on(ListSchedulesCommand).resolves({
       Schedules: [{ Name: "dagy-acme-corp-berlin", GroupName: "default" }],
@@ -262,14 +314,18 @@ describe("GET /schedules", () => {
       Target: { Arn: LAUNCH_FUNCTION_ARN, RoleArn: SCHEDULER_ROLE_ARN, Input: GUIDE_INPUT },
     });
 
-    const response = await h.api().handle(httpEvent("GET", "/schedules", { query: { org_id: "acme-corp" } }));
+    const response = await h
+      .api()
+      .handle(httpEvent("GET", "/schedules", { query: { org_id: "acme-corp" } }));
     expect(response.statusCode).toBe(200);
     const schedules = bodyOf(response).schedules as Array<Record<string, unknown>>;
     expect(schedules.map((s) => [s.name, s.time_zone, s.enabled, s.kind])).toEqual([
       ["berlin", "Europe/Berlin", false, "eventbridge-scheduler"],
       ["etl-daily", "UTC", true, "eventbridge-rule"],
     ]);
-    expect(h.events.commandCalls(ListRulesCommand)[0]!.args[0].input).toEqual({ NamePrefix: "dagy-acme-corp-" });
+    expect(h.events.commandCalls(ListRulesCommand)[0]!.args[0].input).toEqual({
+      NamePrefix: "dagy-acme-corp-",
+    });
   });
 });
 
@@ -280,9 +336,9 @@ describe("DELETE /schedules/{name}", () => {
     });
     h.events.on(RemoveTargetsCommand).resolves({ FailedEntryCount: 0 });
     h.events.on(DeleteRuleCommand).resolves({});
-    const response = await h.api().handle(
-      httpEvent("DELETE", "/schedules/etl-daily", { query: { org_id: "acme-corp" } }),
-    );
+    const response = await h
+      .api()
+      .handle(httpEvent("DELETE", "/schedules/etl-daily", { query: { org_id: "acme-corp" } }));
     expect(response.statusCode).toBe(200);
     expect(bodyOf(response)).toEqual({ name: "etl-daily", deleted: true });
     expect(h.events.commandCalls(RemoveTargetsCommand).map((c) => c.args[0].input)).toEqual([
@@ -294,9 +350,9 @@ describe("DELETE /schedules/{name}", () => {
   });
 
   it("answers 404 for a schedule that does not exist, deleting nothing", async () => {
-    const response = await h.api().handle(
-      httpEvent("DELETE", "/schedules/nothing", { query: { org_id: "acme-corp" } }),
-    );
+    const response = await h
+      .api()
+      .handle(httpEvent("DELETE", "/schedules/nothing", { query: { org_id: "acme-corp" } }));
     expect(response.statusCode).toBe(404);
     expect(bodyOf(response).error).toBe("Schedule not found: nothing");
     expect(h.events.commandCalls(DeleteRuleCommand)).toHaveLength(0);
@@ -306,7 +362,9 @@ describe("DELETE /schedules/{name}", () => {
 describe("without a schedule service", () => {
   it("answers 404 saying schedules are not enabled", async () => {
     const api = h.api({ schedules: undefined });
-    const response = await api.handle(httpEvent("GET", "/schedules", { query: { org_id: "acme-corp" } }));
+    const response = await api.handle(
+      httpEvent("GET", "/schedules", { query: { org_id: "acme-corp" } }),
+    );
     expect(response.statusCode).toBe(404);
     expect(bodyOf(response).error).toBe("Schedules are not enabled in this deployment");
   });

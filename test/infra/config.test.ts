@@ -66,7 +66,9 @@ describe("parseStackConfig defaults", () => {
 
   test("lambdaImageUri (the guide's lambda_image_uri) selects a pushed worker image", () => {
     const uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/dagy-worker:v1.0.0";
-    expect(parseStackConfig({ environment: "production", lambdaImageUri: uri }).workerImage).toEqual({
+    expect(
+      parseStackConfig({ environment: "production", lambdaImageUri: uri }).workerImage,
+    ).toEqual({
       kind: "uri",
       uri,
     });
@@ -87,7 +89,12 @@ describe("parseStackConfig defaults", () => {
       defaultWorkloadProfile: "xlarge",
       logRetentionDays: 90,
       vpc: { kind: "create", maxAzs: 3, natGateways: 3 },
-      apiAuth: { mode: "jwt", issuer: "https://auth.example.com/", audience: ["dagy"], orgClaim: "org_id" },
+      apiAuth: {
+        mode: "jwt",
+        issuer: "https://auth.example.com/",
+        audience: ["dagy"],
+        orgClaim: "org_id",
+      },
       workerLogGroupName: "/ecs/acme-worker-develop",
     });
     expect(config.schedules[0]).toEqual({
@@ -114,7 +121,9 @@ describe("parseStackConfig errors name the field and what is allowed", () => {
     });
     expect(message).toContain("schedules[1].expression:");
     expect(message).toContain('schedule "nightly"');
-    expect(message).toContain('hours field "25": 25 is out of range 0-23; allowed: 0-23 with , - * /');
+    expect(message).toContain(
+      'hours field "25": 25 is out of range 0-23; allowed: 0-23 with , - * /',
+    );
   });
 
   test("fails when both cron day fields are set", () => {
@@ -205,7 +214,11 @@ describe("parseStackConfig errors name the field and what is allowed", () => {
   });
 
   test("lists every problem at once", () => {
-    const message = configError({ environment: "develop", appName: "Bad Name", logRetentionDays: 2 });
+    const message = configError({
+      environment: "develop",
+      appName: "Bad Name",
+      logRetentionDays: 2,
+    });
     expect(message.split("\n").filter((line) => line.startsWith("  - "))).toHaveLength(2);
     expect(message).toContain("appName: must be 1-16 lowercase letters");
   });

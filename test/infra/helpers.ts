@@ -55,9 +55,13 @@ type CfnResource = { Type: string; Properties?: Record<string, unknown>; [key: s
 
 /** The resource of `type` whose logical id starts with `prefix` (exactly one). */
 export function resourceByIdPrefix(template: Template, type: string, prefix: string): CfnResource {
-  const matches = Object.entries(template.findResources(type)).filter(([id]) => id.startsWith(prefix));
+  const matches = Object.entries(template.findResources(type)).filter(([id]) =>
+    id.startsWith(prefix),
+  );
   if (matches.length !== 1) {
-    throw new Error(`expected one ${type} with id ${prefix}*, found ${matches.map(([id]) => id).join(", ") || "none"}`);
+    throw new Error(
+      `expected one ${type} with id ${prefix}*, found ${matches.map(([id]) => id).join(", ") || "none"}`,
+    );
   }
   return matches[0]![1] as CfnResource;
 }
@@ -79,26 +83,37 @@ export interface PolicyStatementJson {
 /** Statements of the default policy attached to the role with logical id `roleId`. */
 export function statementsOfRole(template: Template, roleId: string): PolicyStatementJson[] {
   const policies = Object.values(template.findResources("AWS::IAM::Policy")).filter((p) =>
-    (p.Properties.Roles as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify({ Ref: roleId })),
+    (p.Properties.Roles as unknown[]).some(
+      (r) => JSON.stringify(r) === JSON.stringify({ Ref: roleId }),
+    ),
   );
   return policies.flatMap((p) => p.Properties.PolicyDocument.Statement as PolicyStatementJson[]);
 }
 
 /** Every statement that grants `action`. */
-export function statementsWith(statements: PolicyStatementJson[], action: string): PolicyStatementJson[] {
+export function statementsWith(
+  statements: PolicyStatementJson[],
+  action: string,
+): PolicyStatementJson[] {
   return statements.filter((s) => ([] as string[]).concat(s.Action).includes(action));
 }
 
 /** The one statement that grants `action` (throws when there are none or several). */
-export function statementWith(statements: PolicyStatementJson[], action: string): PolicyStatementJson {
+export function statementWith(
+  statements: PolicyStatementJson[],
+  action: string,
+): PolicyStatementJson {
   const found = statementsWith(statements, action);
-  if (found.length !== 1) throw new Error(`expected one statement with ${action}, found ${found.length}`);
+  if (found.length !== 1)
+    throw new Error(`expected one statement with ${action}, found ${found.length}`);
   return found[0]!;
 }
 
 /** All actions granted to a role, sorted. */
 export function actionsOfRole(template: Template, roleId: string): string[] {
   return [
-    ...new Set(statementsOfRole(template, roleId).flatMap((s) => ([] as string[]).concat(s.Action))),
+    ...new Set(
+      statementsOfRole(template, roleId).flatMap((s) => ([] as string[]).concat(s.Action)),
+    ),
   ].sort();
 }

@@ -35,7 +35,9 @@ describe("parseScheduleExpression accepts the guide's examples", () => {
 
   test("cron(0 0 ? * MON-FRI *) fires on weekdays at midnight", () => {
     // 2024-03-15 is a Friday: the next weekday midnight after it is Monday the 18th.
-    expect(next("cron(0 0 ? * MON-FRI *)", "2024-03-15T00:00:00Z")).toBe("2024-03-18T00:00:00.000Z");
+    expect(next("cron(0 0 ? * MON-FRI *)", "2024-03-15T00:00:00Z")).toBe(
+      "2024-03-18T00:00:00.000Z",
+    );
     expect(parseScheduleExpression("cron(0 0 ? * MON-FRI *)")).toMatchObject({
       dayOfWeek: { kind: "days", days: [2, 3, 4, 5, 6] },
     });
@@ -104,7 +106,9 @@ describe("parseScheduleExpression rejects invalid expressions with a precise mes
 
   test("fails when ? is used outside the day fields", () => {
     const error = errorOf("cron(? 9 * * ? *)");
-    expect(error.message).toContain('minutes field "?": "?" is only allowed in day-of-month or day-of-week');
+    expect(error.message).toContain(
+      'minutes field "?": "?" is only allowed in day-of-month or day-of-week',
+    );
     expect(error.field).toBe("minutes");
   });
 
@@ -123,9 +127,7 @@ describe("parseScheduleExpression rejects invalid expressions with a precise mes
   });
 
   test("fails when a range runs backwards", () => {
-    expect(errorOf("cron(0 0 ? * FRI-MON *)").message).toContain(
-      'range "FRI-MON" runs backwards',
-    );
+    expect(errorOf("cron(0 0 ? * FRI-MON *)").message).toContain('range "FRI-MON" runs backwards');
   });
 
   test("fails when the expression is neither cron nor rate", () => {
@@ -183,21 +185,21 @@ describe("nextFireTime", () => {
 
   test("counts rates from the anchor", () => {
     const anchor = at("2024-03-14T10:00:00Z");
-    expect(nextFireTime("rate(30 minutes)", at("2024-03-14T10:45:00Z"), { anchor })?.toISOString()).toBe(
-      "2024-03-14T11:00:00.000Z",
-    );
-    expect(nextFireTime("rate(30 minutes)", at("2024-03-14T11:00:00Z"), { anchor })?.toISOString()).toBe(
-      "2024-03-14T11:30:00.000Z",
-    );
+    expect(
+      nextFireTime("rate(30 minutes)", at("2024-03-14T10:45:00Z"), { anchor })?.toISOString(),
+    ).toBe("2024-03-14T11:00:00.000Z");
+    expect(
+      nextFireTime("rate(30 minutes)", at("2024-03-14T11:00:00Z"), { anchor })?.toISOString(),
+    ).toBe("2024-03-14T11:30:00.000Z");
     expect(nextFireTime("rate(1 hour)", at("2024-03-14T10:00:00Z"))?.toISOString()).toBe(
       "2024-03-14T11:00:00.000Z",
     );
   });
 
   test("fails when the time zone is not an IANA name", () => {
-    expect(() => nextFireTime("cron(0 9 * * ? *)", new Date(), { timeZone: "Mars/Olympus" })).toThrow(
-      'time zone "Mars/Olympus" is not an IANA time zone name',
-    );
+    expect(() =>
+      nextFireTime("cron(0 9 * * ? *)", new Date(), { timeZone: "Mars/Olympus" }),
+    ).toThrow('time zone "Mars/Olympus" is not an IANA time zone name');
   });
 });
 

@@ -9,7 +9,10 @@ test("every launcher variable of the guide has a stack output", () => {
 test("envFromStackOutputs turns DescribeStacks outputs into DAGY_* variables", () => {
   expect(
     envFromStackOutputs([
-      { OutputKey: "DagyEcsClusterArn", OutputValue: "arn:aws:ecs:eu-west-1:123456789012:cluster/dagy-develop" },
+      {
+        OutputKey: "DagyEcsClusterArn",
+        OutputValue: "arn:aws:ecs:eu-west-1:123456789012:cluster/dagy-develop",
+      },
       { OutputKey: "DagyEcsSubnets", OutputValue: "subnet-1,subnet-2" },
       { OutputKey: "DagyRunsTable", OutputValue: "dagy-develop-runs" },
       { OutputKey: "DagyApiUrl", OutputValue: "https://x.execute-api.eu-west-1.amazonaws.com/" },

@@ -183,7 +183,10 @@ describe("storage", () => {
     t("production").resourceCountIs("Custom::S3AutoDeleteObjects", 0);
 
     for (const table of Object.values(t("develop").findResources("AWS::DynamoDB::Table"))) {
-      expect(table).toMatchObject({ DeletionPolicy: "Delete", Properties: { DeletionProtectionEnabled: false } });
+      expect(table).toMatchObject({
+        DeletionPolicy: "Delete",
+        Properties: { DeletionProtectionEnabled: false },
+      });
     }
     for (const bucket of Object.values(t("develop").findResources("AWS::S3::Bucket"))) {
       expect(bucket).toMatchObject({ DeletionPolicy: "Delete" });
@@ -262,7 +265,11 @@ describe("compute", () => {
   });
 
   test("worker task definition: ARM64, sized by the environment's profile, container `worker` logging to the worker log group", () => {
-    const logGroupId = logicalIdByPrefix(t("develop"), "AWS::Logs::LogGroup", "ComputeWorkerLogGroup");
+    const logGroupId = logicalIdByPrefix(
+      t("develop"),
+      "AWS::Logs::LogGroup",
+      "ComputeWorkerLogGroup",
+    );
     t("develop").hasResourceProperties("AWS::ECS::TaskDefinition", {
       Family: "dagy-develop-worker",
       Cpu: "256",
@@ -393,11 +400,7 @@ describe("compute", () => {
           Image: {
             "Fn::Join": [
               "",
-              [
-                "123456789012.dkr.ecr.eu-west-1.",
-                ref("AWS::URLSuffix"),
-                "/dagy-worker:v1.0.0",
-              ],
+              ["123456789012.dkr.ecr.eu-west-1.", ref("AWS::URLSuffix"), "/dagy-worker:v1.0.0"],
             ],
           },
         }),
@@ -483,8 +486,12 @@ describe("functions", () => {
       DAGY_API_AUTH_MODE: "jwt",
       DAGY_API_ORG_CLAIM: "custom:org",
       DAGY_SCHEDULE_RULE_PREFIX: "dagy-staging-",
-      DAGY_LAUNCH_FUNCTION_ARN: arnOf(logicalIdByPrefix(template, "AWS::Lambda::Function", "FunctionsLaunchFunction")),
-      DAGY_SCHEDULER_ROLE_ARN: arnOf(logicalIdByPrefix(template, "AWS::IAM::Role", "SchedulesSchedulerRole")),
+      DAGY_LAUNCH_FUNCTION_ARN: arnOf(
+        logicalIdByPrefix(template, "AWS::Lambda::Function", "FunctionsLaunchFunction"),
+      ),
+      DAGY_SCHEDULER_ROLE_ARN: arnOf(
+        logicalIdByPrefix(template, "AWS::IAM::Role", "SchedulesSchedulerRole"),
+      ),
       DAGY_SCHEDULER_GROUP: "dagy-staging",
     });
   });
@@ -541,7 +548,10 @@ describe("functions", () => {
         Resource: "*",
       });
       expect(statementWith(statements, "s3:PutObject").Resource).toEqual(
-        objectsOf(logicalIdByPrefix(template, "AWS::S3::Bucket", "StorageArtifactsBucket"), "run-inputs/*"),
+        objectsOf(
+          logicalIdByPrefix(template, "AWS::S3::Bucket", "StorageArtifactsBucket"),
+          "run-inputs/*",
+        ),
       );
     }
     expect(actionsOfRole(template, roleOf(template, "Launch"))).toEqual([
@@ -576,7 +586,9 @@ describe("functions", () => {
     expect(statementWith(statements, "events:PutRule").Resource).toEqual(
       accountArn("events", "rule/dagy-develop-*"),
     );
-    const groupRef = ref(logicalIdByPrefix(template, "AWS::Scheduler::ScheduleGroup", "SchedulesRuntimeScheduleGroup"));
+    const groupRef = ref(
+      logicalIdByPrefix(template, "AWS::Scheduler::ScheduleGroup", "SchedulesRuntimeScheduleGroup"),
+    );
     expect(statementWith(statements, "scheduler:CreateSchedule")).toEqual({
       Effect: "Allow",
       Action: [
@@ -589,7 +601,11 @@ describe("functions", () => {
     });
     expect(
       statements.find(
-        (s) => JSON.stringify(s.Resource) === JSON.stringify(arnOf(logicalIdByPrefix(template, "AWS::IAM::Role", "SchedulesSchedulerRole"))),
+        (s) =>
+          JSON.stringify(s.Resource) ===
+          JSON.stringify(
+            arnOf(logicalIdByPrefix(template, "AWS::IAM::Role", "SchedulesSchedulerRole")),
+          ),
       ),
     ).toEqual({
       Effect: "Allow",
@@ -672,7 +688,9 @@ describe("events and schedules", () => {
       },
       Targets: [
         Match.objectLike({
-          Arn: arnOf(logicalIdByPrefix(template, "AWS::Lambda::Function", "FunctionsTaskEventsFunction")),
+          Arn: arnOf(
+            logicalIdByPrefix(template, "AWS::Lambda::Function", "FunctionsTaskEventsFunction"),
+          ),
         }),
       ],
     });
@@ -685,7 +703,9 @@ describe("events and schedules", () => {
       State: "ENABLED",
       Targets: [
         Match.objectLike({
-          Arn: arnOf(logicalIdByPrefix(template, "AWS::Lambda::Function", "FunctionsReconcileFunction")),
+          Arn: arnOf(
+            logicalIdByPrefix(template, "AWS::Lambda::Function", "FunctionsReconcileFunction"),
+          ),
         }),
       ],
     });
@@ -739,7 +759,9 @@ describe("api", () => {
   test("every route, all behind IAM authorization by default", () => {
     const template = t("develop");
     const routes = Object.values(template.findResources("AWS::ApiGatewayV2::Route"));
-    expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual(API_ROUTES.map(routeKey).sort());
+    expect(routes.map((r) => r.Properties.RouteKey as string).sort()).toEqual(
+      API_ROUTES.map(routeKey).sort(),
+    );
     for (const route of routes) expect(route.Properties.AuthorizationType).toBe("AWS_IAM");
     template.resourceCountIs("AWS::ApiGatewayV2::Authorizer", 0);
   });
@@ -755,7 +777,10 @@ describe("api", () => {
     const routes = Object.values(template.findResources("AWS::ApiGatewayV2::Route"));
     expect(routes).toHaveLength(API_ROUTES.length);
     for (const route of routes) {
-      expect(route.Properties).toMatchObject({ AuthorizationType: "JWT", AuthorizerId: ref(authorizerId) });
+      expect(route.Properties).toMatchObject({
+        AuthorizationType: "JWT",
+        AuthorizerId: ref(authorizerId),
+      });
     }
   });
 
@@ -776,7 +801,10 @@ describe("api", () => {
 
 describe("outputs", () => {
   test("one output per DAGY_* variable in STACK_OUTPUTS, plus the API URL and task definition ARN", () => {
-    const outputs = t("develop").toJSON().Outputs as Record<string, { Description: string; Value: unknown }>;
+    const outputs = t("develop").toJSON().Outputs as Record<
+      string,
+      { Description: string; Value: unknown }
+    >;
     for (const [key, variable] of Object.entries(STACK_OUTPUTS)) {
       expect(outputs[key]).toBeDefined();
       expect(outputs[key]!.Description).toBe(variable);
@@ -801,8 +829,14 @@ describe("outputs", () => {
     expect(outputs.DagyEcsSubnets!.Value).toEqual({
       "Fn::Join": ["", [ref(privateSubnets[0]!), ",", ref(privateSubnets[1]!)]],
     });
-    const securityGroupId = logicalIdByPrefix(template, "AWS::EC2::SecurityGroup", "NetworkWorkerSecurityGroup");
-    expect(outputs.DagyEcsSecurityGroups!.Value).toEqual({ "Fn::GetAtt": [securityGroupId, "GroupId"] });
+    const securityGroupId = logicalIdByPrefix(
+      template,
+      "AWS::EC2::SecurityGroup",
+      "NetworkWorkerSecurityGroup",
+    );
+    expect(outputs.DagyEcsSecurityGroups!.Value).toEqual({
+      "Fn::GetAtt": [securityGroupId, "GroupId"],
+    });
   });
 });
 
@@ -815,7 +849,9 @@ describe("network", () => {
     template.hasResourceProperties("AWS::EC2::FlowLog", { TrafficType: "REJECT" });
     template.hasResourceProperties("AWS::EC2::SecurityGroup", {
       SecurityGroupIngress: Match.absent(),
-      SecurityGroupEgress: [{ CidrIp: "0.0.0.0/0", IpProtocol: "-1", Description: Match.anyValue() }],
+      SecurityGroupEgress: [
+        { CidrIp: "0.0.0.0/0", IpProtocol: "-1", Description: Match.anyValue() },
+      ],
     });
     t("production").resourceCountIs("AWS::EC2::NatGateway", 2);
   });
@@ -832,21 +868,37 @@ describe("the CDK app entry", () => {
 
   test("merges a config file named by the `config` context", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dagy-config-"));
-    fs.writeFileSync(path.join(dir, "prod.json"), JSON.stringify({ appName: "acme", logRetentionDays: 90 }));
-    const config = configFromContext(newApp({ environment: "production", config: "prod.json" }), dir);
-    expect(config).toMatchObject({ environment: "production", appName: "acme", logRetentionDays: 90 });
+    fs.writeFileSync(
+      path.join(dir, "prod.json"),
+      JSON.stringify({ appName: "acme", logRetentionDays: 90 }),
+    );
+    const config = configFromContext(
+      newApp({ environment: "production", config: "prod.json" }),
+      dir,
+    );
+    expect(config).toMatchObject({
+      environment: "production",
+      appName: "acme",
+      logRetentionDays: 90,
+    });
   });
 
   test("fails when the config file names another environment", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dagy-config-"));
     fs.writeFileSync(path.join(dir, "c.json"), JSON.stringify({ environment: "production" }));
-    expect(() => configFromContext(newApp({ environment: "develop", config: "c.json" }), dir)).toThrow(
-      'config file ' + path.join(dir, "c.json") + ' sets environment "production" but context environment is "develop"',
+    expect(() =>
+      configFromContext(newApp({ environment: "develop", config: "c.json" }), dir),
+    ).toThrow(
+      "config file " +
+        path.join(dir, "c.json") +
+        ' sets environment "production" but context environment is "develop"',
     );
   });
 
   test("fails when the context environment is invalid, naming the field", () => {
-    expect(() => buildDagyApp(newApp({ environment: "qa" }), { nag: false })).toThrow(ConfigurationError);
+    expect(() => buildDagyApp(newApp({ environment: "qa" }), { nag: false })).toThrow(
+      ConfigurationError,
+    );
     expect(() => buildDagyApp(newApp({ environment: "qa" }), { nag: false })).toThrow(
       'environment: "qa" is not an environment; allowed: develop, staging, production',
     );
@@ -854,7 +906,10 @@ describe("the CDK app entry", () => {
 
   test("fails when an existing VPC is looked up without account and region", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dagy-config-"));
-    fs.writeFileSync(path.join(dir, "c.json"), JSON.stringify({ vpc: { vpcId: "vpc-0123456789abcdef0" } }));
+    fs.writeFileSync(
+      path.join(dir, "c.json"),
+      JSON.stringify({ vpc: { vpcId: "vpc-0123456789abcdef0" } }),
+    );
     expect(() =>
       buildDagyApp(newApp({ environment: "develop", config: "c.json" }), { cwd: dir, nag: false }),
     ).toThrow("vpc.vpcId: looking up an existing VPC needs the account and region");

@@ -1,7 +1,10 @@
 /** Points the handlers' module-scope configuration at the test servers, and restores it after. */
 import type { TestEnv } from "../support/local-servers";
 
-export function handlerEnv(env: TestEnv, extra: Record<string, string> = {}): Record<string, string> {
+export function handlerEnv(
+  env: TestEnv,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "test",

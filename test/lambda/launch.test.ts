@@ -88,14 +88,49 @@ describe("launch handler", () => {
 
   it.each([
     ["a wrong action", { ...GUIDE_EVENT, action: "run" }, /action: must be "launch" \(got "run"\)/],
-    ["no action", { flow_name: "etl_pipeline", org_id: "acme-corp" }, /action: must be "launch" \(got nothing\)/],
+    [
+      "no action",
+      { flow_name: "etl_pipeline", org_id: "acme-corp" },
+      /action: must be "launch" \(got nothing\)/,
+    ],
     ["an unknown field", { ...GUIDE_EVENT, flow_verison: "1.0.0" }, /unknown field flow_verison/],
     ["a missing org_id", { action: "launch", flow_name: "etl_pipeline" }, /org_id/],
     ["not an object", "launch etl_pipeline", /must be a JSON object/],
-  ])("answers success:false naming the problem for %s, without throwing or launching", async (_n, event, message) => {
-    const result = await handler(event);
-    expect(result).toMatchObject({ success: false, run_id: null, task_arn: null, error_type: "InvalidLaunchRequestError" });
-    expect(result.error_message).toMatch(message);
+  ])(
+    "answers success:false naming the problem for %s, without throwing or launching",
+    async (_n, event, message) => {
+      const result = await handler(event);
+      expect(result).toMatchObject({
+        success: false,
+        run_id: null,
+        task_arn: null,
+        error_type: "InvalidLaunchRequestError",
+      });
+      expect(result.error_message).toMatch(message);
+      expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
+    },
+  );
+
+  it("answers success:false, without throwing, for parameters the flow does not accept", async () => {
+    await persistence.flows.put({
+      org_id: "acme-corp",
+      flow_name: "needs_date",
+      flow_version: "1.0.0",
+      spec: JSON.stringify({
+        spec_version: 1,
+        name: "needs_date",
+        version: "1.0.0",
+        parameters: { date: { type: "string", required: true } },
+        tasks: [],
+      }),
+      artifact_s3_uri: `s3://${env.buckets.artifacts}/flows/needs_date/1.0.0/artifact.zip`,
+      artifact_sha256: "b".repeat(64),
+      is_semver: true,
+      registered_at: "2024-03-01T00:00:00.000Z",
+    });
+    const result = await handler({ ...GUIDE_EVENT, flow_name: "needs_date" });
+    expect(result).toMatchObject({ success: false, error_type: "InvalidLaunchRequestError" });
+    expect(result.error_message).toMatch(/date/);
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
   });
 

@@ -101,16 +101,26 @@ describe("reconcile handler (sweep)", () => {
       [stopped.run_id]: "failed",
     });
 
-    expect(await persistence.runs.get(cancelled.run_id)).toMatchObject({ status: "CANCELLED", exit_code: 143 });
+    expect(await persistence.runs.get(cancelled.run_id)).toMatchObject({
+      status: "CANCELLED",
+      exit_code: 143,
+    });
     const never = await persistence.runs.get(neverSubmitted.run_id);
     expect(never).toMatchObject({ status: "FAILED", stop_reason: "NEVER_SUBMITTED" });
-    expect(never?.error_message).toMatch(/^Run was never submitted: no worker task was started within 15 minutes/);
+    expect(never?.error_message).toMatch(
+      /^Run was never submitted: no worker task was started within 15 minutes/,
+    );
     const gone = await persistence.runs.get(missing.run_id);
     expect(gone).toMatchObject({ status: "FAILED", stop_reason: "MISSING", exit_code: null });
     expect(gone?.error_message).toMatch(
-      new RegExp(`^Worker task ${taskArn("x").replace(/[/.]/g, "\\$&")} no longer exists in ECS; it stopped without recording an outcome \\(DescribeTasks: MISSING\\)`),
+      new RegExp(
+        `^Worker task ${taskArn("x").replace(/[/.]/g, "\\$&")} no longer exists in ECS; it stopped without recording an outcome \\(DescribeTasks: MISSING\\)`,
+      ),
     );
-    expect(await persistence.runs.get(stopped.run_id)).toMatchObject({ status: "FAILED", exit_code: 1 });
+    expect(await persistence.runs.get(stopped.run_id)).toMatchObject({
+      status: "FAILED",
+      exit_code: 1,
+    });
     expect((await persistence.runs.get(healthy.run_id))?.status).toBe("RUNNING");
     expect((await persistence.runs.get(recent.run_id))?.status).toBe("RUNNING");
     expect((await persistence.runs.get(freshQueued.run_id))?.status).toBe("QUEUED");

@@ -87,8 +87,14 @@ describe("task-events handler", () => {
     const { run, taskId } = await runningRun({ capacity_provider: "FARGATE_SPOT" });
     await handler(spotInterruption(run.run_id, taskId));
     const stored = await persistence.runs.get(run.run_id);
-    expect(stored).toMatchObject({ status: "FAILED", exit_code: 143, stop_reason: "SpotInterruption: Your Spot Task was interrupted." });
-    expect(stored?.error_message).toMatch(/^Worker was interrupted: Fargate Spot reclaimed the capacity/);
+    expect(stored).toMatchObject({
+      status: "FAILED",
+      exit_code: 143,
+      stop_reason: "SpotInterruption: Your Spot Task was interrupted.",
+    });
+    expect(stored?.error_message).toMatch(
+      /^Worker was interrupted: Fargate Spot reclaimed the capacity/,
+    );
   });
 
   it("fails a run whose worker exited 0 without recording an outcome", async () => {
@@ -119,7 +125,9 @@ describe("task-events handler", () => {
     const { run, taskId } = await runningRun();
     await persistence.runs.transition(run.run_id, "RUNNING", "SUCCEEDED");
     const before = await persistence.runs.get(run.run_id);
-    const outcome = await handler(ecsTaskStateChange({ runId: run.run_id, taskId, container: { exitCode: 0 } }));
+    const outcome = await handler(
+      ecsTaskStateChange({ runId: run.run_id, taskId, container: { exitCode: 0 } }),
+    );
     expect(outcome).toMatchObject({ action: "already_terminal", status: "SUCCEEDED" });
     expect(await persistence.runs.get(run.run_id)).toEqual(before);
   });
@@ -152,7 +160,11 @@ describe("task-events handler", () => {
   });
 
   it("ignores events that are not ECS task state changes, without throwing", async () => {
-    const outcome = await handler({ "detail-type": "Scheduled Event", source: "aws.events", detail: {} });
+    const outcome = await handler({
+      "detail-type": "Scheduled Event",
+      source: "aws.events",
+      detail: {},
+    });
     expect(outcome).toMatchObject({ action: "ignored" });
   });
 

@@ -18,7 +18,6 @@ import type { Clock } from "../../lib/local/scheduler";
 import { defaultWorkerCommand } from "../../lib/worker/bundle";
 
 const REPO = resolve(__dirname, "..", "..");
-const ORDERS_CSV = join(REPO, "examples", "data", "orders.csv");
 
 type Json = Record<string, unknown>;
 
@@ -271,15 +270,13 @@ describe("local platform", () => {
     expect(recovered.body).toMatchObject({ status: "FAILED", error_message: RESTART_MESSAGE });
 
     const schedules = await http(platform, "GET", "/schedules?org_id=acme-corp");
-    expect((schedules.body.schedules as Json[]).map((s) => s.name)).toEqual([
-      "hello-every-minute",
-    ]);
+    expect((schedules.body.schedules as Json[]).map((s) => s.name)).toEqual(["hello-every-minute"]);
   });
 
   it("refuses to start a second platform on the same data directory", async () => {
     // platform.json names this (live) process; another process would be refused the same way.
-    await expect(startLocalPlatform({ dataDir, cwd: REPO, port: 0, workerCommand })).rejects.toThrow(
-      /already running on/,
-    );
+    await expect(
+      startLocalPlatform({ dataDir, cwd: REPO, port: 0, workerCommand }),
+    ).rejects.toThrow(/already running on/);
   });
 });

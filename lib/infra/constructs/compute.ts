@@ -88,7 +88,8 @@ export class ComputeConstruct extends Construct {
     });
     this.taskRole = new iam.Role(this, "TaskRole", {
       assumedBy: ecsTasks,
-      description: "Dagy worker task role: its run record, artifacts, trace objects, run log streams",
+      description:
+        "Dagy worker task role: its run record, artifacts, trace objects, run log streams",
     });
 
     const profile = WORKLOAD_PROFILES[props.workloadProfile];
@@ -136,7 +137,9 @@ export class ComputeConstruct extends Construct {
     iam.Grant.addToPrincipal({
       grantee: this.taskRole,
       actions: ["s3:GetObject"],
-      resourceArns: WORKER_ARTIFACT_READ_PREFIXES.map((p) => props.artifactsBucket.arnForObjects(p)),
+      resourceArns: WORKER_ARTIFACT_READ_PREFIXES.map((p) =>
+        props.artifactsBucket.arnForObjects(p),
+      ),
     });
     iam.Grant.addToPrincipal({
       grantee: this.taskRole,
@@ -146,18 +149,14 @@ export class ComputeConstruct extends Construct {
     // The worker ships run events to a log stream named by the run id.
     this.logGroup.grantWrite(this.taskRole);
     acknowledgeWildcards(this.taskRole, [
-      {
-        resource: `${this.logGroup.logGroupArn}`,
-        reason:
-          "Log streams of the one worker log group (logGroupArn ends in :*); stream names are run ids.",
-      },
       ...WORKER_ARTIFACT_READ_PREFIXES.map((prefix) => ({
         resource: props.artifactsBucket.arnForObjects(prefix),
         reason: `Objects under ${prefix} of the artifacts bucket; keys carry flow, version, slug or run id.`,
       })),
       {
         resource: props.tracesBucket.arnForObjects(WORKER_TRACES_WRITE_PREFIX),
-        reason: "Tracebacks under exceptions/<org_id>/<run_id>/ of the traces bucket; run ids are unknown at deploy time.",
+        reason:
+          "Tracebacks under exceptions/<org_id>/<run_id>/ of the traces bucket; run ids are unknown at deploy time.",
       },
     ]);
   }
@@ -279,7 +278,8 @@ export class ComputeConstruct extends Construct {
     acknowledgeOnPrincipal(grantee, [
       {
         resource: this.taskArns(),
-        reason: "Tasks of the Dagy cluster only (task ids are per run); ecs:cluster condition applies too.",
+        reason:
+          "Tasks of the Dagy cluster only (task ids are per run); ecs:cluster condition applies too.",
       },
     ]);
   }

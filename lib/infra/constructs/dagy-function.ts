@@ -30,9 +30,7 @@ export interface DagyFunctionProps {
  * indexes), or exact actions on the table and, when `includeIndexes`, its indexes.
  */
 export type TableAccess =
-  | "read"
-  | "readWrite"
-  | { readonly actions: readonly string[]; readonly includeIndexes?: boolean };
+  "read" | "readWrite" | { readonly actions: readonly string[]; readonly includeIndexes?: boolean };
 
 /** Access to key patterns of a bucket, e.g. `{ write: ["run-inputs/*"] }`. */
 export interface BucketAccess {
@@ -65,12 +63,6 @@ export class DagyFunction extends Construct {
       description: `Execution role of ${props.functionName}`,
     });
     this.logGroup.grantWrite(this.role);
-    acknowledgeWildcards(this.role, [
-      {
-        resource: this.logGroup.logGroupArn,
-        reason: "Log streams of this function's own log group (logGroupArn ends in :*).",
-      },
-    ]);
 
     this.function = new nodejs.NodejsFunction(this, "Function", {
       functionName: props.functionName,

@@ -70,7 +70,9 @@ export class MonitoringConstruct extends Construct {
               props.apiStage.metricClientError({ period, statistic: "Sum", label: "4xx" }),
               serverErrors.with({ label: "5xx" }),
             ],
-            right: [props.apiStage.metricLatency({ period, statistic: "p99", label: "p99 latency" })],
+            right: [
+              props.apiStage.metricLatency({ period, statistic: "p99", label: "p99 latency" }),
+            ],
             width: 12,
           }),
         ],

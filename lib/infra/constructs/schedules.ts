@@ -103,7 +103,8 @@ export class SchedulesConstruct extends Construct {
     acknowledgeWildcards(this.schedulerRole, [
       {
         resource: `${props.launchFunction.functionArn}:*`,
-        reason: "Versions and aliases of the launch function (CDK's grantInvoke); no other function.",
+        reason:
+          "Versions and aliases of the launch function (CDK's grantInvoke); no other function.",
       },
     ]);
     props.launchFunction.addPermission("InvokeByRuntimeScheduleRules", {
@@ -116,7 +117,12 @@ export class SchedulesConstruct extends Construct {
       const name = props.resourceNameFor(schedule.name);
       const description = `Dagy: launch ${schedule.flowName} for ${schedule.orgId} (${schedule.expression}${schedule.timeZone ? ` ${schedule.timeZone}` : ""})`;
       if (schedule.timeZone === undefined) {
-        const input = launchEvent(schedule, props.environment, name, events.EventField.fromPath("$.id"));
+        const input = launchEvent(
+          schedule,
+          props.environment,
+          name,
+          events.EventField.fromPath("$.id"),
+        );
         this.rules.push(
           new events.Rule(this, `Rule-${schedule.name}`, {
             ruleName: name,
@@ -170,10 +176,7 @@ export class SchedulesConstruct extends Construct {
     fn.setEnvironment(FUNCTION_ENV.scheduleRulePrefix, this.runtimePrefix)
       .setEnvironment(FUNCTION_ENV.launchFunctionArn, this.launchFunction.functionArn)
       .setEnvironment(HANDLER_ENV.schedulerRoleArn, this.schedulerRole.roleArn)
-      .setEnvironment(
-        HANDLER_ENV.schedulerGroup,
-        this.runtimeScheduleGroup.scheduleGroupName,
-      );
+      .setEnvironment(HANDLER_ENV.schedulerGroup, this.runtimeScheduleGroup.scheduleGroupName);
     const grantee = fn.function;
     iam.Grant.addToPrincipal({
       grantee,
@@ -199,15 +202,18 @@ export class SchedulesConstruct extends Construct {
     acknowledgeWildcards(fn.role, [
       {
         resource: this.runtimeRuleArnPattern,
-        reason: "Runtime schedule rules are named by users at run time, under the <appName>-<env>- prefix only.",
+        reason:
+          "Runtime schedule rules are named by users at run time, under the <appName>-<env>- prefix only.",
       },
       {
         resource: this.runtimeScheduleArnPattern,
-        reason: "Time-zoned runtime schedules are named by users at run time, in the Dagy group and under the prefix only.",
+        reason:
+          "Time-zoned runtime schedules are named by users at run time, in the Dagy group and under the prefix only.",
       },
       {
         resource: "*",
-        reason: "events:ListRules and scheduler:ListSchedules support no resource-level permission; they list names and settings, no data.",
+        reason:
+          "events:ListRules and scheduler:ListSchedules support no resource-level permission; they list names and settings, no data.",
       },
     ]);
   }
