@@ -26,7 +26,6 @@ const TARGET_FIRST_TASK_MS = 300;
 const REPO_ROOT = path.resolve(__dirname, "..");
 
 interface Timings {
-  code_cache?: string;
   main: number;
   artifact_fetched: number;
   run_claimed: number;
@@ -142,7 +141,6 @@ export async function main(): Promise<void> {
     const { samples, walls } = await measure([process.execPath, bundle.file], RUNS);
     const m = (pick: (t: Timings) => number) => median(samples.map(pick)).toFixed(1);
     const firstTask = median(samples.map((t) => t.first_task_started));
-    const caches = [...new Set(samples.map((t) => t.code_cache ?? "none"))].join(", ");
     console.log(
       `ETL example flow, bundled worker, ${RUNS} runs (median), ms since worker process start:`,
     );

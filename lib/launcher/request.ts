@@ -4,7 +4,7 @@
  * the same fields with the same rules and report problems by the caller's own field names.
  * Validation is pure: nothing is read or written.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { InvalidLaunchRequestError } from "../errors";
 import { IDENTIFIER_RULES, type IdentifierKind } from "../persistence/validate";
 import { isJson } from "../sdk/parameters";

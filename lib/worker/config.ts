@@ -38,8 +38,6 @@ export interface WorkerConfig {
   readonly s3Endpoint?: string;
   /** Emit a `worker_timings` log line with start-up marks (DAGY_WORKER_TIMINGS=1). */
   readonly emitTimings: boolean;
-  /** Whether the loader compiled the bundle from V8's code cache (reported in worker_timings). */
-  readonly codeCache?: string;
 }
 
 /** Worker-only switches beside the shared contract in lib/config/env.ts. */
@@ -48,8 +46,6 @@ export const WORKER_EXTRA_ENV = {
   logShipping: "DAGY_LOG_SHIPPING",
   /** `1` emits a `worker_timings` JSON line (used by bench/worker.ts). */
   timings: "DAGY_WORKER_TIMINGS",
-  /** Set by the loader (worker.js): `accepted`, `rejected` or `none`. */
-  codeCacheStatus: "DAGY_WORKER_CODE_CACHE_STATUS",
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -156,9 +152,6 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     ...(dynamodbEndpoint !== undefined ? { dynamodbEndpoint } : {}),
     ...(s3Endpoint !== undefined ? { s3Endpoint } : {}),
     emitTimings: optional(env, WORKER_EXTRA_ENV.timings) === "1",
-    ...(optional(env, WORKER_EXTRA_ENV.codeCacheStatus) !== undefined
-      ? { codeCache: optional(env, WORKER_EXTRA_ENV.codeCacheStatus) }
-      : {}),
   };
 }
 

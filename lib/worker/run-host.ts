@@ -253,7 +253,6 @@ export class WorkerHost {
       this.logger.info("worker timings (ms since process start)", {
         event_type: "worker_timings",
         ...this.marks,
-        ...(this.config.codeCache !== undefined ? { code_cache: this.config.codeCache } : {}),
       });
     }
     this.logger.info(`worker exiting with code ${outcome.exitCode}`, {
