@@ -138,6 +138,16 @@ export async function main(): Promise<void> {
       return { samples, walls };
     };
 
+    // Reference: what Node itself costs here before any of our code runs.
+    const bare: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const out = await runWorker(
+        [process.execPath, "-e", "process.stdout.write(String(performance.now()))"],
+        { PATH: process.env.PATH ?? "" },
+      );
+      bare.push(Number(out.stdout));
+    }
+
     const { samples, walls } = await measure([process.execPath, bundle.file], RUNS);
     const m = (pick: (t: Timings) => number) => median(samples.map(pick)).toFixed(1);
     const firstTask = median(samples.map((t) => t.first_task_started));
@@ -145,6 +155,7 @@ export async function main(): Promise<void> {
       `ETL example flow, bundled worker, ${RUNS} runs (median), ms since worker process start:`,
     );
     console.log(`  process start -> main (node + bundle load)       ${m((t) => t.main)}`);
+    console.log(`    (an empty node script reaches its first line at ${median(bare).toFixed(1)})`);
     console.log(
       `  main -> artifact fetched (S3 GET)                ${m((t) => t.artifact_fetched - t.main)}`,
     );

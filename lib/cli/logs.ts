@@ -51,15 +51,24 @@ const HIDDEN = new Set([
   "component",
 ]);
 
+/** Longer non-JSON lines (a minified bundle quoted in a crash) are cut; --json shows them whole. */
+const MAX_PLAIN_LINE = 2000;
+
+function plain(line: string): string {
+  return line.length <= MAX_PLAIN_LINE
+    ? line
+    : `${line.slice(0, MAX_PLAIN_LINE)}… [${line.length - MAX_PLAIN_LINE} more characters; --json shows all]`;
+}
+
 /** One log line, readable: time, event, task, what happened. Non-JSON lines pass through. */
 export function renderLogLine(line: string): string {
   let record: Record<string, unknown>;
   try {
     const parsed: unknown = JSON.parse(line);
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return line;
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) return plain(line);
     record = parsed as Record<string, unknown>;
   } catch {
-    return line;
+    return plain(line);
   }
   const event = typeof record.event_type === "string" ? record.event_type : "";
   const level = typeof record.level === "string" ? record.level : "";

@@ -34,6 +34,7 @@ export class DagyStack extends Stack {
       ...props,
     });
     const { config } = props;
+    // RetentionDays members are the day counts themselves; config allows only valid ones.
     const logRetention = config.logRetentionDays as unknown as logs.RetentionDays;
     const removalPolicy = config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 

@@ -711,7 +711,7 @@ describe("events and schedules", () => {
     });
   });
 
-  test("a UTC config schedule is a rule sending the guide's launch event, keyed by the event id", () => {
+  test("a UTC config schedule is a rule sending the guide's launch event, keyed by the firing time", () => {
     const template = t("variant");
     const rule = resourceByIdPrefix(template, "AWS::Events::Rule", "SchedulesRuleetldaily");
     expect(rule.Properties).toMatchObject({
@@ -723,14 +723,15 @@ describe("events and schedules", () => {
     expect(target).toMatchObject({
       Arn: arnOf(logicalIdByPrefix(template, "AWS::Lambda::Function", "FunctionsLaunchFunction")),
       RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 },
-      InputTransformer: { InputPathsMap: { id: "$.id" } },
+      InputTransformer: { InputPathsMap: { time: "$.time" } },
     });
     const inputTemplate = (target.InputTransformer as { InputTemplate: string }).InputTemplate;
     expect(inputTemplate).toBe(
       '{"action":"launch","flow_name":"etl_pipeline","org_id":"acme-corp","environment":"staging",' +
         '"flow_version":"1.0.0","parameters":{"source":"s3://data-input"},"workload_profile":"large",' +
         '"deployment_name":"production","trigger_source":"schedule",' +
-        '"triggered_by":"dagy-cfg-staging-etl-daily","idempotency_key":<id>}',
+        '"triggered_by":"dagy-cfg-staging-etl-daily",' +
+        '"idempotency_key":"dagy-cfg-staging-etl-daily@<time>"}',
     );
   });
 
@@ -748,7 +749,7 @@ describe("events and schedules", () => {
         Input:
           '{"action":"launch","flow_name":"report","org_id":"acme-corp","environment":"staging",' +
           '"trigger_source":"schedule","triggered_by":"dagy-cfg-staging-berlin-morning",' +
-          '"idempotency_key":"<aws.scheduler.execution-id>"}',
+          '"idempotency_key":"dagy-cfg-staging-berlin-morning@<aws.scheduler.scheduled-time>"}',
         RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 },
       },
     });

@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, IgnoreMode, RemovalPolicy, Size, Stack } from "aws-cdk-lib";
+import { ArnFormat, Duration, RemovalPolicy, Size, Stack } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as ec2 from "aws-cdk-lib/aws-ec2";
 import { Platform } from "aws-cdk-lib/aws-ecr-assets";
@@ -196,8 +196,7 @@ export class ComputeConstruct extends Construct {
         file: WORKER_DOCKERFILE,
         platform: Platform.LINUX_ARM64,
         exclude: WORKER_ASSET_EXCLUDES,
-        // Glob mode prunes excluded directories (node_modules) instead of testing every file in them.
-        ignoreMode: IgnoreMode.GLOB,
+        // Docker ignore mode (the default) also applies the repository's .dockerignore.
       });
     }
     const ecrImage = parseEcrImageUri(config.uri);

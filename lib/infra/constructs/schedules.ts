@@ -55,8 +55,9 @@ export interface SchedulesConstructProps {
 /**
  * Launches flows on schedules. A config schedule without a time zone is an EventBridge rule
  * (UTC); with a time zone it is an EventBridge Scheduler schedule in that zone. Both invoke the
- * launch function with the guide's launch event, plus an idempotency key taken from the
- * delivery (event id / Scheduler execution id) so a retried delivery cannot launch twice.
+ * launch function with the guide's launch event, plus an idempotency key made of the schedule's
+ * name and the firing's scheduled time, the same for every retry of one firing, so a retried
+ * delivery cannot launch twice.
  *
  * Runtime schedules (the API's POST /schedules) are named under `runtimePrefix`: UTC ones are
  * rules, and the launch function carries one resource-based permission for all of them, so the
@@ -121,7 +122,7 @@ export class SchedulesConstruct extends Construct {
           schedule,
           props.environment,
           name,
-          events.EventField.fromPath("$.id"),
+          events.EventField.fromPath("$.time"),
         );
         this.rules.push(
           new events.Rule(this, `Rule-${schedule.name}`, {
@@ -143,7 +144,7 @@ export class SchedulesConstruct extends Construct {
           schedule,
           props.environment,
           name,
-          scheduler.ContextAttribute.executionId,
+          scheduler.ContextAttribute.scheduledTime,
         );
         this.schedulerSchedules.push(
           new scheduler.Schedule(this, `Schedule-${schedule.name}`, {
@@ -221,13 +222,14 @@ export class SchedulesConstruct extends Construct {
 
 /**
  * The guide's launch event, `{"action":"launch","flow_name",...}`, with the schedule's optional
- * launch fields in snake_case. `deliveryId` becomes the idempotency key.
+ * launch fields in snake_case. `scheduledTime` (a placeholder EventBridge fills in per firing)
+ * makes the idempotency key `<resourceName>@<scheduled time>`.
  */
 export function launchEvent(
   schedule: ScheduleConfig,
   environment: DagyEnvironment,
   resourceName: string,
-  deliveryId: string,
+  scheduledTime: string,
 ): Record<string, Json> {
   const event: Record<string, Json> = {
     action: "launch",
@@ -241,6 +243,6 @@ export function launchEvent(
   if (schedule.deploymentName !== undefined) event.deployment_name = schedule.deploymentName;
   event.trigger_source = "schedule";
   event.triggered_by = resourceName;
-  event.idempotency_key = deliveryId;
+  event.idempotency_key = `${resourceName}@${scheduledTime}`;
   return event;
 }
