@@ -62,6 +62,8 @@ const DEFAULT_INHERITED = [
   "LANG",
   "TZ",
   "NODE_OPTIONS",
+  // The local platform runs on the developer's Node (20+); the worker image runs Node 22.
+  "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED",
 ];
 
 /** lib/launcher -> repository root. */
