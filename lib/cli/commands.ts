@@ -34,7 +34,8 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: "dev",
-    summary: "Start the whole platform on this machine (npm start): API, stores, workers, schedules",
+    summary:
+      "Start the whole platform on this machine (npm start): API, stores, workers, schedules",
     load: async () => (require("./dev") as typeof import("./dev")).command,
   },
   {
