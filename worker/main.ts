@@ -8,7 +8,7 @@
  * SIGTERM without a cancel request (Spot interruption, StopTask), 5 the run was not QUEUED.
  */
 import { performance } from "node:perf_hooks";
-import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
+import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { createDataClients, destroyDataClients, type DataClients } from "../lib/aws/clients";
 import { PLATFORM_ENV, WORKER_ENV } from "../lib/config/env";
 import { RunRepository } from "../lib/persistence/runs";
@@ -78,11 +78,15 @@ async function main(): Promise<number> {
     ...(config.dynamodbEndpoint !== undefined ? { dynamodbEndpoint: config.dynamodbEndpoint } : {}),
     ...(config.s3Endpoint !== undefined ? { s3Endpoint: config.s3Endpoint } : {}),
   });
-  const logs = config.logShipping
-    ? new CloudWatchLogsClient({
-        ...(config.region !== undefined ? { region: config.region } : {}),
-      })
-    : undefined;
+  // Loaded only when shipping is on: the client module is a sizeable part of the bundle's
+  // start-up cost, and most runs do not need it.
+  let logs: CloudWatchLogsClient | undefined;
+  if (config.logShipping) {
+    const { CloudWatchLogsClient } = await import("../lib/worker/cloudwatch-logs");
+    logs = new CloudWatchLogsClient({
+      ...(config.region !== undefined ? { region: config.region } : {}),
+    });
+  }
   const runs = new RunRepository(clients.doc, config.runsTable, {
     warn: (message, fields) =>
       writeLine({ level: "warn", message, event_type: "persistence_warning", ...fields }),

@@ -186,28 +186,157 @@ function parseJsonEntry(files: Record<string, Uint8Array>, name: string): unknow
   }
 }
 
+/*
+ * Fast acceptance checks for the two JSON files. They accept only what the zod schemas in
+ * ./schema accept (never more), so a file they pass is valid as is; anything else goes to the
+ * schemas, which decide and word the error. Every artifact a worker loads passed registration,
+ * so the worker never needs zod: loading it and building the schemas cost a cold start ~25 ms.
+ * JSON.parse output is all they see, so numbers are finite and every value is JSON.
+ */
+type JsonObject = Record<string, unknown>;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0;
+}
+
+function isCount(value: unknown): boolean {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isNonNegative(value: unknown): boolean {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0;
+}
+
+const PARAMETER_TYPES: ReadonlySet<unknown> = new Set([
+  "string",
+  "number",
+  "integer",
+  "boolean",
+  "object",
+  "array",
+]);
+
+function isTaskSpec(value: unknown): boolean {
+  if (!isObject(value)) return false;
+  const { id, task, upstream, options } = value;
+  if (!isNonEmptyString(id) || !isNonEmptyString(task)) return false;
+  if (!Array.isArray(upstream) || !upstream.every((u) => typeof u === "string")) return false;
+  if (!isObject(options)) return false;
+  const timeout = options.timeout_ms;
+  return (
+    isCount(options.retries) &&
+    isNonNegative(options.retry_delay_ms) &&
+    isNonNegative(options.backoff_factor) &&
+    isNonNegative(options.max_retry_delay_ms) &&
+    (timeout === undefined ||
+      (typeof timeout === "number" && Number.isFinite(timeout) && timeout > 0))
+  );
+}
+
+function isParameterSpec(value: unknown): boolean {
+  if (!isObject(value)) return false;
+  return (
+    typeof value.required === "boolean" &&
+    (value.type === undefined || PARAMETER_TYPES.has(value.type)) &&
+    (value.description === undefined || typeof value.description === "string")
+  );
+}
+
+function isPlainFlowSpec(value: unknown): value is FlowSpec {
+  if (!isObject(value)) return false;
+  const { spec_version, name, version, description, parameters, max_parallelism, tags } = value;
+  const { tasks, edges } = value;
+  if (spec_version !== 1 || !isNonEmptyString(name) || !isNonEmptyString(version)) return false;
+  if (description !== undefined && typeof description !== "string") return false;
+  if (!isObject(parameters) || !Object.values(parameters).every(isParameterSpec)) return false;
+  if (
+    max_parallelism !== undefined &&
+    !(
+      typeof max_parallelism === "number" &&
+      Number.isSafeInteger(max_parallelism) &&
+      max_parallelism > 0
+    )
+  ) {
+    return false;
+  }
+  if (
+    tags !== undefined &&
+    !(isObject(tags) && Object.values(tags).every((t) => typeof t === "string"))
+  ) {
+    return false;
+  }
+  if (!Array.isArray(tasks) || !tasks.every(isTaskSpec)) return false;
+  if (
+    !Array.isArray(edges) ||
+    !edges.every(
+      (e) =>
+        Array.isArray(e) && e.length === 2 && typeof e[0] === "string" && typeof e[1] === "string",
+    )
+  ) {
+    return false;
+  }
+  // The schema's refinement: unique task ids, and every upstream id names a task.
+  const ids = new Set((tasks as { id: string }[]).map((t) => t.id));
+  return (
+    ids.size === tasks.length &&
+    (tasks as { upstream: string[] }[]).every((t) => t.upstream.every((u) => ids.has(u)))
+  );
+}
+
+function isPlainArtifactMetadata(value: unknown): value is ArtifactMetadata {
+  if (!isObject(value)) return false;
+  return (
+    isNonEmptyString(value.name) &&
+    isNonEmptyString(value.version) &&
+    isNonEmptyString(value.built_at) &&
+    isNonEmptyString(value.sdk_version) &&
+    typeof value.bundle_sha256 === "string" &&
+    /^[0-9a-f]{64}$/.test(value.bundle_sha256) &&
+    isNonEmptyString(value.entry) &&
+    typeof value.source === "string"
+  );
+}
+
+/** The zod schemas, loaded only for a file the fast checks refused (and for its message). */
+function validateWithSchema<T>(
+  which: "flowSpecSchema" | "artifactMetadataSchema",
+  entry: string,
+  value: unknown,
+): T {
+  // Lazy: zod takes a noticeable share of CLI and worker start-up.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const schemas = require("./schema") as typeof import("./schema");
+  const result = schemas[which].safeParse(value);
+  if (!result.success) {
+    throw new ArtifactError(`artifact ${entry} is invalid: ${schemas.formatIssues(result.error)}`);
+  }
+  return result.data as T;
+}
+
 function readContents(
   zip: Uint8Array,
   alsoWanted: (name: string) => boolean,
 ): ArtifactContents & { files: Record<string, Uint8Array> } {
-  // Lazy: zod takes a noticeable share of CLI start-up, and building never reads an artifact.
-  const { artifactMetadataSchema, flowSpecSchema, formatIssues } =
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    require("./schema") as typeof import("./schema");
   const { files, entries } = unpack(
     zip,
     (name) => name === SPEC_ENTRY || name === METADATA_ENTRY || alsoWanted(name),
   );
-  const spec = flowSpecSchema.safeParse(parseJsonEntry(files, SPEC_ENTRY));
-  if (!spec.success) {
-    throw new ArtifactError(`artifact ${SPEC_ENTRY} is invalid: ${formatIssues(spec.error)}`);
-  }
-  const metadata = artifactMetadataSchema.safeParse(parseJsonEntry(files, METADATA_ENTRY));
-  if (!metadata.success) {
-    throw new ArtifactError(
-      `artifact ${METADATA_ENTRY} is invalid: ${formatIssues(metadata.error)}`,
-    );
-  }
+  const rawSpec = parseJsonEntry(files, SPEC_ENTRY);
+  const spec = {
+    data: isPlainFlowSpec(rawSpec)
+      ? rawSpec
+      : validateWithSchema<FlowSpec>("flowSpecSchema", SPEC_ENTRY, rawSpec),
+  };
+  const rawMetadata = parseJsonEntry(files, METADATA_ENTRY);
+  const metadata = {
+    data: isPlainArtifactMetadata(rawMetadata)
+      ? rawMetadata
+      : validateWithSchema<ArtifactMetadata>("artifactMetadataSchema", METADATA_ENTRY, rawMetadata),
+  };
   if (spec.data.name !== metadata.data.name || spec.data.version !== metadata.data.version) {
     throw new ArtifactError(
       `artifact is inconsistent: ${SPEC_ENTRY} says ${spec.data.name}@${spec.data.version}, ` +

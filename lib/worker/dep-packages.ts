@@ -20,7 +20,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, readdir, rename, rm, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { ArtifactError } from "../errors";
-import { archiveFormatFromUri, extractArchive, type ObjectStore } from "../storage";
+import type { ObjectStore } from "../storage/object-store";
 
 export interface InstalledDepPackage {
   readonly uri: string;
@@ -145,6 +145,10 @@ export async function installDepPackages(
   const packages: InstalledDepPackage[] = [];
 
   for (const [index, uri] of options.uris.entries()) {
+    // Loaded here, not at the top: archive extraction (tar, fflate) is only needed by runs that
+    // have dependency packages, and keeping it off the worker's start path saves every other run
+    // its load time.
+    const { archiveFormatFromUri, extractArchive } = await import("../storage/archive");
     let format: "zip" | "tar.gz";
     try {
       format = archiveFormatFromUri(uri);

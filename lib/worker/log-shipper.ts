@@ -7,12 +7,18 @@
  * Shipping is best effort: a failure is reported through `onError` (the worker writes it to
  * stdout) and never fails the run.
  */
-import {
-  CreateLogStreamCommand,
-  PutLogEventsCommand,
-  type CloudWatchLogsClient,
-  type InputLogEvent,
-} from "@aws-sdk/client-cloudwatch-logs";
+import type { CloudWatchLogsClient, InputLogEvent } from "@aws-sdk/client-cloudwatch-logs";
+
+type CloudWatchLogsModule = typeof import("./cloudwatch-logs");
+let cloudWatchLogsModule: Promise<CloudWatchLogsModule> | undefined;
+
+/**
+ * The CloudWatch Logs commands, loaded on first use: most runs do not ship logs, and loading the
+ * client module would cost every worker's cold start its parse and evaluation time.
+ */
+function loadCloudWatchLogs(): Promise<CloudWatchLogsModule> {
+  return (cloudWatchLogsModule ??= import("./cloudwatch-logs"));
+}
 
 /** PutLogEvents limits (CloudWatch Logs quotas). */
 export const LOG_BATCH_LIMITS = {
@@ -140,6 +146,7 @@ export class CloudWatchLogShipper {
   private async ensureStream(): Promise<boolean> {
     if (this.streamCreated) return true;
     try {
+      const { CreateLogStreamCommand } = await loadCloudWatchLogs();
       await this.options.client.send(
         new CreateLogStreamCommand({
           logGroupName: this.options.logGroupName,
@@ -171,6 +178,7 @@ export class CloudWatchLogShipper {
       message: e.message,
     }));
     try {
+      const { PutLogEventsCommand } = await loadCloudWatchLogs();
       const response = await this.options.client.send(
         new PutLogEventsCommand({
           logGroupName: this.options.logGroupName,

@@ -21,14 +21,18 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
-import { loadArtifact } from "../build";
+import { loadArtifact } from "../build/artifact";
 import { ArtifactError, DagyError } from "../errors";
 import { createJsonLogger, type JsonLogger } from "../log";
 import type { RunRecord } from "../persistence/records";
 import type { RunStatus } from "../persistence/schema";
 import { RunCancelledError, runDag } from "../sdk";
 import type { ExecutorEvent, Json, RunResult, TaskState } from "../sdk/types";
-import { formatS3Uri, sha256Hex, tracebackKey, type ObjectStore } from "../storage";
+// Module by module, not the storage index: that one pulls in archive extraction (tar), which
+// only a run with dependency packages needs, and which would cost every cold start its load.
+import { tracebackKey } from "../storage/keys";
+import { sha256Hex, type ObjectStore } from "../storage/object-store";
+import { formatS3Uri } from "../storage/s3-uri";
 import type { WorkerConfig } from "./config";
 import { installDepPackages, type NpmInstaller } from "./dep-packages";
 import { CloudWatchLogShipper } from "./log-shipper";
