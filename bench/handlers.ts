@@ -3,9 +3,11 @@
  *
  * Each `lambda/<name>.ts` is bundled the way the CDK stack bundles it (lib/infra/constructs/
  * dagy-function.ts): esbuild, minify, platform node, target node22, format cjs, mainFields
- * module,main, nothing external. The AWS SDK v3 is bundled rather than taken from the Lambda
- * runtime: the bundle then runs the SDK version we test against, and tree-shaking keeps only
- * the clients and commands a handler imports, which loads faster than the runtime's full copy.
+ * module,main, nothing external, LAMBDA_BUNDLE_ALIASES applied (the SDK's default credential
+ * chain replaced by environment credentials: lambda/aws-credentials.ts). The AWS SDK v3 is
+ * bundled rather than taken from the Lambda runtime: the bundle then runs the SDK version we
+ * test against, and tree-shaking keeps only the clients and commands a handler imports, which
+ * loads faster than the runtime's full copy (the "SDK from runtime" column measures that).
  *
  * Cold init = time for a fresh `node` process to `require()` the bundle (module-scope work:
  * SDK clients, launcher, config), median of 5 processes. Process start-up itself is excluded.
@@ -16,6 +18,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build, type Metafile } from "esbuild";
+import { LAMBDA_BUNDLE_ALIASES } from "../lib/infra/constructs/dagy-function";
 
 const HANDLERS = ["api", "launch", "task-events", "reconcile"] as const;
 const TARGET_KB = 500;
@@ -29,6 +32,9 @@ const FORBIDDEN = [
   "typescript",
   "lib/build/",
   "lib/infra/constructs",
+  "lib/launcher/local-backend",
+  "@aws-sdk/credential-provider-node",
+  "@aws-sdk/nested-clients",
 ];
 
 const ROOT = resolve(__dirname, "..");
@@ -94,11 +100,15 @@ interface Variant {
   readonly metafile: Metafile;
 }
 
-/** `sdkExternal`: the AWS SDK left to the Lambda runtime (resolved from the repo's node_modules here). */
+/**
+ * `sdkExternal`: the AWS SDK left to the Lambda runtime (resolved from the repo's node_modules
+ * here). `aliases`: false for the SDK's own default credential chain.
+ */
 async function measure(
   entry: string | { contents: string },
   outfile: string,
   sdkExternal: boolean,
+  aliases = true,
 ): Promise<Variant> {
   const result = await build({
     ...(typeof entry === "string"
@@ -114,6 +124,9 @@ async function measure(
     tsconfig: join(ROOT, "tsconfig.json"),
     metafile: true,
     logLevel: "error",
+    // The aliases' paths are relative to the project root, as in the CDK bundling.
+    absWorkingDir: ROOT,
+    ...(aliases ? { alias: { ...LAMBDA_BUNDLE_ALIASES } } : {}),
     ...(sdkExternal ? { external: ["@aws-sdk/*", "@smithy/*"] } : {}),
   });
   const kb = statSync(outfile).size / 1024;
@@ -131,24 +144,25 @@ export async function main(): Promise<void> {
     );
     console.log(
       "bundling: as the CDK stack (esbuild minify, platform node, target node22, cjs, mainFields module,main), " +
-        "AWS SDK v3 bundled and tree-shaken: the tested SDK version, and only the imported clients/commands load",
+        "AWS SDK v3 bundled and tree-shaken: the tested SDK version, and only the imported clients/commands load; " +
+        "credentials from the environment only (the Lambda runtime's), not the SDK's default chain",
     );
-    const floor = await measure(
-      {
-        contents:
-          'import { DynamoDBClient } from "@aws-sdk/client-dynamodb"; export const c = new DynamoDBClient({});',
-      },
-      join(dir, "baseline.js"),
-      false,
-    );
+    const oneClient = {
+      contents:
+        'import { DynamoDBClient } from "@aws-sdk/client-dynamodb"; export const c = new DynamoDBClient({});',
+    };
+    const floor = await measure(oneClient, join(dir, "baseline.js"), false);
+    const floorChain = await measure(oneClient, join(dir, "baseline-chain.js"), false, false);
     console.log(
       `baseline (a bundle holding only one DynamoDBClient, the floor every handler pays): ` +
-        `${floor.kb.toFixed(0)} KB, init ${floor.initMs.toFixed(1)} ms`,
+        `${floor.kb.toFixed(0)} KB, init ${floor.initMs.toFixed(1)} ms; ` +
+        `with the SDK's default credential chain ${floorChain.kb.toFixed(0)} KB, init ${floorChain.initMs.toFixed(1)} ms`,
     );
     for (const name of HANDLERS) {
       const entry = join(ROOT, "lambda", `${name}.ts`);
       const bundled = await measure(entry, join(dir, `${name}.js`), false);
-      const external = await measure(entry, join(externalDir, `${name}.js`), true);
+      const chain = await measure(entry, join(dir, `${name}-chain.js`), false, false);
+      const external = await measure(entry, join(externalDir, `${name}.js`), true, false);
       const inputs = Object.keys(bundled.metafile.inputs);
       const forbidden = FORBIDDEN.filter((f) =>
         inputs.some((p) => p.includes(`node_modules/${f}/`) || p.startsWith(f)),
@@ -157,7 +171,8 @@ export async function main(): Promise<void> {
         bundled.kb < TARGET_KB && bundled.initMs < TARGET_INIT_MS ? "ok" : "OVER TARGET";
       console.log(
         `${name.padEnd(12)} ${bundled.kb.toFixed(0).padStart(5)} KB  init ${bundled.initMs.toFixed(1).padStart(6)} ms  ${verdict}` +
-          `   | SDK from runtime: ${external.kb.toFixed(0)} KB, init ${external.initMs.toFixed(1)} ms` +
+          `   | default credential chain: ${chain.kb.toFixed(0)} KB, init ${chain.initMs.toFixed(1)} ms` +
+          ` | SDK from runtime: ${external.kb.toFixed(0)} KB, init ${external.initMs.toFixed(1)} ms` +
           (forbidden.length > 0 ? `  FORBIDDEN: ${forbidden.join(", ")}` : ""),
       );
       console.log(`  largest: ${topInputs(bundled.metafile, 6).join(", ")}`);

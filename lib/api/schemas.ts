@@ -3,10 +3,15 @@
  * naming it rather than a silent default. Launch fields themselves are validated by the
  * launcher's wire schema, so the API and the launch event accept exactly the same fields.
  */
-// Namespace import: lets esbuild tree-shake zod (a named `z` import bundles all of it).
-import * as z from "zod";
+// `zod/mini` as in lib/launcher/request.ts (the classic API keeps ~60 KB of unused code in the
+// api Lambda). Namespace import: lets esbuild tree-shake it.
+import { en } from "zod/locales";
+import * as z from "zod/mini";
 import { ValidationError } from "../errors";
 import { RUN_STATUSES } from "../persistence/schema";
+
+// Only when no locale is set (classic zod does the same), so an explicit choice wins.
+if (!z.config().localeError) z.config(en());
 
 /** Most requests one POST /runs/batch may carry. */
 export const MAX_BATCH_REQUESTS = 100;
@@ -17,7 +22,7 @@ export const MAX_PAGE_SIZE = 100;
 export const API_OWNED_LAUNCH_FIELDS = ["trigger_source", "triggered_by"] as const;
 
 /** Converts a zod failure to a 400 whose message names each field at fault. */
-export function validationError(error: z.ZodError, prefix = ""): ValidationError {
+export function validationError(error: z.core.$ZodError, prefix = ""): ValidationError {
   const problems = error.issues.map((issue) => {
     const path = issue.path.map(String);
     const field = [prefix, ...path].filter((p) => p !== "").join(".");
@@ -33,7 +38,7 @@ export function validationError(error: z.ZodError, prefix = ""): ValidationError
   return new ValidationError(problems.map((p) => p.text).join("; "), problems[0]?.field);
 }
 
-export function parseWith<S extends z.ZodType>(
+export function parseWith<S extends z.ZodMiniType>(
   schema: S,
   input: unknown,
   prefix = "",
@@ -44,51 +49,55 @@ export function parseWith<S extends z.ZodType>(
 }
 
 const optionalText = (max: number) =>
-  z.string({ error: "must be a string" }).max(max, { error: `must be at most ${max} characters` });
+  z
+    .string({ error: "must be a string" })
+    .check(z.maxLength(max, { error: `must be at most ${max} characters` }));
 
-export const listRunsQuerySchema = z
-  .object({
-    org_id: z.string().optional(),
-    flow_name: z.string().optional(),
-    status: z.enum(RUN_STATUSES, { error: `must be one of ${RUN_STATUSES.join(", ")}` }).optional(),
-    limit: z
-      .string()
-      .regex(/^\d+$/, { error: `must be an integer from 1 to ${MAX_PAGE_SIZE}` })
-      .transform(Number)
-      .refine((n) => n >= 1 && n <= MAX_PAGE_SIZE, {
-        error: `must be an integer from 1 to ${MAX_PAGE_SIZE}`,
-      })
-      .optional(),
-    next_token: z.string().optional(),
-  })
-  .strict();
+export const listRunsQuerySchema = z.strictObject({
+  org_id: z.optional(z.string()),
+  flow_name: z.optional(z.string()),
+  status: z.optional(z.enum(RUN_STATUSES, { error: `must be one of ${RUN_STATUSES.join(", ")}` })),
+  limit: z.optional(
+    z
+      .pipe(
+        z
+          .string()
+          .check(z.regex(/^\d+$/, { error: `must be an integer from 1 to ${MAX_PAGE_SIZE}` })),
+        z.transform(Number),
+      )
+      .check(
+        z.refine((n) => n >= 1 && n <= MAX_PAGE_SIZE, {
+          error: `must be an integer from 1 to ${MAX_PAGE_SIZE}`,
+        }),
+      ),
+  ),
+  next_token: z.optional(z.string()),
+});
 
-export const orgOnlyQuerySchema = z.object({ org_id: z.string().optional() }).strict();
+export const orgOnlyQuerySchema = z.strictObject({ org_id: z.optional(z.string()) });
 
-export const cancelBodySchema = z
-  .object({
-    org_id: z.string({ error: "must be a string" }).optional(),
-    reason: optionalText(1024).optional(),
-  })
-  .strict();
+export const cancelBodySchema = z.strictObject({
+  org_id: z.optional(z.string({ error: "must be a string" })),
+  reason: z.optional(optionalText(1024)),
+});
 
 /** The batch envelope; each entry of `requests` is then checked by the launch wire schema. */
-export const batchBodySchema = z
-  .object({
-    org_id: z.string({ error: "must be a string" }).optional(),
-    environment: z.string({ error: "must be a string" }).optional(),
-    correlation_id: z.string({ error: "must be a string" }).optional(),
-    deployment_name: z.string({ error: "must be a string" }).optional(),
-    requests: z
-      .array(z.record(z.string(), z.unknown(), { error: "must be a JSON object" }), {
-        error: "must be an array of launch requests",
-      })
-      .min(1, { error: "must hold at least one launch request" })
-      .max(MAX_BATCH_REQUESTS, {
+export const batchBodySchema = z.strictObject({
+  org_id: z.optional(z.string({ error: "must be a string" })),
+  environment: z.optional(z.string({ error: "must be a string" })),
+  correlation_id: z.optional(z.string({ error: "must be a string" })),
+  deployment_name: z.optional(z.string({ error: "must be a string" })),
+  requests: z
+    .array(z.record(z.string(), z.unknown(), { error: "must be a JSON object" }), {
+      error: "must be an array of launch requests",
+    })
+    .check(
+      z.minLength(1, { error: "must hold at least one launch request" }),
+      z.maxLength(MAX_BATCH_REQUESTS, {
         error: `must hold at most ${MAX_BATCH_REQUESTS} launch requests per call`,
       }),
-  })
-  .strict();
+    ),
+});
 
 /** POST /schedules: schedule fields; the remaining (launch) fields are checked by the launcher's schema. */
 export const SCHEDULE_FIELDS = [
@@ -104,9 +113,9 @@ export const scheduleFieldsSchema = z.object({
   expression: z.string({
     error: 'is required and must be a string such as "cron(0 9 * * ? *)" or "rate(1 hour)"',
   }),
-  time_zone: z
-    .string({ error: 'must be an IANA time zone name such as "Europe/Berlin"' })
-    .optional(),
-  enabled: z.boolean({ error: "must be true or false" }).optional(),
-  description: optionalText(512).optional(),
+  time_zone: z.optional(
+    z.string({ error: 'must be an IANA time zone name such as "Europe/Berlin"' }),
+  ),
+  enabled: z.optional(z.boolean({ error: "must be true or false" })),
+  description: z.optional(optionalText(512)),
 });

@@ -47,7 +47,17 @@ export async function inProcessTransport(target: AwsTarget): Promise<ApiTranspor
   });
   const clients = createDataClients(region !== undefined ? { region } : {});
   const persistence = new Persistence(clients.doc, tablesOf(env, target.source), { logger });
-  const launcher = DagLauncher.fromEnv(env, { clients, persistence, logger });
+  const launcher = DagLauncher.fromEnv(env, {
+    clients,
+    persistence,
+    logger,
+    // Only when DAGY_COMPUTE_BACKEND=local: the launcher itself no longer imports LocalBackend.
+    localBackend: (options) => {
+      const { LocalBackend } =
+        require("../launcher/local-backend") as typeof import("../launcher/local-backend");
+      return new LocalBackend(options);
+    },
+  });
 
   const launchFunctionArn = env[FUNCTION_ENV.launchFunctionArn];
   let schedules;

@@ -41,7 +41,9 @@ import { formatS3Uri } from "../storage/s3-uri";
 import { ObjectStore } from "../storage/object-store";
 import { EcsBackend, DEFAULT_CONTAINER_NAME, type EcsBackendOptions } from "./ecs-backend";
 import { resolveResources, type TaskResources } from "./fargate";
-import { LocalBackend, type LocalBackendOptions } from "./local-backend";
+// Type only: LocalBackend (child processes, tsx resolution) must stay out of the Lambda bundles,
+// which reach this module; the local platform and the CLI inject it (DagLauncherDeps.localBackend).
+import type { LocalBackendOptions } from "./local-backend";
 import { LAUNCH_FIELD_WIRE_NAMES, parseLaunchRequest } from "./request";
 import type {
   ComputeBackend,
@@ -122,7 +124,16 @@ export interface DagLauncherDeps {
   readonly clock?: () => Date;
   readonly idGenerator?: () => string;
   readonly logger?: Pick<JsonLogger, "info" | "warn">;
+  /**
+   * Builds the backend when `computeBackend` is `local` and no `backend` is given, e.g.
+   * `(options) => new LocalBackend(options)`. Injected rather than imported so that code
+   * which only launches on ECS (the Lambda handlers) does not bundle LocalBackend.
+   */
+  readonly localBackend?: (options: LocalBackendOptions) => LocalComputeBackend;
 }
+
+/** A local backend the launcher built, and so closes. */
+export type LocalComputeBackend = ComputeBackend & { close(): Promise<void> };
 
 export type BatchLaunchRequest = Partial<DagLaunchRequest> & { readonly flowName: string };
 export type BatchLaunchCommon = Partial<Omit<DagLaunchRequest, "flowName">> & {
@@ -169,7 +180,11 @@ export class DagLauncher {
   private readonly containerName: string;
   private readonly defaultProfile: WorkloadProfile;
   /** What this launcher created, and so closes. */
-  private readonly owned: { clients?: DataClients; ecs?: ECSClient; local?: LocalBackend } = {};
+  private readonly owned: {
+    clients?: DataClients;
+    ecs?: ECSClient;
+    local?: LocalComputeBackend;
+  } = {};
 
   /**
    * Reads the guide's variables (LAUNCHER_ENV) and Dagy's (PLATFORM_ENV). Every missing
@@ -306,7 +321,12 @@ export class DagLauncher {
   private createBackend(kind: ComputeBackendKind, deps: DagLauncherDeps): ComputeBackend {
     const o = this.options;
     if (kind === "local") {
-      return (this.owned.local = new LocalBackend({
+      if (!deps.localBackend) {
+        throw new ConfigurationError(
+          `computeBackend "local" (${PLATFORM_ENV.computeBackend}) needs a LocalBackend: pass deps.backend or deps.localBackend; without it only ECS is available`,
+        );
+      }
+      return (this.owned.local = deps.localBackend({
         logDir: `${process.cwd()}/.dagy/logs`,
         ...o.local,
         ...(o.dynamodbEndpoint !== undefined ? { dynamodbEndpoint: o.dynamodbEndpoint } : {}),

@@ -3,8 +3,13 @@
  * wire format (snake_case: HTTP API bodies and `{"action":"launch", ...}` events). Both check
  * the same fields with the same rules and report problems by the caller's own field names.
  * Validation is pure: nothing is read or written.
+ *
+ * `zod/mini` (same validation engine as `zod`, functional API): the classic API's methods
+ * (`.toJSONSchema()` and friends) keep ~60 KB of unused code in every bundle that launches,
+ * including the api and launch Lambdas. English messages are registered as classic zod does.
  */
-import * as z from "zod";
+import { en } from "zod/locales";
+import * as z from "zod/mini";
 import { InvalidLaunchRequestError } from "../errors";
 import { IDENTIFIER_RULES, type IdentifierKind } from "../persistence/validate";
 import { isJson } from "../sdk/parameters";
@@ -17,6 +22,9 @@ import {
   WORKLOAD_PROFILE_NAMES,
 } from "./fargate";
 import type { CapacityProvider, DagLaunchRequest, WorkloadProfile } from "./types";
+
+// Only when no locale is set (classic zod does the same), so an explicit choice wins.
+if (!z.config().localeError) z.config(en());
 
 /** Names a worker environment variable may take (POSIX-portable). */
 export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -58,15 +66,15 @@ type LaunchField = keyof typeof LAUNCH_FIELD_WIRE_NAMES;
 
 function identifier(kind: IdentifierKind) {
   const rule = IDENTIFIER_RULES[kind];
-  return z.string({ error: `must be a string of ${rule.description}` }).regex(rule.pattern, {
-    error: `must be ${rule.description}`,
-  });
+  return z
+    .string({ error: `must be a string of ${rule.description}` })
+    .check(z.regex(rule.pattern, { error: `must be ${rule.description}` }));
 }
 
 function text(max: number) {
   return z
     .string({ error: "must be a string" })
-    .max(max, { error: `must be at most ${max} characters` });
+    .check(z.maxLength(max, { error: `must be at most ${max} characters` }));
 }
 
 const jsonObject = z.custom<Record<string, Json>>(
@@ -75,19 +83,23 @@ const jsonObject = z.custom<Record<string, Json>>(
 );
 
 /** "2048" or 2048 (JSON bodies often carry numbers); normalised to the string ECS takes. */
-const sizeValue = z
-  .union([z.string(), z.number()], { error: "must be a number or numeric string" })
-  .transform((v) => String(v));
+const sizeValue = z.pipe(
+  z.union([z.string(), z.number()], { error: "must be a number or numeric string" }),
+  z.transform((v: string | number) => String(v)),
+);
 
 function envName(kind: string) {
-  return z
-    .string()
-    .regex(ENV_NAME_PATTERN, {
+  return z.string().check(
+    z.regex(ENV_NAME_PATTERN, {
       error: `${kind} names must match ${ENV_NAME_PATTERN.source}`,
-    })
-    .refine((name) => !RESERVED_ENV_PREFIXES.some((p) => name.toUpperCase().startsWith(p)), {
-      error: `${kind} names may not start with ${RESERVED_ENV_PREFIXES.join(", ")} (reserved for Dagy and ECS)`,
-    });
+    }),
+    z.refine(
+      (name: string) => !RESERVED_ENV_PREFIXES.some((p) => name.toUpperCase().startsWith(p)),
+      {
+        error: `${kind} names may not start with ${RESERVED_ENV_PREFIXES.join(", ")} (reserved for Dagy and ECS)`,
+      },
+    ),
+  );
 }
 
 const extraEnvVars = z.record(
@@ -97,56 +109,62 @@ const extraEnvVars = z.record(
 
 const secretsEnv = z.record(
   envName("secret env"),
-  z.string().regex(SECRET_ARN_PATTERN, {
-    error:
-      "must be a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>",
-  }),
+  z.string().check(
+    z.regex(SECRET_ARN_PATTERN, {
+      error:
+        "must be a Secrets Manager secret ARN: arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>",
+    }),
+  ),
 );
 
 /** One validator per field, shared by both schemas. */
 const FIELD_SCHEMAS = {
   flowName: identifier("flowName"),
   orgId: identifier("orgId"),
-  flowVersion: z.union([z.literal("latest"), identifier("flowVersion")]).optional(),
-  parameters: jsonObject.optional(),
+  flowVersion: z.optional(z.union([z.literal("latest"), identifier("flowVersion")])),
+  parameters: z.optional(jsonObject),
   // "" is the guide's default (no environment).
-  environment: z.union([z.literal(""), identifier("environment")]).optional(),
-  deploymentName: z.union([z.literal(""), identifier("deploymentName")]).optional(),
-  correlationId: text(MAX_TEXT).optional(),
-  triggerSource: text(64).optional(),
-  triggeredBy: text(MAX_TRIGGERED_BY).optional(),
-  workloadProfile: z
-    .enum(WORKLOAD_PROFILE_NAMES as [WorkloadProfile, ...WorkloadProfile[]], {
+  environment: z.optional(z.union([z.literal(""), identifier("environment")])),
+  deploymentName: z.optional(z.union([z.literal(""), identifier("deploymentName")])),
+  correlationId: z.optional(text(MAX_TEXT)),
+  triggerSource: z.optional(text(64)),
+  triggeredBy: z.optional(text(MAX_TRIGGERED_BY)),
+  workloadProfile: z.optional(
+    z.enum(WORKLOAD_PROFILE_NAMES as [WorkloadProfile, ...WorkloadProfile[]], {
       error: `must be one of ${WORKLOAD_PROFILE_NAMES.join(", ")}`,
-    })
-    .optional(),
-  cpu: sizeValue.optional(),
-  memory: sizeValue.optional(),
-  ephemeralStorageGib: z
-    .number({ error: "must be an integer" })
-    .int({ error: "must be an integer" })
-    .min(EPHEMERAL_STORAGE_MIN_GIB, {
-      error: `must be from ${EPHEMERAL_STORAGE_MIN_GIB} to ${EPHEMERAL_STORAGE_MAX_GIB} (GiB)`,
-    })
-    .max(EPHEMERAL_STORAGE_MAX_GIB, {
-      error: `must be from ${EPHEMERAL_STORAGE_MIN_GIB} to ${EPHEMERAL_STORAGE_MAX_GIB} (GiB)`,
-    })
-    .optional(),
-  capacityProvider: z
-    .enum(CAPACITY_PROVIDERS as [CapacityProvider, ...CapacityProvider[]], {
+    }),
+  ),
+  cpu: z.optional(sizeValue),
+  memory: z.optional(sizeValue),
+  ephemeralStorageGib: z.optional(
+    z.int({ error: "must be an integer" }).check(
+      z.gte(EPHEMERAL_STORAGE_MIN_GIB, {
+        error: `must be from ${EPHEMERAL_STORAGE_MIN_GIB} to ${EPHEMERAL_STORAGE_MAX_GIB} (GiB)`,
+      }),
+      z.lte(EPHEMERAL_STORAGE_MAX_GIB, {
+        error: `must be from ${EPHEMERAL_STORAGE_MIN_GIB} to ${EPHEMERAL_STORAGE_MAX_GIB} (GiB)`,
+      }),
+    ),
+  ),
+  capacityProvider: z.optional(
+    z.enum(CAPACITY_PROVIDERS as [CapacityProvider, ...CapacityProvider[]], {
       error: `must be one of ${CAPACITY_PROVIDERS.join(", ")}`,
-    })
-    .optional(),
-  extraEnvVars: extraEnvVars.optional(),
-  secretsEnv: secretsEnv.optional(),
-  metadata: jsonObject.optional(),
-  idempotencyKey: identifier("idempotencyKey").optional(),
-} satisfies Record<LaunchField, z.ZodType>;
+    }),
+  ),
+  extraEnvVars: z.optional(extraEnvVars),
+  secretsEnv: z.optional(secretsEnv),
+  metadata: z.optional(jsonObject),
+  idempotencyKey: z.optional(identifier("idempotencyKey")),
+} satisfies Record<LaunchField, z.ZodMiniType>;
 
 type Naming = (field: LaunchField) => string;
 
 /** Checks that involve several fields; runs after every field parsed. */
-function crossCheck(request: DagLaunchRequest, ctx: z.RefinementCtx, name: Naming): void {
+function crossCheck(
+  request: DagLaunchRequest,
+  ctx: z.core.$RefinementCtx<unknown>,
+  name: Naming,
+): void {
   // Field-level rules (profile names, storage range) already ran; only the combinations remain.
   const combined = checkResources(request).filter((p) => p.field === "cpu" || p.field === "memory");
   for (const problem of combined) {
@@ -166,9 +184,8 @@ function crossCheck(request: DagLaunchRequest, ctx: z.RefinementCtx, name: Namin
 
 /** The TypeScript API's request (camelCase). Unknown fields are refused, catching typos. */
 export const launchRequestSchema = z
-  .object(FIELD_SCHEMAS)
-  .strict()
-  .superRefine((request, ctx) => crossCheck(request, ctx, (f) => f));
+  .strictObject(FIELD_SCHEMAS)
+  .check(z.superRefine((request, ctx) => crossCheck(request, ctx, (f) => f)));
 
 const WIRE_SHAPE = Object.fromEntries(
   Object.entries(FIELD_SCHEMAS).map(([field, schema]) => [
@@ -190,13 +207,16 @@ function wireToApi(wire: Record<string, unknown>): DagLaunchRequest {
  * fields are refused so a misspelt `workload_profle` is an error, not a silent default.
  */
 export const launchRequestWireSchema = z
-  .object(WIRE_SHAPE)
-  .strict()
-  .superRefine((wire, ctx) => crossCheck(wireToApi(wire), ctx, (f) => LAUNCH_FIELD_WIRE_NAMES[f]));
+  .strictObject(WIRE_SHAPE)
+  .check(
+    z.superRefine((wire, ctx) =>
+      crossCheck(wireToApi(wire), ctx, (f) => LAUNCH_FIELD_WIRE_NAMES[f]),
+    ),
+  );
 
 export type LaunchRequestWire = z.input<typeof launchRequestWireSchema>;
 
-function toError(error: z.ZodError): InvalidLaunchRequestError {
+function toError(error: z.core.$ZodError): InvalidLaunchRequestError {
   const problems = error.issues.map((issue) => {
     if (issue.code === "unrecognized_keys") {
       const path = issue.path.map(String).join(".");

@@ -14,7 +14,12 @@ import {
   InvalidLaunchRequestError,
   RunNotFoundError,
 } from "../../lib/errors";
-import { DagLauncher, ECS_OVERRIDES_MAX_CHARS, type DagLaunchRequest } from "../../lib/launcher";
+import {
+  DagLauncher,
+  ECS_OVERRIDES_MAX_CHARS,
+  type DagLaunchRequest,
+  type LocalBackendOptions,
+} from "../../lib/launcher";
 import { Persistence } from "../../lib/persistence/persistence";
 import { ObjectStore } from "../../lib/storage/object-store";
 import { startTestEnv, type TestEnv } from "../support/local-servers";
@@ -439,6 +444,42 @@ describe("DagLauncher configuration", () => {
     expect(() => DagLauncher.fromEnv({ ...GUIDE_ENV, DAGY_COMPUTE_BACKEND: "k8s" })).toThrow(
       'DAGY_COMPUTE_BACKEND must be "ecs" or "local", got "k8s"',
     );
+  });
+
+  it("builds a local backend only through the injected factory, which Lambda bundles lack", async () => {
+    const localEnv = {
+      DAGY_ARTIFACT_BUCKET: "artifacts",
+      DAGY_TRACES_BUCKET: "traces",
+      DAGY_FLOWS_TABLE: "flows",
+      DAGY_RUNS_TABLE: "runs",
+      DAGY_DEPLOYMENTS_TABLE: "deployments",
+      DAGY_DEP_PACKAGES_TABLE: "dep-packages",
+      DAGY_COMPUTE_BACKEND: "local",
+      DAGY_LOCAL_SECRETS_FILE: "/tmp/dagy-secrets.json",
+    };
+    expect(() => DagLauncher.fromEnv(localEnv)).toThrow(
+      'computeBackend "local" (DAGY_COMPUTE_BACKEND) needs a LocalBackend: pass deps.backend or deps.localBackend; without it only ECS is available',
+    );
+    const built: LocalBackendOptions[] = [];
+    let closed = 0;
+    const launcher = DagLauncher.fromEnv(localEnv, {
+      localBackend: (options) => {
+        built.push(options);
+        return {
+          submit: () => Promise.reject(new Error("not used")),
+          stop: () => Promise.resolve(),
+          close: () => {
+            closed++;
+            return Promise.resolve();
+          },
+        };
+      },
+    });
+    expect(built).toEqual([
+      { logDir: `${process.cwd()}/.dagy/logs`, secretsFile: "/tmp/dagy-secrets.json" },
+    ]);
+    await launcher.close();
+    expect(closed).toBe(1);
   });
 
   it("takes the guide's explicit options, naming the ones that are missing", () => {

@@ -1,0 +1,52 @@
+/**
+ * What the handler bundles may contain, bundled as the stack bundles them (esbuild with the
+ * construct's aliases): no LocalBackend (child processes, tsx), no build tooling, and not the
+ * SDK's default credential chain (SSO/INI/process providers and their STS/SSO clients).
+ */
+import { build } from "esbuild";
+import * as path from "node:path";
+import { LAMBDA_BUNDLE_ALIASES } from "../../lib/infra/constructs/dagy-function";
+
+const ROOT = path.resolve(__dirname, "../..");
+const FORBIDDEN = [
+  "lib/launcher/local-backend.ts",
+  "lib/build/",
+  "node_modules/esbuild/",
+  "node_modules/aws-cdk-lib/",
+  "node_modules/@aws-sdk/credential-provider-node/",
+  "node_modules/@aws-sdk/credential-provider-sso/",
+  "node_modules/@aws-sdk/nested-clients/",
+];
+
+async function bundleInputs(handler: string): Promise<string[]> {
+  const result = await build({
+    entryPoints: [path.join(ROOT, "lambda", `${handler}.ts`)],
+    bundle: true,
+    write: false,
+    minify: true,
+    platform: "node",
+    target: "node22",
+    format: "cjs",
+    mainFields: ["module", "main"],
+    tsconfig: path.join(ROOT, "tsconfig.json"),
+    absWorkingDir: ROOT,
+    alias: { ...LAMBDA_BUNDLE_ALIASES },
+    metafile: true,
+    logLevel: "silent",
+  });
+  return Object.keys(result.metafile.inputs);
+}
+
+describe("Lambda handler bundles", () => {
+  it.each(["api", "launch", "task-events", "reconcile"])(
+    "%s carries environment credentials only, and neither LocalBackend nor build tooling",
+    async (handler) => {
+      const inputs = await bundleInputs(handler);
+      expect(inputs.filter((p) => FORBIDDEN.some((f) => p.includes(f)))).toEqual([]);
+      expect(inputs).toContain("lambda/aws-credentials.ts");
+      expect(inputs.some((p) => p.includes("node_modules/@aws-sdk/credential-provider-env/"))).toBe(
+        true,
+      );
+    },
+  );
+});
