@@ -1,5 +1,9 @@
 /** Flow versions: one item per (org, flow, version) in the flows table. */
-import semver from "semver";
+// Per-function imports: the whole `semver` entry (ranges, classes) would land in every Lambda.
+import semverGt from "semver/functions/gt";
+import semverPrerelease from "semver/functions/prerelease";
+import semverRcompare from "semver/functions/rcompare";
+import semverValid from "semver/functions/valid";
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { ConflictError, FlowNotFoundError, ValidationError } from "../errors";
 import { isConditionalCheckFailed, omit, queryAll, type Item } from "./internal";
@@ -15,7 +19,7 @@ export const LATEST = "latest";
  * `2.0.0-rc.1`, `1.0.0+build.5`); `v1.2.3` and `dev-branch` are launched by exact name only.
  */
 export function isSemverVersion(version: string): boolean {
-  return /^\d/.test(version) && semver.valid(version) !== null;
+  return /^\d/.test(version) && semverValid(version) !== null;
 }
 
 function flowKey(flowName: string, version: string): string {
@@ -27,7 +31,7 @@ export function compareFlowVersions(a: FlowRecord, b: FlowRecord): number {
   const aSemver = isSemverVersion(a.flow_version);
   const bSemver = isSemverVersion(b.flow_version);
   if (aSemver && bSemver) {
-    const order = semver.rcompare(a.flow_version, b.flow_version);
+    const order = semverRcompare(a.flow_version, b.flow_version);
     if (order !== 0) return order;
   } else if (aSemver !== bSemver) {
     return aSemver ? -1 : 1;
@@ -43,11 +47,11 @@ export function pickLatest<T extends Pick<FlowRecord, "flow_version">>(
   versions: readonly T[],
 ): T | undefined {
   const semverOnes = versions.filter((v) => isSemverVersion(v.flow_version));
-  const releases = semverOnes.filter((v) => semver.prerelease(v.flow_version) === null);
+  const releases = semverOnes.filter((v) => semverPrerelease(v.flow_version) === null);
   const pool = releases.length > 0 ? releases : semverOnes;
   let best: T | undefined;
   for (const v of pool) {
-    if (!best || semver.gt(v.flow_version, best.flow_version)) best = v;
+    if (!best || semverGt(v.flow_version, best.flow_version)) best = v;
   }
   return best;
 }
