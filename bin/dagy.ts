@@ -12,6 +12,14 @@ function onInterrupt(handler: () => void): () => void {
   };
 }
 
+// `dagy logs <id> | head` closes the pipe early: that is the reader's choice, not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    process.exit(process.exitCode ?? 0);
+  });
+}
+
 main(process.argv.slice(2), {
   cwd: process.cwd(),
   env: process.env,
