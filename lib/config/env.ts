@@ -3,6 +3,7 @@
  * configuration variables; the worker reads the run's identity. Only entry points read
  * `process.env`; libraries receive values through options.
  */
+import type { Json } from "../sdk/types";
 
 /** The guide's launcher configuration (stack outputs). */
 export const LAUNCHER_ENV = {
@@ -59,6 +60,34 @@ export const WORKER_ENV = {
   runsTable: "DAGY_RUNS_TABLE",
   maxParallelism: "DAGY_MAX_PARALLELISM",
 } as const;
+
+/**
+ * One run's identity and inputs as the worker's environment carries them (WORKER_ENV): the
+ * launcher writes them (lib/launcher/worker-spec.ts), the worker reads them (lib/worker/config.ts).
+ */
+export interface WorkerRunEnvironment {
+  readonly runId: string;
+  readonly orgId: string;
+  readonly flowName: string;
+  readonly flowVersion: string;
+  readonly artifactUri: string;
+  /** sha256 of the whole artifact zip, as registered. */
+  readonly artifactSha256: string;
+  readonly environment: string;
+  readonly correlationId: string;
+  /** Inline parameters (DAGY_PARAMETERS), when they fit in the container overrides. */
+  readonly parameters?: Record<string, Json>;
+  /** Where the parameters were spilled (DAGY_PARAMETERS_URI). */
+  readonly parametersUri?: string;
+  readonly depPackageUris: readonly string[];
+  /** Names (never values) of the env variables holding secrets. */
+  readonly secretNames: readonly string[];
+  readonly runsTable: string;
+  readonly tracesBucket: string;
+  /** CloudWatch log group for the per-run stream. */
+  readonly logGroup?: string;
+  readonly region?: string;
+}
 
 /** Reads a comma-separated list; empty entries are dropped. */
 export function parseList(value: string | undefined): string[] {

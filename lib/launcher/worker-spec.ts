@@ -5,8 +5,7 @@
  * writing anything, so a request that cannot fit is refused up front.
  */
 import type { TaskOverride } from "@aws-sdk/client-ecs";
-import { WORKER_ENV } from "../config/env";
-import type { Json } from "../sdk/types";
+import { WORKER_ENV, type WorkerRunEnvironment } from "../config/env";
 import type { WorkerLaunchSpec } from "./types";
 
 /**
@@ -16,24 +15,7 @@ import type { WorkerLaunchSpec } from "./types";
  */
 export const ECS_OVERRIDES_MAX_CHARS = 8192;
 
-export interface WorkerEnvironmentInput {
-  readonly runId: string;
-  readonly orgId: string;
-  readonly flowName: string;
-  readonly flowVersion: string;
-  readonly artifactUri: string;
-  readonly artifactSha256: string;
-  readonly environment: string;
-  readonly correlationId: string;
-  /** Inline parameters; give this or `parametersUri`. */
-  readonly parameters?: Record<string, Json>;
-  readonly parametersUri?: string;
-  readonly depPackageUris: readonly string[];
-  readonly secretNames: readonly string[];
-  readonly runsTable: string;
-  readonly tracesBucket: string;
-  readonly logGroup?: string;
-  readonly region?: string;
+export interface WorkerEnvironmentInput extends WorkerRunEnvironment {
   /** Caller's variables; names were validated not to collide with `DAGY_*`. */
   readonly extraEnvVars?: Readonly<Record<string, string>>;
 }

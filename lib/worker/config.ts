@@ -3,37 +3,22 @@
  * container environment by `worker/main.ts` and passed down typed. The same variables come
  * from ECS container overrides and from LocalBackend.
  */
-import { LAUNCHER_ENV, PLATFORM_ENV, WORKER_ENV, parseList } from "../config/env";
+import {
+  LAUNCHER_ENV,
+  PLATFORM_ENV,
+  WORKER_ENV,
+  parseList,
+  type WorkerRunEnvironment,
+} from "../config/env";
 import { ConfigurationError } from "../errors";
 import type { Json } from "../sdk/types";
 
-export interface WorkerConfig {
-  readonly runId: string;
-  readonly orgId: string;
-  readonly flowName: string;
-  readonly flowVersion: string;
-  readonly artifactUri: string;
-  /** sha256 of the whole artifact zip, as registered. */
-  readonly artifactSha256: string;
-  readonly environment: string;
-  readonly correlationId: string;
-  /** Inline parameters (DAGY_PARAMETERS), when they fit in the container overrides. */
-  readonly parameters?: Record<string, Json>;
-  /** Where the parameters were spilled (DAGY_PARAMETERS_URI). */
-  readonly parametersUri?: string;
-  readonly depPackageUris: readonly string[];
-  /** Names of the env variables holding secrets. */
-  readonly secretNames: readonly string[];
-  /** Their values, read once so every log line and record can be redacted. Never stored. */
+export interface WorkerConfig extends WorkerRunEnvironment {
+  /** Values of the secret variables, read once so every log line and record can be redacted. Never stored. */
   readonly secretValues: readonly string[];
-  readonly runsTable: string;
-  readonly tracesBucket: string;
-  /** CloudWatch log group for the per-run stream; shipping is off when unset. */
-  readonly logGroup?: string;
   /** Ship events to CloudWatch Logs (off locally: endpoints set or DAGY_LOG_SHIPPING=off). */
   readonly logShipping: boolean;
   readonly maxParallelism?: number;
-  readonly region?: string;
   readonly dynamodbEndpoint?: string;
   readonly s3Endpoint?: string;
   /** Emit a `worker_timings` log line with start-up marks (DAGY_WORKER_TIMINGS=1). */
