@@ -5,13 +5,13 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { createApi, createAuthResolver, type HttpApiEvent, type HttpResponse } from "../lib/api";
-import { createDataClients } from "../lib/aws/clients";
 import { DagLauncher } from "../lib/launcher/dag-launcher";
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
 import { EventBridgeScheduleService } from "../lib/schedules/eventbridge";
 import {
   authModeFromEnv,
+  createDocClient,
   endpointsFromEnv,
   FUNCTION_ENV,
   HANDLER_ENV,
@@ -24,9 +24,10 @@ import {
 const env = process.env;
 const logger = createJsonLogger({ component: "api" });
 const endpoints = endpointsFromEnv(env);
-const clients = createDataClients(endpoints);
-const persistence = new Persistence(clients.doc, tablesFromEnv(env), { logger });
-const launcher = DagLauncher.fromEnv(env, { clients, persistence, logger });
+// DynamoDB only: with no object store the launcher keeps large parameters in the run record,
+// and the S3 client stays out of this bundle.
+const persistence = new Persistence(createDocClient(endpoints), tablesFromEnv(env), { logger });
+const launcher = DagLauncher.fromEnv(env, { persistence, logger });
 
 const launchFunctionArn = optionalEnv(env, FUNCTION_ENV.launchFunctionArn);
 const schedulerRoleArn = optionalEnv(env, HANDLER_ENV.schedulerRoleArn);

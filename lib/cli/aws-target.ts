@@ -18,6 +18,7 @@ import { FUNCTION_ENV } from "../infra/function-env";
 import { DagLauncher } from "../launcher/dag-launcher";
 import { createJsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
+import { ObjectStore } from "../storage/object-store";
 import type { TableNames } from "../persistence/schema";
 import { queryString, type ApiTransport } from "./api-client";
 import type { AwsTarget } from "./target";
@@ -50,6 +51,8 @@ export async function inProcessTransport(target: AwsTarget): Promise<ApiTranspor
   const launcher = DagLauncher.fromEnv(env, {
     clients,
     persistence,
+    // Parameters too large for the run record spill to S3 (the Lambda handlers refuse them).
+    store: new ObjectStore(clients.s3),
     logger,
     // Only when DAGY_COMPUTE_BACKEND=local: the launcher itself no longer imports LocalBackend.
     localBackend: (options) => {

@@ -52,6 +52,11 @@ export const WORKER_ENV = {
   parameters: "DAGY_PARAMETERS",
   /** Where the parameters are when they did not fit (`s3://…`). */
   parametersUri: "DAGY_PARAMETERS_URI",
+  /**
+   * `1` when the parameters did not fit the container overrides and are kept in the run record
+   * instead (the worker takes them from the record it claims).
+   */
+  parametersInRun: "DAGY_PARAMETERS_IN_RUN",
   depPackageUris: "DAGY_DEP_PACKAGE_URIS",
   /** JSON array of the secret env names the run declares (values come from ECS, never from Dagy). */
   secretNames: "DAGY_SECRET_NAMES",
@@ -79,6 +84,8 @@ export interface WorkerRunEnvironment {
   readonly parameters?: Record<string, Json>;
   /** Where the parameters were spilled (DAGY_PARAMETERS_URI). */
   readonly parametersUri?: string;
+  /** The parameters are in the run record (DAGY_PARAMETERS_IN_RUN=1), not in the environment. */
+  readonly parametersInRun?: boolean;
   readonly depPackageUris: readonly string[];
   /** Names (never values) of the env variables holding secrets. */
   readonly secretNames: readonly string[];

@@ -5,7 +5,14 @@
  * nothing: validate the request (no I/O) -> resolve the flow version (1 read) -> check the
  * parameters against the flow's declarations -> resolve the deployment's packages (reads) ->
  * build the worker environment and measure the ECS overrides -> claim the idempotency key ->
- * write the run QUEUED -> (spill large parameters to S3) -> submit -> record the task ARN.
+ * write the run QUEUED -> (spill very large parameters to S3) -> submit -> record the task ARN.
+ *
+ * Where the parameters go: inline in the worker's environment (DAGY_PARAMETERS) when they fit
+ * ECS's container overrides; otherwise in the run record, which already stores them, with
+ * DAGY_PARAMETERS_IN_RUN=1 telling the worker to take them from the record it claims; only
+ * past RUN_RECORD_PARAMETERS_MAX_BYTES (DynamoDB items are capped at 400 KB) to S3, and only
+ * when the launcher was given an object store. The Lambda handlers give none, so the S3 client
+ * stays out of their bundles.
  *
  * Outcomes:
  * - Malformed request, bad parameters, overrides that cannot fit: InvalidLaunchRequestError is
@@ -16,9 +23,12 @@
  *   exists and is FAILED with the reason; `success: false`.
  */
 import { randomUUID } from "node:crypto";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ECSClient } from "@aws-sdk/client-ecs";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { LAUNCHER_ENV, PLATFORM_ENV, parseList } from "../config/env";
-import { createDataClients, destroyDataClients, type DataClients } from "../aws/clients";
+// Type only: createDataClients would bundle the S3 client (~100 KB) into the Lambda handlers.
+import type { DataClients } from "../aws/clients";
 import {
   ConfigurationError,
   ConflictError,
@@ -38,7 +48,8 @@ import type { FlowSpec, Json } from "../sdk/types";
 // Direct module imports keep archive code (tar, fflate) out of the launcher's bundle.
 import { runParametersKey } from "../storage/keys";
 import { formatS3Uri } from "../storage/s3-uri";
-import { ObjectStore } from "../storage/object-store";
+// Type only, for the same reason: callers that can spill to S3 (CLI, local platform) inject one.
+import type { ObjectStore } from "../storage/object-store";
 import { EcsBackend, DEFAULT_CONTAINER_NAME, type EcsBackendOptions } from "./ecs-backend";
 import { resolveResources, type TaskResources } from "./fargate";
 // Type only: LocalBackend (child processes, tsx resolution) must stay out of the Lambda bundles,
@@ -88,7 +99,7 @@ export interface DagLauncherOptions {
   readonly securityGroups?: readonly string[];
   readonly logGroup?: string;
   readonly region?: string;
-  /** Required: large parameters spill to `run-inputs/…` here. */
+  /** Required: very large parameters spill to `run-inputs/…` here (when a store is given). */
   readonly artifactBucket?: string;
   /** Required: the worker uploads failure tracebacks here. */
   readonly tracesBucket?: string;
@@ -115,10 +126,14 @@ export interface DagLauncherOptions {
 
 export interface DagLauncherDeps {
   readonly persistence?: LauncherPersistence;
-  readonly store?: ObjectStore;
+  /**
+   * Where parameters too large for the run record (RUN_RECORD_PARAMETERS_MAX_BYTES) are
+   * spilled. Never built by the launcher: without it, such a launch is refused.
+   */
+  readonly store?: Pick<ObjectStore, "put">;
   readonly backend?: ComputeBackend;
-  /** Used to build persistence and store when those are not given. */
-  readonly clients?: DataClients;
+  /** Used to build persistence when it is not given (only `doc` is used). */
+  readonly clients?: Pick<DataClients, "doc">;
   /** Used to build the EcsBackend when no backend is given. */
   readonly ecsClient?: ECSClient;
   readonly clock?: () => Date;
@@ -148,6 +163,13 @@ export interface CancelRunOptions {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/**
+ * Largest parameters JSON (UTF-8 bytes) kept in the run record. DynamoDB refuses items over
+ * 400 KB; the rest of the record (metadata, extra env, task states the worker merges in later)
+ * needs the margin.
+ */
+export const RUN_RECORD_PARAMETERS_MAX_BYTES = 300 * 1024;
+
 const DEFAULT_TABLES: TableNames = {
   flows: "dagy-flows",
   runs: "dagy-runs",
@@ -169,7 +191,7 @@ function requestProblem(message: string, field: string): InvalidLaunchRequestErr
 
 export class DagLauncher {
   private readonly persistence: LauncherPersistence;
-  private readonly store: ObjectStore;
+  private readonly store: Pick<ObjectStore, "put"> | undefined;
   private readonly backend: ComputeBackend;
   private readonly clock: () => Date;
   private readonly newId: () => string;
@@ -181,7 +203,8 @@ export class DagLauncher {
   private readonly defaultProfile: WorkloadProfile;
   /** What this launcher created, and so closes. */
   private readonly owned: {
-    clients?: DataClients;
+    dynamodb?: DynamoDBClient;
+    doc?: DynamoDBDocumentClient;
     ecs?: ECSClient;
     local?: LocalComputeBackend;
   } = {};
@@ -302,20 +325,31 @@ export class DagLauncher {
         process.stderr.write(`${line}\n`);
       });
 
-    let clients = deps.clients;
-    if (!clients && (!deps.persistence || !deps.store)) {
-      clients = createDataClients({
-        ...(options.region !== undefined ? { region: options.region } : {}),
-        ...(options.dynamodbEndpoint !== undefined
-          ? { dynamodbEndpoint: options.dynamodbEndpoint }
-          : {}),
-        ...(options.s3Endpoint !== undefined ? { s3Endpoint: options.s3Endpoint } : {}),
-      });
-      this.owned.clients = clients;
-    }
-    this.persistence = deps.persistence ?? new Persistence(clients!.doc, this.tables);
-    this.store = deps.store ?? new ObjectStore(clients!.s3);
+    this.persistence =
+      deps.persistence ?? new Persistence(deps.clients?.doc ?? this.ownDocClient(), this.tables);
+    this.store = deps.store;
     this.backend = deps.backend ?? this.createBackend(kind, deps);
+  }
+
+  /** DynamoDB only, same options as createDataClients (which would also build an S3 client). */
+  private ownDocClient(): DynamoDBDocumentClient {
+    const o = this.options;
+    const dynamodb = new DynamoDBClient({
+      region: o.region ?? "us-east-1",
+      ...(o.dynamodbEndpoint !== undefined
+        ? {
+            endpoint: o.dynamodbEndpoint,
+            // Local servers accept any credentials.
+            credentials: { accessKeyId: "local", secretAccessKey: "local" },
+          }
+        : {}),
+    });
+    const doc = DynamoDBDocumentClient.from(dynamodb, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
+    });
+    this.owned.dynamodb = dynamodb;
+    this.owned.doc = doc;
+    return doc;
   }
 
   private createBackend(kind: ComputeBackendKind, deps: DagLauncherDeps): ComputeBackend {
@@ -365,7 +399,8 @@ export class DagLauncher {
   /** Releases what the launcher created (clients, a local backend's workers). */
   async close(): Promise<void> {
     await this.owned.local?.close();
-    if (this.owned.clients) destroyDataClients(this.owned.clients);
+    this.owned.doc?.destroy();
+    this.owned.dynamodb?.destroy();
     this.owned.ecs?.destroy();
   }
 
@@ -448,20 +483,38 @@ export class DagLauncher {
     );
     let spill: { uri: string; body: string } | undefined;
     if (this.overridesChars(spec) > ECS_OVERRIDES_MAX_CHARS) {
-      const uri = formatS3Uri(this.artifactBucket, runParametersKey(request.orgId, runId));
-      spec = this.workerSpec(
-        request,
-        resources,
-        buildWorkerEnvironment({ ...envInput, parametersUri: uri }),
-      );
+      const body = JSON.stringify(parameters);
+      const bytes = Buffer.byteLength(body, "utf8");
+      if (bytes <= RUN_RECORD_PARAMETERS_MAX_BYTES) {
+        // The run record stores the parameters anyway: the worker reads them from it.
+        spec = this.workerSpec(
+          request,
+          resources,
+          buildWorkerEnvironment({ ...envInput, parametersInRun: true }),
+        );
+      } else {
+        const field = LAUNCH_FIELD_WIRE_NAMES.parameters;
+        if (!this.store) {
+          throw requestProblem(
+            `${field}: ${bytes} bytes of JSON, over the ${RUN_RECORD_PARAMETERS_MAX_BYTES} bytes a run record can hold; pass a URI to the data (e.g. an s3:// location) as a parameter instead`,
+            field,
+          );
+        }
+        const uri = formatS3Uri(this.artifactBucket, runParametersKey(request.orgId, runId));
+        spec = this.workerSpec(
+          request,
+          resources,
+          buildWorkerEnvironment({ ...envInput, parametersUri: uri }),
+        );
+        spill = { uri, body };
+      }
       const size = this.overridesChars(spec);
       if (size > ECS_OVERRIDES_MAX_CHARS) {
         throw requestProblem(
-          `extraEnvVars: the worker's container overrides would be ${size} characters even with the parameters moved to S3, over ECS's limit of ${ECS_OVERRIDES_MAX_CHARS}; pass large values as parameters instead`,
+          `extraEnvVars: the worker's container overrides would be ${size} characters even with the parameters moved out of them, over ECS's limit of ${ECS_OVERRIDES_MAX_CHARS}; pass large values as parameters instead`,
           "extraEnvVars",
         );
       }
-      spill = { uri, body: JSON.stringify(parameters) };
     }
 
     // Writes.
@@ -532,7 +585,7 @@ export class DagLauncher {
         metadata,
       };
     };
-    if (spill) {
+    if (spill && this.store) {
       try {
         await this.store.put(spill.uri, spill.body, { contentType: "application/json" });
       } catch (error) {

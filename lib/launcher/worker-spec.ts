@@ -37,6 +37,8 @@ export function buildWorkerEnvironment(input: WorkerEnvironmentInput): Record<st
   env[WORKER_ENV.correlationId] = input.correlationId;
   if (input.parametersUri !== undefined) {
     env[WORKER_ENV.parametersUri] = input.parametersUri;
+  } else if (input.parametersInRun === true) {
+    env[WORKER_ENV.parametersInRun] = "1";
   } else {
     env[WORKER_ENV.parameters] = JSON.stringify(input.parameters ?? {});
   }

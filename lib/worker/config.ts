@@ -73,6 +73,13 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
   if (parametersUri !== undefined && !parametersUri.startsWith("s3://")) {
     throw new ConfigurationError(`${WORKER_ENV.parametersUri} must be an s3:// URI`);
   }
+  const rawInRun = optional(env, WORKER_ENV.parametersInRun);
+  if (rawInRun !== undefined && rawInRun !== "1" && rawInRun !== "0") {
+    throw new ConfigurationError(
+      `${WORKER_ENV.parametersInRun} must be "1" or "0", got "${rawInRun}"`,
+    );
+  }
+  const parametersInRun = rawInRun === "1";
 
   let secretNames: string[] = [];
   if (optional(env, WORKER_ENV.secretNames) !== undefined) {
@@ -123,6 +130,7 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     correlationId: optional(env, WORKER_ENV.correlationId) ?? runId,
     ...(parameters !== undefined ? { parameters } : {}),
     ...(parametersUri !== undefined ? { parametersUri } : {}),
+    ...(parametersInRun ? { parametersInRun } : {}),
     depPackageUris: parseList(env[WORKER_ENV.depPackageUris]),
     secretNames,
     secretValues,

@@ -22,6 +22,7 @@ import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { loadArtifact } from "../build/artifact";
+import { WORKER_ENV } from "../config/env";
 import { ArtifactError, DagyError } from "../errors";
 import { createJsonLogger, type JsonLogger } from "../log";
 import type { RunRecord } from "../persistence/records";
@@ -140,6 +141,8 @@ export class WorkerHost {
   private readonly failures: TaskFailureRecord[] = [];
   private readonly marks: Record<string, number> = {};
   private claimed = false;
+  /** The record as claimed (ALL_NEW of QUEUED -> RUNNING): parameters may live there. */
+  private claimedRun: RunRecord | undefined;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -381,12 +384,24 @@ export class WorkerHost {
       throw new NotRunnable({ exitCode, status: current.status });
     }
     this.claimed = true;
+    this.claimedRun = claimed;
     this.mark("run_claimed");
   }
 
   private async loadParameters(): Promise<Record<string, Json>> {
     const { config } = this;
     if (config.parameters !== undefined) return config.parameters;
+    if (config.parametersInRun === true) {
+      // Too large for the overrides: the launcher kept them in the run record we claimed.
+      const inRun: unknown = this.claimedRun?.parameters;
+      if (inRun === null || typeof inRun !== "object" || Array.isArray(inRun)) {
+        throw new DagyError(
+          `run ${config.runId} was launched with its parameters in the run record (${WORKER_ENV.parametersInRun}=1), but the record has no parameters`,
+        );
+      }
+      this.mark("parameters_loaded");
+      return inRun as Record<string, Json>;
+    }
     if (config.parametersUri === undefined) return {};
     const raw = await this.deps.store.get(config.parametersUri);
     let parsed: unknown;

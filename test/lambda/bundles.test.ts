@@ -1,7 +1,8 @@
 /**
  * What the handler bundles may contain, bundled as the stack bundles them (esbuild with the
- * construct's aliases): no LocalBackend (child processes, tsx), no build tooling, and not the
- * SDK's default credential chain (SSO/INI/process providers and their STS/SSO clients).
+ * construct's aliases): no LocalBackend (child processes, tsx), no build tooling, not the
+ * SDK's default credential chain (SSO/INI/process providers and their STS/SSO clients), and
+ * in the launching handlers (api, launch) no S3 client.
  */
 import { build } from "esbuild";
 import * as path from "node:path";
@@ -44,6 +45,11 @@ describe("Lambda handler bundles", () => {
       const inputs = await bundleInputs(handler);
       expect(inputs.filter((p) => FORBIDDEN.some((f) => p.includes(f)))).toEqual([]);
       expect(inputs).toContain("lambda/aws-credentials.ts");
+      // No S3 client: the launcher keeps large parameters in the run record instead.
+      if (handler === "api" || handler === "launch") {
+        expect(inputs.filter((p) => p.includes("node_modules/@aws-sdk/client-s3/"))).toEqual([]);
+        expect(inputs.some((p) => p.includes("node_modules/@aws-sdk/client-dynamodb/"))).toBe(true);
+      }
       expect(inputs.some((p) => p.includes("node_modules/@aws-sdk/credential-provider-env/"))).toBe(
         true,
       );

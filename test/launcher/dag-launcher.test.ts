@@ -7,6 +7,7 @@ import {
   StopTaskCommand,
   type RunTaskCommandInput,
 } from "@aws-sdk/client-ecs";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { mockClient } from "aws-sdk-client-mock";
 import {
   ConfigurationError,
@@ -17,6 +18,7 @@ import {
 import {
   DagLauncher,
   ECS_OVERRIDES_MAX_CHARS,
+  RUN_RECORD_PARAMETERS_MAX_BYTES,
   type DagLaunchRequest,
   type LocalBackendOptions,
 } from "../../lib/launcher";
@@ -633,10 +635,34 @@ describe("DagLauncher failures", () => {
     ]);
   });
 
-  it("spills parameters too large for the container overrides to S3, exactly, never truncated", async () => {
+  it("keeps parameters too large for the container overrides in the run record, exactly", async () => {
     const org = newOrg();
     await registerFlow(env, org, "bulk", "1.0.0");
     const parameters = { rows: Array.from({ length: 900 }, (_, i) => `row-${i}-\u00e9"quoted"`) };
+    // As the Lambda handlers build it: no object store at all.
+    const launcher = makeLauncher(env, {}, { withoutStore: true });
+    const result = await launcher.launch({ flowName: "bulk", orgId: org, parameters });
+    expect(result.success).toBe(true);
+    const input = runTaskInputs()[0]!;
+    const vars = containerEnv(input);
+    expect(vars.DAGY_PARAMETERS_IN_RUN).toBe("1");
+    expect(vars.DAGY_PARAMETERS).toBeUndefined();
+    expect(vars.DAGY_PARAMETERS_URI).toBeUndefined();
+    expect(JSON.stringify(input.overrides).length).toBeLessThanOrEqual(ECS_OVERRIDES_MAX_CHARS);
+    const run = await launcher.getRunStatus(result.runId);
+    expect(run?.parameters).toEqual(parameters);
+    expect(JSON.stringify(run?.parameters)).toBe(JSON.stringify(parameters));
+    expect(run?.parameters_uri).toBeUndefined();
+  });
+
+  it("spills parameters too large for the run record to S3, exactly, never truncated", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "bulk", "1.0.0");
+    const row = (i: number): string => `row-${i}-\u00e9"quoted"-${"x".repeat(80)}`;
+    const parameters = { rows: Array.from({ length: 4000 }, (_, i) => row(i)) };
+    expect(Buffer.byteLength(JSON.stringify(parameters))).toBeGreaterThan(
+      RUN_RECORD_PARAMETERS_MAX_BYTES,
+    );
     const launcher = makeLauncher(env);
     const result = await launcher.launch({ flowName: "bulk", orgId: org, parameters });
     expect(result.success).toBe(true);
@@ -645,12 +671,40 @@ describe("DagLauncher failures", () => {
     const uri = `s3://${env.buckets.artifacts}/run-inputs/${org}/${result.runId}/parameters.json`;
     expect(vars.DAGY_PARAMETERS_URI).toBe(uri);
     expect(vars.DAGY_PARAMETERS).toBeUndefined();
+    expect(vars.DAGY_PARAMETERS_IN_RUN).toBeUndefined();
     expect(JSON.stringify(input.overrides).length).toBeLessThanOrEqual(ECS_OVERRIDES_MAX_CHARS);
     const stored = await new ObjectStore(env.clients.s3).get(uri);
     expect(stored.toString("utf8")).toBe(JSON.stringify(parameters));
     const run = await launcher.getRunStatus(result.runId);
     expect(run?.parameters_uri).toBe(uri);
     expect(run?.parameters).toBeUndefined();
+  });
+
+  it("refuses parameters too large for the run record when there is no store, writing nothing", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "bulk", "1.0.0");
+    const parameters = {
+      rows: Array.from({ length: 4000 }, (_, i) => `row-${i}-${"x".repeat(80)}`),
+    };
+    const bytes = Buffer.byteLength(JSON.stringify(parameters));
+    const error = await rejection(
+      makeLauncher(env, {}, { withoutStore: true }).launch({
+        flowName: "bulk",
+        orgId: org,
+        parameters,
+        idempotencyKey: "k1",
+      }),
+    );
+    expect(error.field).toBe("parameters");
+    expect(error.message).toContain(`${bytes} bytes of JSON`);
+    expect(error.message).toContain(`over the ${RUN_RECORD_PARAMETERS_MAX_BYTES} bytes`);
+    expect(error.message).toContain("pass a URI to the data");
+    expect(await itemsMentioning(env, org)).toBe(0);
+    expect(runTaskInputs()).toHaveLength(0);
+    const listed = await env.clients.s3.send(
+      new ListObjectsV2Command({ Bucket: env.buckets.artifacts, Prefix: `run-inputs/${org}/` }),
+    );
+    expect(listed.Contents ?? []).toEqual([]);
   });
 
   it("keeps parameters inline when they fit", async () => {

@@ -77,7 +77,7 @@ export async function registerFlow(
 export function makeLauncher(
   env: TestEnv,
   options: Partial<DagLauncherOptions> = {},
-  deps: { backend?: ComputeBackend; ids?: string[] } = {},
+  deps: { backend?: ComputeBackend; ids?: string[]; withoutStore?: boolean } = {},
 ): DagLauncher {
   let n = 0;
   return new DagLauncher(
@@ -92,7 +92,8 @@ export function makeLauncher(
     },
     {
       persistence: new Persistence(env.clients.doc, env.tables),
-      store: new ObjectStore(env.clients.s3),
+      // The Lambda handlers give no store: they never spill to S3.
+      ...(deps.withoutStore ? {} : { store: new ObjectStore(env.clients.s3) }),
       ecsClient: new ECSClient({ region: "us-east-1" }),
       logger: { info: () => {}, warn: () => {} },
       ...(deps.backend ? { backend: deps.backend } : {}),

@@ -70,7 +70,17 @@ describe("parseWorkerConfig", () => {
     expect(config.parametersUri).toBe("s3://artifacts/run-inputs/acme-corp/run-1/parameters.json");
   });
 
+  it("takes the parameters from the run record when DAGY_PARAMETERS_IN_RUN is 1", () => {
+    const { DAGY_PARAMETERS: _inline, ...rest } = BASE;
+    const config = parseWorkerConfig({ ...rest, DAGY_PARAMETERS_IN_RUN: "1" });
+    expect(config.parameters).toBeUndefined();
+    expect(config.parametersUri).toBeUndefined();
+    expect(config.parametersInRun).toBe(true);
+    expect(parseWorkerConfig(BASE).parametersInRun).toBeUndefined();
+  });
+
   it.each([
+    [{ DAGY_PARAMETERS_IN_RUN: "yes" }, 'DAGY_PARAMETERS_IN_RUN must be "1" or "0", got "yes"'],
     [{ DAGY_RUN_ID: "" }, "DAGY_RUN_ID is required and must not be empty"],
     [{ DAGY_RUNS_TABLE: undefined }, "DAGY_RUNS_TABLE is required and must not be empty"],
     [{ DAGY_ARTIFACT_SHA256: "abc" }, "DAGY_ARTIFACT_SHA256 must be 64 hexadecimal characters"],

@@ -229,6 +229,27 @@ describe("WorkerHost", () => {
     expect(lines.some((l) => l.includes(`Hello, ${name}!`))).toBe(true);
   });
 
+  it("takes parameters kept in the run record from the record it claims", async () => {
+    const name = `Dagy ${"y".repeat(10_000)}`;
+    const { config } = await queuedRun("examples/flows/hello.ts", { parameters: { name } });
+    const { parameters: _inline, ...rest } = config;
+    const { h, lines } = host({ ...rest, parametersInRun: true });
+    expect((await h.run()).exitCode).toBe(EXIT_CODES.succeeded);
+    expect(lines.some((l) => l.includes(`Hello, ${name}!`))).toBe(true);
+  });
+
+  it("fails the run with a clear message when the run record holds no parameters", async () => {
+    const { config, runId } = await queuedRun("examples/flows/hello.ts");
+    const { parameters: _inline, ...rest } = config;
+    const { h } = host({ ...rest, parametersInRun: true });
+    expect((await h.run()).exitCode).toBe(EXIT_CODES.workerError);
+    const record = await runs.get(runId);
+    expect(record?.status).toBe("FAILED");
+    expect(record?.error_message).toBe(
+      `run ${runId} was launched with its parameters in the run record (DAGY_PARAMETERS_IN_RUN=1), but the record has no parameters`,
+    );
+  });
+
   it("fails the run with a clear message when the spilled parameters are missing", async () => {
     const { config, runId } = await queuedRun("examples/flows/hello.ts");
     const parametersUri = `s3://${env.buckets.artifacts}/run-inputs/acme/${runId}/parameters.json`;

@@ -197,6 +197,35 @@ describe("worker", () => {
     expect((await h.exited(runId)).code).toBe(EXIT_CODES.workerError);
   });
 
+  it.each([
+    ["the run record", 10_000, "DAGY_PARAMETERS_IN_RUN"],
+    ["S3 (too large for the run record)", 320 * 1024, "DAGY_PARAMETERS_URI"],
+  ])(
+    "gives task code parameters too large for the container overrides, kept in %s",
+    async (_where, length, variable) => {
+      const orgId = newOrg();
+      await registerTestFlow(h, orgId, "examples/flows/hello.ts");
+      const name = `Dagy ${"\u00e9".repeat(length)}`;
+      const { runId, success } = await h.launcher.launch({
+        flowName: "hello",
+        orgId,
+        parameters: { name },
+      });
+      expect(success).toBe(true);
+      const run = await waitForRun(h, runId);
+      expect(run.status).toBe("SUCCEEDED");
+      if (variable === "DAGY_PARAMETERS_IN_RUN") {
+        expect(run.parameters).toEqual({ name });
+      } else {
+        expect(run.parameters_uri).toBe(
+          `s3://${h.env.buckets.artifacts}/run-inputs/${orgId}/${runId}/parameters.json`,
+        );
+      }
+      await h.exited(runId);
+      expect(h.log(runId)).toContain(`Hello, ${name}!`);
+    },
+  );
+
   it("gives task code the run's secrets and keeps them out of logs, the run record and the traceback", async () => {
     const orgId = newOrg();
     await registerTestFlow(h, orgId, "secrets");
