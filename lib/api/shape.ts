@@ -48,40 +48,7 @@ export function tracebackLink(
   return { uri, console_url: consoleUrl };
 }
 
-/** GET /runs/{runId}: the guide's six fields first, then the rest of the run. */
-export function runBody(
-  run: RunRecord,
-  logs: LogLink,
-  region: string | undefined,
-): Record<string, unknown> {
-  return {
-    run_id: run.run_id,
-    flow_name: run.flow_name,
-    status: run.status,
-    started_at: run.started_at ?? null,
-    completed_at: run.completed_at ?? null,
-    error_message: run.error_message ?? null,
-    flow_version: run.flow_version,
-    org_id: run.org_id,
-    environment: run.environment,
-    deployment_name: run.deployment_name ?? null,
-    correlation_id: run.correlation_id,
-    trigger_source: run.trigger_source,
-    triggered_by: run.triggered_by ?? null,
-    created_at: run.created_at,
-    updated_at: run.updated_at,
-    task_arn: run.task_arn ?? null,
-    task_states: run.task_states ?? {},
-    cancel_requested: run.cancel_requested ?? false,
-    exit_code: run.exit_code ?? null,
-    stop_reason: run.stop_reason ?? null,
-    traceback_uri: run.traceback_uri ?? null,
-    logs,
-    traceback: tracebackLink(run, region),
-  };
-}
-
-/** GET /runs items: the run without its (possibly large) task states. */
+/** GET /runs items: the guide's six fields first, then the run without its (possibly large) task states. */
 export function runSummary(run: RunRecord): Record<string, unknown> {
   return {
     run_id: run.run_id,
@@ -98,6 +65,26 @@ export function runSummary(run: RunRecord): Record<string, unknown> {
     created_at: run.created_at,
     updated_at: run.updated_at,
     task_arn: run.task_arn ?? null,
+  };
+}
+
+/** GET /runs/{runId}: the summary, then everything else about the run and where to look. */
+export function runBody(
+  run: RunRecord,
+  logs: LogLink,
+  region: string | undefined,
+): Record<string, unknown> {
+  return {
+    ...runSummary(run),
+    deployment_name: run.deployment_name ?? null,
+    triggered_by: run.triggered_by ?? null,
+    task_states: run.task_states ?? {},
+    cancel_requested: run.cancel_requested ?? false,
+    exit_code: run.exit_code ?? null,
+    stop_reason: run.stop_reason ?? null,
+    traceback_uri: run.traceback_uri ?? null,
+    logs,
+    traceback: tracebackLink(run, region),
   };
 }
 
