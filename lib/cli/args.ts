@@ -1,4 +1,5 @@
-import { UsageError } from "./io";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { UsageError, type CliIO } from "./io";
 
 /**
  * Runs a `util.parseArgs` call and turns its errors (unknown option, missing value, ...) into a
@@ -35,4 +36,29 @@ export function positiveInteger(command: string, option: string, value: string):
     throw new UsageError(`${option} must be a whole number >= 1, got "${value}"`, command);
   }
   return n;
+}
+
+type OptionsConfig = NonNullable<ParseArgsConfig["options"]>;
+type CommandArgs<O extends OptionsConfig> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>
+>;
+
+/**
+ * Every command's first step: parse its arguments strictly (errors become a `UsageError`) and
+ * answer `--help` with its usage. Returns undefined when the help was printed.
+ */
+export function parseCommandArgs<O extends OptionsConfig>(
+  command: { readonly name: string; readonly usage: string },
+  args: readonly string[],
+  io: Pick<CliIO, "stdout">,
+  options: O,
+): CommandArgs<O> | undefined {
+  const parsed = parseOrUsage(command.name, () =>
+    parseArgs({ args: [...args], options, allowPositionals: true, strict: true }),
+  );
+  if ((parsed.values as { help?: unknown }).help === true) {
+    io.stdout(command.usage);
+    return undefined;
+  }
+  return parsed;
 }

@@ -1,8 +1,7 @@
 import * as path from "node:path";
-import { parseArgs } from "node:util";
 import { buildFlow, sha256Hex } from "../build/artifact";
 import { UsageError } from "./io";
-import { onePositional, parseOrUsage } from "./args";
+import { onePositional, parseCommandArgs } from "./args";
 import { EXIT, formatBytes, type CliCommand } from "./io";
 
 const usage = `Usage: dagy build <flow.ts> [options]
@@ -38,22 +37,13 @@ export const command: CliCommand = {
   name: "build",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseOrUsage("build", () =>
-      parseArgs({
-        args,
-        options: {
-          output: { type: "string", short: "o" },
-          version: { type: "string" },
-          help: { type: "boolean", short: "h" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "build", usage }, args, io, {
+      output: { type: "string", short: "o" },
+      version: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const entry = onePositional("build", positionals, "flow file (dagy build <flow.ts>)");
     const output = values.output ?? "artifact.zip";
     const builtAt = builtAtFromEnv(io.env.SOURCE_DATE_EPOCH);

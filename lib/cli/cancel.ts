@@ -1,5 +1,4 @@
-import { parseArgs } from "node:util";
-import { onePositional, parseOrUsage } from "./args";
+import { onePositional, parseCommandArgs } from "./args";
 import { EXIT, type CliCommand } from "./io";
 import { waitForRun } from "./launch";
 import { apiClientFor, COMMON_OPTIONS, COMMON_USAGE, orgOf, targetOf } from "./lifecycle";
@@ -18,22 +17,13 @@ export const command: CliCommand = {
   name: "cancel",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseOrUsage("cancel", () =>
-      parseArgs({
-        args,
-        options: {
-          ...COMMON_OPTIONS,
-          reason: { type: "string" },
-          wait: { type: "boolean", short: "w" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "cancel", usage }, args, io, {
+      ...COMMON_OPTIONS,
+      reason: { type: "string" },
+      wait: { type: "boolean", short: "w" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const runId = onePositional("cancel", positionals, "run id (dagy cancel <run_id>)");
     const orgId = values.org !== undefined ? orgOf(values, io) : undefined;
     const client = await apiClientFor(targetOf(values, io));

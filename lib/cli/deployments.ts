@@ -1,6 +1,5 @@
-import { parseArgs } from "node:util";
 import { parseList } from "../config/env";
-import { parseOrUsage } from "./args";
+import { parseCommandArgs } from "./args";
 import { EXIT, UsageError, formatTable, type CliCommand } from "./io";
 import { COMMON_OPTIONS, COMMON_USAGE, orgOf, shortTime, targetOf } from "./lifecycle";
 import { openStores } from "./stores";
@@ -22,23 +21,14 @@ export const command: CliCommand = {
   name: "deployments",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseOrUsage("deployments", () =>
-      parseArgs({
-        args,
-        options: {
-          ...COMMON_OPTIONS,
-          packages: { type: "string" },
-          environment: { type: "string" },
-          json: { type: "boolean" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "deployments", usage }, args, io, {
+      ...COMMON_OPTIONS,
+      packages: { type: "string" },
+      environment: { type: "string" },
+      json: { type: "boolean" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const [action, name, ...extra] = positionals;
     if (extra.length > 0)
       throw new UsageError(`unexpected argument: ${extra.join(" ")}`, "deployments");

@@ -3,10 +3,9 @@
  * CommonJS hook, which native dynamic import() bypasses. */
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
-import { parseArgs } from "node:util";
 import { ValidationError } from "../errors";
 import type { PackageFormat } from "../storage/keys";
-import { parseOrUsage } from "./args";
+import { parseCommandArgs } from "./args";
 import { EXIT, UsageError, formatBytes, formatTable, type CliCommand } from "./io";
 import { COMMON_OPTIONS, COMMON_USAGE, orgOf, shortTime, targetOf } from "./lifecycle";
 import { openStores } from "./stores";
@@ -84,24 +83,15 @@ export const command: CliCommand = {
   name: "deps",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseOrUsage("deps", () =>
-      parseArgs({
-        args,
-        options: {
-          ...COMMON_OPTIONS,
-          slug: { type: "string" },
-          version: { type: "string" },
-          "share-with": { type: "string", multiple: true },
-          json: { type: "boolean" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "deps", usage }, args, io, {
+      ...COMMON_OPTIONS,
+      slug: { type: "string" },
+      version: { type: "string" },
+      "share-with": { type: "string", multiple: true },
+      json: { type: "boolean" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const [action, input, ...extra] = positionals;
     if (extra.length > 0) throw new UsageError(`unexpected argument: ${extra.join(" ")}`, "deps");
     const orgId = orgOf(values, io);

@@ -2,9 +2,8 @@
  * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
  * CommonJS hook, which native dynamic import() bypasses. */
 import { isAbsolute, join, relative } from "node:path";
-import { parseArgs } from "node:util";
 import { DEFAULT_CONCURRENCY, DEFAULT_ORG } from "../local/state";
-import { parseOrUsage, positiveInteger } from "./args";
+import { parseCommandArgs, positiveInteger } from "./args";
 import { EXIT, UsageError, formatDuration, formatTable, type CliCommand, type CliIO } from "./io";
 import { parsePort } from "./target";
 
@@ -41,27 +40,18 @@ export const command: CliCommand = {
   name: "dev",
   usage,
   async run(args: string[], io: CliIO): Promise<number> {
-    const { values, positionals } = parseOrUsage("dev", () =>
-      parseArgs({
-        args,
-        options: {
-          port: { type: "string" },
-          host: { type: "string" },
-          "data-dir": { type: "string" },
-          concurrency: { type: "string" },
-          org: { type: "string" },
-          "no-examples": { type: "boolean" },
-          quiet: { type: "boolean" },
-          help: { type: "boolean", short: "h" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "dev", usage }, args, io, {
+      port: { type: "string" },
+      host: { type: "string" },
+      "data-dir": { type: "string" },
+      concurrency: { type: "string" },
+      org: { type: "string" },
+      "no-examples": { type: "boolean" },
+      quiet: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     if (positionals.length > 0) {
       throw new UsageError(`unexpected argument: ${positionals.join(" ")}`, "dev");
     }

@@ -1,5 +1,4 @@
-import { parseArgs } from "node:util";
-import { onePositional, parseOrUsage } from "./args";
+import { onePositional, parseCommandArgs } from "./args";
 import { loadTarget } from "./flow-target";
 import { EXIT, type CliCommand } from "./io";
 
@@ -15,18 +14,11 @@ export const command: CliCommand = {
   name: "graph",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseOrUsage("graph", () =>
-      parseArgs({
-        args,
-        options: { help: { type: "boolean", short: "h" } },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "graph", usage }, args, io, {
+      help: { type: "boolean", short: "h" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { positionals } = parsed;
     const target = onePositional(
       "graph",
       positionals,

@@ -1,6 +1,5 @@
-import { parseArgs } from "node:util";
 import type { Json } from "../sdk/types";
-import { onePositional, parseOrUsage, positiveInteger } from "./args";
+import { onePositional, parseCommandArgs, positiveInteger } from "./args";
 import type { ApiClient, RunBody } from "./api-client";
 import { EXIT, UsageError, formatDuration, type CliCommand, type CliIO } from "./io";
 import {
@@ -114,36 +113,27 @@ export const command: CliCommand = {
   name: "launch",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseOrUsage("launch", () =>
-      parseArgs({
-        args,
-        options: {
-          ...COMMON_OPTIONS,
-          param: { type: "string", short: "p", multiple: true },
-          "params-file": { type: "string" },
-          "flow-version": { type: "string" },
-          environment: { type: "string" },
-          profile: { type: "string" },
-          cpu: { type: "string" },
-          memory: { type: "string" },
-          "ephemeral-storage": { type: "string" },
-          deployment: { type: "string" },
-          "correlation-id": { type: "string" },
-          env: { type: "string", multiple: true },
-          secret: { type: "string", multiple: true },
-          capacity: { type: "string" },
-          "idempotency-key": { type: "string" },
-          wait: { type: "boolean", short: "w" },
-          json: { type: "boolean" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "launch", usage }, args, io, {
+      ...COMMON_OPTIONS,
+      param: { type: "string", short: "p", multiple: true },
+      "params-file": { type: "string" },
+      "flow-version": { type: "string" },
+      environment: { type: "string" },
+      profile: { type: "string" },
+      cpu: { type: "string" },
+      memory: { type: "string" },
+      "ephemeral-storage": { type: "string" },
+      deployment: { type: "string" },
+      "correlation-id": { type: "string" },
+      env: { type: "string", multiple: true },
+      secret: { type: "string", multiple: true },
+      capacity: { type: "string" },
+      "idempotency-key": { type: "string" },
+      wait: { type: "boolean", short: "w" },
+      json: { type: "boolean" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const flowName = onePositional("launch", positionals, "flow name (dagy launch <flow_name>)");
     const orgId = orgOf(values, io);
     const fromFile =

@@ -3,12 +3,11 @@
  * CommonJS hook, which native dynamic import() bypasses. */
 import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
 import { ConfigurationError } from "../errors";
 import { logDirOf } from "../local/state";
 import type { ApiClient } from "./api-client";
-import { onePositional, parseOrUsage } from "./args";
+import { onePositional, parseCommandArgs } from "./args";
 import { EXIT, formatDuration, type CliCommand, type CliIO } from "./io";
 import { apiClientFor, COMMON_OPTIONS, COMMON_USAGE, sleep, targetOf, TERMINAL } from "./lifecycle";
 import type { AwsTarget, Target } from "./target";
@@ -201,22 +200,13 @@ export const command: CliCommand = {
   name: "logs",
   usage,
   async run(args, io: CliIO) {
-    const { values, positionals } = parseOrUsage("logs", () =>
-      parseArgs({
-        args,
-        options: {
-          ...COMMON_OPTIONS,
-          follow: { type: "boolean", short: "f" },
-          json: { type: "boolean" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "logs", usage }, args, io, {
+      ...COMMON_OPTIONS,
+      follow: { type: "boolean", short: "f" },
+      json: { type: "boolean" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const runId = onePositional("logs", positionals, "run id (dagy logs <run_id>)");
     const target = targetOf(values, io);
     // The API says whether the run exists and when it is over; a stopped local platform

@@ -3,9 +3,8 @@
  * CommonJS hook, which native dynamic import() bypasses. */
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { ValidationError } from "../errors";
-import { onePositional, parseOrUsage } from "./args";
+import { onePositional, parseCommandArgs } from "./args";
 import { isArtifactPath } from "./flow-target";
 import { EXIT, UsageError, formatBytes, type CliCommand } from "./io";
 import { COMMON_OPTIONS, COMMON_USAGE, orgOf, targetOf } from "./lifecycle";
@@ -31,22 +30,13 @@ export const command: CliCommand = {
   name: "register",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseOrUsage("register", () =>
-      parseArgs({
-        args,
-        options: {
-          ...COMMON_OPTIONS,
-          version: { type: "string" },
-          description: { type: "string" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "register", usage }, args, io, {
+      ...COMMON_OPTIONS,
+      version: { type: "string" },
+      description: { type: "string" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const file = onePositional(
       "register",
       positionals,

@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { parseArgs } from "node:util";
 import { resolveParameters, runDag } from "../sdk";
 import type { ExecutorEvent, FlowSpec, Json, RunResult } from "../sdk";
-import { onePositional, parseOrUsage, positiveInteger } from "./args";
+import { onePositional, parseCommandArgs, positiveInteger } from "./args";
 import { loadTarget } from "./flow-target";
 import { EXIT, formatDuration, formatTable, type CliCommand, type CliIO } from "./io";
 import { parseParamFlags, readParamsFile } from "./params";
@@ -114,25 +113,16 @@ export const command: CliCommand = {
   name: "run",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseOrUsage("run", () =>
-      parseArgs({
-        args,
-        options: {
-          param: { type: "string", short: "p", multiple: true },
-          "params-file": { type: "string" },
-          "max-parallelism": { type: "string" },
-          "run-id": { type: "string" },
-          json: { type: "boolean" },
-          help: { type: "boolean", short: "h" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "run", usage }, args, io, {
+      param: { type: "string", short: "p", multiple: true },
+      "params-file": { type: "string" },
+      "max-parallelism": { type: "string" },
+      "run-id": { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const target = onePositional(
       "run",
       positionals,

@@ -1,6 +1,5 @@
-import { parseArgs } from "node:util";
 import { RUN_STATUSES } from "../persistence/schema";
-import { parseOrUsage, positiveInteger } from "./args";
+import { parseCommandArgs, positiveInteger } from "./args";
 import { EXIT, UsageError, formatTable, type CliCommand } from "./io";
 import {
   apiClientFor,
@@ -28,25 +27,16 @@ export const command: CliCommand = {
   name: "runs",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseOrUsage("runs", () =>
-      parseArgs({
-        args,
-        options: {
-          ...COMMON_OPTIONS,
-          flow: { type: "string" },
-          status: { type: "string" },
-          limit: { type: "string" },
-          "next-token": { type: "string" },
-          json: { type: "boolean" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "runs", usage }, args, io, {
+      ...COMMON_OPTIONS,
+      flow: { type: "string" },
+      status: { type: "string" },
+      limit: { type: "string" },
+      "next-token": { type: "string" },
+      json: { type: "boolean" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     if (positionals.length > 0) {
       throw new UsageError(`unexpected argument: ${positionals.join(" ")}`, "runs");
     }

@@ -1,6 +1,5 @@
-import { parseArgs } from "node:util";
 import type { Json } from "../sdk/types";
-import { parseOrUsage } from "./args";
+import { parseCommandArgs } from "./args";
 import { EXIT, UsageError, formatTable, type CliCommand } from "./io";
 import { apiClientFor, COMMON_OPTIONS, COMMON_USAGE, orgOf, targetOf } from "./lifecycle";
 import { parseParamFlags, readParamsFile } from "./params";
@@ -40,32 +39,23 @@ export const command: CliCommand = {
   name: "schedules",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseOrUsage("schedules", () =>
-      parseArgs({
-        args,
-        options: {
-          ...COMMON_OPTIONS,
-          flow: { type: "string" },
-          expression: { type: "string" },
-          "time-zone": { type: "string" },
-          param: { type: "string", short: "p", multiple: true },
-          "params-file": { type: "string" },
-          "flow-version": { type: "string" },
-          environment: { type: "string" },
-          profile: { type: "string" },
-          deployment: { type: "string" },
-          description: { type: "string" },
-          disabled: { type: "boolean" },
-          json: { type: "boolean" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "schedules", usage }, args, io, {
+      ...COMMON_OPTIONS,
+      flow: { type: "string" },
+      expression: { type: "string" },
+      "time-zone": { type: "string" },
+      param: { type: "string", short: "p", multiple: true },
+      "params-file": { type: "string" },
+      "flow-version": { type: "string" },
+      environment: { type: "string" },
+      profile: { type: "string" },
+      deployment: { type: "string" },
+      description: { type: "string" },
+      disabled: { type: "boolean" },
+      json: { type: "boolean" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const [action, name, ...extra] = positionals;
     if (extra.length > 0)
       throw new UsageError(`unexpected argument: ${extra.join(" ")}`, "schedules");

@@ -1,5 +1,4 @@
-import { parseArgs } from "node:util";
-import { onePositional, parseOrUsage } from "./args";
+import { onePositional, parseCommandArgs } from "./args";
 import { EXIT, formatDuration, formatTable, type CliCommand } from "./io";
 import { waitForRun } from "./launch";
 import {
@@ -72,22 +71,13 @@ export const command: CliCommand = {
   name: "status",
   usage,
   async run(args, io) {
-    const { values, positionals } = parseOrUsage("status", () =>
-      parseArgs({
-        args,
-        options: {
-          ...COMMON_OPTIONS,
-          wait: { type: "boolean", short: "w" },
-          json: { type: "boolean" },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      io.stdout(usage);
-      return EXIT.ok;
-    }
+    const parsed = parseCommandArgs({ name: "status", usage }, args, io, {
+      ...COMMON_OPTIONS,
+      wait: { type: "boolean", short: "w" },
+      json: { type: "boolean" },
+    });
+    if (parsed === undefined) return EXIT.ok;
+    const { values, positionals } = parsed;
     const runId = onePositional("status", positionals, "run id (dagy status <run_id>)");
     const orgId = orgOf(values, io);
     const client = await apiClientFor(targetOf(values, io));
