@@ -10,7 +10,7 @@ import { mkdir, readdir } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join, resolve } from "node:path";
 import { createApi, iamAuthResolver, type Api } from "../api";
-import { buildFlow } from "../build/artifact";
+import { buildFlow } from "../bundler/build";
 import { createDataClients, destroyDataClients, type DataClients } from "../aws/clients";
 import { ConfigurationError } from "../errors";
 import { DagLauncher } from "../launcher/dag-launcher";

@@ -21,7 +21,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
-import { loadArtifact } from "../build/artifact";
+import { loadArtifact } from "../artifact/artifact";
 import { WORKER_ENV } from "../config/env";
 import { ArtifactError, DagyError } from "../errors";
 import { createJsonLogger, type JsonLogger } from "../log";

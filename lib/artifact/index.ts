@@ -1,20 +1,21 @@
-/** Building flow artifacts (`dagy build`) and loading flows from source or artifacts. */
+/**
+ * Reading flow artifacts: open and verify the zip, validate `flow_spec.json` and
+ * `metadata.json`, and load the flow's bundle. What the worker needs; building is lib/bundler.
+ */
 export {
   ARTIFACT_LIMITS,
+  BUNDLE_ENTRY,
   METADATA_ENTRY,
   SPEC_ENTRY,
-  buildFlow,
   loadArtifact,
+  packArtifact,
   readArtifact,
   sha256Hex,
   type ArtifactContents,
-  type BuildFlowOptions,
-  type BuildFlowResult,
   type LoadArtifactOptions,
   type LoadedArtifact,
 } from "./artifact";
-export { BUNDLE_ENTRY, HOST_MODULES, bundleFlow, findProjectRoot, type FlowBundle } from "./bundle";
 export { FlowBuildError } from "./errors";
-export { loadFlowBundle, loadFlowSource, type LoadFlowOptions } from "./loader";
+export { loadFlowBundle, type LoadFlowOptions } from "./loader";
 export { artifactMetadataSchema, flowSpecSchema } from "./schema";
 export { stableStringify } from "./json";
