@@ -70,8 +70,12 @@ export function safeStringify(value: unknown): string {
   });
 }
 
-function defaultWrite(line: string): void {
-  process.stdout.write(line + "\n");
+/** Line writers for `createJsonLogger`: one line per call, newline-terminated. */
+export function stdoutLines(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+export function stderrLines(line: string): void {
+  process.stderr.write(`${line}\n`);
 }
 
 class Logger implements JsonLogger {
@@ -120,7 +124,7 @@ class Logger implements JsonLogger {
  */
 export function createJsonLogger(
   baseFields: Record<string, unknown>,
-  write: (line: string) => void = defaultWrite,
+  write: (line: string) => void = stdoutLines,
   options: JsonLoggerOptions = {},
 ): JsonLogger {
   const redactor = new Redactor();
