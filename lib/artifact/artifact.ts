@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import { unzipSync, zipSync, type UnzipFileInfo, type Zippable } from "fflate";
 import { ArtifactError } from "../errors";
+import { sha256Hex } from "../hash";
 import { SDK_VERSION, type Dag } from "../sdk";
 import type { ArtifactMetadata, FlowSpec } from "../sdk/types";
 import { stableStringify } from "./json";
@@ -33,10 +33,6 @@ export interface ArtifactContents {
 export interface LoadedArtifact extends ArtifactContents {
   readonly dag: Dag;
   readonly bundle: string;
-}
-
-export function sha256Hex(data: Uint8Array | string): string {
-  return createHash("sha256").update(data).digest("hex");
 }
 
 function majorVersion(version: string): number | undefined {

@@ -10,7 +10,6 @@ export {
   loadArtifact,
   packArtifact,
   readArtifact,
-  sha256Hex,
   type ArtifactContents,
   type LoadArtifactOptions,
   type LoadedArtifact,

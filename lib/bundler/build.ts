@@ -1,8 +1,9 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import * as path from "node:path";
-import { BUNDLE_ENTRY, packArtifact, sha256Hex } from "../artifact/artifact";
+import { BUNDLE_ENTRY, packArtifact } from "../artifact/artifact";
 import { loadFlowBundle } from "../artifact/loader";
 import { ValidationError } from "../errors";
+import { sha256Hex } from "../hash";
 import { SDK_VERSION } from "../sdk";
 import { VERSION_PATTERN } from "../sdk/options";
 import type { ArtifactMetadata, FlowSpec } from "../sdk/types";

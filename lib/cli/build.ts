@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { sha256Hex } from "../artifact/artifact";
+import { sha256Hex } from "../hash";
 import { buildFlow } from "../bundler/build";
 import { UsageError } from "./io";
 import { onePositional, parseCommandArgs } from "./args";

@@ -29,8 +29,8 @@ export async function loadTarget(target: string, io: CliIO): Promise<LoadedTarge
       throw error;
     }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { loadArtifact } = require("../artifact/artifact") as typeof import("../artifact/artifact");
-    const loaded = loadArtifact(zip);
+    const reader = require("../artifact/artifact") as typeof import("../artifact/artifact");
+    const loaded = reader.loadArtifact(zip);
     return { dag: loaded.dag, spec: loaded.spec, kind: "artifact" };
   }
   const dag = await loadFlowSource(target, { cwd: io.cwd });

@@ -16,3 +16,12 @@ export class TaskSubmissionError extends DagyError {
     super(message, options);
   }
 }
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** The error's class name, for `DagLaunchResult.errorType`. */
+export function errorType(error: unknown): string {
+  return error instanceof Error ? error.name : "Error";
+}

@@ -32,7 +32,8 @@ import type { ExecutorEvent, Json, RunResult, TaskState } from "../sdk/types";
 // Module by module, not the storage index: that one pulls in archive extraction (tar), which
 // only a run with dependency packages needs, and which would cost every cold start its load.
 import { tracebackKey } from "../storage/keys";
-import { sha256Hex, type ObjectStore } from "../storage/object-store";
+import { sha256Hex } from "../hash";
+import type { ObjectStore } from "../storage/object-store";
 import { formatS3Uri } from "../storage/s3-uri";
 import type { WorkerConfig } from "./config";
 import { installDepPackages, type NpmInstaller } from "./dep-packages";
