@@ -2,8 +2,8 @@
  * Batch launch: many launch requests over one `common` request, with bounded concurrency.
  * Each item goes through the same `launch` as a single request.
  */
-import { InvalidLaunchRequestError } from "../errors";
-import { errorMessage, errorType } from "./errors";
+import { errorCode, InvalidLaunchRequestError } from "../errors";
+import { errorMessage } from "./errors";
 import type { DagLaunchRequest, DagLaunchResult } from "./types";
 
 export type BatchLaunchRequest = Partial<DagLaunchRequest> & { readonly flowName: string };
@@ -81,7 +81,7 @@ export async function launchBatch(
           flowName: String(request.flowName),
           correlationId: request.correlationId ?? "",
           errorMessage: errorMessage(error),
-          errorType: errorType(error),
+          errorCode: errorCode(error),
           metadata: request.metadata ?? {},
         };
       }

@@ -13,12 +13,12 @@
  *   thrown and nothing is written.
  * - An Idempotency-Key already used for a different request: ConflictError naming the key.
  * - Unknown flow or deployment, a package the org may not use: `success: false` with the
- *   reason and `errorType`, no run written (there is nothing to attach a run to; `runId` "").
+ *   reason and `errorCode`, no run written (there is nothing to attach a run to; `runId` "").
  * - The backend could not start the worker (ECS refused, no capacity after retries): the run
  *   exists and is FAILED with the reason; `success: false`.
  */
 import { randomUUID } from "node:crypto";
-import { ForbiddenError, NotFoundError, ValidationError } from "../errors";
+import { errorCode, ForbiddenError, NotFoundError, ValidationError } from "../errors";
 import { createJsonLogger, stderrLines, type JsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
 import type { FlowRecord, RunRecord } from "../persistence/records";
@@ -35,7 +35,7 @@ import {
   type BatchLaunchRequest,
 } from "./batch-launch";
 import { DEFAULT_CONTAINER_NAME } from "./ecs-backend";
-import { errorMessage, errorType } from "./errors";
+import { errorMessage } from "./errors";
 import { resolveResources, type TaskResources } from "./fargate";
 import {
   DEFAULT_TABLES,
@@ -164,7 +164,7 @@ export class DagLauncher {
       flowName: request.flowName,
       correlationId: request.correlationId ?? "",
       errorMessage: errorMessage(error),
-      errorType: errorType(error),
+      errorCode: errorCode(error),
       metadata,
     });
 
@@ -365,7 +365,7 @@ export class DagLauncher {
         flowName: flow.flow_name,
         correlationId,
         errorMessage: message,
-        errorType: errorType(error),
+        errorCode: errorCode(error),
         metadata,
       };
     };

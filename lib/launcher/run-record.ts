@@ -73,7 +73,7 @@ export function replayedResult(
       flowName: request.flowName,
       correlationId: request.correlationId ?? "",
       errorMessage: `a launch with idempotency key ${request.idempotencyKey ?? ""} is still in progress (run ${runId}); retry shortly`,
-      errorType: "ConflictError",
+      errorCode: "conflict",
       metadata: request.metadata ?? {},
       replayed: true,
     };
