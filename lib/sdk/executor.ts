@@ -13,6 +13,7 @@ import { retryDelay } from "./options";
 import { resolveParameters } from "./parameters";
 import { isTaskRef } from "./task";
 import type { TaskNode } from "./dag";
+import { buildPlan } from "./plan";
 import { parseTemplate, renderTemplate } from "./template";
 import type {
   DagOptions,
@@ -168,7 +169,8 @@ class Run {
   private readonly tasks: Record<string, TaskState> = {};
   private readonly outputs: Record<string, unknown> = {};
   private readonly waitingOn: Int32Array;
-  private readonly downstream: number[][];
+  private readonly downstreamStart: Int32Array;
+  private readonly downstream: Int32Array;
   private readonly firstStart: Float64Array;
   private readonly current: Array<AttemptContext | undefined>;
   private readonly lastError: Array<Error | undefined>;
@@ -207,34 +209,31 @@ class Run {
     const n = this.nodes.length;
     this.remaining = n;
     this.states = new Array<TaskState>(n);
-    this.waitingOn = new Int32Array(n);
-    this.downstream = new Array<number[]>(n);
     this.firstStart = new Float64Array(n);
     this.current = new Array<AttemptContext | undefined>(n);
     this.lastError = new Array<Error | undefined>(n);
-    const index = new Map<string, number>();
     for (let i = 0; i < n; i++) {
-      const node = this.nodes[i]!;
-      index.set(node.id, i);
       const state: TaskState = { status: "PENDING", attempts: 0 };
       this.states[i] = state;
-      this.tasks[node.id] = state;
-      this.downstream[i] = [];
+      this.tasks[this.nodes[i]!.id] = state;
     }
-    for (let i = 0; i < n; i++) {
-      const upstream = this.nodes[i]!.upstream;
-      this.waitingOn[i] = upstream.length;
-      for (const id of upstream) {
-        const j = index.get(id);
-        if (j === undefined) {
-          throw new ValidationError(
-            `DAG "${dag.name}": task "${this.nodes[i]!.id}" depends on unknown task "${id}"`,
-          );
-        }
-        this.downstream[j]!.push(i);
-      }
-      if (upstream.length === 0) this.ready.push(i);
+    const plan = buildPlan(this.nodes);
+    if ("unknownUpstream" in plan) {
+      const { node, upstream } = plan.unknownUpstream;
+      throw new ValidationError(
+        `DAG "${dag.name}": task "${node}" depends on unknown task "${upstream}"`,
+      );
     }
+    if ("cycle" in plan) {
+      // Only a hand-made RunnableDag can have one; its tasks would wait for each other forever.
+      throw new ValidationError(
+        `DAG "${dag.name}" has a cycle through tasks: ${plan.cycle.join(", ")}`,
+      );
+    }
+    this.waitingOn = plan.upstreamCount.slice();
+    this.downstreamStart = plan.downstreamStart;
+    this.downstream = plan.downstream;
+    for (let i = 0; i < n; i++) if (this.waitingOn[i] === 0) this.ready.push(i);
   }
 
   start(): Promise<RunResult> {
@@ -396,9 +395,9 @@ class Run {
     });
     this.remaining--;
     if (!this.stopping) {
-      const next = this.downstream[i]!;
-      for (let k = 0; k < next.length; k++) {
-        const j = next[k]!;
+      const end = this.downstreamStart[i + 1]!;
+      for (let k = this.downstreamStart[i]!; k < end; k++) {
+        const j = this.downstream[k]!;
         if (--this.waitingOn[j]! === 0) this.ready.push(j);
       }
       this.pump();
@@ -506,7 +505,9 @@ class Run {
     const seen = new Set<number>();
     const stack = [from];
     while (stack.length > 0) {
-      for (const j of this.downstream[stack.pop()!]!) {
+      const i = stack.pop()!;
+      for (let k = this.downstreamStart[i]!; k < this.downstreamStart[i + 1]!; k++) {
+        const j = this.downstream[k]!;
         if (!seen.has(j)) {
           seen.add(j);
           stack.push(j);
