@@ -3,6 +3,7 @@ import {
   resolveTaskOptions,
   validateName,
   validateTaskId,
+  validateMapOptions,
   validateTaskOptions,
   VERSION_PATTERN,
   type ResolvedTaskOptions,
@@ -15,11 +16,11 @@ import {
   type ActiveBuilder,
   type RecordableTask,
 } from "./registry";
-import type { TaskCallOptions, TaskRef } from "./task";
+import type { MapOptions, TaskCallOptions, TaskRef } from "./task";
 import { isTaskRef } from "./task";
 import { buildPlan } from "./plan";
 import { parseTemplate, templateParameterNames } from "./template";
-import type { DagOptions, FlowSpec, Json, TaskContext, TaskOptions } from "./types";
+import type { DagOptions, FlowSpec, Json, MapSpec, TaskContext, TaskOptions } from "./types";
 
 /** Default of `DagOptions.version`. */
 export const DEFAULT_DAG_VERSION = "0.0.0";
@@ -41,6 +42,8 @@ export interface TaskNode {
   readonly dynamicInput: boolean;
   /** Parameters used by the input's templates (first path segment), sorted, unique. */
   readonly parameterNames: readonly string[];
+  /** Set for a mapped task (`task.map(list)`): `input` is the list, one attempt series per item. */
+  readonly map?: MapSpec;
 }
 
 /** Identity of one DAG definition, carried by its references to catch foreign ones. */
@@ -114,6 +117,50 @@ class DagBuilder implements ActiveBuilder, RefOwner {
             rawCallOptions as TaskCallOptions,
             "call",
           ) as TaskCallOptions);
+    return this.add(task, base, where, input, callOptions, undefined);
+  }
+
+  recordMap(task: RecordableTask, list: unknown, rawOptions: unknown): TaskRef<unknown> {
+    const taskOptions = task.options as TaskOptions;
+    const base = taskOptions.id ?? task.name;
+    const where = `DAG "${this.dagName}", task "${base}"`;
+    const options: MapOptions =
+      rawOptions === undefined
+        ? NO_CALL_OPTIONS
+        : validateTaskOptions(where, rawOptions as MapOptions, "map");
+    validateMapOptions(where, options);
+    let over: MapSpec["over"];
+    if (isTaskRef(list)) over = { task: list.taskId };
+    else if (Array.isArray(list)) over = { length: list.length };
+    else {
+      throw new DagDefinitionError(
+        `${where}: map() takes an array or a reference to a task's array output, got ` +
+          `${list === null ? "null" : typeof list}`,
+      );
+    }
+    const map: MapSpec = Object.freeze({
+      over: Object.freeze(over),
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.isolate === undefined ? {} : { isolate: options.isolate }),
+      ...(options.toleratedFailureCount === undefined
+        ? {}
+        : { tolerated_failure_count: options.toleratedFailureCount }),
+      ...(options.toleratedFailurePercentage === undefined
+        ? {}
+        : { tolerated_failure_percentage: options.toleratedFailurePercentage }),
+    });
+    return this.add(task, base, where, list, options, map);
+  }
+
+  private add(
+    task: RecordableTask,
+    base: string,
+    where: string,
+    input: unknown,
+    callOptions: TaskCallOptions,
+    map: MapSpec | undefined,
+  ): TaskRef<unknown> {
+    const taskOptions = task.options as TaskOptions;
     const id = callOptions.id ?? this.autoId(base);
     if (this.index.has(id)) {
       throw new DagDefinitionError(
@@ -165,6 +212,7 @@ class DagBuilder implements ActiveBuilder, RefOwner {
         options: this.resolveOptions(taskOptions, callOptions),
         dynamicInput,
         parameterNames: sortedUnique(parameterNames),
+        ...(map === undefined ? {} : { map }),
       }),
     );
     return new TaskReference(id, this.dagName, this.brand);
@@ -333,6 +381,7 @@ export class Dag {
           ...(node.options.timeoutMs === undefined ? {} : { timeout_ms: node.options.timeoutMs }),
         },
         ...(input === undefined ? {} : { input }),
+        ...(node.map === undefined ? {} : { map: { ...node.map, over: { ...node.map.over } } }),
       };
     });
     edges.sort(compareEdges);
@@ -356,7 +405,8 @@ export class Dag {
     const lines = [`%% ${this.name} ${this.version}`, "flowchart TD"];
     this.nodes.forEach((node, i) => {
       key.set(node.id, `t${i}`);
-      const label = node.id === node.task ? node.id : `${node.id} (${node.task})`;
+      let label = node.id === node.task ? node.id : `${node.id} (${node.task})`;
+      if (node.map !== undefined) label += " (map)";
       // Ids and task names only hold [A-Za-z0-9_.-], so the label needs no escaping.
       lines.push(`  t${i}["${label}"]`);
     });
