@@ -12,6 +12,7 @@ import {
   type ExecutorEvent,
   type TaskState,
 } from "dagy";
+import { compactTaskState } from "../../lib/persistence/runs";
 import { TaskStateRecorder } from "../../lib/worker/task-states";
 import { eventRecorder, gate, summarize, until } from "./helpers";
 
@@ -167,6 +168,31 @@ describe("task.map", () => {
       ["flaky[1]", 1, "item 1 failed on attempt 1"],
     ]);
     expect(result.tasks["flaky"]!.map).toMatchObject({ succeeded: 3, failed: 0 });
+  });
+
+  test("each item has its own timeout; a timed-out item is retried", async () => {
+    const hung = new Set<number>();
+    const sometimesHangs = task("sometimes_hangs", (n: number) => {
+      if (n === 1 && !hung.has(n)) {
+        hung.add(n);
+        return new Promise<number>(() => {}); // ignores its signal: only the timeout ends it
+      }
+      return n;
+    });
+    const d = dag("map_timeout", {}, () => {
+      sometimesHangs.map(discover(3), { timeoutMs: 20, retries: 1, retryDelayMs: 0 });
+    });
+    const { events, onEvent } = eventRecorder();
+
+    const result = await runDag(d, { onEvent });
+
+    expect(result.status).toBe("SUCCEEDED");
+    expect(result.outputs["sometimes_hangs"]).toEqual([0, 1, 2]);
+    const retrying = events.find((e) => e.event_type === "task_retrying")!;
+    expect(retrying).toMatchObject({
+      task_id: "sometimes_hangs[1]",
+      error: 'task "sometimes_hangs[1]" timed out after 20 ms',
+    });
   });
 
   test("an item that fails for good fails the map and the run (no tolerance by default)", async () => {
@@ -452,6 +478,8 @@ describe("task.map", () => {
     expect(JSON.stringify(recorded).length).toBeLessThan(40_000);
     for (const batch of written)
       expect(Object.keys(batch).every((id) => !id.includes("["))).toBe(true);
+    // The run repository keeps the counts when it compacts states for DynamoDB.
+    expect(compactTaskState(recorded["fragile"]!).map).toEqual(recorded["fragile"]!.map);
   });
 
   describe("definition errors", () => {
