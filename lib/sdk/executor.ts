@@ -161,6 +161,9 @@ class AttemptContext implements TaskContext {
   }
 }
 
+/** Characters kept of a listed failed item's error (the full text is in its task_failed event). */
+const MAX_LISTED_ERROR_CHARS = 1000;
+
 /** A mapped task whose list is known: its items, their outputs and counts. */
 class MapRun {
   readonly summary: MapSummary;
@@ -740,7 +743,11 @@ class Run {
     summary.running--;
     summary.failed++;
     if (summary.failures.length < MAX_MAP_FAILURES_LISTED) {
-      summary.failures.push({ index: item, attempts: map.attempts[item]!, error: error.message });
+      const message =
+        error.message.length > MAX_LISTED_ERROR_CHARS
+          ? `${error.message.slice(0, MAX_LISTED_ERROR_CHARS)}…[truncated]`
+          : error.message;
+      summary.failures.push({ index: item, attempts: map.attempts[item]!, error: message });
     }
     map.lastError.delete(item);
     this.emit({

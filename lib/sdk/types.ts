@@ -150,7 +150,10 @@ export interface MapSummary {
   skipped: number;
   /** Stopped by a cancel or the `abort-running` policy. */
   cancelled: number;
-  /** Items that failed for good, in the order they failed; at most MAX_MAP_FAILURES_LISTED. */
+  /**
+   * Items that failed for good, in the order they failed; at most MAX_MAP_FAILURES_LISTED, each
+   * error cut to 1,000 characters (the full text is in the item's `task_failed` event).
+   */
   failures: MapItemFailure[];
 }
 

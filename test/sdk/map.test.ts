@@ -465,6 +465,8 @@ describe("task.map", () => {
     const map = result.tasks["fragile"]!.map!;
     expect(map).toMatchObject({ total: 10_000, succeeded: 5_000, failed: 5_000 });
     expect(map.failures).toHaveLength(MAX_MAP_FAILURES_LISTED);
+    expect(map.failures[0]!.error).toMatch(/^item 0 failed: x+…\[truncated\]$/);
+    expect(map.failures[0]!.error.length).toBeLessThan(1100);
     const outputs = result.outputs["fragile"] as Array<number | null>;
     expect(outputs).toHaveLength(10_000);
     expect(outputs[0]).toBeNull();
@@ -480,6 +482,38 @@ describe("task.map", () => {
       expect(Object.keys(batch).every((id) => !id.includes("["))).toBe(true);
     // The run repository keeps the counts when it compacts states for DynamoDB.
     expect(compactTaskState(recorded["fragile"]!).map).toEqual(recorded["fragile"]!.map);
+  });
+
+  test("abort-running: when an item fails, the map's other running items are cancelled", async () => {
+    const started = gate();
+    let aborted = 0;
+    const mixed = task("mixed", async (n: number, ctx) => {
+      if (n === 0) {
+        await started.promise;
+        throw new Error("zero fails");
+      }
+      started.resolve();
+      await new Promise((_, reject) =>
+        ctx.signal.addEventListener("abort", () => {
+          aborted++;
+          reject(new Error("aborted"));
+        }),
+      );
+      return n;
+    });
+    const d = dag("map_abort_running", {}, () => {
+      mixed.map(discover(6), { concurrency: 3 });
+    });
+
+    const result = await runDag(d, { failurePolicy: "abort-running" });
+
+    expect(result.status).toBe("FAILED");
+    expect(result.failedTask).toBe("mixed");
+    expect(aborted).toBe(2);
+    expect(result.tasks["mixed"]).toMatchObject({
+      status: "FAILED",
+      map: { total: 6, failed: 1, cancelled: 2, skipped: 3, running: 0, pending: 0 },
+    });
   });
 
   describe("definition errors", () => {
