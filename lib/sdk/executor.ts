@@ -5,7 +5,13 @@
  * Bookkeeping is O(1) per edge (indegree counters, a ready queue), no timer is created unless
  * a timeout or a retry needs one, and the AbortSignal and logger of a task context are created
  * only when the task reads them. Completions always go through a promise, so a 10,000-long
- * chain of synchronous tasks never grows the stack.
+ * chain of synchronous tasks never grows the stack. The graph comes from `buildPlan` (integer
+ * arrays, cached per node list), so a DAG defined in this process is not indexed twice.
+ *
+ * A mapped task (`task.map`) becomes a `MapRun` once its list is known: its items share the
+ * run's slots (and the map's own `concurrency`), each with its own attempts, retries, timeout
+ * and events (`square[7]`), while the node's state keeps counts (`MapSummary`) instead of one
+ * state per item. Item retries go before new work; new items come after ready tasks.
  */
 import { randomUUID } from "node:crypto";
 import { DagyError, ValidationError } from "../errors";
