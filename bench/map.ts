@@ -14,7 +14,7 @@ import { dag, runDag, task, type Dag, type TaskRef } from "../lib/sdk";
 const ITEMS = 10_000;
 const PARALLELISM = 8;
 const WARMUP_RUNS = 3;
-const MEASURED_RUNS = 9;
+const MEASURED_RUNS = 21;
 
 const work = async (n: number): Promise<number> => n * n;
 const numbers = Array.from({ length: ITEMS }, (_, i) => i);
