@@ -335,12 +335,11 @@ describe("POST /schedules against the flow's declared parameters", () => {
   });
 
   it.each([
-    ["a missing required parameter", {}, /missing required parameter "date"/, "parameters.date"],
+    ["a missing required parameter", {}, /missing required parameter "date"/],
     [
       "a parameter of the wrong type",
       { date: "2024-03-14", limit: "ten" },
       /parameter "limit" must be of type number/,
-      "parameters.limit",
     ],
   ])("answers 400 for %s: every firing would fail", async (_name, parameters, message) => {
     const response = await h.api().handle(
