@@ -1,12 +1,11 @@
 /**
- * The lifecycle commands' view of a Dagy API. One client, two transports:
- * - HTTP (`fetch`) to the local platform or any unsigned Dagy API;
- * - in-process: the very same `lib/api` handler the deployed Lambda runs, built with the
- *   caller's AWS credentials and the stack's `DAGY_*` configuration (see `aws-target.ts`).
- * Either way a command sends the same requests and reads the same bodies.
+ * The CLI's view of a Dagy API: one client over HTTP, whatever the target. The local platform
+ * and plain `--url` APIs take the requests as they are; a deployed stack's API takes them
+ * SigV4-signed (IAM mode) or with a bearer token (JWT mode) — see `request-signing.ts`.
  */
 import { DagyError } from "../errors";
 import type { Json } from "../sdk/types";
+import { EXIT } from "./io";
 
 /** A request as the client sends it. */
 export interface ApiRequest {
@@ -25,11 +24,15 @@ export interface ApiReply {
 
 export type ApiTransport = (request: ApiRequest) => Promise<ApiReply>;
 
-/** The platform answered with an error status: the message is the API's own `error` text. */
+/**
+ * The platform answered with an error status: the message is the API's own `error` text, the
+ * code its stable `code` (`flow_not_found`, `invalid_request`, `conflict`, ...) when it sent one.
+ */
 export class ApiError extends DagyError {
   constructor(
     readonly status: number,
     message: string,
+    readonly code?: string,
   ) {
     super(message);
   }
@@ -38,57 +41,140 @@ export class ApiError extends DagyError {
 /** The platform could not be reached at all. */
 export class PlatformUnreachableError extends DagyError {}
 
+/**
+ * `?a=1&b=x%20y`: RFC 3986 percent-encoding (spaces as `%20`, never `+`), which SigV4's
+ * canonical query and every server read the same way.
+ */
 export function queryString(query: ApiRequest["query"]): string {
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(query ?? {})) {
-    if (value !== undefined) params.set(key, value);
-  }
-  const text = params.toString();
-  return text === "" ? "" : `?${text}`;
+  const pairs = Object.entries(query ?? {})
+    .filter((entry): entry is [string, string] => entry[1] !== undefined)
+    .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`);
+  return pairs.length === 0 ? "" : `?${pairs.join("&")}`;
+}
+
+/** A request about to be sent: what a signature covers. */
+export interface OutgoingRequest {
+  readonly method: string;
+  readonly url: URL;
+  /** Lower-case names. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+}
+
+/** Returns the headers to send: the request's own plus whatever proves the caller. */
+export type RequestAuthorizer = (request: OutgoingRequest) => Promise<Record<string, string>>;
+
+/** Sends the caller's token as API Gateway's JWT authorizer expects it. */
+export function bearerAuthorizer(token: string): RequestAuthorizer {
+  return (request) => Promise.resolve({ ...request.headers, authorization: `Bearer ${token}` });
+}
+
+export interface HttpTransportOptions {
+  /** Appended to "cannot reach the Dagy API at <url>": how to fix it. */
+  readonly hint: string;
+  /** Adds the headers that prove the caller (signature, token). Default: none. */
+  readonly authorize?: RequestAuthorizer;
 }
 
 /** HTTP transport over global fetch; connection failures name the URL and how to fix them. */
-export function httpTransport(baseUrl: string, hint: string): ApiTransport {
+export function httpTransport(baseUrl: string, options: HttpTransportOptions): ApiTransport {
   return async (request) => {
-    const url = `${baseUrl}${request.path}${queryString(request.query)}`;
+    const url = new URL(`${baseUrl}${request.path}${queryString(request.query)}`);
+    const body = request.body !== undefined ? JSON.stringify(request.body) : undefined;
+    let headers: Record<string, string> = {
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      ...Object.fromEntries(
+        Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+      ),
+    };
+    if (options.authorize !== undefined) {
+      headers = await options.authorize({
+        method: request.method,
+        url,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+      });
+    }
     let response: Response;
     try {
       response = await fetch(url, {
         method: request.method,
-        headers: {
-          ...(request.body !== undefined ? { "content-type": "application/json" } : {}),
-          ...request.headers,
-        },
-        ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
+        headers,
+        ...(body !== undefined ? { body } : {}),
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-      throw new PlatformUnreachableError(
-        `cannot reach the Dagy API at ${baseUrl} (${reason}); ${hint}`,
-      );
+      throw unreachable(baseUrl, error, options.hint);
     }
-    const text = await response.text();
-    let body: unknown = text;
-    if (text !== "") {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // Not JSON (a proxy's error page): keep the text for the message.
-      }
-    }
-    return { status: response.status, body };
+    return { status: response.status, body: await readBody(response) };
   };
+}
+
+function unreachable(baseUrl: string, error: unknown, hint: string): PlatformUnreachableError {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+  return new PlatformUnreachableError(`cannot reach ${baseUrl} (${reason}); ${hint}`);
+}
+
+async function readBody(response: Response): Promise<unknown> {
+  const text = await response.text();
+  if (text === "") return text;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    // Not JSON (a proxy's or S3's error page): keep the text for the message.
+    return text;
+  }
 }
 
 function errorText(body: unknown): string {
   if (body !== null && typeof body === "object") {
     const record = body as Record<string, unknown>;
     if (typeof record.error === "string") return record.error;
+    // API Gateway's own refusals: {"message":"Forbidden"}, {"message":"The request signature ..."}
     if (typeof record.message === "string") return record.message;
   }
   if (typeof body === "string" && body !== "") return body.slice(0, 300);
   return "no details";
+}
+
+function errorCode(body: unknown): string | undefined {
+  if (body !== null && typeof body === "object") {
+    const code = (body as Record<string, unknown>).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
+/**
+ * The exit code for an API refusal, decided here only: by the API's stable `code` where it
+ * sent one, else by the HTTP status. A request the API found invalid ran nothing, like a
+ * usage error; every other refusal is a failure.
+ */
+export function exitCodeFor(error: ApiError): number {
+  if (error.code !== undefined) return USAGE_CODES.has(error.code) ? EXIT.usage : EXIT.failure;
+  return error.status === 400 ? EXIT.usage : EXIT.failure;
+}
+
+const USAGE_CODES = new Set(["invalid_request", "validation_error"]);
+
+/**
+ * What to do about a refusal that came from the API's gateway rather than from Dagy (no
+ * `code`): API Gateway's IAM and JWT authorizers answer 403 and 401 themselves.
+ */
+export function gatewayHint(error: ApiError): string | undefined {
+  if (error.code !== undefined) return undefined;
+  if (error.status === 403) {
+    return "the API refused the request's credentials: your AWS identity (AWS_PROFILE, SSO, AWS_ACCESS_KEY_ID, ...) needs execute-api:Invoke on this API";
+  }
+  if (error.status === 401) {
+    return "the API refused the bearer token: pass a valid one with --token or DAGY_TOKEN";
+  }
+  return undefined;
+}
+
+/** The ApiError an error reply stands for. */
+export function apiErrorOf(reply: ApiReply): ApiError {
+  return new ApiError(reply.status, errorText(reply.body), errorCode(reply.body));
 }
 
 export interface LaunchReplyBody {
@@ -156,7 +242,7 @@ export class ApiClient {
   async send<T>(request: ApiRequest): Promise<T> {
     const reply = await this.transport(request);
     if (reply.status < 200 || reply.status >= 300) {
-      throw new ApiError(reply.status, errorText(reply.body));
+      throw apiErrorOf(reply);
     }
     return reply.body as T;
   }
@@ -180,7 +266,7 @@ export class ApiClient {
     if (result && typeof result.run_id === "string" && typeof result.success === "boolean") {
       return result as LaunchReplyBody;
     }
-    throw new ApiError(reply.status, errorText(reply.body));
+    throw apiErrorOf(reply);
   }
 
   /** GET /runs/{runId}; undefined when the run does not exist. */
@@ -192,7 +278,7 @@ export class ApiClient {
     });
     if (reply.status === 404) return undefined;
     if (reply.status < 200 || reply.status >= 300) {
-      throw new ApiError(reply.status, errorText(reply.body));
+      throw apiErrorOf(reply);
     }
     return reply.body as RunBody;
   }

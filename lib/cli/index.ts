@@ -1,5 +1,6 @@
 import { DagyError, ValidationError } from "../errors";
 import { SDK_VERSION } from "../sdk/version";
+import { ApiError, exitCodeFor, gatewayHint } from "./api-client";
 import { COMMANDS, findCommand } from "./commands";
 import { EXIT, UsageError, type CliIO } from "./io";
 
@@ -32,6 +33,12 @@ export function reportError(error: unknown, io: CliIO): number {
     const help = error.command ? `dagy ${error.command} --help` : "dagy --help";
     io.stderr(`Run '${help}' for usage.\n`);
     return EXIT.usage;
+  }
+  if (error instanceof ApiError) {
+    io.stderr(`dagy: error: ${error.message}\n`);
+    const hint = gatewayHint(error);
+    if (hint !== undefined) io.stderr(`${hint}\n`);
+    return exitCodeFor(error);
   }
   if (error instanceof ValidationError) {
     io.stderr(`dagy: error: ${error.message}\n`);

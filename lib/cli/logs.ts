@@ -1,16 +1,11 @@
-/* eslint-disable @typescript-eslint/no-require-imports --
- * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
- * CommonJS hook, which native dynamic import() bypasses. */
 import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
 import { ConfigurationError } from "../errors";
 import { logDirOf } from "../local/state";
-import type { ApiClient } from "./api-client";
 import { onePositional, parseCommandArgs } from "./args";
 import { EXIT, formatDuration, type CliCommand, type CliIO } from "./io";
 import { apiClientFor, COMMON_OPTIONS, COMMON_USAGE, sleep, targetOf, TERMINAL } from "./lifecycle";
-import type { AwsTarget, Target } from "./target";
+import type { Target } from "./target";
 
 const usage = `Usage: dagy logs <run_id> [options]
 
@@ -136,60 +131,10 @@ class FileTail {
 
 type LineSource = { read(): Promise<string[]>; flush(): string[] };
 
-/** CloudWatch Logs: GetLogEvents from the head, then forward tokens. */
-async function cloudWatchSource(target: AwsTarget, stream: string): Promise<LineSource> {
-  const group = target.env[LAUNCHER_ENV.logGroup];
-  if (group === undefined) {
-    throw new ConfigurationError(`${LAUNCHER_ENV.logGroup} is not set (from ${target.source})`);
-  }
-  const { CloudWatchLogsClient, GetLogEventsCommand } =
-    require("@aws-sdk/client-cloudwatch-logs") as typeof import("@aws-sdk/client-cloudwatch-logs");
-  const region = target.env[PLATFORM_ENV.region];
-  const logs = new CloudWatchLogsClient(region !== undefined ? { region } : {});
-  let token: string | undefined;
-  return {
-    async read() {
-      const lines: string[] = [];
-      for (let page = 0; page < 50; page++) {
-        let answer;
-        try {
-          answer = await logs.send(
-            new GetLogEventsCommand({
-              logGroupName: group,
-              logStreamName: stream,
-              startFromHead: true,
-              ...(token !== undefined ? { nextToken: token } : {}),
-            }),
-          );
-        } catch (error) {
-          // The stream appears with the worker's first line.
-          if ((error as Error).name === "ResourceNotFoundException") return lines;
-          throw error;
-        }
-        for (const e of answer.events ?? []) if (e.message) lines.push(e.message.trimEnd());
-        const same = answer.nextForwardToken === token;
-        token = answer.nextForwardToken;
-        if (same || (answer.events ?? []).length === 0) break;
-      }
-      return lines;
-    },
-    flush: () => [],
-  };
-}
-
-async function sourceFor(
-  target: Target,
-  runId: string,
-  client: ApiClient | undefined,
-): Promise<LineSource> {
-  if (target.kind === "aws") {
-    const run = await client?.getRun(runId);
-    return cloudWatchSource(target, run?.logs?.log_stream ?? runId);
-  }
-  if (target.kind === "http") {
+function sourceFor(target: Target, runId: string): LineSource {
+  if (target.kind === "remote") {
     throw new ConfigurationError(
-      "logs are read from the platform's files or CloudWatch Logs, which an API URL does not reveal: " +
-        "use the local platform (default) or a stack (--outputs cdk-outputs.json)",
+      "logs of a remote API's runs need its logs route, which this version of the CLI does not use yet",
     );
   }
   const logDir = target.state?.logDir ?? logDirOf(target.dataDir);
@@ -213,7 +158,7 @@ export const command: CliCommand = {
     // still leaves its log files readable.
     const reachable = target.kind !== "local" || target.state !== undefined;
     const client = reachable ? await apiClientFor(target) : undefined;
-    const source = await sourceFor(target, runId, client);
+    const source = sourceFor(target, runId);
     const print = (lines: readonly string[]) => {
       for (const line of lines) io.stdout(`${values.json ? line : renderLogLine(line)}\n`);
     };
@@ -258,7 +203,7 @@ export const command: CliCommand = {
           }
           if (TERMINAL.has(run.status)) {
             // The worker's last lines may land just after its status.
-            await sleep(target.kind === "aws" ? 2000 : 100);
+            await sleep(target.kind === "remote" ? 2000 : 100);
             print(await source.read());
             print(source.flush());
             io.stderr(
@@ -267,7 +212,7 @@ export const command: CliCommand = {
             return run.status === "SUCCEEDED" ? EXIT.ok : EXIT.failure;
           }
         }
-        await sleep(target.kind === "aws" ? 1000 : 100);
+        await sleep(target.kind === "remote" ? 1000 : 100);
       }
       return EXIT.interrupted;
     } finally {

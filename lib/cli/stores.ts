@@ -2,17 +2,12 @@
  * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
  * CommonJS hook, which native dynamic import() bypasses. */
 /**
- * Direct access to a target's DynamoDB tables and S3 buckets, for the commands that write
- * records (register, deps, deployments) — the guide does these with FlowModel(...).save() and
- * `aws s3 cp`, not through the HTTP API.
- *
- * - local, platform running: its dynalite and s3rver endpoints (from `<dataDir>/platform.json`);
- * - local, platform stopped: this process opens `<dataDir>` itself for the command's duration
- *   (the data is there at the next `dagy dev`);
- * - aws: the stack's tables and buckets with the caller's AWS credentials.
+ * Direct access to the local platform's DynamoDB tables and S3 buckets, for the commands that
+ * write records (register, deps, deployments) until they move onto the API's routes:
+ * - platform running: its dynalite and s3rver endpoints (from `<dataDir>/platform.json`);
+ * - platform stopped: this process opens `<dataDir>` itself for the command's duration.
  */
 import { createDataClients, destroyDataClients, type DataClients } from "../aws/clients";
-import { LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
 import { ConfigurationError } from "../errors";
 import {
   LOCAL_ARTIFACT_BUCKET,
@@ -37,47 +32,16 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-function required(env: Readonly<Record<string, string>>, name: string, source: string): string {
-  const value = env[name];
-  if (value === undefined || value === "") {
-    throw new ConfigurationError(
-      `${name} is not set (from ${source}); it names the stack's resource`,
-    );
-  }
-  return value;
-}
-
 export async function openStores(target: Target): Promise<Stores> {
   const { Persistence } =
     require("../persistence/persistence") as typeof import("../persistence/persistence");
   const { ObjectStore } =
     require("../storage/object-store") as typeof import("../storage/object-store");
-  if (target.kind === "http") {
+  if (target.kind === "remote") {
     throw new ConfigurationError(
-      "this command writes to the platform's tables and buckets directly, which an API URL does " +
-        "not reveal: run it against the local platform (default) or a stack (--outputs cdk-outputs.json)",
+      "this command writes to the local platform's tables and buckets; against a remote API it " +
+        "needs the API's upload routes, which this version of the CLI does not use yet",
     );
-  }
-  if (target.kind === "aws") {
-    const env = target.env;
-    const tables: TableNames = {
-      flows: required(env, PLATFORM_ENV.flowsTable, target.source),
-      runs: required(env, PLATFORM_ENV.runsTable, target.source),
-      deployments: required(env, PLATFORM_ENV.deploymentsTable, target.source),
-      depPackages: required(env, PLATFORM_ENV.depPackagesTable, target.source),
-    };
-    const region = env[PLATFORM_ENV.region];
-    const clients = createDataClients(region !== undefined ? { region } : {});
-    return {
-      persistence: new Persistence(clients.doc, tables),
-      store: new ObjectStore(clients.s3),
-      clients,
-      tables,
-      artifactBucket: required(env, LAUNCHER_ENV.artifactBucket, target.source),
-      tracesBucket: required(env, LAUNCHER_ENV.tracesBucket, target.source),
-      description: `AWS (${target.source})`,
-      close: () => Promise.resolve(destroyDataClients(clients)),
-    };
   }
 
   const state = target.state;
