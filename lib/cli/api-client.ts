@@ -3,9 +3,8 @@
  * and plain `--url` APIs take the requests as they are; a deployed stack's API takes them
  * SigV4-signed (IAM mode) or with a bearer token (JWT mode) — see `request-signing.ts`.
  */
-import { DagyError } from "../errors";
+import { DagyError, ERROR_CODES, type ErrorCode } from "../errors";
 import type { Json } from "../sdk/types";
-import { EXIT } from "./io";
 
 /** A request as the client sends it. */
 export interface ApiRequest {
@@ -26,17 +25,44 @@ export type ApiTransport = (request: ApiRequest) => Promise<ApiReply>;
 
 /**
  * The platform answered with an error status: the message is the API's own `error` text, the
- * code its stable `code` (`flow_not_found`, `invalid_request`, `conflict`, ...) when it sent one.
+ * code its stable `code` (`flow_not_found`, `invalid_request`, `conflict`, ...), or, for a reply
+ * without one, the code its status stands for.
  */
 export class ApiError extends DagyError {
+  override readonly code: ErrorCode;
   constructor(
     readonly status: number,
     message: string,
-    readonly code?: string,
+    wireCode?: string,
   ) {
     super(message);
+    this.code =
+      wireCode !== undefined && (ERROR_CODES as readonly string[]).includes(wireCode)
+        ? (wireCode as ErrorCode)
+        : (CODE_FOR_STATUS[status] ?? (status >= 500 ? "internal" : "invalid_request"));
+    this.fromGateway = wireCode === undefined;
   }
+  /**
+   * The reply carried no Dagy `code`: API Gateway (its IAM or JWT authorizer) or a proxy
+   * answered, not the API.
+   */
+  readonly fromGateway: boolean;
 }
+
+/** For replies without a `code` (API Gateway's own refusals, proxies). */
+const CODE_FOR_STATUS: Readonly<Record<number, ErrorCode>> = {
+  400: "invalid_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  409: "conflict",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  422: "artifact_invalid",
+  502: "launch_failed",
+  503: "unavailable",
+};
 
 /** The platform could not be reached at all. */
 export class PlatformUnreachableError extends DagyError {}
@@ -146,23 +172,11 @@ function errorCode(body: unknown): string | undefined {
 }
 
 /**
- * The exit code for an API refusal, decided here only: by the API's stable `code` where it
- * sent one, else by the HTTP status. A request the API found invalid ran nothing, like a
- * usage error; every other refusal is a failure.
- */
-export function exitCodeFor(error: ApiError): number {
-  if (error.code !== undefined) return USAGE_CODES.has(error.code) ? EXIT.usage : EXIT.failure;
-  return error.status === 400 ? EXIT.usage : EXIT.failure;
-}
-
-const USAGE_CODES = new Set(["invalid_request", "validation_error"]);
-
-/**
  * What to do about a refusal that came from the API's gateway rather than from Dagy (no
  * `code`): API Gateway's IAM and JWT authorizers answer 403 and 401 themselves.
  */
 export function gatewayHint(error: ApiError): string | undefined {
-  if (error.code !== undefined) return undefined;
+  if (!error.fromGateway) return undefined;
   if (error.status === 403) {
     return "the API refused the request's credentials: your AWS identity (AWS_PROFILE, SSO, AWS_ACCESS_KEY_ID, ...) needs execute-api:Invoke on this API";
   }

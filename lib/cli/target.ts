@@ -12,9 +12,8 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ConfigurationError } from "../errors";
-import { PLATFORM_ENV } from "../config/env";
-import { FUNCTION_ENV } from "../infra/function-env";
-import { EXTRA_STACK_OUTPUTS, STACK_OUTPUTS, type StackOutputKey } from "../infra/stack-outputs";
+import { FUNCTION_ENV, PLATFORM_ENV } from "../config/env";
+import { EXTRA_STACK_OUTPUTS, STACK_OUTPUTS, type StackOutputKey } from "../config/stack-outputs";
 import {
   DEFAULT_DATA_DIR,
   DEFAULT_PORT,
