@@ -5,6 +5,7 @@
  * What the lifecycle commands (launch, status, runs, logs, cancel, schedules, register, deps,
  * deployments) share: target options, the org, the API client for a target, run rendering.
  */
+import { FUNCTION_ENV } from "../config/env";
 import { ConfigurationError } from "../errors";
 import { DEFAULT_ORG } from "../local/state";
 import { ApiClient, bearerAuthorizer, httpTransport, type RunBody } from "./api-client";
@@ -35,8 +36,42 @@ export const COMMON_USAGE = `Target (default: the local platform started by \`np
   -h, --help                 Show this help.
 `;
 
-export function orgOf(values: { org?: string | undefined }, io: CliIO): string {
-  return values.org ?? io.env.DAGY_ORG_ID ?? DEFAULT_ORG;
+/**
+ * The org a command acts for: `--org`, else `$DAGY_ORG_ID`, else — against an API in JWT mode,
+ * which acts for the token's org only — the token's org claim, else the local default.
+ */
+export function orgOf(
+  values: Record<string, unknown> & { org?: string | undefined },
+  io: CliIO,
+): string {
+  const explicit = values.org ?? io.env.DAGY_ORG_ID;
+  if (explicit !== undefined) return explicit;
+  const target = targetOf(values, io);
+  if (target.kind === "remote" && target.auth.mode === "jwt") {
+    const claim = io.env[FUNCTION_ENV.apiOrgClaim] ?? "org_id";
+    const org = jwtClaim(target.auth.token, claim);
+    if (org === undefined) {
+      throw new ConfigurationError(
+        `the token is not a JWT with a "${claim}" claim, which names the org it acts for: pass --org <org_id>`,
+      );
+    }
+    return org;
+  }
+  return DEFAULT_ORG;
+}
+
+/** A string claim of a JWT's payload, read without verifying it (the API verifies). */
+function jwtClaim(token: string, claim: string): string | undefined {
+  const payload = token.split(".")[1];
+  if (payload === undefined) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as unknown;
+    if (claims === null || typeof claims !== "object") return undefined;
+    const value = (claims as Record<string, unknown>)[claim];
+    return typeof value === "string" && value !== "" ? value : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function targetOf(values: Record<string, unknown>, io: CliIO): Target {
