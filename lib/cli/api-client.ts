@@ -241,6 +241,67 @@ export interface ScheduleBody {
   readonly kind: string;
 }
 
+/** What an upload route returns: where to PUT the bytes, with exactly these headers. */
+export interface UploadTicket {
+  readonly upload_id: string;
+  readonly upload_url: string;
+  /** Includes `x-amz-checksum-sha256`: S3 refuses bytes with another digest. */
+  readonly upload_headers: Readonly<Record<string, string>>;
+  readonly expires_at?: string;
+}
+
+/** What the CLI states about bytes it is about to upload. */
+export interface UploadDescription {
+  /** Lower-case hex. */
+  readonly sha256: string;
+  readonly size: number;
+}
+
+export interface FlowVersionBody {
+  readonly flow_name: string;
+  readonly flow_version: string;
+  readonly registered_at: string;
+  readonly artifact_s3_uri: string;
+  /** Hex SHA-256 of the artifact zip. */
+  readonly artifact_sha256: string;
+  readonly is_semver: boolean;
+  readonly description: string | null;
+}
+
+export interface DepPackageBody {
+  readonly name: string;
+  readonly org_id: string;
+  readonly version: string;
+  readonly package_s3_uri: string;
+  readonly sha256: string | null;
+  readonly shared_with: string[];
+  readonly created_at: string;
+}
+
+export interface DeploymentBody {
+  readonly name: string;
+  readonly org_id: string;
+  readonly environment: string;
+  /** Package names. */
+  readonly packages: string[];
+  readonly updated_at: string;
+}
+
+export interface RunLogsBody {
+  readonly run_id: string;
+  /** One parsed JSON log line each (a line that is not JSON arrives as a string). */
+  readonly events: unknown[];
+  /** Opaque: pass it back to read on from here. */
+  readonly next_position: string | null;
+  /** The run is over and every line has been returned. */
+  readonly complete: boolean;
+}
+
+export interface TracebackBody {
+  readonly run_id: string;
+  readonly traceback: string;
+}
+
 export interface ListRunsQuery {
   readonly orgId?: string;
   readonly flowName?: string;
@@ -342,4 +403,166 @@ export class ApiClient {
       query: { org_id: orgId },
     });
   }
+
+  // Flow versions: the artifact goes straight to S3 through a presigned PUT whose SHA-256 S3
+  // itself checks; the commit call then has the API read it back, verify it and record it.
+
+  /** GET /flows/{flowName}/versions */
+  async listFlowVersions(flowName: string, orgId: string): Promise<FlowVersionBody[]> {
+    const reply = await this.transport({
+      method: "GET",
+      path: `/flows/${encodeURIComponent(flowName)}/versions`,
+      query: { org_id: orgId },
+    });
+    // An unknown flow has no versions.
+    if (reply.status === 404) return [];
+    if (reply.status < 200 || reply.status >= 300) throw apiErrorOf(reply);
+    const body = reply.body as { versions?: FlowVersionBody[] };
+    return body.versions ?? [];
+  }
+
+  /** POST /flows/{flowName}/versions/uploads */
+  createFlowUpload(
+    flowName: string,
+    orgId: string,
+    version: string,
+    upload: UploadDescription,
+  ): Promise<UploadTicket> {
+    return this.send<UploadTicket>({
+      method: "POST",
+      path: `/flows/${encodeURIComponent(flowName)}/versions/uploads`,
+      body: { org_id: orgId, version, sha256: upload.sha256, size: upload.size },
+    });
+  }
+
+  /** POST /flows/{flowName}/versions: records the uploaded artifact as that version. */
+  commitFlowVersion(
+    flowName: string,
+    body: { org_id: string; version: string; upload_id: string; description?: string },
+  ): Promise<FlowVersionBody> {
+    return this.send<FlowVersionBody>({
+      method: "POST",
+      path: `/flows/${encodeURIComponent(flowName)}/versions`,
+      body,
+    });
+  }
+
+  /** POST /dep-packages/uploads */
+  createDepPackageUpload(
+    body: { org_id: string; name: string; version: string; format: string },
+    upload: UploadDescription,
+  ): Promise<UploadTicket> {
+    return this.send<UploadTicket>({
+      method: "POST",
+      path: "/dep-packages/uploads",
+      body: { ...body, sha256: upload.sha256, size: upload.size },
+    });
+  }
+
+  /** POST /dep-packages: records the uploaded package. */
+  commitDepPackage(body: {
+    org_id: string;
+    name: string;
+    version: string;
+    format: string;
+    upload_id: string;
+    shared_with?: string[];
+  }): Promise<DepPackageBody> {
+    return this.send<DepPackageBody>({ method: "POST", path: "/dep-packages", body });
+  }
+
+  async listDepPackages(orgId: string): Promise<DepPackageBody[]> {
+    const body = await this.send<{ packages: DepPackageBody[] }>({
+      method: "GET",
+      path: "/dep-packages",
+      query: { org_id: orgId },
+    });
+    return body.packages;
+  }
+
+  /** PUT /deployments/{name}: creates or replaces. */
+  putDeployment(name: string, body: Record<string, Json>): Promise<DeploymentBody> {
+    return this.send<DeploymentBody>({
+      method: "PUT",
+      path: `/deployments/${encodeURIComponent(name)}`,
+      body,
+    });
+  }
+
+  async listDeployments(orgId: string): Promise<DeploymentBody[]> {
+    const body = await this.send<{ deployments: DeploymentBody[] }>({
+      method: "GET",
+      path: "/deployments",
+      query: { org_id: orgId },
+    });
+    return body.deployments;
+  }
+
+  /** GET /runs/{runId}/logs from `position` (the start when undefined). */
+  getRunLogs(
+    runId: string,
+    options: { orgId?: string; position?: string; taskId?: string },
+  ): Promise<RunLogsBody> {
+    return this.send<RunLogsBody>({
+      method: "GET",
+      path: `/runs/${encodeURIComponent(runId)}/logs`,
+      query: { org_id: options.orgId, position: options.position, task_id: options.taskId },
+    });
+  }
+
+  /** GET /runs/{runId}/traceback; undefined when the run left none. */
+  async getTraceback(runId: string, orgId?: string): Promise<TracebackBody | undefined> {
+    const reply = await this.transport({
+      method: "GET",
+      path: `/runs/${encodeURIComponent(runId)}/traceback`,
+      query: { org_id: orgId },
+    });
+    if (reply.status === 404) {
+      const error = apiErrorOf(reply);
+      // The run itself is unknown: say so rather than "no traceback".
+      if (error.code === "run_not_found") throw error;
+      return undefined;
+    }
+    if (reply.status < 200 || reply.status >= 300) throw apiErrorOf(reply);
+    return reply.body as TracebackBody;
+  }
+}
+
+/** Storage refused an upload (checksum mismatch, expired URL, ...). */
+export class UploadError extends DagyError {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * PUTs bytes to an upload URL with exactly the headers the API asked for (they are part of the
+ * presigned signature, and `x-amz-checksum-sha256` makes S3 check the digest).
+ */
+export async function putUpload(ticket: UploadTicket, bytes: Uint8Array): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(ticket.upload_url, {
+      method: "PUT",
+      headers: { ...ticket.upload_headers },
+      body: bytes,
+    });
+  } catch (error) {
+    throw unreachable(new URL(ticket.upload_url).origin, error, "the upload URL the API returned");
+  }
+  if (response.ok) {
+    await response.arrayBuffer();
+    return;
+  }
+  const text = await response.text();
+  // S3 errors are XML: <Error><Code>BadDigest</Code><Message>...</Message></Error>
+  const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+  throw new UploadError(
+    response.status,
+    `storage refused the upload (HTTP ${response.status}${code !== undefined ? ` ${code}` : ""}): ${message ?? (text.slice(0, 200) || "no details")}`,
+  );
 }

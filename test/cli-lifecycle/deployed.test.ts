@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createApi, jwtAuthResolver } from "../../lib/api";
@@ -203,6 +203,87 @@ describe("dagy against a deployed stack's API (SigV4, IAM mode)", () => {
     expect(listed.stdout).toMatch(
       /nightly-hello\s+hello\s+cron\(30 1 \* \* \? \*\)\s+America\/New_York\s+yes/,
     );
+  });
+
+  it("pushes a dependency package, puts it in a deployment and runs with it", async () => {
+    const pkg = join(dataDir, "greeting-utils");
+    await mkdir(pkg, { recursive: true });
+    await writeFile(
+      join(pkg, "package.json"),
+      JSON.stringify({ name: "greeting-utils", version: "1.0.0", main: "index.js" }),
+    );
+    await writeFile(join(pkg, "index.js"), "exports.shout = (s) => s.toUpperCase();\n");
+    const pushed = await dagy([
+      "deps",
+      "push",
+      pkg,
+      "--slug",
+      "greeting-utils",
+      "--version",
+      "1.0.0",
+      ...at,
+    ]);
+    expect(pushed.stderr).toBe("");
+    expect(pushed.code).toBe(0);
+    expect(pushed.stdout).toMatch(
+      /Pushed greeting-utils 1\.0\.0: s3:\/\/\S+\/dep-packages\/greeting-utils\.zip/,
+    );
+    const listed = await dagy(["deps", "list", ...at]);
+    expect(listed.stdout).toMatch(/greeting-utils\s+1\.0\.0/);
+
+    const set = await dagy([
+      "deployments",
+      "set",
+      "develop",
+      "--packages",
+      "greeting-utils",
+      ...at,
+    ]);
+    expect(set.stderr).toBe("");
+    expect(set.code).toBe(0);
+    const deployments = await dagy(["deployments", "list", ...at]);
+    expect(deployments.stdout).toMatch(/develop\s+develop\s+greeting-utils/);
+    const missing = await dagy(["deployments", "set", "broken", "--packages", "nope", ...at]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/nope/);
+
+    const launched = await dagy(["launch", "hello", "--deployment", "develop", "--wait", ...at]);
+    expect(launched.stderr).toBe("");
+    expect(launched.code).toBe(0);
+  });
+
+  it("reads a failed run's log and traceback through the API", async () => {
+    const registered = await dagy(["register", "test/cli-lifecycle/flows/failing.ts", ...at]);
+    expect(registered.code).toBe(0);
+    const launched = await dagy(["launch", "failing", "--param", "reason=signed", "--wait", ...at]);
+    expect(launched.code).toBe(1);
+    const runId = runIdIn(launched.stdout);
+
+    const logs = await dagy(["logs", runId, ...at]);
+    expect(logs.code).toBe(0);
+    expect(logs.stdout).toMatch(/task_failed\s+explode\s+.*exploded on purpose: signed/);
+    const raw = await dagy(["logs", runId, "--json", ...at]);
+    const events = raw.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { event_type?: string; run_id?: string });
+    expect(events.map((e) => e.event_type)).toEqual(
+      expect.arrayContaining(["run_started", "task_failed", "run_failed"]),
+    );
+    expect(new Set(events.map((e) => e.run_id))).toEqual(new Set([runId]));
+
+    const traceback = await dagy(["traceback", runId, ...at]);
+    expect(traceback.stderr).toBe("");
+    expect(traceback.code).toBe(0);
+    expect(traceback.stdout).toMatch(/exploded on purpose: signed/);
+
+    const [succeeded] =
+      (
+        await dagy(["runs", "--flow", "hello", "--status", "SUCCEEDED", "--json", ...at])
+      ).stdout.match(/[0-9a-f-]{36}/) ?? [];
+    const none = await dagy(["traceback", succeeded ?? "", ...at]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/left no traceback \(status SUCCEEDED\)/);
   });
 
   it("fails with the gateway's message and what to fix when the credentials are wrong", async () => {
