@@ -40,13 +40,13 @@ export class ApiError extends DagyError {
       wireCode !== undefined && (ERROR_CODES as readonly string[]).includes(wireCode)
         ? (wireCode as ErrorCode)
         : (CODE_FOR_STATUS[status] ?? (status >= 500 ? "internal" : "invalid_request"));
-    this.fromGateway = wireCode === undefined;
+    this.coded = wireCode !== undefined;
   }
   /**
-   * The reply carried no Dagy `code`: API Gateway (its IAM or JWT authorizer) or a proxy
-   * answered, not the API.
+   * The reply carried a Dagy `code`. Replies without one come from API Gateway (its IAM or JWT
+   * authorizer), a proxy, or the guide's own `{"error":"Run not found"}`.
    */
-  readonly fromGateway: boolean;
+  readonly coded: boolean;
 }
 
 /** For replies without a `code` (API Gateway's own refusals, proxies). */
@@ -176,7 +176,7 @@ function errorCode(body: unknown): string | undefined {
  * `code`): API Gateway's IAM and JWT authorizers answer 403 and 401 themselves.
  */
 export function gatewayHint(error: ApiError): string | undefined {
-  if (!error.fromGateway) return undefined;
+  if (error.coded) return undefined;
   if (error.status === 403) {
     return "the API refused the request's credentials: your AWS identity (AWS_PROFILE, SSO, AWS_ACCESS_KEY_ID, ...) needs execute-api:Invoke on this API";
   }
@@ -519,8 +519,8 @@ export class ApiClient {
     });
     if (reply.status === 404) {
       const error = apiErrorOf(reply);
-      // The run itself is unknown: say so rather than "no traceback".
-      if (error.code === "run_not_found") throw error;
+      // The run itself is unknown (the guide's uncoded 404): say so rather than "no traceback".
+      if (!error.coded || error.code === "run_not_found") throw error;
       return undefined;
     }
     if (reply.status < 200 || reply.status >= 300) throw apiErrorOf(reply);

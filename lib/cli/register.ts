@@ -26,6 +26,9 @@ Options:
       --description <text>   Stored with the version.
 ${COMMON_USAGE}`;
 
+/** `metadata.built_at` of artifacts `register` builds itself: the zip entries' own fixed time. */
+const REPRODUCIBLE_BUILD_TIME = new Date(Date.UTC(1980, 0, 1));
+
 export const command: CliCommand = {
   name: "register",
   usage,
@@ -69,6 +72,9 @@ export const command: CliCommand = {
       const built = await build.buildFlow({
         entry: file,
         cwd: io.cwd,
+        // Reproducible: the same source gives the same bytes, so registering it again is
+        // recognised as a no-op (a version is its artifact's SHA-256). registered_at keeps time.
+        builtAt: REPRODUCIBLE_BUILD_TIME,
         ...(values.version !== undefined ? { version: values.version } : {}),
       });
       artifact = built.artifact;
@@ -82,7 +88,7 @@ export const command: CliCommand = {
     );
     if (existing !== undefined && existing.artifact_sha256 === sha256) {
       io.stdout(
-        `${spec.name} ${spec.version} is already registered with this artifact (since ${existing.registered_at}); nothing to do.\n`,
+        `${spec.name} ${spec.version} is already registered with this code (since ${existing.registered_at}); nothing to do.\n`,
       );
       return EXIT.ok;
     }

@@ -10,7 +10,7 @@ import { createHmac } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createApi, jwtAuthResolver } from "../../lib/api";
+import { createApi, createAuthResolver } from "../../lib/api";
 import { main } from "../../lib/cli";
 import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform";
 import { defaultWorkerCommand } from "../../lib/worker/bundle";
@@ -111,9 +111,11 @@ describe("dagy against a deployed stack's API (SigV4, IAM mode)", () => {
       startScheduler: false,
       stopGraceMs: 3000,
     });
+    // The handler as the stack's api Lambda has it: IAM mode over the platform's services.
+    const api = createApi({ services: platform.services, auth: createAuthResolver("iam") });
     gateway = await startSigningApiServer({
       auth: { mode: "iam", region: REGION, keys: [KEY] },
-      handler: (event) => platform.api.handle(event),
+      handler: (event) => api.handle(event),
     });
     const outputs = join(dataDir, "cdk-outputs.json");
     await writeFile(
@@ -165,15 +167,28 @@ describe("dagy against a deployed stack's API (SigV4, IAM mode)", () => {
     expect(gateway.requests.filter((r) => r.refused !== undefined)).toEqual([]);
   });
 
+  it("registers a flow through a presigned upload, and a second register is a no-op", async () => {
+    const first = await dagy(["register", "test/local/flows/sleepy.ts", ...at]);
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(
+      /Registered sleepy 1\.0\.0: s3:\/\/\S+\/flows\/sleepy\/1\.0\.0\/artifact\.zip/,
+    );
+    // The bytes went to storage, not through the API: it saw the two signed calls only.
+    const calls = gateway.requests.map((r) => `${r.method} ${r.path} ${r.status}`);
+    expect(calls).toEqual(
+      expect.arrayContaining([
+        "POST /flows/sleepy/versions/uploads 200",
+        "POST /flows/sleepy/versions 200",
+      ]),
+    );
+    expect(calls.filter((c) => c.startsWith("PUT "))).toEqual([]);
+    const again = await dagy(["register", "test/local/flows/sleepy.ts", ...at]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/already registered with this code.*nothing to do/);
+  });
+
   it("cancels a running run", async () => {
-    // TODO(phase 2): register through the stack's API once its upload routes exist.
-    const registered = await dagy([
-      "register",
-      "test/local/flows/sleepy.ts",
-      "--data-dir",
-      dataDir,
-    ]);
-    expect(registered.code).toBe(0);
     const launched = await dagy(["launch", "sleepy", "--param", "seconds=120", ...at]);
     expect(launched.code).toBe(0);
     const runId = runIdIn(launched.stdout);
@@ -317,13 +332,7 @@ describe("dagy against a deployed stack's API (SigV4, IAM mode)", () => {
     let jwtAt: string[];
     const token = mintJwt({ sub: "ada", org_id: "acme-corp" });
     beforeAll(async () => {
-      const api = createApi({
-        launcher: platform.launcher,
-        persistence: platform.persistence,
-        schedules: platform.schedules,
-        auth: jwtAuthResolver(),
-        environment: "develop",
-      });
+      const api = createApi({ services: platform.services, auth: createAuthResolver("jwt") });
       jwtGateway = await startSigningApiServer({
         auth: { mode: "jwt", tokens: { [token]: { org_id: "acme-corp", sub: "ada" } } },
         handler: (event) => api.handle(event),
