@@ -199,6 +199,17 @@ describe("dagy against a deployed stack's API (SigV4, IAM mode)", () => {
     expect((JSON.parse(status.stdout) as { status: string }).status).toBe("CANCELLED");
   });
 
+  it("follows a run's log until it finishes", async () => {
+    const launched = await dagy(["launch", "sleepy", "--param", "seconds=1", ...at]);
+    expect(launched.code).toBe(0);
+    const runId = runIdIn(launched.stdout);
+    const followed = await dagy(["logs", runId, "--follow", ...at]);
+    expect(followed.code).toBe(0);
+    expect(followed.stdout).toMatch(/task_succeeded\s+wait/);
+    expect(followed.stdout).toMatch(/run_succeeded/);
+    expect(followed.stderr).toBe(`Run ${runId} SUCCEEDED\n`);
+  });
+
   it("creates a schedule in a time zone and lists it", async () => {
     const created = await dagy([
       "schedules",
