@@ -178,7 +178,10 @@ function errorCode(body: unknown): string | undefined {
 export function gatewayHint(error: ApiError): string | undefined {
   if (error.coded) return undefined;
   if (error.status === 403) {
-    return "the API refused the request's credentials: your AWS identity (AWS_PROFILE, SSO, AWS_ACCESS_KEY_ID, ...) needs execute-api:Invoke on this API";
+    return (
+      "the API refused the request: in IAM mode your AWS identity (AWS_PROFILE, SSO, AWS_ACCESS_KEY_ID, ...) " +
+      "needs execute-api:Invoke on this API; in JWT mode the token lacks what the authorizer requires"
+    );
   }
   if (error.status === 401) {
     return "the API refused the bearer token: pass a valid one with --token or DAGY_TOKEN";

@@ -93,7 +93,7 @@ export const command: CliCommand = {
       return EXIT.ok;
     }
     io.stdout(
-      `Registering ${spec.name} ${spec.version} for ${orgId} (${formatBytes(artifact.length)}) at ${describeTarget(target)}…\n`,
+      `Registering ${spec.name} ${spec.version} for ${orgId} (${formatBytes(artifact.length)}) with ${describeTarget(target)}…\n`,
     );
     const ticket = await client.createFlowUpload(spec.name, orgId, spec.version, {
       sha256,

@@ -314,8 +314,8 @@ const AUTH_LABEL: Record<ApiAuth["mode"], string> = {
 export function describeTarget(target: Target): string {
   switch (target.kind) {
     case "local":
-      return `local platform at ${target.apiUrl} (data in ${target.dataDir})`;
+      return `the local platform at ${target.apiUrl} (data in ${target.dataDir})`;
     case "remote":
-      return `Dagy API at ${target.apiUrl} (from ${target.source}; ${AUTH_LABEL[target.auth.mode]})`;
+      return `the Dagy API at ${target.apiUrl} (from ${target.source}; ${AUTH_LABEL[target.auth.mode]})`;
   }
 }
