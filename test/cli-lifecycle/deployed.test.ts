@@ -312,6 +312,46 @@ describe("dagy against a deployed stack's API (SigV4, IAM mode)", () => {
     expect(none.stderr).toMatch(/left no traceback \(status SUCCEEDED\)/);
   });
 
+  it("finds the stack by DAGY_API_URL, signing with the caller's AWS profile and its region", async () => {
+    const config = join(dataDir, "aws-config");
+    const credentials = join(dataDir, "aws-credentials");
+    await writeFile(config, `[profile flow-author]\nregion = ${REGION}\n`);
+    await writeFile(
+      credentials,
+      `[flow-author]\naws_access_key_id = ${KEY.accessKeyId}\naws_secret_access_key = ${KEY.secretAccessKey}\n`,
+    );
+    // The SDK reads the profile and its files from the process environment; a named profile
+    // takes precedence over the key variables, so these are taken out of the way.
+    const names = [
+      "AWS_CONFIG_FILE",
+      "AWS_SHARED_CREDENTIALS_FILE",
+      "AWS_PROFILE",
+      "AWS_ACCESS_KEY_ID",
+      "AWS_SECRET_ACCESS_KEY",
+    ];
+    const before = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+    process.env.AWS_CONFIG_FILE = config;
+    process.env.AWS_SHARED_CREDENTIALS_FILE = credentials;
+    process.env.AWS_PROFILE = "flow-author";
+    delete process.env.AWS_ACCESS_KEY_ID;
+    delete process.env.AWS_SECRET_ACCESS_KEY;
+    try {
+      const runs = await dagy(["runs", "--flow", "hello"], {
+        DAGY_API_URL: gateway.url,
+        DAGY_API_AUTH_MODE: "iam",
+      });
+      expect(runs.stderr).toBe("");
+      expect(runs.code).toBe(0);
+      expect(runs.stdout).toMatch(/hello\s+\S+\s+SUCCEEDED/);
+    } finally {
+      for (const name of names) {
+        const value = before[name];
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it("fails with the gateway's message and what to fix when the credentials are wrong", async () => {
     const before = process.env.AWS_SECRET_ACCESS_KEY;
     process.env.AWS_SECRET_ACCESS_KEY = "not-the-secret";
