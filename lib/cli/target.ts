@@ -104,13 +104,6 @@ export function parsePort(value: string, source: string): number {
   return port;
 }
 
-/**
- * Stack output naming the API's auth mode (`iam` | `jwt`). Not emitted by the stack yet: until
- * it is, a stack's API is taken to be in IAM mode (the stack's default) unless
- * `DAGY_API_AUTH_MODE` or a token says otherwise.
- */
-export const API_AUTH_MODE_OUTPUT = "DagyApiAuthMode";
-
 /** What the CLI needs of a deployed stack, from its outputs. */
 export interface StackApi {
   readonly apiUrl: string;
@@ -158,7 +151,7 @@ export function stackApiFromOutputsFile(document: unknown, file: string, stack?:
         "was it written by `cdk deploy --outputs-file` for a Dagy stack?",
     );
   }
-  const authMode = output(API_AUTH_MODE_OUTPUT);
+  const authMode = output(EXTRA_STACK_OUTPUTS.apiAuthMode);
   const region = output(REGION_OUTPUT);
   return {
     apiUrl,
@@ -208,7 +201,7 @@ function authFor(
     explicit !== undefined
       ? authModeOf(explicit, FUNCTION_ENV.apiAuthMode)
       : stack?.authMode !== undefined
-        ? authModeOf(stack.authMode, API_AUTH_MODE_OUTPUT)
+        ? authModeOf(stack.authMode, EXTRA_STACK_OUTPUTS.apiAuthMode)
         : token !== undefined
           ? "jwt"
           : stack !== undefined || executeApiRegion(apiUrl) !== undefined
