@@ -1,11 +1,10 @@
 /**
- * How a request proves who sends it to a deployed Dagy API:
- * - IAM mode: AWS Signature Version 4 for `execute-api`, with the credentials of the SDK's
- *   default chain (environment, shared config and credentials files, SSO, process, web
- *   identity, container and instance metadata) — the same ones `aws` and the SDK clients use;
- * - JWT mode: `Authorization: Bearer <token>`.
+ * How a request proves who sends it to a deployed Dagy API in IAM mode: AWS Signature Version 4
+ * for `execute-api`, with the credentials of the SDK's default chain (environment, shared config
+ * and credentials files, SSO, process, web identity, container and instance metadata) — the
+ * same ones `aws` and the SDK clients use. (JWT mode's bearer token is in api-client.ts.)
  *
- * Loaded only for a deployed stack, so local commands do not pay for the SDK's credential code.
+ * Loaded only for an IAM-mode API, so other commands do not pay for the SDK's credential code.
  */
 import { createHash, createHmac, type BinaryLike, type Hash, type Hmac } from "node:crypto";
 import { defaultProvider } from "@aws-sdk/credential-provider-node";
@@ -73,7 +72,6 @@ export function sigV4Authorizer(options: SigV4Options): RequestAuthorizer {
         throw new ConfigurationError(
           `no AWS credentials to sign the request with (${(error as Error).message}); ` +
             "set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-          { cause: error },
         );
       }
     },

@@ -106,6 +106,19 @@ describe("SigV4-signed requests (IAM mode)", () => {
     expect(listed.query).toEqual({ limit: "5" });
   });
 
+  it("says how to provide credentials when the chain finds none", async () => {
+    const api = client(
+      sigV4Authorizer({
+        region: REGION,
+        credentials: () =>
+          Promise.reject(new Error("Could not load credentials from any providers")),
+      }),
+    );
+    await expect(api.send({ method: "GET", path: "/runs" })).rejects.toThrow(
+      /no AWS credentials to sign the request with \(Could not load credentials from any providers\); set AWS_PROFILE, run `aws sso login`/,
+    );
+  });
+
   it("refuses a request without a signature: 403 Forbidden", async () => {
     const error = await client()
       .send({ method: "GET", path: "/runs" })
