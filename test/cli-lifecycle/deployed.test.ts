@@ -186,6 +186,15 @@ describe("dagy against a deployed stack's API (SigV4, IAM mode)", () => {
     const again = await dagy(["register", "test/local/flows/sleepy.ts", ...at]);
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/already registered with this code.*nothing to do/);
+
+    // Same version, other bytes (another build time): the API refuses, the CLI exits 1.
+    const zip = join(dataDir, "sleepy.zip");
+    expect((await dagy(["build", "test/local/flows/sleepy.ts", "--output", zip])).code).toBe(0);
+    const conflict = await dagy(["register", zip, ...at]);
+    expect(conflict.code).toBe(1);
+    expect(conflict.stderr).toMatch(
+      /^dagy: error: flow sleepy version 1\.0\.0 is already registered with different content/,
+    );
   });
 
   it("cancels a running run", async () => {
