@@ -96,7 +96,7 @@ export function bearerAuthorizer(token: string): RequestAuthorizer {
 }
 
 export interface HttpTransportOptions {
-  /** Appended to "cannot reach the Dagy API at <url>": how to fix it. */
+  /** Appended to "cannot reach <url> (<reason>)": how to fix it. */
   readonly hint: string;
   /** Adds the headers that prove the caller (signature, token). Default: none. */
   readonly authorize?: RequestAuthorizer;
