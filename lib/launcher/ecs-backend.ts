@@ -27,16 +27,18 @@ import {
   type Tag,
   type TaskDefinition,
 } from "@aws-sdk/client-ecs";
+import { WORKER_CONTAINER_NAME } from "../config/worker-container";
 import { ConfigurationError } from "../errors";
 import { sha256Hex } from "../hash";
 import { TaskSubmissionError } from "./errors";
-import { backoffDelay, realSleep, withRetries, type RetryPolicy, type Sleep } from "./retry";
+import { backoffDelay, realSleep, withRetries, type RetryPolicy, type Sleep } from "../retry";
 import type { ComputeBackend, SubmitResult, WorkerLaunchSpec } from "./types";
 import { buildTaskOverrides } from "./worker-spec";
 
 /** `startedBy` of every Dagy task: `ListTasks(startedBy="dagy")` finds them all. */
 export const ECS_STARTED_BY = "dagy";
-export const DEFAULT_CONTAINER_NAME = "worker";
+/** The worker container's name unless configured otherwise (the one definition is lib/config). */
+export { WORKER_CONTAINER_NAME as DEFAULT_CONTAINER_NAME };
 /** Family registered from `workerImage` when no task definition is configured. */
 export const DEFAULT_TASK_FAMILY = "dagy-worker";
 /** Docker labels recording what a derived (secrets) revision was built from. */
@@ -137,7 +139,7 @@ export class EcsBackend implements ComputeBackend {
 
   constructor(private readonly options: EcsBackendOptions) {
     this.ecs = options.ecs;
-    this.containerName = options.containerName ?? DEFAULT_CONTAINER_NAME;
+    this.containerName = options.containerName ?? WORKER_CONTAINER_NAME;
     this.throttleRetry = { ...DEFAULT_THROTTLE_RETRY, ...options.throttleRetry };
     this.capacityRetry = { ...DEFAULT_CAPACITY_RETRY, ...options.capacityRetry };
     this.sleep = options.sleep ?? realSleep;
