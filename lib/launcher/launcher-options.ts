@@ -31,6 +31,10 @@ export interface DagLauncherOptions {
   readonly clusterArn?: string;
   readonly taskExecutionRoleArn?: string;
   readonly taskRoleArn?: string;
+  /**
+   * The image of the stack's task definition. Read for the guide's configuration contract; a
+   * launch uses `taskDefinition`, which already names the image (and its architecture).
+   */
   readonly workerImage?: string;
   readonly subnets?: readonly string[];
   readonly securityGroups?: readonly string[];
@@ -43,7 +47,7 @@ export interface DagLauncherOptions {
   // Dagy's additions.
   /** Default `tableNamesFor("dagy")`. */
   readonly tables?: TableNames;
-  /** Worker task definition family (the stack's); see EcsBackendOptions.taskDefinition. */
+  /** Required on ECS: the stack's worker task definition; see EcsBackendOptions.taskDefinition. */
   readonly taskDefinition?: string;
   /** Default `worker`. */
   readonly containerName?: string;

@@ -438,7 +438,7 @@ describe("DagLauncher configuration", () => {
     }
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as Error).message).toBe(
-      "DagLauncher configuration is incomplete; missing environment variables: DAGY_ARTIFACT_BUCKET, DAGY_TRACES_BUCKET, DAGY_FLOWS_TABLE, DAGY_RUNS_TABLE, DAGY_DEPLOYMENTS_TABLE, DAGY_DEP_PACKAGES_TABLE, DAGY_ECS_EXECUTION_ROLE_ARN, DAGY_ECS_TASK_ROLE_ARN, DAGY_ECS_WORKER_IMAGE, DAGY_ECS_SUBNETS, DAGY_ECS_SECURITY_GROUPS, DAGY_ECS_LOG_GROUP",
+      "DagLauncher configuration is incomplete; missing environment variables: DAGY_ARTIFACT_BUCKET, DAGY_TRACES_BUCKET, DAGY_FLOWS_TABLE, DAGY_RUNS_TABLE, DAGY_DEPLOYMENTS_TABLE, DAGY_DEP_PACKAGES_TABLE, DAGY_ECS_EXECUTION_ROLE_ARN, DAGY_ECS_TASK_ROLE_ARN, DAGY_ECS_WORKER_IMAGE, DAGY_ECS_SUBNETS, DAGY_ECS_SECURITY_GROUPS, DAGY_ECS_LOG_GROUP, DAGY_ECS_TASK_DEFINITION",
     );
   });
 
@@ -486,7 +486,22 @@ describe("DagLauncher configuration", () => {
 
   it("takes the guide's explicit options, naming the ones that are missing", () => {
     expect(() => new DagLauncher({ ...GUIDE_CONFIG, subnets: [] })).toThrow(
-      "DagLauncher configuration is incomplete; missing: artifactBucket (DAGY_ARTIFACT_BUCKET), tracesBucket (DAGY_TRACES_BUCKET), subnets (DAGY_ECS_SUBNETS)",
+      "DagLauncher configuration is incomplete; missing: artifactBucket (DAGY_ARTIFACT_BUCKET), tracesBucket (DAGY_TRACES_BUCKET), subnets (DAGY_ECS_SUBNETS), taskDefinition (DAGY_ECS_TASK_DEFINITION)",
+    );
+  });
+
+  it("refuses ECS without the stack's task definition: a configuration error, never a guessed one", () => {
+    expect(
+      () =>
+        new DagLauncher({
+          ...GUIDE_CONFIG,
+          artifactBucket: "artifacts",
+          tracesBucket: "traces",
+        }),
+    ).toThrow(
+      new ConfigurationError(
+        "DagLauncher configuration is incomplete; missing: taskDefinition (DAGY_ECS_TASK_DEFINITION)",
+      ),
     );
   });
 });
