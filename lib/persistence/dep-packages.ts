@@ -10,7 +10,7 @@ import { backoffDelay, realSleep, type RetryPolicy } from "../retry";
 import { parseS3Uri } from "../storage/s3-uri";
 import { isConditionalCheckFailed, queryAll } from "./internal";
 import type { DepPackageRecord } from "./records";
-import { validateFlowVersion, validateOrgId, validateSlug } from "./validate";
+import { validateFlowVersion, validateOrgId, validateSlug } from "../identifiers";
 
 /** BatchGetItem reads at most 100 keys per request. */
 const BATCH_GET_MAX = 100;
