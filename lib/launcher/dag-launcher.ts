@@ -119,7 +119,7 @@ export class DagLauncher {
         ? { executionRoleArn: options.taskExecutionRoleArn }
         : {}),
     };
-    this.clock = deps.clock ?? (() => new Date());
+    this.clock = deps.now ?? deps.clock ?? (() => new Date());
     this.newId = deps.idGenerator ?? randomUUID;
     this.logger = deps.logger ?? createJsonLogger({ component: "launcher" }, stderrLines);
     this.persistence =

@@ -77,7 +77,9 @@ export interface DagLauncherDeps {
   readonly clients?: Pick<DataClients, "doc">;
   /** Used to build the EcsBackend when no backend is given. */
   readonly ecsClient?: ECSClient;
-  /** The launcher's clock (created_at, idempotency windows). Default: now. */
+  /** The launcher's clock (created_at, idempotency windows, status writes). Default: now. */
+  readonly now?: () => Date;
+  /** Earlier name of `now`. */
   readonly clock?: () => Date;
   readonly idGenerator?: () => string;
   readonly logger?: Pick<JsonLogger, "info" | "warn">;
