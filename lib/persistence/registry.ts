@@ -21,7 +21,7 @@ import { formatS3Uri } from "../storage/s3-uri";
 import { isSemverVersion } from "./flows";
 import type { Persistence } from "./persistence";
 import type { DepPackageRecord, FlowRecord } from "./records";
-import { validateFlowName, validateFlowVersion, validateOrgId, validateSlug } from "./validate";
+import { validateFlowName, validateFlowVersion, validateOrgId, validateSlug } from "../identifiers";
 
 export interface RegisterFlowOptions {
   readonly persistence: Persistence;

@@ -127,6 +127,7 @@ describe("LocalBackend", () => {
     const ecs = new EcsBackend({
       ecs: new ECSClient({ region: "us-east-1" }),
       clusterArn: "arn:aws:ecs:us-east-1:123456789012:cluster/dagy",
+      taskDefinition: "dagy-worker",
       subnets: ["subnet-1"],
       securityGroups: ["sg-1"],
     });
