@@ -337,11 +337,13 @@ export async function startLocalPlatform(
       const exitCode = exitCodeOf(exit);
       const stoppedReason = closing
         ? SHUTDOWN_REASON
-        : exit.neverStarted
-          ? "the run left the queue before its worker started"
-          : exit.signal !== null
-            ? `worker process killed by ${exit.signal}`
-            : undefined;
+        : exit.error !== undefined
+          ? exit.error
+          : exit.neverStarted
+            ? "the run left the queue before its worker started"
+            : exit.signal !== null
+              ? `worker process killed by ${exit.signal}`
+              : undefined;
       const work = reconcileStoppedTask(
         {
           runId,
