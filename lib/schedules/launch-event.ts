@@ -3,7 +3,7 @@
  * any launch-request field in snake_case): what schedules deliver and what the launch Lambda
  * accepts, validated by one schema — the launcher's wire schema plus `action`.
  */
-import { InvalidLaunchRequestError } from "../errors";
+import { InvalidLaunchRequestError, type ErrorCode } from "../errors";
 import { fromWire } from "../launcher/request";
 import type { DagLaunchRequest, DagLaunchResult } from "../launcher/types";
 import type { JsonLogger } from "../log";
@@ -57,7 +57,7 @@ export interface LaunchEventResult {
   readonly task_arn: string | null;
   readonly correlation_id: string | null;
   readonly error_message: string | null;
-  readonly error_type: string | null;
+  readonly error_code: ErrorCode | null;
   readonly metadata: Record<string, Json>;
 }
 
@@ -69,7 +69,7 @@ export function launchResultToWire(result: DagLaunchResult): LaunchEventResult {
     task_arn: result.taskArn ?? null,
     correlation_id: result.correlationId || null,
     error_message: result.errorMessage ?? null,
-    error_type: result.errorType ?? null,
+    error_code: result.errorCode ?? null,
     metadata: result.metadata,
   };
 }
@@ -77,6 +77,8 @@ export function launchResultToWire(result: DagLaunchResult): LaunchEventResult {
 export interface LaunchEventDependencies {
   readonly launcher: { launch(request: DagLaunchRequest): Promise<DagLaunchResult> };
   readonly logger?: JsonLogger;
+  /** The stack's environment: what an event without `environment` launches in. */
+  readonly environment?: string;
 }
 
 /**
@@ -104,7 +106,7 @@ export async function handleLaunchEvent(
       task_arn: null,
       correlation_id: null,
       error_message: error.message,
-      error_type: error.name,
+      error_code: error.code,
       metadata: {},
     };
   };
@@ -112,6 +114,10 @@ export async function handleLaunchEvent(
   let result: DagLaunchResult;
   try {
     request = parseLaunchEvent(event);
+    // Direct invocations often omit it: the stack's own environment, as the API does.
+    if (!request.environment && deps.environment) {
+      request = { ...request, environment: deps.environment };
+    }
     // The launcher also refuses input it can only judge against the flow (parameters, sizes).
     result = await deps.launcher.launch(request);
   } catch (error) {
@@ -124,6 +130,6 @@ export async function handleLaunchEvent(
     flow_name: request.flowName,
   });
   if (result.success) log?.info("run launched", { task_arn: result.taskArn ?? null });
-  else log?.error("launch failed", { error: result.errorMessage, error_type: result.errorType });
+  else log?.error("launch failed", { error: result.errorMessage, error_code: result.errorCode });
   return launchResultToWire(result);
 }
