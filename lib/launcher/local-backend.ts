@@ -110,7 +110,8 @@ export class LocalBackend implements ComputeBackend {
     if (this.command.length === 0) throw new TaskSubmissionError("workerCommand must not be empty");
     this.maxConcurrent = Math.max(1, options.maxConcurrent ?? 4);
     this.graceMs = options.stopGraceMs ?? 10_000;
-    mkdirSync(options.logDir, { recursive: true });
+    // Logs hold what runs print: readable by this user only.
+    mkdirSync(options.logDir, { recursive: true, mode: 0o700 });
   }
 
   /** Path of a run's worker log. */

@@ -30,7 +30,14 @@ import { startHttpApiServer, type HttpApiServer } from "./http-server";
 import { registerArtifact, type RegistrationOutcome } from "./registration";
 import { LocalScheduleService, type Clock } from "./scheduler";
 import { ensureLocalSecretsFile, localSecretsPath } from "./secrets";
-import { ensureBuckets, ensureTables, startLocalServers, type LocalServers } from "./servers";
+import {
+  countStoreContents,
+  ensureBuckets,
+  ensureTables,
+  missingFromStores,
+  startLocalServers,
+  type LocalServers,
+} from "./servers";
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_DATA_DIR,
@@ -42,10 +49,17 @@ import {
   LOCAL_REGION,
   LOCAL_TABLE_PREFIX,
   LOCAL_TRACES_BUCKET,
+  DamagedDataError,
   logDirOf,
+  missingDataFiles,
+  PRIVATE_DIR_MODE,
+  readDataManifest,
   readPlatformState,
   removePlatformState,
+  resetDataDir,
+  restrictDataPermissions,
   schedulesFileOf,
+  writeDataManifest,
   writePlatformState,
 } from "./state";
 
@@ -89,6 +103,11 @@ export interface LocalPlatformOptions {
   readonly accessLog?: boolean;
   /** SIGTERM-to-SIGKILL grace for workers. Default 5 s. */
   readonly stopGraceMs?: number;
+  /**
+   * Delete the stores, logs and schedules first and start empty (`dagy dev --reset`). Without
+   * it, a data directory whose stores are missing or damaged is refused, never emptied.
+   */
+  readonly reset?: boolean;
 }
 
 export interface ExampleRegistration {
@@ -263,7 +282,7 @@ export async function startLocalPlatform(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ConfigurationError(`concurrency must be a whole number >= 1, got ${concurrency}`);
   }
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
 
   // A platform.json naming this very pid is stale (pids restart at 1 in containers) unless
   // this process opened the directory itself.
@@ -300,6 +319,14 @@ export async function startLocalPlatform(
       () => undefined,
     );
 
+    // Before any server starts: a server would quietly create an empty store in place of a
+    // missing one.
+    if (options.reset === true) await resetDataDir(dataDir);
+    const manifest = readDataManifest(dataDir);
+    const missingFiles = await missingDataFiles(dataDir, manifest);
+    if (missingFiles.length > 0) throw new DamagedDataError(dataDir, missingFiles);
+    await restrictDataPermissions(dataDir);
+
     let servers: LocalServers;
     try {
       servers = await startLocalServers({ dataDir });
@@ -318,10 +345,34 @@ export async function startLocalPlatform(
     });
     cleanups.push(() => destroyDataClients(clients));
     const tables = tableNamesFor(LOCAL_TABLE_PREFIX);
+    const bucketNames = [LOCAL_ARTIFACT_BUCKET, LOCAL_TRACES_BUCKET];
+    if (manifest !== undefined) {
+      const missingStores = await missingFromStores(clients.dynamodb, clients.s3, manifest);
+      if (missingStores.length > 0) throw new DamagedDataError(dataDir, missingStores);
+    }
     await Promise.all([
       ensureTables(clients.dynamodb, tables),
-      ensureBuckets(clients.s3, [LOCAL_ARTIFACT_BUCKET, LOCAL_TRACES_BUCKET]),
+      ensureBuckets(clients.s3, bucketNames),
     ]);
+    const createdAt = manifest?.createdAt ?? new Date().toISOString();
+    const recordContents = async () => {
+      const counts = await countStoreContents(
+        clients.dynamodb,
+        clients.s3,
+        Object.values(tables),
+        bucketNames,
+      );
+      await writeDataManifest(dataDir, {
+        format: 1,
+        createdAt,
+        updatedAt: new Date().toISOString(),
+        ...counts,
+      });
+    };
+    await recordContents();
+    // At shutdown (after the workers stopped, before the clients close): the counts a restart
+    // checks against.
+    cleanups.push(recordContents);
     const storesMs = Date.now() - started;
 
     const secretsFile = localSecretsPath(dataDir);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ECSClient } from "@aws-sdk/client-ecs";
@@ -175,6 +175,9 @@ describe("LocalBackend", () => {
     const log = readFileSync(backend.logPath("run-log"), "utf8");
     expect(log).toContain("worker run-log started");
     expect(log).toContain("worker run-log stderr line");
+    // What runs print is private.
+    expect(statSync(backend.logPath("run-log")).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, "logs")).mode & 0o777).toBe(0o700);
   });
 
   it("never passes this process's AWS credentials to a worker", async () => {
