@@ -228,10 +228,16 @@ describe("hostile input on the wire", () => {
     ["deployment_name", "prod\u0000"],
     ["environment", "dev\u0000"],
     ["idempotency_key", "key\u0000"],
+    ["trigger_source", "api\u0000"],
   ])("%s with a control character is a 400 naming the field", (field, value) => {
     const error = problem(() => fromWire({ ...base, [field]: value }));
     expect(error.field).toBe(field);
     expect(error.message).toContain(`${field}:`);
+  });
+
+  it("cpu with a control character is a 400 naming cpu", () => {
+    const error = problem(() => fromWire({ ...base, cpu: "256\u0000", memory: "512" }));
+    expect(error.field).toBe("cpu");
   });
 
   it("parameters and metadata: strings may hold line breaks, not other controls; keys none", () => {
