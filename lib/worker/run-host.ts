@@ -21,10 +21,16 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
-import { loadArtifact } from "../build/artifact";
+import { loadArtifact } from "../artifact/artifact";
 import { WORKER_ENV } from "../config/env";
 import { ArtifactError, DagyError } from "../errors";
-import { createJsonLogger, type JsonLogger } from "../log";
+import {
+  createJsonLogger,
+  createRedactor,
+  stdoutLines,
+  type JsonLogger,
+  type Redact,
+} from "../log";
 import type { RunRecord } from "../persistence/records";
 import type { RunStatus } from "../persistence/schema";
 import { RunCancelledError, runDag } from "../sdk";
@@ -32,12 +38,12 @@ import type { ExecutorEvent, Json, RunResult, TaskState } from "../sdk/types";
 // Module by module, not the storage index: that one pulls in archive extraction (tar), which
 // only a run with dependency packages needs, and which would cost every cold start its load.
 import { tracebackKey } from "../storage/keys";
-import { sha256Hex, type ObjectStore } from "../storage/object-store";
+import { sha256Hex } from "../hash";
+import type { ObjectStore } from "../storage/object-store";
 import { formatS3Uri } from "../storage/s3-uri";
 import type { WorkerConfig } from "./config";
 import { installDepPackages, type NpmInstaller } from "./dep-packages";
 import { CloudWatchLogShipper } from "./log-shipper";
-import { createRedactor, type Redact } from "./redact";
 import { TaskStateRecorder } from "./task-states";
 import {
   describeError,
@@ -69,6 +75,9 @@ export const EXIT_CODES = {
   notRun: 5,
 } as const;
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
+
+/** Failures of mapped tasks' items kept for the traceback (the rest are in the logs). */
+const MAX_ITEM_FAILURES = 100;
 
 export const SIGTERM_REASON =
   "worker received SIGTERM (task stopped: Spot interruption or StopTask)";
@@ -139,6 +148,7 @@ export class WorkerHost {
   private readonly shipper: CloudWatchLogShipper | undefined;
   private readonly recorder: TaskStateRecorder;
   private readonly failures: TaskFailureRecord[] = [];
+  private itemFailures = 0;
   private readonly marks: Record<string, number> = {};
   private claimed = false;
   /** The record as claimed (ALL_NEW of QUEUED -> RUNNING): parameters may live there. */
@@ -149,7 +159,7 @@ export class WorkerHost {
     private readonly deps: WorkerDeps,
   ) {
     this.redact = createRedactor(config.secretValues);
-    const stdout = deps.stdout ?? ((line: string) => void process.stdout.write(line + "\n"));
+    const stdout = deps.stdout ?? stdoutLines;
     if (config.logShipping && config.logGroup !== undefined && deps.logs !== undefined) {
       this.shipper = new CloudWatchLogShipper({
         client: deps.logs,
@@ -158,18 +168,12 @@ export class WorkerHost {
         ...(deps.shipIntervalMs !== undefined ? { flushIntervalMs: deps.shipIntervalMs } : {}),
         // Shipping problems go to stdout only (awslogs still carries them).
         onError: (text, error) =>
-          stdout(
-            this.redact(
-              JSON.stringify({
-                timestamp: new Date().toISOString(),
-                level: "warn",
-                message: `log shipping: ${text}`,
-                event_type: "log_shipping_failed",
-                run_id: config.runId,
-                ...(error !== undefined ? { error: message(error) } : {}),
-              }),
-            ),
-          ),
+          createJsonLogger({ run_id: config.runId }, stdout, {
+            redact: config.secretValues,
+          }).warn(`log shipping: ${text}`, {
+            event_type: "log_shipping_failed",
+            ...(error !== undefined ? { error: message(error) } : {}),
+          }),
       });
     }
     const shipper = this.shipper;
@@ -437,7 +441,10 @@ export class WorkerHost {
     this.logger.event({ ...event });
     this.recorder.apply(event);
     const failure = taskFailureFromEvent(event);
-    if (failure) this.failures.push(failure);
+    // Items of a mapped task may fail by the thousand: the traceback keeps the first ones.
+    if (failure && (event.map_task === undefined || this.itemFailures++ < MAX_ITEM_FAILURES)) {
+      this.failures.push(failure);
+    }
   }
 
   private async recordResult(result: RunResult): Promise<WorkerOutcome> {
