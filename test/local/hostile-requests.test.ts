@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { buildFlow } from "../../lib/build/artifact";
+import { buildFlow } from "../../lib/bundler";
 import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform";
 import { registerArtifact } from "../../lib/local/registration";
 import { defaultWorkerCommand } from "../../lib/worker/bundle";
