@@ -59,7 +59,7 @@ export const DEFAULT_MAX_ENTRIES = 10_000;
 export const DEFAULT_MAX_RATIO = 1_000;
 /** Longest path component most file systems accept (NAME_MAX), in bytes. */
 export const MAX_NAME_COMPONENT_BYTES = 255;
-/** Most symbolic links followed to resolve one path (Linux's MAXSYMLINKS). */
+/** Most symbolic links followed to resolve one path, in all (Linux's MAXSYMLINKS). */
 const MAX_LINK_HOPS = 40;
 
 type Limits = Required<ArchiveLimits>;
@@ -275,19 +275,25 @@ class EntryTree {
     const node = this.nodes.get(path);
     if (node?.kind !== "symlink") return;
     const parent = path.split("/").slice(0, -1);
-    const result = this.follow(parent, node.target, 0);
+    const result = this.follow(parent, node.target, { followed: 0 });
     if (result === "escapes" || result === "loops") {
       throw new ArtifactError(
         `unsafe archive entry ${JSON.stringify(node.name)}: symbolic link to ${JSON.stringify(node.target)} ` +
           (result === "escapes"
             ? "points outside the target directory once the links it passes through are followed"
-            : "never resolves (a loop of symbolic links)"),
+            : `never resolves (a loop of symbolic links, or more than ${MAX_LINK_HOPS} of them)`),
       );
     }
   }
 
   /** Resolves `target` from directory `from` through the links of the tree. */
-  private follow(from: string[], target: string, hops: number): string[] | "escapes" | "loops" {
+  private follow(
+    from: string[],
+    target: string,
+    // Shared by the whole resolution, as the kernel counts: links that expand into several
+    // links (a1 -> a0/a0, a2 -> a1/a1, ...) cannot make it exponential.
+    hops: { followed: number },
+  ): string[] | "escapes" | "loops" {
     if (target.startsWith("/")) return "escapes";
     let parts = [...from];
     for (const component of target.split("/")) {
@@ -300,8 +306,9 @@ class EntryTree {
       parts.push(component);
       const node = this.nodes.get(parts.join("/"));
       if (node?.kind === "symlink") {
-        if (hops + 1 > MAX_LINK_HOPS) return "loops";
-        const resolved = this.follow(parts.slice(0, -1), node.target, hops + 1);
+        hops.followed++;
+        if (hops.followed > MAX_LINK_HOPS) return "loops";
+        const resolved = this.follow(parts.slice(0, -1), node.target, hops);
         if (typeof resolved === "string") return resolved;
         parts = resolved;
       }

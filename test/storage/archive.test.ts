@@ -378,6 +378,20 @@ const HOSTILE: Array<[string, () => Buffer, ArchiveFormat, RegExp, ArchiveLimits
     /a loop of symbolic links/,
   ],
   [
+    "links that double at each step (a1 -> a0/a0, ..., a30 -> a29/a29)",
+    () =>
+      tarGz([
+        { path: "a0", type: "2", linkpath: "." },
+        ...Array.from({ length: 30 }, (_, i) => ({
+          path: `a${i + 1}`,
+          type: "2" as const,
+          linkpath: `a${i}/a${i}`,
+        })),
+      ]),
+    "tar.gz",
+    /symbolic link to "a\d+\/a\d+" never resolves \(a loop of symbolic links, or more than 40/,
+  ],
+  [
     "an entry below a symbolic link",
     () =>
       tarGz([
