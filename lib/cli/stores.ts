@@ -100,9 +100,17 @@ export async function openStores(target: Target): Promise<Stores> {
     };
   }
 
-  // No platform running: open the data directory ourselves.
-  const { startLocalServers, ensureBuckets, ensureTables } =
-    require("../local/servers") as typeof import("../local/servers");
+  // No platform running: open the data directory ourselves, with the platform's checks (a
+  // missing store is refused, not recreated empty) and its manifest kept up to date.
+  const {
+    startLocalServers,
+    ensureBuckets,
+    ensureTables,
+    checkStoresAgainstManifest,
+    recordDataManifest,
+  } = require("../local/servers") as typeof import("../local/servers");
+  const { checkDataFiles } = require("../local/state") as typeof import("../local/state");
+  const manifest = await checkDataFiles(target.dataDir);
   let servers;
   try {
     servers = await startLocalServers({ dataDir: target.dataDir });
@@ -119,9 +127,16 @@ export async function openStores(target: Target): Promise<Stores> {
     s3Endpoint: servers.s3Endpoint,
   });
   const tables = tableNamesFor(LOCAL_TABLE_PREFIX);
+  const contents = {
+    tables: Object.values(tables),
+    buckets: [LOCAL_ARTIFACT_BUCKET, LOCAL_TRACES_BUCKET],
+    createdAt: manifest?.createdAt ?? new Date().toISOString(),
+  };
   try {
+    await checkStoresAgainstManifest(target.dataDir, clients, manifest);
     await ensureTables(clients.dynamodb, tables);
-    await ensureBuckets(clients.s3, [LOCAL_ARTIFACT_BUCKET, LOCAL_TRACES_BUCKET]);
+    await ensureBuckets(clients.s3, contents.buckets);
+    await recordDataManifest(target.dataDir, clients, contents);
   } catch (error) {
     destroyDataClients(clients);
     await servers.close();
@@ -136,6 +151,7 @@ export async function openStores(target: Target): Promise<Stores> {
     tracesBucket: LOCAL_TRACES_BUCKET,
     description: `the local data in ${target.dataDir} (platform not running)`,
     async close() {
+      await recordDataManifest(target.dataDir, clients, contents).catch(() => undefined);
       destroyDataClients(clients);
       await servers.close();
     },

@@ -31,10 +31,10 @@ import { registerArtifact, type RegistrationOutcome } from "./registration";
 import { LocalScheduleService, type Clock } from "./scheduler";
 import { ensureLocalSecretsFile, localSecretsPath } from "./secrets";
 import {
-  countStoreContents,
+  checkStoresAgainstManifest,
   ensureBuckets,
   ensureTables,
-  missingFromStores,
+  recordDataManifest,
   startLocalServers,
   type LocalServers,
 } from "./servers";
@@ -49,17 +49,14 @@ import {
   LOCAL_REGION,
   LOCAL_TABLE_PREFIX,
   LOCAL_TRACES_BUCKET,
-  DamagedDataError,
+  checkDataFiles,
   logDirOf,
-  missingDataFiles,
   PRIVATE_DIR_MODE,
-  readDataManifest,
   readPlatformState,
   removePlatformState,
   resetDataDir,
   restrictDataPermissions,
   schedulesFileOf,
-  writeDataManifest,
   writePlatformState,
 } from "./state";
 
@@ -322,9 +319,7 @@ export async function startLocalPlatform(
     // Before any server starts: a server would quietly create an empty store in place of a
     // missing one.
     if (options.reset === true) await resetDataDir(dataDir);
-    const manifest = readDataManifest(dataDir);
-    const missingFiles = await missingDataFiles(dataDir, manifest);
-    if (missingFiles.length > 0) throw new DamagedDataError(dataDir, missingFiles);
+    const manifest = await checkDataFiles(dataDir);
     await restrictDataPermissions(dataDir);
 
     let servers: LocalServers;
@@ -346,29 +341,18 @@ export async function startLocalPlatform(
     cleanups.push(() => destroyDataClients(clients));
     const tables = tableNamesFor(LOCAL_TABLE_PREFIX);
     const bucketNames = [LOCAL_ARTIFACT_BUCKET, LOCAL_TRACES_BUCKET];
-    if (manifest !== undefined) {
-      const missingStores = await missingFromStores(clients.dynamodb, clients.s3, manifest);
-      if (missingStores.length > 0) throw new DamagedDataError(dataDir, missingStores);
-    }
+    await checkStoresAgainstManifest(dataDir, clients, manifest);
     await Promise.all([
       ensureTables(clients.dynamodb, tables),
       ensureBuckets(clients.s3, bucketNames),
     ]);
     const createdAt = manifest?.createdAt ?? new Date().toISOString();
-    const recordContents = async () => {
-      const counts = await countStoreContents(
-        clients.dynamodb,
-        clients.s3,
-        Object.values(tables),
-        bucketNames,
-      );
-      await writeDataManifest(dataDir, {
-        format: 1,
+    const recordContents = () =>
+      recordDataManifest(dataDir, clients, {
+        tables: Object.values(tables),
+        buckets: bucketNames,
         createdAt,
-        updatedAt: new Date().toISOString(),
-        ...counts,
       });
-    };
     await recordContents();
     // At shutdown (after the workers stopped, before the clients close): the counts a restart
     // checks against.

@@ -31,6 +31,7 @@ import {
   type S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { TABLES, type KeyDef, type TableDef, type TableNames } from "../persistence/schema";
+import { DamagedDataError, writeDataManifest, type DataManifest } from "./state";
 
 // dynalite and s3rver ship no type declarations; these are the parts we use.
 interface DynaliteOptions {
@@ -369,4 +370,39 @@ export async function missingFromStores(
     if (before > 0 && count === 0) missing.push(`the ${before} objects of bucket ${bucket}`);
   }
   return missing;
+}
+
+/**
+ * Once the servers run, before ensureTables/ensureBuckets (which would recreate what is gone):
+ * throws DamagedDataError when the stores lack what the manifest recorded.
+ */
+export async function checkStoresAgainstManifest(
+  dataDir: string,
+  clients: { dynamodb: DynamoDBClient; s3: S3Client },
+  manifest: DataManifest | undefined,
+): Promise<void> {
+  if (manifest === undefined) return;
+  const missing = await missingFromStores(clients.dynamodb, clients.s3, manifest);
+  if (missing.length > 0) throw new DamagedDataError(dataDir, missing);
+}
+
+/** Counts what the stores hold and writes the data manifest (at start and when closing). */
+export async function recordDataManifest(
+  dataDir: string,
+  clients: { dynamodb: DynamoDBClient; s3: S3Client },
+  stores: { tables: readonly string[]; buckets: readonly string[]; createdAt?: string },
+): Promise<void> {
+  const counts = await countStoreContents(
+    clients.dynamodb,
+    clients.s3,
+    stores.tables,
+    stores.buckets,
+  );
+  const now = new Date().toISOString();
+  await writeDataManifest(dataDir, {
+    format: 1,
+    createdAt: stores.createdAt ?? now,
+    updatedAt: now,
+    ...counts,
+  });
 }

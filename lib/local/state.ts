@@ -191,6 +191,18 @@ export async function missingDataFiles(
   return missing;
 }
 
+/**
+ * The checks to run before a server opens the data directory's stores: returns its manifest
+ * (undefined for a fresh or pre-manifest directory), or throws DamagedDataError naming what is
+ * missing.
+ */
+export async function checkDataFiles(dataDir: string): Promise<DataManifest | undefined> {
+  const manifest = readDataManifest(dataDir);
+  const missing = await missingDataFiles(dataDir, manifest);
+  if (missing.length > 0) throw new DamagedDataError(dataDir, missing);
+  return manifest;
+}
+
 /** Data a reset deletes. Secrets (secrets.json) and the worker build cache stay. */
 const RESET_ENTRIES = [DYNAMODB_DIR, S3_DIR, "logs", "schedules.json", MANIFEST_FILE];
 
