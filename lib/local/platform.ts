@@ -12,6 +12,7 @@ import { join, resolve } from "node:path";
 import { createApi, iamAuthResolver, type Api } from "../api";
 import { buildFlow } from "../build/artifact";
 import { createDataClients, destroyDataClients, type DataClients } from "../aws/clients";
+import { createConsoleHandler } from "../console/server";
 import { ConfigurationError } from "../errors";
 import { DagLauncher } from "../launcher/dag-launcher";
 import { LocalBackend, localTaskArn, type LocalWorkerExit } from "../launcher/local-backend";
@@ -469,6 +470,10 @@ export async function startLocalPlatform(
     try {
       server = await startHttpApiServer({
         handler: (event) => api.handle(event),
+        intercept: createConsoleHandler({
+          defaultOrg: orgId,
+          onError: (error) => log(`console: ${(error as Error).message}`),
+        }),
         host,
         port,
         ...(options.accessLog
