@@ -7,7 +7,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { HANDLER_ENV, LAUNCHER_ENV, PLATFORM_ENV } from "../lib/config/env";
 import { ConfigurationError } from "../lib/errors";
-import { FUNCTION_ENV } from "../lib/infra/function-env";
+import { FUNCTION_ENV } from "../lib/config/env";
 import type { TableNames } from "../lib/persistence/schema";
 
 export type Env = Readonly<Record<string, string | undefined>>;

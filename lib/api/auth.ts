@@ -8,13 +8,10 @@
  *   differs from the claim is refused (403); a token without the claim is refused (401). One org
  *   can never launch, read or cancel another org's runs.
  */
-import { DagyError, ForbiddenError, ValidationError } from "../errors";
+import { ForbiddenError, UnauthorizedError, ValidationError } from "../errors";
 import type { HttpApiEvent } from "./http";
 
-/** The request carries no usable identity. */
-export class UnauthorizedError extends DagyError {
-  override readonly statusCode = 401;
-}
+export { UnauthorizedError } from "../errors";
 
 export interface OrgRequirement {
   /** When true, a request without any org is a 400 (IAM) or 401 (JWT). */

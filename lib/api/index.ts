@@ -16,7 +16,8 @@
  *   DELETE /schedules/{name}          delete a schedule
  */
 import { randomUUID } from "node:crypto";
-import { DagyError, NotFoundError, RunNotFoundError, ValidationError } from "../errors";
+import { DagyError, errorCode, NotFoundError, RunNotFoundError, ValidationError } from "../errors";
+import { httpStatusOf } from "./status";
 import { fromWire, toWire } from "../launcher/request";
 import type {
   BatchLaunchCommon,
@@ -186,21 +187,9 @@ function launchRequestFromWire(wire: Record<string, unknown>, prefix = ""): DagL
   }
 }
 
-/** Status of a launch that did not start a worker, from the error type the launcher reports. */
+/** Status of a launch that did not start a worker, from the error code the launcher reports. */
 export function launchFailureStatus(result: DagLaunchResult): number {
-  switch (result.errorType) {
-    case "FlowNotFoundError":
-    case "DeploymentNotFoundError":
-    case "DepPackageNotFoundError":
-    case "NotFoundError":
-      return 404;
-    case "ForbiddenError":
-      return 403;
-    case "ConflictError":
-      return 409;
-    default:
-      return 502;
-  }
+  return httpStatusOf(result.errorCode ?? "launch_failed");
 }
 
 export function createApi(deps: ApiDependencies): Api {
@@ -441,21 +430,23 @@ export function createApi(deps: ApiDependencies): Api {
 
   function errorResponse(error: unknown, event: HttpApiEvent, requestId: string): HttpResponse {
     if (error instanceof RunNotFoundError) return jsonResponse(404, RUN_NOT_FOUND_BODY);
-    if (error instanceof DagyError && error.statusCode < 500) {
+    const code = errorCode(error);
+    const status = httpStatusOf(code);
+    if (status < 500 && error instanceof DagyError) {
       const headers: Record<string, string> =
         error instanceof MethodNotAllowedError ? { allow: error.allowed.join(", ") } : {};
-      return jsonResponse(error.statusCode, { error: error.message }, headers);
+      return jsonResponse(status, { error: error.message, code }, headers);
     }
     deps.logger?.error("request failed", {
       request_id: requestId,
       route: `${event.requestContext.http.method} ${event.rawPath}`,
       error,
     });
-    if (error instanceof DagyError && error.statusCode !== 500) {
+    if (error instanceof DagyError && code !== "internal" && code !== "configuration") {
       // Typed operational errors (e.g. 503 no capacity) keep their status and message.
-      return jsonResponse(error.statusCode, { error: error.message, request_id: requestId });
+      return jsonResponse(status, { error: error.message, code, request_id: requestId });
     }
-    return jsonResponse(500, { error: "Internal error", request_id: requestId });
+    return jsonResponse(500, { error: "Internal error", code: "internal", request_id: requestId });
   }
 
   return {

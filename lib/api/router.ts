@@ -2,18 +2,9 @@
  * Path routing over the request's own path, so the API answers the same whether API Gateway
  * routes each path to the function or sends everything through `$default` / `{proxy+}`.
  */
-import { DagyError, NotFoundError } from "../errors";
+import { MethodNotAllowedError, NotFoundError } from "../errors";
 
-export class MethodNotAllowedError extends DagyError {
-  override readonly statusCode = 405;
-  constructor(
-    method: string,
-    path: string,
-    readonly allowed: readonly string[],
-  ) {
-    super(`Method ${method} is not allowed on ${path}; allowed: ${allowed.join(", ")}`);
-  }
-}
+export { MethodNotAllowedError } from "../errors";
 
 export interface Route<Name extends string> {
   readonly name: Name;

@@ -14,7 +14,7 @@ import type { HttpApiEvent } from "../api/http";
 import { createDataClients } from "../aws/clients";
 import { LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
 import { ConfigurationError } from "../errors";
-import { FUNCTION_ENV } from "../infra/function-env";
+import { FUNCTION_ENV } from "../config/env";
 import { DagLauncher } from "../launcher/dag-launcher";
 import { createJsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";

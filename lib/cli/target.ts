@@ -15,8 +15,8 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ConfigurationError } from "../errors";
 import { LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
-import { FUNCTION_ENV } from "../infra/function-env";
-import { envFromStackOutputs, EXTRA_STACK_OUTPUTS } from "../infra/stack-outputs";
+import { FUNCTION_ENV } from "../config/env";
+import { envFromStackOutputs, EXTRA_STACK_OUTPUTS } from "../config/stack-outputs";
 import {
   DEFAULT_DATA_DIR,
   DEFAULT_PORT,

@@ -13,7 +13,7 @@ import {
   LOG_RETENTION_DAYS,
   type DagyEnvironment,
 } from "./environments";
-import { isValidTimeZone, parseScheduleExpression } from "./schedule-expression";
+import { isValidTimeZone, parseScheduleExpression } from "../schedules/expression";
 
 const PROFILE_NAMES = Object.keys(WORKLOAD_PROFILES) as [WorkloadProfile, ...WorkloadProfile[]];
 const oneOf = (values: readonly (string | number)[]): string => values.join(", ");

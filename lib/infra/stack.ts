@@ -10,7 +10,7 @@ import { NetworkConstruct } from "./constructs/network";
 import { RunReconciliationConstruct } from "./constructs/run-reconciliation";
 import { SchedulesConstruct } from "./constructs/schedules";
 import { StorageConstruct } from "./constructs/storage";
-import { EXTRA_STACK_OUTPUTS, STACK_OUTPUTS, type StackOutputKey } from "./stack-outputs";
+import { EXTRA_STACK_OUTPUTS, STACK_OUTPUTS, type StackOutputKey } from "../config/stack-outputs";
 
 export interface DagyStackProps extends StackProps {
   /** The validated configuration (lib/infra/config.ts); the stack reads nothing else. */

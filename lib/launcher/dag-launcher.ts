@@ -18,7 +18,7 @@
  * - Malformed request, bad parameters, overrides that cannot fit: InvalidLaunchRequestError is
  *   thrown and nothing is written.
  * - Unknown flow or deployment, a package the org may not use: `success: false` with the
- *   reason and `errorType`, no run written (there is nothing to attach a run to; `runId` "").
+ *   reason and `errorCode`, no run written (there is nothing to attach a run to; `runId` "").
  * - The backend could not start the worker (ECS refused, no capacity after retries): the run
  *   exists and is FAILED with the reason; `success: false`.
  */
@@ -33,6 +33,7 @@ import {
   ConfigurationError,
   ConflictError,
   DagyError,
+  errorCode,
   ForbiddenError,
   InvalidLaunchRequestError,
   NotFoundError,
@@ -179,9 +180,6 @@ const DEFAULT_TABLES: TableNames = {
 
 function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-function errorType(error: unknown): string {
-  return error instanceof Error ? error.name : "Error";
 }
 
 /** Renames `parameters.x` style fields to the wire names the edges use, for the same message. */
@@ -422,7 +420,7 @@ export class DagLauncher {
       flowName: request.flowName,
       correlationId,
       errorMessage: errorMessage(error),
-      errorType: errorType(error),
+      errorCode: errorCode(error),
       metadata,
     });
 
@@ -581,7 +579,7 @@ export class DagLauncher {
         flowName: flow.flow_name,
         correlationId,
         errorMessage: message,
-        errorType: errorType(error),
+        errorCode: errorCode(error),
         metadata,
       };
     };
@@ -650,7 +648,7 @@ export class DagLauncher {
             flowName: String(merged.flowName),
             correlationId,
             errorMessage: errorMessage(error),
-            errorType: errorType(error),
+            errorCode: errorCode(error),
             metadata: merged.metadata ?? {},
           };
         }
@@ -784,7 +782,7 @@ export class DagLauncher {
         flowName: request.flowName,
         correlationId: request.correlationId ?? "",
         errorMessage: `a launch with idempotency key ${request.idempotencyKey ?? ""} is still in progress (run ${runId}); retry shortly`,
-        errorType: "ConflictError",
+        errorCode: "conflict",
         metadata: request.metadata ?? {},
         replayed: true,
       };

@@ -2,6 +2,7 @@
  * The launch request and result (the guide's DagLaunchRequest / DagLaunchResult, in camelCase;
  * the HTTP API and launch events use the snake_case names) and the compute backend seam.
  */
+import type { ErrorCode } from "../errors";
 import type { Json } from "../sdk/types";
 
 export const WORKLOAD_PROFILES = {
@@ -53,7 +54,7 @@ export interface DagLaunchResult {
    * Class name of the typed error behind a failure (`FlowNotFoundError`,
    * `DeploymentNotFoundError`, `TaskSubmissionError`, ...), so edges can map it to a status code.
    */
-  readonly errorType?: string;
+  readonly errorCode?: ErrorCode;
   /** True when this is the stored result of an earlier launch with the same idempotency key. */
   readonly replayed?: boolean;
 }

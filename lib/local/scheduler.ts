@@ -12,7 +12,7 @@ import {
   nextFireTime,
   parseScheduleExpression,
   type ParsedSchedule,
-} from "../infra/schedule-expression";
+} from "../schedules/expression";
 import type {
   LaunchEventInput,
   Schedule,

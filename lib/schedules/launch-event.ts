@@ -3,7 +3,7 @@
  * any launch-request field in snake_case): what schedules deliver and what the launch Lambda
  * accepts, validated by one schema — the launcher's wire schema plus `action`.
  */
-import { InvalidLaunchRequestError } from "../errors";
+import { InvalidLaunchRequestError, type ErrorCode } from "../errors";
 import { fromWire } from "../launcher/request";
 import type { DagLaunchRequest, DagLaunchResult } from "../launcher/types";
 import type { JsonLogger } from "../log";
@@ -57,7 +57,7 @@ export interface LaunchEventResult {
   readonly task_arn: string | null;
   readonly correlation_id: string | null;
   readonly error_message: string | null;
-  readonly error_type: string | null;
+  readonly error_code: ErrorCode | null;
   readonly metadata: Record<string, Json>;
 }
 
@@ -69,7 +69,7 @@ export function launchResultToWire(result: DagLaunchResult): LaunchEventResult {
     task_arn: result.taskArn ?? null,
     correlation_id: result.correlationId || null,
     error_message: result.errorMessage ?? null,
-    error_type: result.errorType ?? null,
+    error_code: result.errorCode ?? null,
     metadata: result.metadata,
   };
 }
@@ -104,7 +104,7 @@ export async function handleLaunchEvent(
       task_arn: null,
       correlation_id: null,
       error_message: error.message,
-      error_type: error.name,
+      error_code: error.code,
       metadata: {},
     };
   };
@@ -124,6 +124,6 @@ export async function handleLaunchEvent(
     flow_name: request.flowName,
   });
   if (result.success) log?.info("run launched", { task_arn: result.taskArn ?? null });
-  else log?.error("launch failed", { error: result.errorMessage, error_type: result.errorType });
+  else log?.error("launch failed", { error: result.errorMessage, error_code: result.errorCode });
   return launchResultToWire(result);
 }

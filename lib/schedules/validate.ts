@@ -4,7 +4,7 @@
  * that fails silently at 9 AM.
  */
 import { ValidationError } from "../errors";
-import { isValidTimeZone, parseScheduleExpression } from "../infra/schedule-expression";
+import { isValidTimeZone, parseScheduleExpression } from "./expression";
 import type { LaunchEventInput, ScheduleDefinition } from "./types";
 
 /** Schedule names: what EventBridge rule and Scheduler names allow. */

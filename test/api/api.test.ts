@@ -1,7 +1,7 @@
 import { RunTaskCommand, StopTaskCommand } from "@aws-sdk/client-ecs";
 import { createAuthResolver } from "../../lib/api/auth";
 import { ROUTES } from "../../lib/api";
-import { API_ROUTES } from "../../lib/infra/api-routes";
+import { API_ROUTES } from "../../lib/api/routes";
 import { HTTP_API_V2_EVENT, httpEvent, SOURCE_IP } from "./fixtures";
 import {
   acceptRunTask,
@@ -678,6 +678,7 @@ describe("routing and errors", () => {
     expect(response.statusCode).toBe(500);
     expect(JSON.parse(response.body)).toEqual({
       error: "Internal error",
+      code: "internal",
       request_id: "UaZ6bhJ9oAMEJHw=",
     });
     expect(response.body).not.toMatch(/secret-detail|ECONNREFUSED|at /);

@@ -4,7 +4,7 @@
  * `httpEvent()` derives others from it the way API Gateway would fill them in.
  */
 import type { HttpApiEvent } from "../../lib/api/http";
-import { API_ROUTES } from "../../lib/infra/api-routes";
+import { API_ROUTES } from "../../lib/api/routes";
 
 export const SOURCE_IP = "203.0.113.10";
 

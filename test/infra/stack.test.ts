@@ -5,10 +5,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { LAUNCHER_ENV, PLATFORM_ENV } from "../../lib/config/env";
 import { ConfigurationError } from "../../lib/errors";
-import { API_ROUTES, routeKey } from "../../lib/infra/api-routes";
+import { API_ROUTES, routeKey } from "../../lib/api/routes";
 import { buildDagyApp, configFromContext } from "../../lib/infra/app";
-import { FUNCTION_ENV } from "../../lib/infra/function-env";
-import { STACK_OUTPUTS } from "../../lib/infra/stack-outputs";
+import { FUNCTION_ENV } from "../../lib/config/env";
+import { STACK_OUTPUTS } from "../../lib/config/stack-outputs";
 import {
   actionsOfRole,
   buildStack,

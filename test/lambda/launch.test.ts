@@ -51,7 +51,7 @@ describe("launch handler", () => {
       task_arn: `arn:aws:ecs:us-east-1:123456789012:task/dagy/${result.run_id ?? ""}`,
       correlation_id: result.run_id,
       error_message: null,
-      error_type: null,
+      error_code: null,
       metadata: {},
     });
     const calls = ecs.commandCalls(RunTaskCommand);
@@ -104,7 +104,7 @@ describe("launch handler", () => {
         success: false,
         run_id: null,
         task_arn: null,
-        error_type: "InvalidLaunchRequestError",
+        error_code: "invalid_request",
       });
       expect(result.error_message).toMatch(message);
       expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
@@ -129,14 +129,14 @@ describe("launch handler", () => {
       registered_at: "2024-03-01T00:00:00.000Z",
     });
     const result = await handler({ ...GUIDE_EVENT, flow_name: "needs_date" });
-    expect(result).toMatchObject({ success: false, error_type: "InvalidLaunchRequestError" });
+    expect(result).toMatchObject({ success: false, error_code: "invalid_request" });
     expect(result.error_message).toMatch(/date/);
     expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(0);
   });
 
   it("reports an unregistered flow as success:false with its error type", async () => {
     const result = await handler({ ...GUIDE_EVENT, flow_name: "missing_flow" });
-    expect(result).toMatchObject({ success: false, run_id: null, error_type: "FlowNotFoundError" });
+    expect(result).toMatchObject({ success: false, run_id: null, error_code: "flow_not_found" });
     expect(result.error_message).toMatch(/missing_flow/);
   });
 });

@@ -280,7 +280,7 @@ describe("DagLauncher.launch (the guide's examples)", () => {
     expect(result).toMatchObject({
       success: false,
       runId: "",
-      errorType: "DeploymentNotFoundError",
+      errorCode: "deployment_not_found",
     });
     expect(result.errorMessage).toContain("deployment nope not found");
     expect(await itemsMentioning(env, org)).toBe(0);
@@ -534,12 +534,12 @@ describe("DagLauncher.launchBatch", () => {
     );
     expect(results.map((r) => r.success)).toEqual([true, false, false, true]);
     expect(results[1]).toMatchObject({
-      errorType: "InvalidLaunchRequestError",
+      errorCode: "invalid_request",
       correlationId: "b:1",
       runId: "",
     });
     expect(results[1]?.errorMessage).toContain("memory");
-    expect(results[2]).toMatchObject({ errorType: "FlowNotFoundError", correlationId: "b:2" });
+    expect(results[2]).toMatchObject({ errorCode: "flow_not_found", correlationId: "b:2" });
     expect(await runsOf(env, org)).toHaveLength(2);
   });
 });
@@ -595,7 +595,7 @@ describe("DagLauncher failures", () => {
     });
     expect(result).toMatchObject({
       success: false,
-      errorType: "TaskSubmissionError",
+      errorCode: "launch_failed",
       errorMessage: "ECS could not place the task after 3 attempts: RESOURCE:MEMORY",
     });
     expect(runTaskInputs()).toHaveLength(3);
@@ -781,7 +781,7 @@ describe("DagLauncher tenant isolation and idempotency", () => {
       orgId: orgB,
       parameters: { date: "d" },
     });
-    expect(denied).toMatchObject({ success: false, runId: "", errorType: "FlowNotFoundError" });
+    expect(denied).toMatchObject({ success: false, runId: "", errorCode: "flow_not_found" });
     expect(denied.errorMessage).toContain(orgB);
     expect(await itemsMentioning(env, orgB)).toBe(0);
 

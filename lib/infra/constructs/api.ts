@@ -6,7 +6,7 @@ import * as integrations from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import { API_ROUTES } from "../api-routes";
+import { API_ROUTES } from "../../api/routes";
 import type { ApiAuthConfig } from "../config";
 
 export interface ApiConstructProps {

@@ -4,7 +4,7 @@ import { Construct } from "constructs";
 import { LAUNCHER_ENV, PLATFORM_ENV } from "../../config/env";
 import type { ApiAuthConfig } from "../config";
 import type { DagyEnvironment } from "../environments";
-import { FUNCTION_ENV } from "../function-env";
+import { FUNCTION_ENV } from "../../config/env";
 import { LAMBDA_ENTRIES } from "../paths";
 import { WORKER_CONTAINER_NAME, type ComputeConstruct } from "./compute";
 import { DagyFunction } from "./dagy-function";

@@ -10,7 +10,7 @@ import type { Json } from "../../sdk/types";
 import type { ScheduleConfig } from "../config";
 import type { DagyEnvironment } from "../environments";
 import { HANDLER_ENV } from "../../config/env";
-import { FUNCTION_ENV } from "../function-env";
+import { FUNCTION_ENV } from "../../config/env";
 import { acknowledgeWildcards } from "../nag";
 import type { DagyFunction } from "./dagy-function";
 

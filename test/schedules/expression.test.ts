@@ -3,7 +3,7 @@ import {
   nextFireTime,
   parseScheduleExpression,
   ScheduleExpressionError,
-} from "../../lib/infra/schedule-expression";
+} from "../../lib/schedules/expression";
 import { ValidationError } from "../../lib/errors";
 
 const at = (iso: string): Date => new Date(iso);

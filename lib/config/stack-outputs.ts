@@ -5,7 +5,7 @@
  *
  * CDK-free on purpose: the CLI imports it without loading aws-cdk-lib.
  */
-import { LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
+import { LAUNCHER_ENV, PLATFORM_ENV } from "./env";
 
 /** Output key -> environment variable. */
 export const STACK_OUTPUTS = {

@@ -1,5 +1,5 @@
 import { LAUNCHER_ENV } from "../../lib/config/env";
-import { envFromStackOutputs, STACK_OUTPUTS } from "../../lib/infra/stack-outputs";
+import { envFromStackOutputs, STACK_OUTPUTS } from "../../lib/config/stack-outputs";
 
 test("every launcher variable of the guide has a stack output", () => {
   const mapped = new Set(Object.values(STACK_OUTPUTS));
