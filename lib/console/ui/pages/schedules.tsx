@@ -5,7 +5,7 @@
  * anchor is the schedule's creation).
  */
 import { useState } from "preact/hooks";
-import { nextFireTime, parseScheduleExpression } from "../../../infra/schedule-expression";
+import { nextFireTime, parseScheduleExpression } from "../../../schedules/expression";
 import { apiGet, apiRequest, type RunPage, type ScheduleBody } from "../api";
 import { formatTime } from "../format";
 import { usePolled } from "../hooks";
