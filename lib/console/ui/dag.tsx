@@ -121,7 +121,7 @@ export function DagView({ tasks, states, selected, onSelect, label }: DagViewPro
               data-status={status ?? ""}
               {...(onSelect
                 ? {
-                    tabIndex: 0,
+                    tabindex: 0,
                     role: "button",
                     "aria-pressed": isSelected,
                     onClick: () => select(n.id),
