@@ -14,6 +14,13 @@ import { createConsoleHandler } from "../../lib/console/server";
 import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform";
 import { defaultWorkerCommand } from "../../lib/worker/bundle";
 import { findChromium, launchChromium, type Browser } from "./chromium";
+import {
+  HORIZONTAL_OVERFLOW,
+  RECORD_TASK_STATES,
+  SEEN_TASK_STATES,
+  taskQueryIs,
+  UNLABELLED_CONTROLS,
+} from "./page-scripts";
 
 const REPO = resolve(__dirname, "..", "..");
 const SCREENSHOTS = join(REPO, "docs", "screenshots");
@@ -91,14 +98,18 @@ function browserSuite(executablePath: string): void {
   let browser: Browser;
   let page: Page;
 
-  async function api(method: string, path: string, body?: unknown): Promise<any> {
+  async function api(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<Record<string, unknown>> {
     const response = await fetch(`${platform.url}${path}`, {
       method,
       ...(body !== undefined
         ? { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }
         : {}),
     });
-    return response.json();
+    return (await response.json()) as Record<string, unknown>;
   }
 
   async function launch(flow: string, parameters: Record<string, unknown> = {}): Promise<string> {
@@ -167,28 +178,11 @@ function browserSuite(executablePath: string): void {
   it("draws the run's DAG and shows each task move from RUNNING to SUCCEEDED", async () => {
     const runId = await launch("console_steps", { step_seconds: 2 });
     // Record every state each DAG node shows, from the first paint on.
-    await page.addInitScript(() => {
-      const seen: Record<string, string[]> = {};
-      (window as unknown as { __seen: typeof seen }).__seen = seen;
-      const record = () => {
-        for (const node of document.querySelectorAll<SVGGElement>(".dag-node")) {
-          const id = node.dataset.taskId ?? "";
-          const status = node.dataset.status ?? "";
-          const list = (seen[id] ??= []);
-          if (list[list.length - 1] !== status) list.push(status);
-        }
-      };
-      new MutationObserver(record).observe(document, {
-        subtree: true,
-        childList: true,
-        attributes: true,
-        attributeFilter: ["data-status"],
-      });
-    });
+    await page.addInitScript({ content: RECORD_TASK_STATES });
     await page.goto(`${platform.url}/console/runs/${runId}`);
     await expectText(page.locator("h1"), "console_steps");
     await badge(page).filter({ hasText: "SUCCEEDED" }).waitFor({ timeout: 40_000 });
-    const seen = (await page.evaluate(() => (window as any).__seen)) as Record<string, string[]>;
+    const seen: Record<string, string[]> = await page.evaluate(SEEN_TASK_STATES);
     for (const task of ["prepare", "left", "right", "finish"]) {
       const states = seen[task] ?? [];
       const running = states.indexOf("RUNNING");
@@ -207,7 +201,7 @@ function browserSuite(executablePath: string): void {
     // Keyboard: Tab to a task and press Enter to filter the log by it.
     await page.locator('.dag-node[data-task-id="left"]').focus();
     await page.keyboard.press("Enter");
-    await page.waitForFunction(() => new URL(location.href).searchParams.get("task") === "left");
+    await page.waitForFunction(taskQueryIs("left"));
     expect(await page.locator('.dag-node[data-task-id="left"]').getAttribute("aria-pressed")).toBe(
       "true",
     );
@@ -279,17 +273,9 @@ function browserSuite(executablePath: string): void {
       await phone.goto(`${platform.url}${path}`);
       await phone.locator("main h1").waitFor();
       await phone.waitForLoadState("networkidle").catch(() => undefined);
-      const unlabelled = await phone.evaluate(() =>
-        [...document.querySelectorAll("input, select, textarea")]
-          .filter(
-            (el) => (el as HTMLInputElement).labels?.length === 0 && !el.getAttribute("aria-label"),
-          )
-          .map((el) => el.outerHTML),
-      );
+      const unlabelled: string[] = await phone.evaluate(UNLABELLED_CONTROLS);
       expect({ path, unlabelled }).toEqual({ path, unlabelled: [] });
-      const overflow = await phone.evaluate(
-        () => document.documentElement.scrollWidth - window.innerWidth,
-      );
+      const overflow: number = await phone.evaluate(HORIZONTAL_OVERFLOW);
       expect({ path, overflow }).toEqual({ path, overflow: 0 });
     }
     await phone.close();

@@ -13,5 +13,5 @@ export const balance = task(
 );
 
 export default dag("console_fails", { version: "1.0.0" }, () => {
-  balance({ rows: load({}) });
+  balance({ rows: load() });
 });
