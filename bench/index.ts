@@ -3,7 +3,15 @@
  * to the baseline or target it is compared against. Run one alone with
  * `npx tsx bench/<name>.ts`, or pass names: `npm run bench -- executor launch`.
  */
-const BENCHMARKS = ["executor", "launch", "worker", "platform", "handlers", "synth"] as const;
+const BENCHMARKS = [
+  "executor",
+  "launch",
+  "worker",
+  "platform",
+  "handlers",
+  "synth",
+  "console",
+] as const;
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
