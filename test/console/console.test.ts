@@ -4,11 +4,14 @@
  * through its states, a failed run's traceback, cancel, and the launch form.
  */
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Page } from "playwright-core";
+import type { ApiRequest } from "../../lib/cli/api-client";
+import { startConsoleProxy, type ConsoleProxy } from "../../lib/cli/console";
+import { apiClientFor } from "../../lib/cli/lifecycle";
 import { consoleBundle } from "../../lib/console/build";
 import { createConsoleHandler } from "../../lib/console/server";
 import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform";
@@ -78,6 +81,81 @@ describe("console server", () => {
     const gzipped = [...bundle.assets.values()].reduce((n, a) => n + a.gzip.length, 0);
     expect(gzipped).toBeLessThanOrEqual(150 * 1024);
     expect((await fetch(`${base}/console/assets/nope.js`)).status).toBe(404);
+  });
+});
+
+describe("dagy console (the console for any target, forwarding its API calls)", () => {
+  const received: ApiRequest[] = [];
+  let proxy: ConsoleProxy;
+  beforeAll(async () => {
+    proxy = await startConsoleProxy({
+      port: 0,
+      defaultOrg: "acme-corp",
+      transport: async (request) => {
+        received.push(request);
+        return { status: 201, body: { forwarded: true } };
+      },
+    });
+  });
+  afterAll(() => proxy.close());
+  beforeEach(() => received.splice(0));
+
+  it("serves the console and forwards its API calls through the target's transport", async () => {
+    const page = await fetch(`${proxy.url}/console/runs/r-1`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('content="acme-corp"');
+
+    const list = await fetch(`${proxy.url}/runs?org_id=acme-corp&status=RUNNING`);
+    expect(list.status).toBe(201);
+    expect(await list.json()).toEqual({ forwarded: true });
+    const cancel = await fetch(`${proxy.url}/runs/r%201/cancel`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: proxy.url },
+      body: JSON.stringify({ reason: "from the console" }),
+    });
+    expect(cancel.status).toBe(201);
+    expect(received).toEqual([
+      { method: "GET", path: "/runs", query: { org_id: "acme-corp", status: "RUNNING" } },
+      {
+        method: "POST",
+        path: "/runs/r%201/cancel",
+        query: {},
+        body: { reason: "from the console" },
+      },
+    ]);
+  });
+
+  it("refuses state changes that are not JSON or come from another origin, forwarding nothing", async () => {
+    const form = await fetch(`${proxy.url}/flows/etl/runs`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: "{}",
+    });
+    expect(form.status).toBe(403);
+    const foreign = await fetch(`${proxy.url}/flows/etl/runs`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: "http://evil.example" },
+      body: "{}",
+    });
+    expect(foreign.status).toBe(403);
+    expect(received).toEqual([]);
+  });
+
+  it("refuses requests addressed to another host name (DNS rebinding)", async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        `${proxy.url}/runs?org_id=acme-corp`,
+        { headers: { host: "rebind.example:80" } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    expect(status).toBe(403);
+    expect(received).toEqual([]);
   });
 });
 
@@ -264,6 +342,25 @@ function browserSuite(executablePath: string): void {
     await badge(page).filter({ hasText: "SUCCEEDED" }).waitFor({ timeout: 40_000 });
     const runId = decodeURIComponent(page.url().split("/").pop() as string);
     expect(await runStatus(runId)).toBe("SUCCEEDED");
+  });
+
+  it("works through `dagy console`, which forwards to the platform", async () => {
+    const client = await apiClientFor({ kind: "http", apiUrl: platform.url });
+    const proxy = await startConsoleProxy({
+      port: 0,
+      defaultOrg: ORG,
+      transport: client.transport,
+    });
+    try {
+      const runId = await launch("console_steps", { step_seconds: 0 });
+      await page.goto(`${proxy.url}/console/`);
+      await page.locator(`tr[data-run-id="${runId}"]`).waitFor({ timeout: 15_000 });
+      await page.locator(`tr[data-run-id="${runId}"] a`).click();
+      await badge(page).filter({ hasText: "SUCCEEDED" }).waitFor({ timeout: 30_000 });
+      expect(page.url()).toBe(`${proxy.url}/console/runs/${runId}`);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("labels every form control and fits a phone's width", async () => {
