@@ -279,7 +279,7 @@ function browserSuite(executablePath: string): void {
     // Keyboard: Tab to a task and press Enter to filter the log by it.
     await page.locator('.dag-node[data-task-id="left"]').focus();
     await page.keyboard.press("Enter");
-    await page.waitForFunction(taskQueryIs("left"));
+    await waitUntil(page, taskQueryIs("left"));
     expect(await page.locator('.dag-node[data-task-id="left"]').getAttribute("aria-pressed")).toBe(
       "true",
     );
@@ -344,6 +344,39 @@ function browserSuite(executablePath: string): void {
     expect(await runStatus(runId)).toBe("SUCCEEDED");
   });
 
+  it("shows a schedule's next firing and switches it off", async () => {
+    const created = await api("POST", "/schedules", {
+      org_id: ORG,
+      name: "console-nightly",
+      expression: "cron(30 2 * * ? *)",
+      time_zone: "Europe/Berlin",
+      flow_name: "console_steps",
+      parameters: { step_seconds: 1 },
+    });
+    expect(created.enabled).toBe(true);
+    await page.goto(`${platform.url}/console/schedules`);
+    const row = page.locator('tr[data-schedule="console-nightly"]');
+    await row.waitFor();
+    await expectText(row, "cron(30 2 * * ? *)");
+    await expectText(row, "Europe/Berlin");
+    const nextFire = (await row.locator("td").nth(3).textContent()) ?? "";
+    expect(nextFire).toMatch(/\d{2}:\d{2}:\d{2}/);
+    const toggle = row.getByRole("switch", { name: "console-nightly enabled" });
+    expect(await toggle.getAttribute("aria-checked")).toBe("true");
+    await toggle.click();
+    await row.locator('[role="switch"][aria-checked="false"]').waitFor();
+    await expectText(row, "disabled");
+    const schedules = (await api("GET", `/schedules?org_id=${ORG}`)).schedules as Array<{
+      name: string;
+      enabled: boolean;
+      launch: { parameters?: unknown };
+    }>;
+    const saved = schedules.find((x) => x.name === "console-nightly");
+    // Switched off, and nothing else about it changed.
+    expect(saved?.enabled).toBe(false);
+    expect(saved?.launch.parameters).toEqual({ step_seconds: 1 });
+  });
+
   it("works through `dagy console`, which forwards to the platform", async () => {
     const client = await apiClientFor({ kind: "http", apiUrl: platform.url });
     const proxy = await startConsoleProxy({
@@ -377,6 +410,16 @@ function browserSuite(executablePath: string): void {
     }
     await phone.close();
   });
+}
+
+/** Polls an expression in the page until it is truthy (string predicates would need eval, which the console's CSP forbids). */
+async function waitUntil(page: Page, expression: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await page.evaluate(expression)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`never true in the page: ${expression}`);
 }
 
 async function expectText(

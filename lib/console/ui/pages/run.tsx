@@ -115,7 +115,9 @@ export function RunPage({
             This API does not serve the flow's definition; tasks are shown without their edges.
           </p>
         )}
-        {tasks.length === 0 ? (
+        {spec.loading && !spec.data ? (
+          <Loading what="the flow's DAG" />
+        ) : tasks.length === 0 ? (
           <p class="muted">No task has started yet.</p>
         ) : (
           <DagView

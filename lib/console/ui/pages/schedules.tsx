@@ -105,7 +105,7 @@ export function SchedulesPage({ org }: { readonly org: string }) {
                 <th scope="col">Flow</th>
                 <th scope="col">Expression</th>
                 <th scope="col">Time zone</th>
-                <th scope="col">Next fire</th>
+                <th scope="col">Next fire (your time)</th>
                 <th scope="col">Last firing</th>
                 <th scope="col">Enabled</th>
               </tr>
@@ -117,7 +117,7 @@ export function SchedulesPage({ org }: { readonly org: string }) {
                   <tr key={s.name} data-schedule={s.name}>
                     <th scope="row">
                       {s.name}
-                      {s.description && <div class="muted">{s.description}</div>}
+                      {s.description && <div class="muted description">{s.description}</div>}
                     </th>
                     <td>
                       <a href={href.flow(s.flow_name)}>{s.flow_name}</a>
