@@ -3,21 +3,33 @@
  * `{"action":"launch","flow_name":...,"org_id":...,"environment":..., <launch fields>}`.
  * Returns the launch result in snake_case. Invalid events are answered with `success: false`
  * (not thrown: retrying them is pointless); unexpected failures are thrown so retries apply.
+ * An event without `environment` launches in the stack's own environment.
  */
+import { ECSClient } from "@aws-sdk/client-ecs";
+import { createDocClient, endpointsOf, regionOption } from "../lib/aws/dynamodb";
+import { parseRuntimeConfig } from "../lib/config/runtime";
 import { DagLauncher } from "../lib/launcher/dag-launcher";
+import { launcherOptionsFromConfig } from "../lib/launcher/from-config";
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
 import { handleLaunchEvent, type LaunchEventResult } from "../lib/schedules/launch-event";
-import { createDocClient, endpointsFromEnv, tablesFromEnv } from "./config";
 
-const env = process.env;
+const config = parseRuntimeConfig(process.env, "launch");
 const logger = createJsonLogger({ component: "launch" });
-// DynamoDB only: with no object store the launcher keeps large parameters in the run record,
-// and the S3 client stays out of this bundle.
-const persistence = new Persistence(createDocClient(endpointsFromEnv(env)), tablesFromEnv(env), {
+// DynamoDB and ECS only: with no object store the launcher keeps large parameters in the run
+// record, and the S3 client stays out of this bundle.
+const persistence = new Persistence(createDocClient(endpointsOf(config)), config.tables, {
   logger,
 });
-const launcher = DagLauncher.fromEnv(env, { persistence, logger });
+const launcher = new DagLauncher(launcherOptionsFromConfig(config), {
+  persistence,
+  ecsClient: new ECSClient(regionOption(config.region)),
+  logger,
+});
 
 export const handler = (event: unknown): Promise<LaunchEventResult> =>
-  handleLaunchEvent(event, { launcher, logger });
+  handleLaunchEvent(event, {
+    launcher,
+    logger,
+    ...(config.environment !== undefined ? { environment: config.environment } : {}),
+  });

@@ -4,51 +4,32 @@
  * runs that never got a task are failed.
  */
 import { ECSClient } from "@aws-sdk/client-ecs";
+import { createDocClient, endpointsOf, regionOption } from "../lib/aws/dynamodb";
+import { parseRuntimeConfig } from "../lib/config/runtime";
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
 import { EcsTaskInspector } from "../lib/reconcile/ecs-inspector";
-import {
-  DEFAULT_QUEUED_AFTER_MS,
-  DEFAULT_RUNNING_AFTER_MS,
-  sweepStaleRuns,
-} from "../lib/reconcile/service";
+import { sweepStaleRuns } from "../lib/reconcile/service";
 import type { SweepReport } from "../lib/reconcile/types";
-import {
-  createDocClient,
-  endpointsFromEnv,
-  HANDLER_ENV,
-  LAUNCHER_ENV,
-  minutesFromEnv,
-  optionalEnv,
-  PLATFORM_ENV,
-  requiredEnv,
-  tablesFromEnv,
-} from "./config";
 
-const env = process.env;
+const config = parseRuntimeConfig(process.env, "reconcile");
 const logger = createJsonLogger({ component: "reconcile" });
-const endpoints = endpointsFromEnv(env);
-const persistence = new Persistence(createDocClient(endpoints), tablesFromEnv(env), { logger });
-const ecs = new ECSClient(endpoints.region !== undefined ? { region: endpoints.region } : {});
+const persistence = new Persistence(createDocClient(endpointsOf(config)), config.tables, {
+  logger,
+});
 const inspector = new EcsTaskInspector(
-  ecs,
-  requiredEnv(env, LAUNCHER_ENV.clusterArn),
-  optionalEnv(env, PLATFORM_ENV.containerName),
+  new ECSClient(regionOption(config.region)),
+  config.ecs.clusterArn ?? "",
+  config.ecs.containerName,
 );
-const queuedAfterMs =
-  minutesFromEnv(env, HANDLER_ENV.reconcileQueuedMinutes, DEFAULT_QUEUED_AFTER_MS / 60_000) *
-  60_000;
-const runningAfterMs =
-  minutesFromEnv(env, HANDLER_ENV.reconcileRunningMinutes, DEFAULT_RUNNING_AFTER_MS / 60_000) *
-  60_000;
 
 export const handler = async (): Promise<SweepReport> => {
   const report = await sweepStaleRuns({
     runs: persistence.runs,
     inspector,
     logger,
-    queuedAfterMs,
-    runningAfterMs,
+    queuedAfterMs: config.reconcile.queuedAfterMs,
+    runningAfterMs: config.reconcile.runningAfterMs,
   });
   logger.info("reconciliation sweep done", {
     examined: report.examined,

@@ -3,27 +3,23 @@
  * whose run is still QUEUED or RUNNING is closed: CANCELLED if a cancel was requested, else
  * FAILED with the stop reason and exit code. Errors are thrown so EventBridge retries them.
  */
+import { createDocClient, endpointsOf } from "../lib/aws/dynamodb";
+import { parseRuntimeConfig } from "../lib/config/runtime";
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
 import { reconcileEcsTaskEvent, type EcsEventOutcome } from "../lib/reconcile/ecs-event";
-import {
-  createDocClient,
-  endpointsFromEnv,
-  optionalEnv,
-  PLATFORM_ENV,
-  tablesFromEnv,
-} from "./config";
 
-const env = process.env;
+const config = parseRuntimeConfig(process.env, "task-events");
 const logger = createJsonLogger({ component: "task-events" });
-const persistence = new Persistence(createDocClient(endpointsFromEnv(env)), tablesFromEnv(env), {
+const persistence = new Persistence(createDocClient(endpointsOf(config)), config.tables, {
   logger,
 });
-const workerContainer = optionalEnv(env, PLATFORM_ENV.containerName);
 
 export const handler = (event: unknown): Promise<EcsEventOutcome> =>
   reconcileEcsTaskEvent(event, {
     runs: persistence.runs,
     logger,
-    ...(workerContainer !== undefined ? { workerContainer } : {}),
+    ...(config.ecs.containerName !== undefined
+      ? { workerContainer: config.ecs.containerName }
+      : {}),
   });

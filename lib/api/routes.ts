@@ -1,24 +1,36 @@
 /**
- * The HTTP API's routes, in one place: the API construct creates exactly these and the API
- * handler serves them. CDK-free so handlers and tests can import it.
+ * The HTTP API's routes, in one place: the API construct (lib/infra) creates exactly these and
+ * the API handler serves them. CDK-free so handlers and tests import it. Literal paths come
+ * before parameterized ones (`/runs/batch` before `/runs/{runId}`).
  */
 export const API_ROUTES = [
-  { method: "POST", path: "/flows/{flowName}/runs" },
-  { method: "GET", path: "/runs/{runId}" },
-  { method: "GET", path: "/runs" },
-  { method: "POST", path: "/runs/{runId}/cancel" },
-  { method: "POST", path: "/runs/batch" },
-  { method: "GET", path: "/flows" },
-  { method: "GET", path: "/flows/{flowName}/versions" },
-  { method: "GET", path: "/schedules" },
-  { method: "POST", path: "/schedules" },
-  { method: "DELETE", path: "/schedules/{name}" },
+  { name: "launchRun", method: "POST", path: "/flows/{flowName}/runs" },
+  { name: "listFlows", method: "GET", path: "/flows" },
+  { name: "listFlowVersions", method: "GET", path: "/flows/{flowName}/versions" },
+  { name: "commitFlowVersion", method: "POST", path: "/flows/{flowName}/versions" },
+  { name: "createFlowUpload", method: "POST", path: "/flows/{flowName}/versions/uploads" },
+  { name: "getFlowVersion", method: "GET", path: "/flows/{flowName}/versions/{version}" },
+  { name: "listRuns", method: "GET", path: "/runs" },
+  { name: "launchBatch", method: "POST", path: "/runs/batch" },
+  { name: "getRun", method: "GET", path: "/runs/{runId}" },
+  { name: "cancelRun", method: "POST", path: "/runs/{runId}/cancel" },
+  { name: "getRunLogs", method: "GET", path: "/runs/{runId}/logs" },
+  { name: "getRunTraceback", method: "GET", path: "/runs/{runId}/traceback" },
+  { name: "listSchedules", method: "GET", path: "/schedules" },
+  { name: "putSchedule", method: "POST", path: "/schedules" },
+  { name: "deleteSchedule", method: "DELETE", path: "/schedules/{name}" },
+  { name: "listPackages", method: "GET", path: "/dep-packages" },
+  { name: "commitPackage", method: "POST", path: "/dep-packages" },
+  { name: "createPackageUpload", method: "POST", path: "/dep-packages/uploads" },
+  { name: "listDeployments", method: "GET", path: "/deployments" },
+  { name: "putDeployment", method: "PUT", path: "/deployments/{name}" },
 ] as const;
 
 export type ApiRoute = (typeof API_ROUTES)[number];
+export type RouteName = ApiRoute["name"];
 /** `"POST /flows/{flowName}/runs"`: API Gateway's route key. */
 export type ApiRouteKey = `${ApiRoute["method"]} ${ApiRoute["path"]}`;
 
-export function routeKey(route: ApiRoute): ApiRouteKey {
+export function routeKey(route: Pick<ApiRoute, "method" | "path">): ApiRouteKey {
   return `${route.method} ${route.path}`;
 }

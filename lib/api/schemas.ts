@@ -119,3 +119,56 @@ export const scheduleFieldsSchema = z.object({
   enabled: z.optional(z.boolean({ error: "must be true or false" })),
   description: z.optional(optionalText(512)),
 });
+
+const sha256 = z.string({ error: "is required: the artifact's SHA-256 as 64 hex digits" });
+const size = z.number({ error: "is required: the size in bytes" });
+
+/** POST /flows/{flowName}/versions/uploads */
+export const flowUploadSchema = z.strictObject({
+  org_id: z.optional(z.string({ error: "must be a string" })),
+  version: z.string({ error: "is required and must be a string" }),
+  sha256,
+  size,
+});
+
+/** POST /flows/{flowName}/versions */
+export const flowCommitSchema = z.strictObject({
+  org_id: z.optional(z.string({ error: "must be a string" })),
+  version: z.string({ error: "is required and must be a string" }),
+  upload_id: z.string({ error: "is required: the id an uploads call returned" }),
+  description: z.optional(optionalText(512)),
+});
+
+/** POST /dep-packages/uploads */
+export const packageUploadSchema = z.strictObject({
+  org_id: z.optional(z.string({ error: "must be a string" })),
+  name: z.string({ error: "is required and must be a string" }),
+  version: z.string({ error: "is required and must be a string" }),
+  format: z.string({ error: 'is required: "zip" or "tar.gz"' }),
+  sha256,
+  size,
+});
+
+/** POST /dep-packages */
+export const packageCommitSchema = z.strictObject({
+  org_id: z.optional(z.string({ error: "must be a string" })),
+  name: z.string({ error: "is required and must be a string" }),
+  version: z.string({ error: "is required and must be a string" }),
+  format: z.string({ error: 'is required: "zip" or "tar.gz"' }),
+  upload_id: z.string({ error: "is required: the id an uploads call returned" }),
+  shared_with: z.optional(z.array(z.string(), { error: "must be a list of org ids" })),
+});
+
+/** PUT /deployments/{name} */
+export const deploymentSchema = z.strictObject({
+  org_id: z.optional(z.string({ error: "must be a string" })),
+  environment: z.optional(z.string({ error: "must be a string" })),
+  packages: z.array(z.string(), { error: "is required: a list of package names" }),
+});
+
+/** GET /runs/{runId}/logs */
+export const logsQuerySchema = z.strictObject({
+  org_id: z.optional(z.string()),
+  position: z.optional(optionalText(4096)),
+  task_id: z.optional(optionalText(256)),
+});

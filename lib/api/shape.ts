@@ -3,8 +3,14 @@
  * fields come first and keep the guide's names; null (not absent) marks "not yet".
  */
 import type { DagLaunchResult } from "../launcher/types";
-import type { FlowRecord, RunRecord } from "../persistence/records";
-import type { Schedule } from "../schedules/types";
+import type {
+  DeploymentRecord,
+  DepPackageRecord,
+  FlowRecord,
+  RunRecord,
+} from "../persistence/records";
+import type { ScheduleView } from "../services/schedules";
+import type { PresignedUpload } from "../storage/uploads";
 
 export interface LogLink {
   readonly log_group: string | null;
@@ -122,7 +128,7 @@ export function flowVersionBody(flow: FlowRecord): Record<string, unknown> {
   };
 }
 
-export function scheduleBody(schedule: Schedule): Record<string, unknown> {
+export function scheduleBody(schedule: ScheduleView): Record<string, unknown> {
   const { action: _action, flow_name, org_id, ...launch } = schedule.input;
   return {
     name: schedule.name,
@@ -135,5 +141,37 @@ export function scheduleBody(schedule: Schedule): Record<string, unknown> {
     launch,
     resource_name: schedule.resourceName,
     kind: schedule.kind,
+    next_fire_at: schedule.nextFireAt ?? null,
+  };
+}
+
+export function uploadBody(upload: PresignedUpload): Record<string, unknown> {
+  return {
+    upload_id: upload.uploadId,
+    upload_url: upload.url,
+    upload_headers: upload.headers,
+    expires_at: upload.expiresAt,
+  };
+}
+
+export function packageBody(pkg: DepPackageRecord): Record<string, unknown> {
+  return {
+    name: pkg.slug,
+    org_id: pkg.org_id,
+    version: pkg.version,
+    package_s3_uri: pkg.package_s3_uri,
+    sha256: pkg.sha256 ?? null,
+    shared_with: pkg.shared_with ?? [],
+    created_at: pkg.created_at,
+  };
+}
+
+export function deploymentBody(deployment: DeploymentRecord): Record<string, unknown> {
+  return {
+    name: deployment.deployment_name,
+    org_id: deployment.org_id,
+    environment: deployment.environment,
+    packages: deployment.dep_package_slugs,
+    updated_at: deployment.updated_at,
   };
 }

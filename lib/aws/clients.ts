@@ -2,17 +2,19 @@
  * AWS SDK v3 clients, created once per process and passed in: the seam for tests and for the
  * embedded default, where DynamoDB and S3 are local wire-compatible servers.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import {
+  createDynamoDbClient,
+  documentClient,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  regionOption,
+  type AwsEndpoints,
+} from "./dynamodb";
 
-export interface AwsEndpoints {
-  readonly region?: string;
-  /** e.g. `http://127.0.0.1:4567` for dynalite. */
-  readonly dynamodbEndpoint?: string;
-  /** e.g. `http://127.0.0.1:4568` for s3rver (path-style addressing is used). */
-  readonly s3Endpoint?: string;
-}
+export { createDocClient, endpointsOf, regionOption, type AwsEndpoints } from "./dynamodb";
 
 export interface DataClients {
   readonly dynamodb: DynamoDBClient;
@@ -20,27 +22,22 @@ export interface DataClients {
   readonly s3: S3Client;
 }
 
-/** Credentials for local servers, which accept any. */
-const LOCAL_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
+export function createS3Client(endpoints: AwsEndpoints = {}): S3Client {
+  return new S3Client(
+    endpoints.s3Endpoint
+      ? {
+          region: endpoints.region ?? LOCAL_REGION,
+          endpoint: endpoints.s3Endpoint,
+          forcePathStyle: true,
+          credentials: LOCAL_CREDENTIALS,
+        }
+      : regionOption(endpoints.region),
+  );
+}
 
 export function createDataClients(endpoints: AwsEndpoints = {}): DataClients {
-  const region = endpoints.region ?? "us-east-1";
-  const dynamodb = new DynamoDBClient({
-    region,
-    ...(endpoints.dynamodbEndpoint
-      ? { endpoint: endpoints.dynamodbEndpoint, credentials: LOCAL_CREDENTIALS }
-      : {}),
-  });
-  const doc = DynamoDBDocumentClient.from(dynamodb, {
-    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
-  });
-  const s3 = new S3Client({
-    region,
-    ...(endpoints.s3Endpoint
-      ? { endpoint: endpoints.s3Endpoint, forcePathStyle: true, credentials: LOCAL_CREDENTIALS }
-      : {}),
-  });
-  return { dynamodb, doc, s3 };
+  const dynamodb = createDynamoDbClient(endpoints);
+  return { dynamodb, doc: documentClient(dynamodb), s3: createS3Client(endpoints) };
 }
 
 export function destroyDataClients(clients: DataClients): void {

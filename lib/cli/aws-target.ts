@@ -9,7 +9,9 @@
  * names, as the deployed API does in IAM mode.
  */
 import { randomUUID } from "node:crypto";
-import { createApi, iamAuthResolver } from "../api";
+import { createApi, createAuthResolver } from "../api";
+import { RunsService } from "../services/runs";
+import { SchedulesService } from "../services/schedules";
 import type { HttpApiEvent } from "../api/http";
 import { createDataClients } from "../aws/clients";
 import { LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
@@ -77,12 +79,25 @@ export async function inProcessTransport(target: AwsTarget): Promise<ApiTranspor
     });
   }
   const logGroup = env[LAUNCHER_ENV.logGroup];
+  const environment = env[FUNCTION_ENV.environment];
   const api = createApi({
-    launcher,
-    persistence,
-    ...(schedules !== undefined ? { schedules } : {}),
-    auth: iamAuthResolver(),
-    environment: env[FUNCTION_ENV.environment] ?? "",
+    services: {
+      runs: new RunsService({
+        launcher,
+        runs: persistence.runs,
+        ...(environment !== undefined ? { environment } : {}),
+      }),
+      ...(schedules !== undefined
+        ? {
+            schedules: new SchedulesService({
+              store: schedules,
+              persistence,
+              ...(environment !== undefined ? { environment } : {}),
+            }),
+          }
+        : {}),
+    },
+    auth: createAuthResolver("iam"),
     ...(region !== undefined ? { region } : {}),
     ...(logGroup !== undefined ? { logGroup } : {}),
     logger,

@@ -216,6 +216,15 @@ export const launchRequestWireSchema = z
 
 export type LaunchRequestWire = z.input<typeof launchRequestWireSchema>;
 
+/** The wire request with `org_id` optional: at the API the caller's identity decides the org. */
+const launchInputWireSchema = z
+  .strictObject({ ...WIRE_SHAPE, org_id: z.optional(FIELD_SCHEMAS.orgId) })
+  .check(
+    z.superRefine((wire, ctx) =>
+      crossCheck(wireToApi(wire), ctx, (f) => LAUNCH_FIELD_WIRE_NAMES[f]),
+    ),
+  );
+
 function toError(error: z.core.$ZodError): InvalidLaunchRequestError {
   const problems = error.issues.map((issue) => {
     if (issue.code === "unrecognized_keys") {
@@ -248,6 +257,15 @@ export function parseLaunchRequest(input: unknown): DagLaunchRequest {
 /** Validates a wire request and maps it to the TypeScript request. */
 export function fromWire(input: unknown): DagLaunchRequest {
   const result = launchRequestWireSchema.safeParse(input);
+  if (!result.success) throw toError(result.error);
+  return stripUndefined(wireToApi(result.data));
+}
+
+/** Validates a wire request whose org may be absent (`org_id` optional). */
+export function fromWireInput(
+  input: unknown,
+): Omit<DagLaunchRequest, "orgId"> & { orgId?: string } {
+  const result = launchInputWireSchema.safeParse(input);
   if (!result.success) throw toError(result.error);
   return stripUndefined(wireToApi(result.data));
 }

@@ -9,9 +9,11 @@
 import { mkdir, readdir } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join, resolve } from "node:path";
-import { createApi, iamAuthResolver, type Api } from "../api";
+import { createApi, createAuthResolver, type Api } from "../api";
 import { buildFlow } from "../build/artifact";
 import { createDataClients, destroyDataClients, type DataClients } from "../aws/clients";
+import { FUNCTION_ENV, LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
+import { parseRuntimeConfig } from "../config/runtime";
 import { createConsoleHandler } from "../console/server";
 import { ConfigurationError } from "../errors";
 import { DagLauncher } from "../launcher/dag-launcher";
@@ -22,7 +24,8 @@ import { tableNamesFor, type TableNames } from "../persistence/schema";
 import { reconcileStoppedTask, type ReconcileOutcome } from "../reconcile";
 import { handleLaunchEvent, type LaunchEventResult } from "../schedules/launch-event";
 import type { LaunchEventInput } from "../schedules/types";
-import { ObjectStore } from "../storage/object-store";
+import { createServices, FileRunLogSource } from "../services";
+import type { ObjectStore } from "../storage/object-store";
 import { defaultWorkerCommand } from "../worker/bundle";
 import { startHttpApiServer, type HttpApiServer } from "./http-server";
 import { registerArtifact, type RegistrationOutcome } from "./registration";
@@ -322,11 +325,6 @@ export async function startLocalPlatform(
     ]);
     const storesMs = Date.now() - started;
 
-    const persistenceLogger = humanLogger(log, "persistence");
-    const persistence = new Persistence(clients.doc, tables, { logger: persistenceLogger });
-    const store = new ObjectStore(clients.s3);
-    const recoveredRuns = await recoverInterruptedRuns(persistence);
-
     const secretsFile = localSecretsPath(dataDir);
     const secretCount = await ensureLocalSecretsFile(secretsFile);
     const logDir = logDirOf(dataDir);
@@ -350,10 +348,10 @@ export async function startLocalPlatform(
           ...(exitCode !== undefined ? { exitCode } : {}),
           ...(stoppedReason !== undefined ? { stoppedReason } : {}),
         },
-        { runs: persistence.runs, logger: reconcileLogger },
+        { runs: services.persistence.runs, logger: reconcileLogger },
       )
         .then(async (outcome: ReconcileOutcome) => {
-          const run = await persistence.runs.get(runId);
+          const run = await services.persistence.runs.get(runId);
           if (!run) return;
           const took =
             run.started_at && run.completed_at
@@ -391,45 +389,14 @@ export async function startLocalPlatform(
       await Promise.allSettled([...pending]);
     });
 
-    const launcherLogger = humanLogger(log, "launcher");
-    const launcher = new DagLauncher(
-      {
-        artifactBucket: LOCAL_ARTIFACT_BUCKET,
-        tracesBucket: LOCAL_TRACES_BUCKET,
-        tables,
-        region: LOCAL_REGION,
-        computeBackend: "local",
-        dynamodbEndpoint: servers.dynamodbEndpoint,
-        s3Endpoint: servers.s3Endpoint,
-      },
-      {
-        persistence,
-        store,
-        backend,
-        // Every launch is visible in the access log and the run's own log; keep warnings.
-        logger: { info: () => undefined, warn: (m, f) => launcherLogger.warn(m, f) },
-      },
-    );
-
-    const examplesStarted = Date.now();
-    const examples =
-      options.registerExamples === false
-        ? []
-        : await registerExamples(
-            await listExampleFlows(options.examplesDir ?? join(PACKAGE_ROOT, "examples", "flows")),
-            { persistence, store, artifactBucket: LOCAL_ARTIFACT_BUCKET },
-            orgId,
-          );
-    const examplesMs = Date.now() - examplesStarted;
-
-    // The very function the launch Lambda's handler wraps.
+    // The very function the launch Lambda's handler wraps (schedules fire through it).
     const launchLogger = humanLogger(log, "launch");
     const launchEvent = (input: LaunchEventInput): Promise<LaunchEventResult> =>
       handleLaunchEvent(input, {
-        launcher,
+        launcher: services.launcher,
         logger: launchLogger,
+        environment: LOCAL_ENVIRONMENT,
       });
-
     const schedules = await LocalScheduleService.open({
       file: schedulesFileOf(dataDir),
       launch: launchEvent,
@@ -447,21 +414,60 @@ export async function startLocalPlatform(
     });
     cleanups.push(() => schedules.stop());
 
+    // Parsed by the same schema as the api Lambda's environment: the local platform is that
+    // Lambda with a local compute backend, local stores and a local scheduler.
+    const config = parseRuntimeConfig(
+      {
+        [FUNCTION_ENV.environment]: LOCAL_ENVIRONMENT,
+        [PLATFORM_ENV.region]: LOCAL_REGION,
+        [PLATFORM_ENV.computeBackend]: "local",
+        [PLATFORM_ENV.dynamodbEndpoint]: servers.dynamodbEndpoint,
+        [PLATFORM_ENV.s3Endpoint]: servers.s3Endpoint,
+        [PLATFORM_ENV.flowsTable]: tables.flows,
+        [PLATFORM_ENV.runsTable]: tables.runs,
+        [PLATFORM_ENV.deploymentsTable]: tables.deployments,
+        [PLATFORM_ENV.depPackagesTable]: tables.depPackages,
+        [LAUNCHER_ENV.artifactBucket]: LOCAL_ARTIFACT_BUCKET,
+        [LAUNCHER_ENV.tracesBucket]: LOCAL_TRACES_BUCKET,
+        [FUNCTION_ENV.apiAuthMode]: "iam",
+      },
+      "api",
+    );
+    const services = createServices(
+      config,
+      { doc: clients.doc, s3: clients.s3 },
+      {
+        backend,
+        scheduleStore: schedules,
+        logSource: new FileRunLogSource(logDir),
+        logger: humanLogger(log, "api"),
+      },
+    );
+    const { persistence, launcher } = services;
+    const store = services.store as ObjectStore;
+    const recoveredRuns = await recoverInterruptedRuns(persistence);
+
+    const examplesStarted = Date.now();
+    const examples =
+      options.registerExamples === false
+        ? []
+        : await registerExamples(
+            await listExampleFlows(options.examplesDir ?? join(PACKAGE_ROOT, "examples", "flows")),
+            { persistence, store, artifactBucket: LOCAL_ARTIFACT_BUCKET },
+            orgId,
+          );
+    const examplesMs = Date.now() - examplesStarted;
+
     const api = createApi({
-      launcher,
-      persistence,
-      schedules,
-      // Like the stack's IAM-authorized API: the org comes from the request.
-      auth: iamAuthResolver(),
-      environment: LOCAL_ENVIRONMENT,
-      region: LOCAL_REGION,
+      services,
+      // No authentication on 127.0.0.1: like the stack's IAM mode, the org comes from the request.
+      auth: createAuthResolver("local"),
       logStreamLink: (run) => ({
         log_group: null,
         log_stream: run.log_stream ?? join(logDir, `${run.run_id}.log`),
         console_url: null,
       }),
       logger: humanLogger(log, "api"),
-      batchConcurrency: 10,
     });
 
     const host = options.host ?? DEFAULT_HOST;

@@ -77,6 +77,8 @@ export function launchResultToWire(result: DagLaunchResult): LaunchEventResult {
 export interface LaunchEventDependencies {
   readonly launcher: { launch(request: DagLaunchRequest): Promise<DagLaunchResult> };
   readonly logger?: JsonLogger;
+  /** The stack's environment: what an event without `environment` launches in. */
+  readonly environment?: string;
 }
 
 /**
@@ -112,6 +114,10 @@ export async function handleLaunchEvent(
   let result: DagLaunchResult;
   try {
     request = parseLaunchEvent(event);
+    // Direct invocations often omit it: the stack's own environment, as the API does.
+    if (!request.environment && deps.environment) {
+      request = { ...request, environment: deps.environment };
+    }
     // The launcher also refuses input it can only judge against the flow (parameters, sizes).
     result = await deps.launcher.launch(request);
   } catch (error) {

@@ -4,7 +4,7 @@
  * that fails silently at 9 AM.
  */
 import { ValidationError } from "../errors";
-import { isValidTimeZone, parseScheduleExpression } from "./expression";
+import { isValidTimeZone, nextFireTime, parseScheduleExpression } from "./expression";
 import type { LaunchEventInput, ScheduleDefinition } from "./types";
 
 /** Schedule names: what EventBridge rule and Scheduler names allow. */
@@ -89,4 +89,49 @@ export function parseLaunchEventInput(input: string | undefined): LaunchEventInp
     return undefined;
   }
   return record as LaunchEventInput;
+}
+
+/** Latest instant a JavaScript Date can hold (year 275760). */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * Checks an expression and time zone and returns the next fire time after `now`. A 400 naming
+ * the field when the expression is malformed, the zone unknown, the schedule never fires
+ * (`cron(0 9 30 2 ? *)`: no 30 February) or its next firing is past what a date can hold
+ * (`rate(200000000 days)`).
+ */
+export function validateScheduleTiming(
+  expression: string,
+  timeZone: string | undefined,
+  now: Date,
+): Date {
+  let parsed;
+  try {
+    parsed = parseScheduleExpression(expression);
+  } catch (error) {
+    if (error instanceof ValidationError) {
+      throw new ValidationError(`expression: ${error.message}`, "expression");
+    }
+    throw error;
+  }
+  if (timeZone !== undefined && !isValidTimeZone(timeZone)) {
+    throw new ValidationError(
+      `time_zone: "${timeZone}" is not an IANA time zone name (e.g. "Europe/Berlin")`,
+      "time_zone",
+    );
+  }
+  const next = nextFireTime(parsed, now, timeZone !== undefined ? { timeZone } : {});
+  if (next === undefined) {
+    throw new ValidationError(
+      `expression: ${JSON.stringify(expression)} never fires (no date matches it, such as 30 February, or its years are over)`,
+      "expression",
+    );
+  }
+  if (!Number.isFinite(next.getTime()) || next.getTime() > MAX_DATE_MS) {
+    throw new ValidationError(
+      `expression: ${JSON.stringify(expression)} first fires too far in the future to be scheduled`,
+      "expression",
+    );
+  }
+  return next;
 }

@@ -1,6 +1,7 @@
 /** S3 objects addressed by `s3://` URIs. The same code talks to AWS S3 and to s3rver. */
 import { createHash } from "node:crypto";
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
@@ -101,5 +102,11 @@ export class ObjectStore {
       if (httpStatus(error) === 404 || errorName(error) === "NotFound") return undefined;
       throw error;
     }
+  }
+
+  /** Deletes the object; deleting a missing object is not an error (S3 semantics). */
+  async delete(uri: string): Promise<void> {
+    const { bucket, key } = parseS3Uri(uri);
+    await this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   }
 }

@@ -6,13 +6,14 @@ import { ECSClient, RunTaskCommand, StopTaskCommand } from "@aws-sdk/client-ecs"
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { mockClient, type AwsClientStub } from "aws-sdk-client-mock";
-import { createApi, type Api, type ApiDependencies } from "../../lib/api";
-import { createAuthResolver, type AuthResolver } from "../../lib/api/auth";
+import { createApi, type Api, type ApiDependencies, type ApiServices } from "../../lib/api";
+import { createAuthResolver } from "../../lib/api/auth";
+import { parseRuntimeConfig, type RuntimeConfig } from "../../lib/config/runtime";
+import { createServices, type Services } from "../../lib/services";
 import type { HttpResponse } from "../../lib/api/http";
-import { DagLauncher } from "../../lib/launcher/dag-launcher";
-import { Persistence } from "../../lib/persistence/persistence";
+import type { DagLauncher } from "../../lib/launcher/dag-launcher";
+import type { Persistence } from "../../lib/persistence/persistence";
 import type { FlowRecord } from "../../lib/persistence/records";
-import { EventBridgeScheduleService } from "../../lib/schedules/eventbridge";
 import { startTestEnv, type TestEnv } from "../support/local-servers";
 
 export const REGION = "us-east-1";
@@ -57,68 +58,89 @@ export async function registerFlow(
   return record;
 }
 
+/** A deployed stack's api Lambda configuration, over the test's local tables and buckets. */
+export function apiConfig(env: TestEnv, extra: Record<string, string> = {}): RuntimeConfig {
+  return parseRuntimeConfig(
+    {
+      DAGY_ENVIRONMENT: "production",
+      AWS_REGION: REGION,
+      DAGY_DYNAMODB_ENDPOINT: env.endpoints.dynamodbEndpoint,
+      DAGY_S3_ENDPOINT: env.endpoints.s3Endpoint,
+      DAGY_FLOWS_TABLE: env.tables.flows,
+      DAGY_RUNS_TABLE: env.tables.runs,
+      DAGY_DEPLOYMENTS_TABLE: env.tables.deployments,
+      DAGY_DEP_PACKAGES_TABLE: env.tables.depPackages,
+      DAGY_ARTIFACT_BUCKET: env.buckets.artifacts,
+      DAGY_TRACES_BUCKET: env.buckets.traces,
+      DAGY_ECS_CLUSTER_ARN: CLUSTER_ARN,
+      DAGY_ECS_SUBNETS: "subnet-12345,subnet-67890",
+      DAGY_ECS_SECURITY_GROUPS: "sg-12345",
+      DAGY_ECS_TASK_DEFINITION: "dagy-worker",
+      DAGY_ECS_CONTAINER_NAME: "worker",
+      DAGY_ECS_TASK_ROLE_ARN: "arn:aws:iam::123456789012:role/ecs-task-role",
+      DAGY_ECS_EXECUTION_ROLE_ARN: "arn:aws:iam::123456789012:role/ecs-exec-role",
+      DAGY_ECS_LOG_GROUP: LOG_GROUP,
+      DAGY_API_AUTH_MODE: "iam",
+      DAGY_LAUNCH_FUNCTION_ARN: LAUNCH_FUNCTION_ARN,
+      DAGY_SCHEDULE_RULE_PREFIX: "dagy-",
+      DAGY_SCHEDULER_ROLE_ARN: SCHEDULER_ROLE_ARN,
+      ...extra,
+    },
+    "api",
+  );
+}
+
 export interface Harness {
   readonly env: TestEnv;
+  readonly services: Services;
   readonly persistence: Persistence;
   readonly launcher: DagLauncher;
   readonly ecs: AwsClientStub<ECSClient>;
   readonly events: AwsClientStub<EventBridgeClient>;
   readonly scheduler: AwsClientStub<SchedulerClient>;
-  readonly schedules: EventBridgeScheduleService;
-  /** An API over these dependencies (override any). */
-  api(overrides?: Partial<ApiDependencies> & { auth?: AuthResolver }): Api;
+  /** An API over these services (override any service, the auth mode or the logger). */
+  api(
+    overrides?: Partial<Omit<ApiDependencies, "services">> & {
+      services?: Partial<ApiServices>;
+    },
+  ): Api;
   close(): Promise<void>;
 }
 
 export async function startHarness(): Promise<Harness> {
   const env = await startTestEnv();
-  const persistence = new Persistence(env.clients.doc, env.tables, { logger: silentLogger });
   const ecs = mockClient(ECSClient);
   const events = mockClient(EventBridgeClient);
   const scheduler = mockClient(SchedulerClient);
   const ecsClient = new ECSClient({ region: REGION });
-  const launcher = new DagLauncher(
+  const services = createServices(
+    apiConfig(env),
     {
-      clusterArn: CLUSTER_ARN,
-      subnets: ["subnet-12345", "subnet-67890"],
-      securityGroups: ["sg-12345"],
-      taskDefinition: "dagy-worker",
-      taskRoleArn: "arn:aws:iam::123456789012:role/ecs-task-role",
-      taskExecutionRoleArn: "arn:aws:iam::123456789012:role/ecs-exec-role",
-      logGroup: LOG_GROUP,
-      region: REGION,
-      artifactBucket: env.buckets.artifacts,
-      tracesBucket: env.buckets.traces,
-      tables: env.tables,
+      doc: env.clients.doc,
+      s3: env.clients.s3,
+      ecs: ecsClient,
+      events: new EventBridgeClient({ region: REGION }),
+      scheduler: new SchedulerClient({ region: REGION }),
     },
-    { clients: env.clients, persistence, ecsClient, logger: silentLogger },
+    { logger: silentLogger },
   );
-  const schedules = new EventBridgeScheduleService({
-    events: new EventBridgeClient({ region: REGION }),
-    launchFunctionArn: LAUNCH_FUNCTION_ARN,
-    namePrefix: "dagy-",
-    scheduler: new SchedulerClient({ region: REGION }),
-    schedulerRoleArn: SCHEDULER_ROLE_ARN,
-  });
   return {
     env,
-    persistence,
-    launcher,
+    services,
+    persistence: services.persistence,
+    launcher: services.launcher,
     ecs,
     events,
     scheduler,
-    schedules,
     api(overrides = {}) {
+      const { services: serviceOverrides, ...rest } = overrides;
       return createApi({
-        launcher,
-        persistence,
-        schedules,
+        services: { ...services, ...serviceOverrides },
         auth: createAuthResolver("iam"),
-        environment: "production",
         region: REGION,
         logGroup: LOG_GROUP,
         logger: silentLogger,
-        ...overrides,
+        ...rest,
       });
     },
     async close() {
@@ -126,7 +148,7 @@ export async function startHarness(): Promise<Harness> {
       events.restore();
       scheduler.restore();
       ecsClient.destroy();
-      await launcher.close();
+      await services.launcher.close();
       await env.close();
     },
   };

@@ -1,3 +1,4 @@
+import { SchedulesService } from "../../lib/services/schedules";
 import {
   DeleteRuleCommand,
   ListRulesCommand,
@@ -103,6 +104,8 @@ describe("POST /schedules", () => {
         triggered_by: "schedule:etl-daily",
       },
       resource_name: "dagy-acme-corp-etl-daily",
+      // Daily at 09:00 UTC: the next 09:00 after now.
+      next_fire_at: expect.stringMatching(/T09:00:00\.000Z$/),
       kind: "eventbridge-rule",
     });
   });
@@ -260,7 +263,8 @@ describe("POST /schedules", () => {
       events: new EventBridgeClient({ region: "us-east-1" }),
       launchFunctionArn: LAUNCH_FUNCTION_ARN,
     });
-    const response = await h.api({ schedules }).handle(
+    const service = new SchedulesService({ store: schedules, persistence: h.persistence });
+    const response = await h.api({ services: { schedules: service } }).handle(
       httpEvent("POST", "/schedules", {
         body: {
           name: "etl-berlin",
@@ -361,7 +365,7 @@ describe("DELETE /schedules/{name}", () => {
 
 describe("without a schedule service", () => {
   it("answers 404 saying schedules are not enabled", async () => {
-    const api = h.api({ schedules: undefined });
+    const api = h.api({ services: { schedules: undefined } });
     const response = await api.handle(
       httpEvent("GET", "/schedules", { query: { org_id: "acme-corp" } }),
     );

@@ -25,6 +25,9 @@ export function handlerEnv(
     DAGY_ECS_SECURITY_GROUPS: "sg-12345",
     DAGY_ECS_LOG_GROUP: "/ecs/dagy-worker",
     DAGY_ECS_TASK_DEFINITION: "dagy-worker",
+    DAGY_ECS_CONTAINER_NAME: "worker",
+    DAGY_ENVIRONMENT: "production",
+    DAGY_API_AUTH_MODE: "iam",
     ...extra,
   };
 }

@@ -1,0 +1,128 @@
+/**
+ * Dependency packages (upload, commit, list) and deployments (named sets of packages; set,
+ * list). Packages are checked at commit with the same rules the worker applies when it
+ * extracts them, so a package that could never be installed is refused when it is pushed.
+ */
+import type { Persistence } from "../persistence/persistence";
+import type { DeploymentRecord, DepPackageRecord } from "../persistence/records";
+import { registerDepPackage } from "../persistence/registry";
+import { validateFlowVersion, validateSlug } from "../persistence/validate";
+import type { PackageFormat } from "../storage/keys";
+import type { ObjectStore } from "../storage/object-store";
+import type { PresignedUpload, UploadStore } from "../storage/uploads";
+import { ValidationError } from "../errors";
+import { requiredOrg, type Caller } from "./caller";
+import { checkUploadRequest, readStagedUpload, type UploadRequest } from "./flows";
+
+/** Largest package accepted (compressed). */
+export const MAX_PACKAGE_BYTES = 512 * 1024 * 1024;
+
+export const PACKAGE_FORMATS: readonly PackageFormat[] = ["zip", "tar.gz"];
+
+export interface PackagesServiceDeps {
+  readonly persistence: Persistence;
+  readonly store: ObjectStore;
+  readonly uploads: UploadStore;
+  readonly artifactBucket: string;
+  /** Checks an archive without writing anything; throws naming the entry at fault. */
+  readonly inspect?: (archive: Buffer, format: PackageFormat) => void;
+  readonly clock?: () => Date;
+}
+
+function checkFormat(format: unknown): PackageFormat {
+  if (!PACKAGE_FORMATS.includes(format as PackageFormat)) {
+    throw new ValidationError(`format: must be one of ${PACKAGE_FORMATS.join(", ")}`, "format");
+  }
+  return format as PackageFormat;
+}
+
+export class PackagesService {
+  constructor(private readonly deps: PackagesServiceDeps) {}
+
+  async createUpload(
+    caller: Caller,
+    input: UploadRequest & {
+      readonly name: string;
+      readonly version: string;
+      readonly format: string;
+    },
+  ): Promise<PresignedUpload> {
+    const orgId = requiredOrg(caller, input.orgId);
+    validateSlug(input.name, "name");
+    validateFlowVersion(input.version, "version");
+    checkFormat(input.format);
+    checkUploadRequest(input, MAX_PACKAGE_BYTES);
+    return this.deps.uploads.presignPut(orgId, input.sha256, input.size);
+  }
+
+  async commit(
+    caller: Caller,
+    input: {
+      readonly orgId?: string;
+      readonly name: string;
+      readonly version: string;
+      readonly format: string;
+      readonly uploadId: string;
+      readonly sharedWith?: readonly string[];
+    },
+  ): Promise<DepPackageRecord> {
+    const orgId = requiredOrg(caller, input.orgId);
+    validateSlug(input.name, "name");
+    validateFlowVersion(input.version, "version");
+    const format = checkFormat(input.format);
+    const uri = this.deps.uploads.uri(orgId, input.uploadId);
+    const archive = await readStagedUpload(this.deps.store, uri, { maxBytes: MAX_PACKAGE_BYTES });
+    this.deps.inspect?.(archive, format);
+    const record = await registerDepPackage({
+      persistence: this.deps.persistence,
+      store: this.deps.store,
+      artifactBucket: this.deps.artifactBucket,
+      orgId,
+      slug: input.name,
+      version: input.version,
+      archive,
+      format,
+      ...(input.sharedWith !== undefined ? { sharedWith: input.sharedWith } : {}),
+      ...(this.deps.clock ? { now: this.deps.clock() } : {}),
+    });
+    await this.deps.store.delete(uri);
+    return record;
+  }
+
+  list(caller: Caller, requestedOrgId?: string): Promise<DepPackageRecord[]> {
+    return this.deps.persistence.depPackages.listForOrg(requiredOrg(caller, requestedOrgId));
+  }
+}
+
+export class DeploymentsService {
+  constructor(
+    private readonly persistence: Persistence,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  /** Creates or replaces a deployment; every package must exist and be usable by the org. */
+  async set(
+    caller: Caller,
+    name: string,
+    input: {
+      readonly orgId?: string;
+      readonly environment?: string;
+      readonly packages: readonly string[];
+    },
+  ): Promise<DeploymentRecord> {
+    const orgId = requiredOrg(caller, input.orgId);
+    const record: DeploymentRecord = {
+      org_id: orgId,
+      deployment_name: name,
+      environment: input.environment ?? name,
+      dep_package_slugs: [...input.packages],
+      updated_at: this.clock().toISOString(),
+    };
+    await this.persistence.deployments.put(record);
+    return record;
+  }
+
+  list(caller: Caller, requestedOrgId?: string): Promise<DeploymentRecord[]> {
+    return this.persistence.deployments.list(requiredOrg(caller, requestedOrgId));
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Runs: launch one or a batch, read, list, cancel, and read a run's log and traceback. Every
+ * call names its caller; the org it acts for is decided here (lib/services/caller.ts).
+ */
+import { RunNotFoundError, ValidationError } from "../errors";
+import type {
+  BatchLaunchCommon,
+  BatchLaunchRequest,
+  CancelRunOptions,
+} from "../launcher/dag-launcher";
+import type { DagLaunchRequest, DagLaunchResult } from "../launcher/types";
+import type { RunPage, RunListQuery } from "../persistence/runs";
+import type { RunRecord } from "../persistence/records";
+import { actingOrg, callerDescription, requiredOrg, type Caller } from "./caller";
+import type { RunLogPage, RunLogSource, TracebackSource } from "./run-logs";
+
+/** What the runs service needs from the launcher (DagLauncher satisfies it). */
+export interface RunLauncher {
+  launch(request: DagLaunchRequest): Promise<DagLaunchResult>;
+  launchBatch(
+    requests: readonly BatchLaunchRequest[],
+    common: BatchLaunchCommon,
+    options?: { readonly concurrency?: number },
+  ): Promise<DagLaunchResult[]>;
+  getRunStatus(
+    runId: string,
+    options?: { readonly orgId?: string },
+  ): Promise<RunRecord | undefined>;
+  cancelRun(runId: string, options?: CancelRunOptions): Promise<RunRecord>;
+}
+
+/** A launch as a caller asks for it: the org is the caller's to claim, the trigger the edge's. */
+export type LaunchInput = Omit<DagLaunchRequest, "orgId" | "triggerSource" | "triggeredBy"> & {
+  readonly orgId?: string;
+};
+
+export interface BatchInput {
+  readonly orgId?: string;
+  readonly environment?: string;
+  readonly correlationId?: string;
+  readonly deploymentName?: string;
+  readonly idempotencyKey?: string;
+  readonly requests: readonly Omit<LaunchInput, "orgId">[];
+}
+
+export interface RunsServiceDeps {
+  readonly launcher: RunLauncher;
+  readonly runs: { list(query: RunListQuery): Promise<RunPage> };
+  /** What launches default to (`develop`, `staging`, `production`). */
+  readonly environment?: string;
+  readonly logs?: RunLogSource;
+  readonly tracebacks?: TracebackSource;
+  /** Parallel launches in a batch. Default 10. */
+  readonly batchConcurrency?: number;
+}
+
+export interface ListRunsInput {
+  readonly orgId?: string;
+  readonly flowName?: string;
+  readonly status?: RunRecord["status"];
+  readonly limit: number;
+  readonly nextToken?: string;
+}
+
+export class RunsService {
+  constructor(private readonly deps: RunsServiceDeps) {}
+
+  /** `trigger` is the edge's name for itself: `api`, `schedule`, `cli`, ... */
+  launch(caller: Caller, input: LaunchInput, trigger: string): Promise<DagLaunchResult> {
+    return this.deps.launcher.launch(this.request(caller, input, trigger));
+  }
+
+  /** Builds the launcher request a caller may make: org decided, audit trail set. */
+  request(caller: Caller, input: LaunchInput, trigger: string): DagLaunchRequest {
+    const orgId = requiredOrg(caller, input.orgId);
+    const triggeredBy = callerDescription(caller);
+    return {
+      ...(this.deps.environment ? { environment: this.deps.environment } : {}),
+      ...input,
+      orgId,
+      triggerSource: trigger,
+      ...(triggeredBy !== undefined ? { triggeredBy } : {}),
+    };
+  }
+
+  async launchBatch(
+    caller: Caller,
+    input: BatchInput,
+    trigger: string,
+  ): Promise<DagLaunchResult[]> {
+    const orgId = requiredOrg(caller, input.orgId);
+    const requests = input.requests.map((item, index) => {
+      if ("orgId" in item) {
+        throw new ValidationError(
+          `requests[${index}].org_id: a batch launches for one org; set org_id once, at the top level`,
+          `requests[${index}].org_id`,
+        );
+      }
+      return this.request(
+        caller,
+        {
+          ...(input.environment !== undefined ? { environment: input.environment } : {}),
+          ...(input.deploymentName !== undefined ? { deploymentName: input.deploymentName } : {}),
+          ...item,
+          orgId,
+          // One key per entry, so a retried batch returns the same runs.
+          ...(input.idempotencyKey !== undefined
+            ? { idempotencyKey: `${input.idempotencyKey}:${index}` }
+            : {}),
+        },
+        trigger,
+      );
+    });
+    return this.deps.launcher.launchBatch(
+      requests,
+      {
+        orgId,
+        ...(input.correlationId !== undefined ? { correlationId: input.correlationId } : {}),
+      },
+      { concurrency: this.deps.batchConcurrency ?? 10 },
+    );
+  }
+
+  /** A run the caller may see; anything else is the guide's 404. */
+  async get(caller: Caller, runId: string, requestedOrgId?: string): Promise<RunRecord> {
+    const orgId = actingOrg(caller, requestedOrgId, false);
+    const run = await this.deps.launcher.getRunStatus(runId, orgId !== undefined ? { orgId } : {});
+    if (!run) throw new RunNotFoundError(runId);
+    return run;
+  }
+
+  list(caller: Caller, input: ListRunsInput): Promise<RunPage> {
+    const orgId = requiredOrg(caller, input.orgId);
+    return this.deps.runs.list({
+      orgId,
+      ...(input.flowName !== undefined ? { flowName: input.flowName } : {}),
+      ...(input.status !== undefined ? { status: input.status } : {}),
+      limit: input.limit,
+      ...(input.nextToken !== undefined ? { nextToken: input.nextToken } : {}),
+    });
+  }
+
+  /** Unknown run or another org's: RunNotFoundError (the guide's 404); terminal: conflict. */
+  cancel(
+    caller: Caller,
+    runId: string,
+    input: { readonly orgId?: string; readonly reason?: string },
+  ): Promise<RunRecord> {
+    const orgId = actingOrg(caller, input.orgId, false);
+    return this.deps.launcher.cancelRun(runId, {
+      ...(orgId !== undefined ? { orgId } : {}),
+      ...(input.reason !== undefined ? { reason: input.reason } : {}),
+    });
+  }
+
+  /** Log events of a run from `position` (opaque; absent: the beginning). */
+  async logs(
+    caller: Caller,
+    runId: string,
+    input: { readonly orgId?: string; readonly position?: string; readonly taskId?: string },
+  ): Promise<RunLogPage> {
+    const run = await this.get(caller, runId, input.orgId);
+    if (!this.deps.logs) throw new ValidationError("logs: this deployment has no log source");
+    return this.deps.logs.read(run, {
+      ...(input.position !== undefined ? { position: input.position } : {}),
+      ...(input.taskId !== undefined ? { taskId: input.taskId } : {}),
+    });
+  }
+
+  /** The traceback a failed run left, or RunNotFound/NotFound. */
+  async traceback(caller: Caller, runId: string, requestedOrgId?: string): Promise<string> {
+    const run = await this.get(caller, runId, requestedOrgId);
+    if (!this.deps.tracebacks) {
+      throw new ValidationError("traceback: this deployment has no traceback store");
+    }
+    return this.deps.tracebacks.read(run);
+  }
+}
