@@ -469,7 +469,19 @@ function LogView({
         </span>
       </div>
       {logs.error && <ErrorNote error={logs.error} what="Log" />}
-      <div class="log" ref={box} tabIndex={0} aria-label="Run log" role="log">
+      <div
+        class="log"
+        ref={box}
+        tabIndex={0}
+        aria-label="Run log"
+        role="log"
+        onScroll={(e) => {
+          // Scrolling up to read stops following; back at the bottom, it resumes.
+          const el = e.currentTarget;
+          const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 24;
+          if (atBottom !== follow) setFollow(atBottom);
+        }}
+      >
         {shown.map((e, i) => (
           <div key={i} class={`log-line level-${(e.level ?? "info").toLowerCase()}`}>
             <span class="log-time">{formatClock(e.timestamp)}</span>{" "}
