@@ -32,6 +32,8 @@ export type StackOutputKey = keyof typeof STACK_OUTPUTS;
 export const EXTRA_STACK_OUTPUTS = {
   /** Base URL of the HTTP API (`https://<id>.execute-api.<region>.amazonaws.com/`). */
   apiUrl: "DagyApiUrl",
+  /** `iam` (sign requests with SigV4 for `execute-api`) or `jwt` (send a bearer token). */
+  apiAuthMode: "DagyApiAuthMode",
   /** Revision-pinned ARN of the worker task definition the stack registered. */
   taskDefinitionArn: "DagyEcsTaskDefinitionArn",
   /** The launch Lambda (targets of runtime schedules; direct `{"action":"launch",...}` invokes). */

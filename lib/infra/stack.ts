@@ -27,6 +27,7 @@ export class DagyStack extends Stack {
   readonly schedules: SchedulesConstruct;
   readonly reconciliation: RunReconciliationConstruct;
   readonly monitoring: MonitoringConstruct;
+  private readonly apiAuthMode: string;
 
   constructor(scope: Construct, id: string, props: DagyStackProps) {
     super(scope, id, {
@@ -34,6 +35,7 @@ export class DagyStack extends Stack {
       ...props,
     });
     const { config } = props;
+    this.apiAuthMode = config.apiAuth.mode;
     // RetentionDays members are the day counts themselves; config allows only valid ones.
     const logRetention = config.logRetentionDays as unknown as logs.RetentionDays;
     const removalPolicy = config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
@@ -143,6 +145,10 @@ export class DagyStack extends Stack {
     new CfnOutput(this, EXTRA_STACK_OUTPUTS.apiUrl, {
       value: this.api.url,
       description: "Base URL of the Dagy HTTP API",
+    });
+    new CfnOutput(this, EXTRA_STACK_OUTPUTS.apiAuthMode, {
+      value: this.apiAuthMode,
+      description: "How the API authenticates callers: iam (SigV4) or jwt (bearer token)",
     });
     new CfnOutput(this, EXTRA_STACK_OUTPUTS.taskDefinitionArn, {
       value: compute.taskDefinition.taskDefinitionArn,

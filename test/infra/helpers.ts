@@ -80,10 +80,16 @@ export interface PolicyStatementJson {
   Condition?: unknown;
 }
 
-/** Statements of the default policy attached to the role with logical id `roleId`. */
+/**
+ * Statements of the policies attached to the role with logical id `roleId`: its default policy
+ * and, when that outgrows IAM's inline size limit, the managed "overflow" policies CDK adds.
+ */
 export function statementsOfRole(template: Template, roleId: string): PolicyStatementJson[] {
-  const policies = Object.values(template.findResources("AWS::IAM::Policy")).filter((p) =>
-    (p.Properties.Roles as unknown[]).some(
+  const policies = [
+    ...Object.values(template.findResources("AWS::IAM::Policy")),
+    ...Object.values(template.findResources("AWS::IAM::ManagedPolicy")),
+  ].filter((p) =>
+    ((p.Properties.Roles ?? []) as unknown[]).some(
       (r) => JSON.stringify(r) === JSON.stringify({ Ref: roleId }),
     ),
   );

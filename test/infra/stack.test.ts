@@ -8,6 +8,7 @@ import { ConfigurationError } from "../../lib/errors";
 import { API_ROUTES, routeKey } from "../../lib/api/routes";
 import { buildDagyApp, configFromContext } from "../../lib/infra/app";
 import { FUNCTION_ENV } from "../../lib/config/env";
+import { ENTRY_POINT_VARIABLES, type EntryPoint } from "../../lib/config/runtime";
 import { STACK_OUTPUTS } from "../../lib/config/stack-outputs";
 import {
   actionsOfRole,
@@ -547,13 +548,28 @@ describe("functions", () => {
         Action: ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"],
         Resource: "*",
       });
+      const artifacts = logicalIdByPrefix(template, "AWS::S3::Bucket", "StorageArtifactsBucket");
+      // The launch function writes only spilled parameters; the api also stages uploads and
+      // registers flows and packages.
       expect(statementWith(statements, "s3:PutObject").Resource).toEqual(
-        objectsOf(
-          logicalIdByPrefix(template, "AWS::S3::Bucket", "StorageArtifactsBucket"),
-          "run-inputs/*",
-        ),
+        name === "Launch"
+          ? objectsOf(artifacts, "run-inputs/*")
+          : ["run-inputs/*", "uploads/*", "flows/*", "dep-packages/*"].map((p) =>
+              objectsOf(artifacts, p),
+            ),
       );
     }
+    const api = statementsOfRole(template, roleOf(template, "Api"));
+    expect(statementWith(api, "s3:DeleteObject").Resource).toEqual(
+      objectsOf(
+        logicalIdByPrefix(template, "AWS::S3::Bucket", "StorageArtifactsBucket"),
+        "uploads/*",
+      ),
+    );
+    // The worker log group only (its Arn ends in `:*`, covering the group's streams).
+    expect(statementWith(api, "logs:GetLogEvents").Resource).toContainEqual(
+      arnOf(logicalIdByPrefix(template, "AWS::Logs::LogGroup", "ComputeWorkerLogGroup")),
+    );
     expect(actionsOfRole(template, roleOf(template, "Launch"))).toEqual([
       "dynamodb:BatchGetItem",
       "dynamodb:BatchWriteItem",
@@ -797,6 +813,47 @@ describe("api", () => {
       },
       DefaultRouteSettings: { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 },
     });
+  });
+});
+
+describe("runtime configuration coverage", () => {
+  const FUNCTIONS = {
+    api: "api",
+    launch: "launch",
+    "task-events": "task-events",
+    reconcile: "reconcile",
+  } as const;
+
+  test.each(["develop", "staging", "production", "variant"] as const)(
+    "every Lambda of %s gets every variable its entry point requires, and none it does not read",
+    (name) => {
+      const template = t(name);
+      const functions = Object.values(template.findResources("AWS::Lambda::Function"));
+      for (const [entry, suffix] of Object.entries(FUNCTIONS)) {
+        const fn = functions.find((f) =>
+          String(f.Properties.FunctionName ?? "").endsWith(`-${suffix}`),
+        );
+        expect(fn).toBeDefined();
+        const variables = Object.keys(
+          (fn!.Properties.Environment?.Variables ?? {}) as Record<string, unknown>,
+        ).filter((v) => v !== "NODE_OPTIONS" && v !== "AWS_NODEJS_CONNECTION_REUSE_ENABLED");
+        const spec = ENTRY_POINT_VARIABLES[entry as EntryPoint];
+        // The stack runs ECS, so the ECS-only variables are required too.
+        expect([entry, variables]).toEqual([
+          entry,
+          expect.arrayContaining([...spec.required, ...spec.ecsOnly]),
+        ]);
+        const known = new Set([...spec.required, ...spec.ecsOnly, ...spec.optional]);
+        expect([entry, variables.filter((v) => !known.has(v))]).toEqual([entry, []]);
+      }
+    },
+  );
+
+  test("the outputs carry what a client needs to reach the API", () => {
+    const outputs = t("develop").toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.DagyApiAuthMode!.Value).toBe("iam");
+    const variant = t("variant").toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(variant.DagyApiAuthMode!.Value).toBe("jwt");
   });
 });
 

@@ -48,6 +48,7 @@ export type TableAccess =
 export interface BucketAccess {
   readonly read?: readonly string[];
   readonly write?: readonly string[];
+  readonly delete?: readonly string[];
 }
 
 /**
@@ -165,6 +166,7 @@ export class DagyFunction extends Construct {
     };
     grant("s3:GetObject", access.read);
     grant("s3:PutObject", access.write);
+    grant("s3:DeleteObject", access.delete);
     return this;
   }
 }

@@ -13,6 +13,8 @@ import type { StorageConstruct } from "./storage";
 
 /** Key patterns of the artifacts bucket a launcher writes: parameters too large for overrides. */
 export const LAUNCHER_ARTIFACT_WRITE_PREFIXES = ["run-inputs/*"] as const;
+/** Key patterns the api reads and writes to register flows and packages. */
+export const ARTIFACT_REGISTRY_PREFIXES = ["uploads/*", "flows/*", "dep-packages/*"] as const;
 
 export interface LambdaFunctionsConstructProps {
   /** `<appName>-<env>`: functions are named `<prefix>-api`, `<prefix>-launch`, ... */
@@ -46,10 +48,9 @@ export class LambdaFunctionsConstruct extends Construct {
     const common = {
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
-      environment: {
-        [FUNCTION_ENV.environment]: props.environment,
-        [FUNCTION_ENV.computeBackend]: "ecs",
-      },
+      // Each function gets the variables its entry point reads (ENTRY_POINT_VARIABLES in
+      // lib/config/runtime.ts; the stack test holds the two together) and no others.
+      environment: { [FUNCTION_ENV.computeBackend]: "ecs" },
     };
     const fn = (
       name: string,
@@ -81,7 +82,9 @@ export class LambdaFunctionsConstruct extends Construct {
       Duration.minutes(5),
     );
 
-    for (const launcher of [this.api, this.launch]) this.configureLauncher(launcher, props);
+    this.reconcile.setEnvironment(LAUNCHER_ENV.clusterArn, props.compute.cluster.clusterArn);
+    this.configureLauncher(this.launch, props, false);
+    this.configureLauncher(this.api, props, true);
     this.api.setEnvironment(FUNCTION_ENV.apiAuthMode, props.apiAuth.mode);
     if (props.apiAuth.mode === "jwt") {
       this.api.setEnvironment(FUNCTION_ENV.apiOrgClaim, props.apiAuth.orgClaim);
@@ -102,7 +105,6 @@ export class LambdaFunctionsConstruct extends Construct {
         .setEnvironment(PLATFORM_ENV.flowsTable, storage.tables.flows.tableName)
         .setEnvironment(PLATFORM_ENV.deploymentsTable, storage.tables.deployments.tableName)
         .setEnvironment(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages.tableName)
-        .setEnvironment(LAUNCHER_ENV.clusterArn, compute.cluster.clusterArn)
         .setEnvironment(PLATFORM_ENV.containerName, WORKER_CONTAINER_NAME);
       compute.grantTaskControl(settler.function, "ecs:DescribeTasks");
     }
@@ -112,9 +114,20 @@ export class LambdaFunctionsConstruct extends Construct {
     return [this.api, this.launch, this.taskEvents, this.reconcile];
   }
 
-  private configureLauncher(launcher: DagyFunction, props: LambdaFunctionsConstructProps): void {
+  /**
+   * Launchers start, stop and describe worker tasks. The api also registers flow versions and
+   * packages (presigned uploads staged under `uploads/`, then copied to their keys), sets
+   * deployments and reads run logs and tracebacks for its callers, who need
+   * `execute-api:Invoke` and nothing else.
+   */
+  private configureLauncher(
+    launcher: DagyFunction,
+    props: LambdaFunctionsConstructProps,
+    registry: boolean,
+  ): void {
     const { storage, compute, network } = props;
     launcher
+      .setEnvironment(FUNCTION_ENV.environment, props.environment)
       .setEnvironment(LAUNCHER_ENV.clusterArn, compute.cluster.clusterArn)
       .setEnvironment(LAUNCHER_ENV.taskExecutionRoleArn, compute.executionRole.roleArn)
       .setEnvironment(LAUNCHER_ENV.taskRoleArn, compute.taskRole.roleArn)
@@ -125,18 +138,38 @@ export class LambdaFunctionsConstruct extends Construct {
       )
       .setEnvironment(LAUNCHER_ENV.securityGroups, network.workerSecurityGroup.securityGroupId)
       .setEnvironment(LAUNCHER_ENV.logGroup, compute.logGroup.logGroupName)
-      // The launcher only hands the traces bucket to the worker; it reads nothing there.
-      .setEnvironment(LAUNCHER_ENV.tracesBucket, storage.tracesBucket.bucketName)
+      // The launcher only hands the traces bucket to the worker; the api reads tracebacks.
+      .bindBucket(LAUNCHER_ENV.tracesBucket, storage.tracesBucket, {
+        ...(registry ? { read: ["exceptions/*"] } : {}),
+      })
       .setEnvironment(PLATFORM_ENV.taskDefinition, compute.taskDefinition.family)
       .setEnvironment(PLATFORM_ENV.containerName, WORKER_CONTAINER_NAME)
-      .bindBucket(LAUNCHER_ENV.artifactBucket, storage.artifactsBucket, {
-        write: LAUNCHER_ARTIFACT_WRITE_PREFIXES,
-      })
-      .bindTable(PLATFORM_ENV.flowsTable, storage.tables.flows, "read")
+      .bindBucket(
+        LAUNCHER_ENV.artifactBucket,
+        storage.artifactsBucket,
+        registry
+          ? {
+              // GetObject also answers the HeadObject calls that check an existing key's owner.
+              read: ARTIFACT_REGISTRY_PREFIXES,
+              write: [...LAUNCHER_ARTIFACT_WRITE_PREFIXES, ...ARTIFACT_REGISTRY_PREFIXES],
+              delete: ["uploads/*"],
+            }
+          : { write: LAUNCHER_ARTIFACT_WRITE_PREFIXES },
+      )
+      .bindTable(PLATFORM_ENV.flowsTable, storage.tables.flows, registry ? "readWrite" : "read")
       .bindTable(PLATFORM_ENV.runsTable, storage.tables.runs, "readWrite")
-      .bindTable(PLATFORM_ENV.deploymentsTable, storage.tables.deployments, "read")
-      .bindTable(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages, "read");
+      .bindTable(
+        PLATFORM_ENV.deploymentsTable,
+        storage.tables.deployments,
+        registry ? "readWrite" : "read",
+      )
+      .bindTable(
+        PLATFORM_ENV.depPackagesTable,
+        storage.tables.depPackages,
+        registry ? "readWrite" : "read",
+      );
     compute.grantLaunch(launcher.function);
+    if (registry) compute.logGroup.grant(launcher.function, "logs:GetLogEvents");
   }
 }
 

@@ -87,6 +87,12 @@ export class StorageConstruct extends Construct {
           abortIncompleteMultipartUploadAfter: Duration.days(1),
         },
         {
+          // Presigned uploads the API stages before a commit records them (lib/storage/uploads.ts).
+          id: "expire-uploads",
+          prefix: "uploads/",
+          expiration: Duration.days(1),
+        },
+        {
           // Parameters too large for the container overrides; only the run's start reads them.
           id: "expire-run-inputs",
           prefix: "run-inputs/",

@@ -7,5 +7,5 @@ export const explode = task("explode", ({ prepared }: { prepared: { rows: number
 });
 
 export default dag("failing", { version: "1.0.0" }, () => {
-  explode({ prepared: prepare({}) });
+  explode({ prepared: prepare(undefined) });
 });
