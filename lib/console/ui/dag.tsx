@@ -13,6 +13,8 @@ import { STATUS_SYMBOL, statusClass, type AnyStatus } from "./status";
 export interface DagTask {
   readonly id: string;
   readonly upstream: readonly string[];
+  /** Second line when there are no states (a flow's definition), e.g. the task function. */
+  readonly detail?: string;
 }
 
 interface Positioned {
@@ -67,6 +69,7 @@ export function DagView({ tasks, states, selected, onSelect, label }: DagViewPro
   const shape = tasks.map((t) => `${t.id}<${t.upstream.join(",")}`).join(";");
   // Keyed by shape: state updates arrive as new arrays of the same tasks.
   const positioned = useMemo(() => layoutDag(tasks), [shape]);
+  const details = new Map(tasks.map((t) => [t.id, t.detail]));
   const select = (id: string) => onSelect?.(selected === id ? undefined : id);
   return (
     <div class="dag-scroll">
@@ -110,7 +113,7 @@ export function DagView({ tasks, states, selected, onSelect, label }: DagViewPro
             ? `${STATUS_SYMBOL[status]} ${status}${attempts > 1 ? ` · try ${attempts}` : ""}${
                 state?.duration_ms !== undefined ? ` · ${formatDuration(state.duration_ms)}` : ""
               }`
-            : "task";
+            : (details.get(n.id) ?? "task");
           const isSelected = selected === n.id;
           return (
             <g

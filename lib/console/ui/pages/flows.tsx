@@ -127,7 +127,14 @@ export function FlowPage({
           <section class="panel" aria-labelledby="spec-dag-title">
             <h2 id="spec-dag-title">DAG of {flowSpec.version}</h2>
             {flowSpec.description && <p>{flowSpec.description}</p>}
-            <DagView tasks={flowSpec.tasks} label={`Tasks of ${flow} ${flowSpec.version}`} />
+            <DagView
+              tasks={flowSpec.tasks.map((t) => ({
+                id: t.id,
+                upstream: t.upstream,
+                detail: `${t.task}()${t.options?.retries ? ` · ${t.options.retries} retries` : ""}`,
+              }))}
+              label={`Tasks of ${flow} ${flowSpec.version}`}
+            />
           </section>
           <section class="panel" aria-labelledby="params-title">
             <h2 id="params-title">Parameters</h2>
