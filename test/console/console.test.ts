@@ -245,7 +245,9 @@ function browserSuite(executablePath: string): void {
   });
 
   it("draws the run's DAG and shows each task move from RUNNING to SUCCEEDED", async () => {
-    const runId = await launch("console_steps", { step_seconds: 2 });
+    // Three seconds a step: task states are written once a second and the page polls once a
+    // second, so each RUNNING state is on screen for at least a second even on a busy machine.
+    const runId = await launch("console_steps", { step_seconds: 3 });
     // Record every state each DAG node shows, from the first paint on.
     await page.addInitScript({ content: RECORD_TASK_STATES });
     await page.goto(`${platform.url}/console/runs/${runId}`);
