@@ -15,7 +15,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { createDataClients, destroyDataClients } from "../lib/aws/clients";
-import { buildFlow } from "../lib/build";
+import { buildFlow } from "../lib/bundler";
 import { ensureBuckets, ensureTables, startLocalServers } from "../lib/local/servers";
 import { RunRepository } from "../lib/persistence/runs";
 import { tableNamesFor } from "../lib/persistence/schema";

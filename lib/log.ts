@@ -11,7 +11,7 @@ export interface JsonLogger {
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
   /** Writes an executor event as one line: base fields, then the event's own fields. */
-  event(event: ExecutorEvent & Record<string, unknown>): void;
+  event(event: ExecutorEvent): void;
   /** A logger whose lines also carry `fields`; it shares this logger's output and redactions. */
   child(fields: Record<string, unknown>): JsonLogger;
   /**
@@ -26,31 +26,43 @@ export interface JsonLoggerOptions {
   readonly redact?: Iterable<string>;
 }
 
-const REDACTED = "***";
+export const REDACTED = "***";
+
+/** Removes secret values from text. */
+export type Redact = (text: string) => string;
+
+const unchanged: Redact = (text) => text;
+
+/**
+ * The one redactor: replaces every occurrence of each value with `***` — both as written and
+ * as it appears inside a JSON string (quotes, backslashes and control characters escaped),
+ * since log lines are JSON. Longer values win, so a secret containing another is replaced
+ * whole. Empty strings are ignored.
+ */
+export function createRedactor(secretValues: Iterable<string>): Redact {
+  const forms = new Set<string>();
+  for (const value of secretValues) {
+    if (typeof value !== "string" || value === "") continue;
+    forms.add(value);
+    forms.add(JSON.stringify(value).slice(1, -1));
+  }
+  if (forms.size === 0) return unchanged;
+  const sorted = [...forms].sort((a, b) => b.length - a.length);
+  const pattern = new RegExp(
+    sorted.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"),
+    "g",
+  );
+  return (text) => text.replace(pattern, () => REDACTED);
+}
 
 /** Shared by a logger and all its children so a redaction added anywhere applies everywhere. */
 class Redactor {
   private readonly values = new Set<string>();
-  private pattern: RegExp | undefined;
+  apply: Redact = unchanged;
 
   add(values: Iterable<string>): void {
-    for (const value of values) {
-      if (typeof value !== "string" || value === "") continue;
-      this.values.add(value);
-      // A value with quotes, backslashes or control characters appears escaped in JSON.
-      const escaped = JSON.stringify(value).slice(1, -1);
-      if (escaped !== value) this.values.add(escaped);
-    }
-    // Longest first, so a secret containing another secret is replaced whole.
-    const sorted = [...this.values].sort((a, b) => b.length - a.length);
-    this.pattern =
-      sorted.length === 0
-        ? undefined
-        : new RegExp(sorted.map((v) => v.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "g");
-  }
-
-  apply(line: string): string {
-    return this.pattern === undefined ? line : line.replace(this.pattern, REDACTED);
+    for (const value of values) this.values.add(value);
+    this.apply = createRedactor(this.values);
   }
 }
 
@@ -70,8 +82,12 @@ export function safeStringify(value: unknown): string {
   });
 }
 
-function defaultWrite(line: string): void {
-  process.stdout.write(line + "\n");
+/** Line writers for `createJsonLogger`: one line per call, newline-terminated. */
+export function stdoutLines(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+export function stderrLines(line: string): void {
+  process.stderr.write(`${line}\n`);
 }
 
 class Logger implements JsonLogger {
@@ -101,7 +117,7 @@ class Logger implements JsonLogger {
     this.log("error", message, fields);
   }
 
-  event(event: ExecutorEvent & Record<string, unknown>): void {
+  event(event: ExecutorEvent): void {
     this.line({ ...this.base, ...event });
   }
 
@@ -120,7 +136,7 @@ class Logger implements JsonLogger {
  */
 export function createJsonLogger(
   baseFields: Record<string, unknown>,
-  write: (line: string) => void = defaultWrite,
+  write: (line: string) => void = stdoutLines,
   options: JsonLoggerOptions = {},
 ): JsonLogger {
   const redactor = new Redactor();

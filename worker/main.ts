@@ -14,7 +14,8 @@ import { PLATFORM_ENV, WORKER_ENV } from "../lib/config/env";
 import { RunRepository } from "../lib/persistence/runs";
 import { ObjectStore } from "../lib/storage/object-store";
 import { parseWorkerConfig, peekRunId } from "../lib/worker/config";
-import { createRedactor, redactProcessOutput } from "../lib/worker/redact";
+import { createJsonLogger, createRedactor, stdoutLines } from "../lib/log";
+import { redactProcessOutput } from "../lib/worker/redact";
 import { EXIT_CODES, WorkerHost, recordStartFailure } from "../lib/worker/run-host";
 
 // Imports are evaluated first, so this is "process start -> bundle loaded -> main".
@@ -23,9 +24,8 @@ const mainStartedAt = Math.round(performance.now() * 10) / 10;
 /** After SIGTERM, exit by this deadline even if recording is stuck (ECS kills at 30 s). */
 const STOP_DEADLINE_MS = 4500;
 
-function writeLine(record: Record<string, unknown>): void {
-  process.stdout.write(`${JSON.stringify({ timestamp: new Date().toISOString(), ...record })}\n`);
-}
+/** Lines the worker writes before (or without) its run's logger. */
+const log = createJsonLogger({}, stdoutLines);
 
 /**
  * The configuration is invalid: say so, and when the run id and the runs table are known,
@@ -34,7 +34,7 @@ function writeLine(record: Record<string, unknown>): void {
 async function failWithoutConfig(error: unknown): Promise<number> {
   const text = `Worker configuration is invalid: ${error instanceof Error ? error.message : String(error)}`;
   const runId = peekRunId(process.env);
-  writeLine({ level: "error", message: text, event_type: "worker_error", run_id: runId });
+  log.error(text, { event_type: "worker_error", run_id: runId });
   const runsTable = process.env[WORKER_ENV.runsTable];
   if (runId === undefined || !runsTable) return EXIT_CODES.workerError;
   let clients: DataClients | undefined;
@@ -47,9 +47,7 @@ async function failWithoutConfig(error: unknown): Promise<number> {
     });
     await recordStartFailure(new RunRepository(clients.doc, runsTable), runId, text);
   } catch (writeError) {
-    writeLine({
-      level: "error",
-      message: "could not record the run as FAILED",
+    log.error("could not record the run as FAILED", {
       event_type: "worker_error",
       run_id: runId,
       error: writeError instanceof Error ? writeError.message : String(writeError),
@@ -88,8 +86,7 @@ async function main(): Promise<number> {
     });
   }
   const runs = new RunRepository(clients.doc, config.runsTable, {
-    warn: (message, fields) =>
-      writeLine({ level: "warn", message, event_type: "persistence_warning", ...fields }),
+    warn: (message, fields) => log.warn(message, { event_type: "persistence_warning", ...fields }),
   });
   const host = new WorkerHost(config, {
     runs,
@@ -106,9 +103,7 @@ async function main(): Promise<number> {
     );
     // Recording normally takes milliseconds; never outlive ECS's stop timeout.
     setTimeout(() => {
-      writeLine({
-        level: "error",
-        message: `worker did not finish within ${STOP_DEADLINE_MS} ms of ${signal}; exiting`,
+      log.error(`worker did not finish within ${STOP_DEADLINE_MS} ms of ${signal}; exiting`, {
         event_type: "worker_deadline",
         run_id: config.runId,
       });
@@ -137,9 +132,7 @@ main()
     process.exit(code);
   })
   .catch((error: unknown) => {
-    writeLine({
-      level: "error",
-      message: `worker failed: ${error instanceof Error ? error.message : String(error)}`,
+    log.error(`worker failed: ${error instanceof Error ? error.message : String(error)}`, {
       event_type: "worker_error",
       stack: error instanceof Error ? error.stack : undefined,
     });

@@ -1,5 +1,6 @@
 import * as path from "node:path";
-import { buildFlow, sha256Hex } from "../build/artifact";
+import { sha256Hex } from "../hash";
+import { buildFlow } from "../bundler/build";
 import { UsageError } from "./io";
 import { onePositional, parseCommandArgs } from "./args";
 import { EXIT, formatBytes, type CliCommand } from "./io";

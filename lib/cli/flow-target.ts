@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
-import { loadFlowSource } from "../build/loader";
+import { loadFlowSource } from "../bundler/source";
 import type { Dag, FlowSpec } from "../sdk";
 import { ValidationError } from "../errors";
 import type { CliIO } from "./io";
@@ -29,8 +29,8 @@ export async function loadTarget(target: string, io: CliIO): Promise<LoadedTarge
       throw error;
     }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { loadArtifact } = require("../build/artifact") as typeof import("../build/artifact");
-    const loaded = loadArtifact(zip);
+    const reader = require("../artifact/artifact") as typeof import("../artifact/artifact");
+    const loaded = reader.loadArtifact(zip);
     return { dag: loaded.dag, spec: loaded.spec, kind: "artifact" };
   }
   const dag = await loadFlowSource(target, { cwd: io.cwd });

@@ -44,7 +44,11 @@ export const command: CliCommand = {
     );
     const orgId = orgOf(values, io);
     const target = targetOf(values, io);
-    const build = require("../build/artifact") as typeof import("../build/artifact");
+    // Lazy: esbuild and the artifact reader load only when registering.
+    const build = {
+      ...(require("../artifact/artifact") as typeof import("../artifact/artifact")),
+      ...(require("../bundler/build") as typeof import("../bundler/build")),
+    };
 
     let artifact: Buffer;
     let spec;

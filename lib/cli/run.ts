@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { createJsonLogger } from "../log";
 import { resolveParameters, runDag } from "../sdk";
 import type { ExecutorEvent, FlowSpec, Json, RunResult } from "../sdk";
 import { onePositional, parseCommandArgs, positiveInteger } from "./args";
@@ -152,6 +153,8 @@ export const command: CliCommand = {
     const failureStacks = new Map<string, string>();
     const controller = new AbortController();
     const stopListening = io.onInterrupt?.(() => controller.abort());
+    // --json: the executor's events as the worker logs them, one JSON object per line.
+    const events = createJsonLogger({}, (line) => io.stdout(`${line}\n`));
     let result: RunResult;
     try {
       result = await runDag(dag, {
@@ -164,7 +167,7 @@ export const command: CliCommand = {
           if (event.event_type === "task_failed" && event.task_id && event.stack) {
             failureStacks.set(event.task_id, event.stack);
           }
-          if (json) io.stdout(`${JSON.stringify(event)}\n`);
+          if (json) events.event(event);
           else progress.onEvent(event);
         },
       });

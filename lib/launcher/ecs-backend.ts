@@ -12,7 +12,6 @@
  *   revision whose container declares `secrets: [{name, valueFrom}]`: one family per distinct
  *   secret set (`<base>-s-<hash>`), registered once and reused, never one per run.
  */
-import { createHash } from "node:crypto";
 import {
   DescribeTaskDefinitionCommand,
   RegisterTaskDefinitionCommand,
@@ -29,6 +28,7 @@ import {
   type TaskDefinition,
 } from "@aws-sdk/client-ecs";
 import { ConfigurationError } from "../errors";
+import { sha256Hex } from "../hash";
 import { TaskSubmissionError } from "./errors";
 import { backoffDelay, realSleep, withRetries, type RetryPolicy, type Sleep } from "./retry";
 import type { ComputeBackend, SubmitResult, WorkerLaunchSpec } from "./types";
@@ -107,10 +107,6 @@ function describeFailures(failures: readonly Failure[]): string[] {
 /** ECS tag values: letters, digits, spaces and `_ . : / = + - @`, at most 256 characters. */
 export function sanitizeTagValue(value: string): string {
   return value.replace(/[^\p{L}\p{N}\p{Z}_.:/=+\-@]/gu, "_").slice(0, 256);
-}
-
-function sha256Hex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
 }
 
 function errorName(error: unknown): string {

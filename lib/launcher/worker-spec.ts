@@ -6,7 +6,8 @@
  */
 import type { TaskOverride } from "@aws-sdk/client-ecs";
 import { WORKER_ENV, type WorkerRunEnvironment } from "../config/env";
-import type { WorkerLaunchSpec } from "./types";
+import type { TaskResources } from "./fargate";
+import type { DagLaunchRequest, WorkerLaunchSpec } from "./types";
 
 /**
  * ECS refuses RunTask overrides over 8,192 characters, counting the JSON of the override
@@ -94,4 +95,23 @@ export function buildTaskOverrides(
 /** Characters of the overrides as measured against ECS_OVERRIDES_MAX_CHARS. */
 export function overridesSize(overrides: TaskOverride): number {
   return JSON.stringify(overrides).length;
+}
+
+/** What a backend receives for one run: the environment and the task's size. */
+export function workerLaunchSpec(
+  request: DagLaunchRequest,
+  resources: TaskResources,
+  environment: Record<string, string>,
+): WorkerLaunchSpec {
+  return {
+    runId: environment.DAGY_RUN_ID ?? "",
+    orgId: request.orgId,
+    flowName: request.flowName,
+    environment,
+    cpu: resources.cpu,
+    memory: resources.memory,
+    ephemeralStorageGib: resources.ephemeralStorageGib,
+    capacityProvider: resources.capacityProvider,
+    secretsEnv: request.secretsEnv ?? {},
+  };
 }

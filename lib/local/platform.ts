@@ -10,7 +10,7 @@ import { mkdir, readdir } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import { join, resolve } from "node:path";
 import { createApi, createAuthResolver, type Api } from "../api";
-import { buildFlow } from "../build/artifact";
+import { buildFlow } from "../bundler/build";
 import { createDataClients, destroyDataClients, type DataClients } from "../aws/clients";
 import { FUNCTION_ENV, LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
 import { parseRuntimeConfig } from "../config/runtime";

@@ -4,7 +4,7 @@
  * and a changed flow under an already registered version is reported, never overwritten.
  * (Registered versions are immutable, locally as in AWS: a run always names the bytes it ran.)
  */
-import { readArtifact } from "../build/artifact";
+import { readArtifact } from "../artifact/artifact";
 import { ConflictError } from "../errors";
 import type { Persistence } from "../persistence/persistence";
 import type { FlowRecord } from "../persistence/records";

@@ -24,6 +24,12 @@ export {
   type RunListQuery,
   type RunPage,
 } from "./runs";
+export {
+  IdempotencyRepository,
+  type IdempotencyRecord,
+  type IdempotencyStatus,
+} from "./idempotency";
+export { TaskStateRepository } from "./task-states";
 export { DeploymentRepository } from "./deployments";
 export { DepPackageRepository, mayUsePackage } from "./dep-packages";
 export {

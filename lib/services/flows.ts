@@ -15,8 +15,8 @@ import type { FlowRecord } from "../persistence/records";
 import { readArtifactSpec, registerFlow } from "../persistence/registry";
 import { validateFlowName, validateFlowVersion } from "../persistence/validate";
 import type { FlowSpec } from "../sdk/types";
+import { sha256Hex } from "../hash";
 import type { ObjectStore } from "../storage/object-store";
-import { sha256Hex } from "../storage/object-store";
 import type { PresignedUpload, UploadStore } from "../storage/uploads";
 import { requiredOrg, type Caller } from "./caller";
 

@@ -1,5 +1,4 @@
 /** S3 objects addressed by `s3://` URIs. The same code talks to AWS S3 and to s3rver. */
-import { createHash } from "node:crypto";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -9,10 +8,6 @@ import {
 } from "@aws-sdk/client-s3";
 import { ConflictError, NotFoundError } from "../errors";
 import { parseS3Uri } from "./s3-uri";
-
-export function sha256Hex(data: Buffer | Uint8Array | string): string {
-  return createHash("sha256").update(data).digest("hex");
-}
 
 export interface PutOptions {
   readonly contentType?: string;

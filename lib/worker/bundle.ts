@@ -11,7 +11,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import * as path from "node:path";
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../hash";
 
 /** Output name inside the output directory (and `/app/worker.js` in the image). */
 export const WORKER_BUNDLE_FILE = "worker.js";
@@ -155,20 +155,18 @@ function optionsHash(root: string): string {
     JSON.parse(readFileSync(require.resolve("esbuild/package.json"), "utf8")) as { version: string }
   ).version;
   const { entryPoints, external, target, tsconfig, mainFields, supported } = buildOptions(root, "");
-  return createHash("sha256")
-    .update(
-      JSON.stringify({
-        esbuildVersion,
-        entryPoints,
-        external,
-        target,
-        tsconfig,
-        mainFields,
-        supported,
-        v: 4,
-      }),
-    )
-    .digest("hex");
+  return sha256Hex(
+    JSON.stringify({
+      esbuildVersion,
+      entryPoints,
+      external,
+      target,
+      tsconfig,
+      mainFields,
+      supported,
+      v: 4,
+    }),
+  );
 }
 
 async function isFresh(root: string, outFile: string, manifestFile: string): Promise<boolean> {

@@ -1,35 +1,9 @@
 /**
- * Removes secret values from text before it leaves the worker (log lines, error messages,
- * task errors, the traceback object). The values come from the env variables the run declares
- * as secrets; they are never stored.
+ * Keeps secret values from leaving the worker through its own stdout and stderr. The values
+ * come from the env variables the run declares as secrets; they are never stored. The
+ * redactor itself is lib/log's createRedactor, the one the logger uses.
  */
-export const REDACTED = "***";
-
-export type Redact = (text: string) => string;
-
-/**
- * A function replacing every occurrence of each value with `***` — both as written and as it
- * appears inside a JSON string (quotes, backslashes and control characters escaped), since log
- * lines are JSON. Longer values are replaced first so one secret containing another is removed
- * whole.
- */
-export function createRedactor(secretValues: readonly string[]): Redact {
-  const forms = new Set<string>();
-  for (const value of secretValues) {
-    if (value.length === 0) continue;
-    forms.add(value);
-    forms.add(JSON.stringify(value).slice(1, -1));
-  }
-  if (forms.size === 0) return (text) => text;
-  const sorted = [...forms].sort((a, b) => b.length - a.length);
-  return (text) => {
-    let out = text;
-    for (const form of sorted) {
-      if (out.includes(form)) out = out.split(form).join(REDACTED);
-    }
-    return out;
-  };
-}
+import type { Redact } from "../log";
 
 /**
  * Redacts everything the process writes to stdout and stderr — task code's own

@@ -21,10 +21,16 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
-import { loadArtifact } from "../build/artifact";
+import { loadArtifact } from "../artifact/artifact";
 import { WORKER_ENV } from "../config/env";
 import { ArtifactError, DagyError } from "../errors";
-import { createJsonLogger, type JsonLogger } from "../log";
+import {
+  createJsonLogger,
+  createRedactor,
+  stdoutLines,
+  type JsonLogger,
+  type Redact,
+} from "../log";
 import type { RunRecord } from "../persistence/records";
 import type { RunStatus } from "../persistence/schema";
 import { RunCancelledError, runDag } from "../sdk";
@@ -32,12 +38,12 @@ import type { ExecutorEvent, Json, RunResult, TaskState } from "../sdk/types";
 // Module by module, not the storage index: that one pulls in archive extraction (tar), which
 // only a run with dependency packages needs, and which would cost every cold start its load.
 import { tracebackKey } from "../storage/keys";
-import { sha256Hex, type ObjectStore } from "../storage/object-store";
+import { sha256Hex } from "../hash";
+import type { ObjectStore } from "../storage/object-store";
 import { formatS3Uri } from "../storage/s3-uri";
 import type { WorkerConfig } from "./config";
 import { installDepPackages, type NpmInstaller } from "./dep-packages";
 import { CloudWatchLogShipper } from "./log-shipper";
-import { createRedactor, type Redact } from "./redact";
 import { TaskStateRecorder } from "./task-states";
 import {
   describeError,
@@ -149,7 +155,7 @@ export class WorkerHost {
     private readonly deps: WorkerDeps,
   ) {
     this.redact = createRedactor(config.secretValues);
-    const stdout = deps.stdout ?? ((line: string) => void process.stdout.write(line + "\n"));
+    const stdout = deps.stdout ?? stdoutLines;
     if (config.logShipping && config.logGroup !== undefined && deps.logs !== undefined) {
       this.shipper = new CloudWatchLogShipper({
         client: deps.logs,
@@ -158,18 +164,12 @@ export class WorkerHost {
         ...(deps.shipIntervalMs !== undefined ? { flushIntervalMs: deps.shipIntervalMs } : {}),
         // Shipping problems go to stdout only (awslogs still carries them).
         onError: (text, error) =>
-          stdout(
-            this.redact(
-              JSON.stringify({
-                timestamp: new Date().toISOString(),
-                level: "warn",
-                message: `log shipping: ${text}`,
-                event_type: "log_shipping_failed",
-                run_id: config.runId,
-                ...(error !== undefined ? { error: message(error) } : {}),
-              }),
-            ),
-          ),
+          createJsonLogger({ run_id: config.runId }, stdout, {
+            redact: config.secretValues,
+          }).warn(`log shipping: ${text}`, {
+            event_type: "log_shipping_failed",
+            ...(error !== undefined ? { error: message(error) } : {}),
+          }),
       });
     }
     const shipper = this.shipper;

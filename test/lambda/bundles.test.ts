@@ -11,7 +11,8 @@ import { LAMBDA_BUNDLE_ALIASES } from "../../lib/infra/constructs/dagy-function"
 const ROOT = path.resolve(__dirname, "../..");
 const FORBIDDEN = [
   "lib/launcher/local-backend.ts",
-  "lib/build/",
+  "lib/bundler/",
+  "lib/artifact/",
   "node_modules/esbuild/",
   "node_modules/aws-cdk-lib/",
   "node_modules/@aws-sdk/credential-provider-node/",

@@ -823,6 +823,46 @@ describe("DagLauncher tenant isolation and idempotency", () => {
     expect(runTaskInputs()).toHaveLength(2);
   });
 
+  it("refuses a repeated idempotency key with a different request: ConflictError naming the key", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "etl_pipeline", "1.0.0");
+    const launcher = makeLauncher(env);
+    const request = {
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "2024-05-01" },
+      idempotencyKey: "order-78",
+    };
+    const first = await launcher.launch(request);
+    expect(first.success).toBe(true);
+    const error = await launcher.launch({ ...request, parameters: { date: "2024-05-02" } }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ConflictError);
+    expect((error as ConflictError).code).toBe("conflict");
+    expect((error as Error).message).toContain("idempotency key order-78");
+    expect(runTaskInputs()).toHaveLength(1);
+    expect(await runsOf(env, org)).toHaveLength(1);
+    // Who asked and how it is traced are not part of the request: still the same launch.
+    expect(
+      await launcher.launch({ ...request, triggeredBy: "someone-else", correlationId: "c-2" }),
+    ).toEqual({ ...first, replayed: true });
+  });
+
+  it("gives a batch retried with the same key the same runs", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "etl_pipeline", "1.0.0");
+    const launcher = makeLauncher(env);
+    const items = [{ flowName: "etl_pipeline" }, { flowName: "etl_pipeline" }];
+    const common = { orgId: org, parameters: { date: "d" }, idempotencyKey: "batch-1" };
+    const first = await launcher.launchBatch(items, common);
+    const again = await launcher.launchBatch(items, common);
+    expect(again.map((r) => r.runId)).toEqual(first.map((r) => r.runId));
+    expect(again.every((r) => r.replayed)).toBe(true);
+    expect(runTaskInputs()).toHaveLength(2);
+  });
+
   it("frees the key of a launch that started nothing, so a retry can start the run", async () => {
     const org = newOrg();
     await registerFlow(env, org, "etl_pipeline", "1.0.0");

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { buildFlow } from "../../lib/build/artifact";
+import { buildFlow } from "../../lib/bundler";
 import {
   RESTART_MESSAGE,
   startLocalPlatform,

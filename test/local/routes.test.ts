@@ -9,7 +9,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { zipSync } from "fflate";
-import { buildFlow } from "../../lib/build/artifact";
+import { buildFlow } from "../../lib/bundler/build";
 import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform";
 import { defaultWorkerCommand } from "../../lib/worker/bundle";
 

@@ -16,7 +16,8 @@ import {
 } from "../../lib/persistence/models";
 import { Persistence } from "../../lib/persistence/persistence";
 import { createZip } from "../../lib/storage/archive";
-import { ObjectStore, sha256Hex } from "../../lib/storage/object-store";
+import { sha256Hex } from "../../lib/hash";
+import { ObjectStore } from "../../lib/storage/object-store";
 import { startTestEnv, type TestEnv } from "../support/local-servers";
 import { newRun, uniqueOrg } from "./fixtures";
 

@@ -513,6 +513,52 @@ describe("idempotency keys", () => {
     for (const r of results) if (!r.claimed) expect(r.runId).toBe(`run-${winnerId}`);
   });
 
+  it("the same key with another payload hash is a ConflictError naming the key", async () => {
+    const org = uniqueOrg();
+    const now = new Date("2024-05-01T10:00:00Z");
+    const first = { now, payloadHash: "a".repeat(64) };
+    expect(await persistence.idempotency.claim(org, "order-9", "run-1", first)).toEqual({
+      claimed: true,
+    });
+    expect(await persistence.idempotency.claim(org, "order-9", "run-2", first)).toEqual({
+      claimed: false,
+      runId: "run-1",
+    });
+    const other = persistence.idempotency.claim(org, "order-9", "run-3", {
+      now,
+      payloadHash: "b".repeat(64),
+    });
+    await expect(other).rejects.toThrow(ConflictError);
+    await expect(other).rejects.toThrow(/idempotency key order-9 .*different launch request/);
+    // After the window the key is free again, whatever the payload.
+    const later = new Date(now.getTime() + 24 * 3600 * 1000 + 1000);
+    expect(
+      await persistence.idempotency.claim(org, "order-9", "run-4", {
+        now: later,
+        payloadHash: "b".repeat(64),
+      }),
+    ).toEqual({ claimed: true });
+  });
+
+  it("a record holds its status and payload hash, as Powertools' IdempotencyRecord", async () => {
+    const org = uniqueOrg();
+    const now = new Date("2024-05-01T10:00:00Z");
+    await persistence.idempotency.claim(org, "k", "run-1", { now, payloadHash: "c".repeat(64) });
+    expect(await persistence.idempotency.get(org, "k")).toEqual({
+      orgId: org,
+      key: "k",
+      status: "INPROGRESS",
+      runId: "run-1",
+      payloadHash: "c".repeat(64),
+      claimedAt: now.toISOString(),
+      expiresAt: Math.floor(now.getTime() / 1000) + 24 * 3600,
+    });
+    await persistence.idempotency.complete(org, "k", "someone-else");
+    expect((await persistence.idempotency.get(org, "k"))?.status).toBe("INPROGRESS");
+    await persistence.idempotency.complete(org, "k", "run-1");
+    expect((await persistence.idempotency.get(org, "k"))?.status).toBe("COMPLETED");
+  });
+
   it("idempotency records are not runs and do not show up in listings", async () => {
     const org = uniqueOrg();
     await persistence.runs.claimIdempotencyKey(org, "k", "run-1");

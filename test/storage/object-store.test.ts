@@ -1,6 +1,7 @@
 import { ConflictError, NotFoundError, ValidationError } from "../../lib/errors";
 import { artifactKey, depPackageKey, runParametersKey, tracebackKey } from "../../lib/storage/keys";
-import { ObjectStore, sha256Hex } from "../../lib/storage/object-store";
+import { sha256Hex } from "../../lib/hash";
+import { ObjectStore } from "../../lib/storage/object-store";
 import { formatS3Uri, parseS3Uri } from "../../lib/storage/s3-uri";
 import { startTestEnv, type TestEnv } from "../support/local-servers";
 

@@ -1,7 +1,7 @@
 /** The worker's environment contract: what it reads, and errors that name the variable. */
 import { ConfigurationError } from "../../lib/errors";
 import { parseWorkerConfig, peekRunId } from "../../lib/worker/config";
-import { createRedactor } from "../../lib/worker/redact";
+import { createRedactor } from "../../lib/log";
 
 const SHA = "a".repeat(64);
 

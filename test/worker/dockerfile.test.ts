@@ -9,7 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync 
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { buildFlow } from "../../lib/build";
+import { buildFlow } from "../../lib/bundler";
 import { RunRepository } from "../../lib/persistence/runs";
 import { ObjectStore, sha256Hex } from "../../lib/storage";
 import { WORKER_BUNDLE_FILE } from "../../lib/worker/bundle";

@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { buildFlow } from "../../lib/build";
+import { buildFlow } from "../../lib/bundler";
 import { RunRepository } from "../../lib/persistence/runs";
 import type { RunRecord } from "../../lib/persistence/records";
 import { ObjectStore, sha256Hex } from "../../lib/storage";

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { buildFlow } from "../../lib/build";
+import { buildFlow } from "../../lib/bundler";
 import { DagLauncher, LocalBackend, type LocalWorkerExit } from "../../lib/launcher";
 import { Persistence, registerFlow, type FlowRecord, type RunRecord } from "../../lib/persistence";
 import { ObjectStore } from "../../lib/storage";

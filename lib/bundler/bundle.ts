@@ -2,10 +2,8 @@ import { existsSync, statSync } from "node:fs";
 import * as path from "node:path";
 import type { BuildFailure, Message } from "esbuild";
 import { ValidationError } from "../errors";
-import { FlowBuildError } from "./errors";
-
-/** Name of the bundle inside an artifact. */
-export const BUNDLE_ENTRY = "flow.js";
+import { BUNDLE_ENTRY } from "../artifact/artifact";
+import { FlowBuildError } from "../artifact/errors";
 
 /**
  * Imports left to the host at load time: the worker (or CLI) supplies its own SDK, so the DAG a
@@ -51,7 +49,7 @@ export function findProjectRoot(entryAbs: string): string {
   }
 }
 
-function toPosix(p: string): string {
+export function toPosix(p: string): string {
   return p.split(path.sep).join("/");
 }
 

@@ -2,7 +2,6 @@ import Module from "node:module";
 import * as path from "node:path";
 import * as sdk from "../sdk";
 import type { Dag } from "../sdk";
-import { bundleFlow, resolveEntry } from "./bundle";
 import { FlowBuildError } from "./errors";
 
 export interface LoadFlowOptions {
@@ -127,19 +126,4 @@ export function loadFlowBundle(code: string, filename: string, options: LoadFlow
     );
   }
   return only;
-}
-
-/**
- * Loads a flow straight from its TypeScript/JavaScript source: bundles it in memory exactly as
- * `dagy build` does and loads that bundle, so source runs and artifact runs share one path.
- */
-export async function loadFlowSource(
-  entry: string,
-  options: LoadFlowOptions & { cwd?: string } = {},
-): Promise<Dag> {
-  const cwd = options.cwd ?? process.cwd();
-  const entryAbs = resolveEntry(entry, cwd);
-  const sourceName = options.sourceName ?? path.relative(cwd, entryAbs);
-  const bundle = await bundleFlow(entryAbs, sourceName);
-  return loadFlowBundle(bundle.code, bundle.filename, { ...options, sourceName });
 }

@@ -3,6 +3,7 @@
  * reading order, then the rest alphabetically), two-space indent, trailing newline. The same
  * spec therefore always produces the same bytes, whatever order the SDK inserted keys in.
  */
+import { canonicalJson } from "../json";
 
 /** Fields of `flow_spec.json` / `metadata.json` that read best first, in this order. */
 const LEADING_KEYS = [
@@ -40,20 +41,6 @@ function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value !== null && typeof value === "object") {
-    const source = value as Record<string, unknown>;
-    // No prototype, so a user key such as "__proto__" stays an ordinary key.
-    const out = Object.create(null) as Record<string, unknown>;
-    for (const key of Object.keys(source).sort(compareKeys)) {
-      if (source[key] !== undefined) out[key] = canonical(source[key]);
-    }
-    return out;
-  }
-  return value;
-}
-
 export function stableStringify(value: unknown): string {
-  return `${JSON.stringify(canonical(value), null, 2)}\n`;
+  return `${canonicalJson(value, { compareKeys, indent: 2 })}\n`;
 }

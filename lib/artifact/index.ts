@@ -1,0 +1,20 @@
+/**
+ * Reading flow artifacts: open and verify the zip, validate `flow_spec.json` and
+ * `metadata.json`, and load the flow's bundle. What the worker needs; building is lib/bundler.
+ */
+export {
+  ARTIFACT_LIMITS,
+  BUNDLE_ENTRY,
+  METADATA_ENTRY,
+  SPEC_ENTRY,
+  loadArtifact,
+  packArtifact,
+  readArtifact,
+  type ArtifactContents,
+  type LoadArtifactOptions,
+  type LoadedArtifact,
+} from "./artifact";
+export { FlowBuildError } from "./errors";
+export { loadFlowBundle, type LoadFlowOptions } from "./loader";
+export { artifactMetadataSchema, flowSpecSchema } from "./schema";
+export { stableStringify } from "./json";

@@ -1,0 +1,93 @@
+/**
+ * A launch as the runs table holds it: the QUEUED record a launch writes, and the launch
+ * result read back from a run record when an idempotency key replays it.
+ */
+import type { FlowRecord, RunRecord } from "../persistence/records";
+import type { Json } from "../sdk/types";
+import type { TaskResources } from "./fargate";
+import type { DagLaunchRequest, DagLaunchResult } from "./types";
+
+export interface QueuedRunInput {
+  readonly runId: string;
+  readonly request: DagLaunchRequest;
+  readonly flow: FlowRecord;
+  readonly resources: TaskResources;
+  readonly correlationId: string;
+  readonly depPackageUris: readonly string[];
+  readonly secretNames: readonly string[];
+  /** Kept in the record, unless they were spilled to `parametersUri`. */
+  readonly parameters: Record<string, Json>;
+  readonly parametersUri?: string;
+  readonly createdAt: Date;
+}
+
+export function queuedRunRecord(input: QueuedRunInput): RunRecord {
+  const { request, flow, resources } = input;
+  const createdAt = input.createdAt.toISOString();
+  return {
+    run_id: input.runId,
+    org_id: request.orgId,
+    flow_name: flow.flow_name,
+    flow_version: flow.flow_version,
+    status: "QUEUED",
+    environment: request.environment ?? "",
+    ...(request.deploymentName ? { deployment_name: request.deploymentName } : {}),
+    correlation_id: input.correlationId,
+    trigger_source: request.triggerSource || "lambda",
+    ...(request.triggeredBy ? { triggered_by: request.triggeredBy } : {}),
+    ...(input.parametersUri !== undefined
+      ? { parameters_uri: input.parametersUri }
+      : { parameters: input.parameters }),
+    artifact_s3_uri: flow.artifact_s3_uri,
+    artifact_sha256: flow.artifact_sha256,
+    dep_package_uris: input.depPackageUris.slice(),
+    secret_names: input.secretNames.slice(),
+    ...(resources.workloadProfile !== undefined
+      ? { workload_profile: resources.workloadProfile }
+      : {}),
+    cpu: resources.cpu,
+    memory: resources.memory,
+    ephemeral_storage_gib: resources.ephemeralStorageGib,
+    capacity_provider: resources.capacityProvider,
+    ...(request.extraEnvVars !== undefined ? { extra_env_vars: request.extraEnvVars } : {}),
+    metadata: request.metadata ?? {},
+    created_at: createdAt,
+    updated_at: createdAt,
+    ...(request.idempotencyKey !== undefined ? { idempotency_key: request.idempotencyKey } : {}),
+  };
+}
+
+/**
+ * The first launch's result, from its run record; `undefined` run: the first launch has
+ * claimed the key but not yet written its run.
+ */
+export function replayedResult(
+  run: RunRecord | undefined,
+  runId: string,
+  request: DagLaunchRequest,
+): DagLaunchResult {
+  if (!run) {
+    return {
+      success: false,
+      runId,
+      flowName: request.flowName,
+      correlationId: request.correlationId ?? "",
+      errorMessage: `a launch with idempotency key ${request.idempotencyKey ?? ""} is still in progress (run ${runId}); retry shortly`,
+      errorCode: "conflict",
+      metadata: request.metadata ?? {},
+      replayed: true,
+    };
+  }
+  // The first launch succeeded if it started a task, whatever the run did afterwards.
+  const success = run.status !== "FAILED" || Boolean(run.task_arn);
+  return {
+    success,
+    runId: run.run_id,
+    flowName: run.flow_name,
+    ...(run.task_arn ? { taskArn: run.task_arn } : {}),
+    correlationId: run.correlation_id,
+    ...(!success && run.error_message ? { errorMessage: run.error_message } : {}),
+    metadata: run.metadata ?? {},
+    replayed: true,
+  };
+}
