@@ -93,6 +93,8 @@ export function onLinkClick(event: MouseEvent): void {
   if (!anchor || anchor.target === "_blank" || anchor.hasAttribute("download")) return;
   const url = new URL(anchor.href, location.href);
   if (url.origin !== location.origin || !url.pathname.startsWith(`${BASE}/`)) return;
+  // In-page anchors (the skip link) keep their default behaviour.
+  if (url.hash !== "" && url.pathname === location.pathname) return;
   event.preventDefault();
   navigate(url.pathname + url.search);
 }

@@ -92,8 +92,11 @@ export function RunPage({
           </h1>
           <p class="mono run-id">{detail.run_id}</p>
         </div>
-        <div class="run-status" aria-live="polite">
-          <StatusBadge status={detail.status} />
+        <div class="run-status">
+          {/* Announced when it changes; the ticking duration beside it is not. */}
+          <span aria-live="polite">
+            <StatusBadge status={detail.status} />
+          </span>
           <span>{durationBetween(detail.started_at, detail.completed_at, now)}</span>
           {detail.cancel_requested && !isTerminal(detail.status) && (
             <span class="muted">cancel requested</span>
