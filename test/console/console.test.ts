@@ -386,7 +386,7 @@ function browserSuite(executablePath: string): void {
     }
   });
 
-  it("labels every form control and fits a phone's width", async () => {
+  it("labels every form control, skips to content by keyboard and fits a phone's width", async () => {
     const phone = await browser.context.newPage();
     await phone.setViewportSize({ width: 390, height: 844 });
     for (const path of ["/console/", "/console/flows/console_params", "/console/schedules"]) {
@@ -398,6 +398,13 @@ function browserSuite(executablePath: string): void {
       const overflow: number = await phone.evaluate(HORIZONTAL_OVERFLOW);
       expect({ path, overflow }).toEqual({ path, overflow: 0 });
     }
+    // Keyboard: the first Tab reaches "Skip to content", Enter lands in the page's content.
+    await phone.goto(`${platform.url}/console/`);
+    await phone.locator("main h1").waitFor();
+    await phone.keyboard.press("Tab");
+    expect(await phone.evaluate("document.activeElement.textContent")).toBe("Skip to content");
+    await phone.keyboard.press("Enter");
+    await waitUntil(phone, `document.activeElement.id === "main"`);
     await phone.close();
   });
 }
