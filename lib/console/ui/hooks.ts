@@ -28,21 +28,35 @@ export function usePolled<T>(
   const generation = useRef(0);
   const timer = useRef<number | undefined>(undefined);
 
+  // One request at a time per generation: a refresh during a request runs right after it.
+  const inFlight = useRef<number | undefined>(undefined);
+  const again = useRef(false);
+
   const run = useCallback((gen: number) => {
     window.clearTimeout(timer.current);
+    if (inFlight.current === gen) {
+      again.current = true;
+      return;
+    }
+    inFlight.current = gen;
+    again.current = false;
+    const settle = (next: number | undefined) => {
+      inFlight.current = undefined;
+      if (again.current) run(gen);
+      else if (next !== undefined) timer.current = window.setTimeout(() => run(gen), next);
+    };
     fetcherRef.current().then(
       (data) => {
         if (gen !== generation.current) return;
         setState({ data, loading: false });
-        const next = intervalRef.current(data);
-        if (next !== undefined) timer.current = window.setTimeout(() => run(gen), next);
+        settle(intervalRef.current(data));
       },
       (error: unknown) => {
         if (gen !== generation.current) return;
         setState((s) => ({ ...s, error: error as Error, loading: false }));
-        // Keep trying while polling: the platform may be restarting.
+        // Keep trying while polling, more slowly: the platform may be restarting.
         const next = intervalRef.current(undefined);
-        if (next !== undefined) timer.current = window.setTimeout(() => run(gen), next * 2);
+        settle(next === undefined ? undefined : next * 2);
       },
     );
   }, []);
