@@ -10,8 +10,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Page } from "playwright-core";
 import type { ApiRequest } from "../../lib/cli/api-client";
-import { startConsoleProxy, type ConsoleProxy } from "../../lib/cli/console";
-import { apiClientFor } from "../../lib/cli/lifecycle";
+import {
+  command as consoleCommand,
+  startConsoleProxy,
+  type ConsoleProxy,
+} from "../../lib/cli/console";
+import type { CliIO } from "../../lib/cli/io";
 import { consoleBundle } from "../../lib/console/build";
 import { createConsoleHandler } from "../../lib/console/server";
 import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform";
@@ -367,23 +371,41 @@ function browserSuite(executablePath: string): void {
     expect(saved?.launch.parameters).toEqual({ step_seconds: 1 });
   });
 
-  it("works through `dagy console`, which forwards to the platform", async () => {
-    const client = await apiClientFor({ kind: "http", apiUrl: platform.url });
-    const proxy = await startConsoleProxy({
-      port: 0,
-      defaultOrg: ORG,
-      transport: client.transport,
-    });
+  it("works through `dagy console --url`, which forwards to the platform", async () => {
+    // The command itself, as `npx dagy console --url <platform> --console-port 0` runs it.
+    let output = "";
+    let interrupt: (() => void) | undefined;
+    const io: CliIO = {
+      cwd: REPO,
+      env: {},
+      stdout: (text) => void (output += text),
+      stderr: () => undefined,
+      onInterrupt: (handler) => {
+        interrupt = handler;
+        return () => (interrupt = undefined);
+      },
+    };
+    const exit = consoleCommand.run(
+      ["--url", platform.url, "--console-port", "0", "--org", ORG],
+      io,
+    );
+    const deadline = Date.now() + 15_000;
+    while (!/open http:\/\/127\.0\.0\.1:\d+\/console\//.test(output) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const consoleUrl = /open (http:\/\/127\.0\.0\.1:\d+)\/console\//.exec(output)?.[1];
+    expect(consoleUrl).toBeDefined();
     try {
       const runId = await launch("console_steps", { step_seconds: 0 });
-      await page.goto(`${proxy.url}/console/`);
+      await page.goto(`${consoleUrl}/console/`);
       await page.locator(`tr[data-run-id="${runId}"]`).waitFor({ timeout: 15_000 });
       await page.locator(`tr[data-run-id="${runId}"] a`).click();
       await badge(page).filter({ hasText: "SUCCEEDED" }).waitFor({ timeout: 30_000 });
-      expect(page.url()).toBe(`${proxy.url}/console/runs/${runId}`);
+      expect(page.url()).toBe(`${consoleUrl}/console/runs/${runId}`);
     } finally {
-      await proxy.close();
+      interrupt?.();
     }
+    expect(await exit).toBe(0);
   });
 
   it("labels every form control, skips to content by keyboard and fits a phone's width", async () => {
