@@ -8,6 +8,7 @@ module.exports = {
   },
   moduleNameMapper: {
     "^dagy$": "<rootDir>/lib/sdk/index.ts",
+    "^dagy/testing$": "<rootDir>/lib/testing/index.ts",
     "^dagy/launcher$": "<rootDir>/lib/launcher/index.ts",
     "^dagy/persistence$": "<rootDir>/lib/persistence/index.ts",
   },

@@ -5,6 +5,7 @@
  */
 const BENCHMARKS = [
   "executor",
+  "map",
   "launch",
   "worker",
   "platform",

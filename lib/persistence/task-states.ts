@@ -41,6 +41,13 @@ export function compactTaskState(state: TaskState): TaskState {
   if (state.completed_at !== undefined) compact.completed_at = state.completed_at;
   if (state.duration_ms !== undefined) compact.duration_ms = state.duration_ms;
   if (state.error !== undefined) compact.error = truncateError(state.error);
+  // A mapped task's item counts; the worker bounds its listed failures (100, short errors).
+  if (state.map !== undefined) {
+    compact.map = {
+      ...state.map,
+      failures: state.map.failures.map((f) => ({ ...f, error: truncateError(f.error) })),
+    };
+  }
   return compact;
 }
 

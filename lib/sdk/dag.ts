@@ -3,6 +3,7 @@ import {
   resolveTaskOptions,
   validateName,
   validateTaskId,
+  validateMapOptions,
   validateTaskOptions,
   VERSION_PATTERN,
   type ResolvedTaskOptions,
@@ -15,10 +16,11 @@ import {
   type ActiveBuilder,
   type RecordableTask,
 } from "./registry";
-import type { TaskCallOptions, TaskRef } from "./task";
+import type { MapOptions, TaskCallOptions, TaskRef } from "./task";
 import { isTaskRef } from "./task";
+import { buildPlan } from "./plan";
 import { parseTemplate, templateParameterNames } from "./template";
-import type { DagOptions, FlowSpec, Json, TaskContext, TaskOptions } from "./types";
+import type { DagOptions, FlowSpec, Json, MapSpec, TaskContext, TaskOptions } from "./types";
 
 /** Default of `DagOptions.version`. */
 export const DEFAULT_DAG_VERSION = "0.0.0";
@@ -40,6 +42,8 @@ export interface TaskNode {
   readonly dynamicInput: boolean;
   /** Parameters used by the input's templates (first path segment), sorted, unique. */
   readonly parameterNames: readonly string[];
+  /** Set for a mapped task (`task.map(list)`): `input` is the list, one attempt series per item. */
+  readonly map?: MapSpec;
 }
 
 /** Identity of one DAG definition, carried by its references to catch foreign ones. */
@@ -52,13 +56,14 @@ interface RefBrand {
 }
 
 class TaskReference implements TaskRef<unknown> {
+  /** One brand object per builder, shared by all its references. */
   readonly [TASK_REF_BRAND]: RefBrand;
   constructor(
     readonly taskId: string,
     readonly dagName: string,
-    owner: RefOwner,
+    brand: RefBrand,
   ) {
-    this[TASK_REF_BRAND] = { owner };
+    this[TASK_REF_BRAND] = brand;
   }
   toJSON(): { $ref: string } {
     return { $ref: this.taskId };
@@ -71,16 +76,29 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-function refOwner(ref: TaskRef<unknown>): RefOwner | undefined {
-  return (ref as unknown as { [TASK_REF_BRAND]: RefBrand | undefined })[TASK_REF_BRAND]?.owner;
+const NO_NAMES: readonly string[] = Object.freeze([]);
+
+/** Resolved options of a task called without option overrides, shared by all such calls. */
+const defaultCallOptions = new WeakMap<object, ResolvedTaskOptions>();
+const NO_CALL_OPTIONS: TaskCallOptions = Object.freeze({});
+
+function sortedUnique(names: Set<string>): readonly string[] {
+  if (names.size === 0) return NO_NAMES;
+  if (names.size === 1) return Object.freeze([...names]);
+  return Object.freeze([...names].sort());
 }
 
 /** Records the nodes of one DAG while its builder runs. */
 class DagBuilder implements ActiveBuilder, RefOwner {
   readonly nodes: TaskNode[] = [];
-  private readonly ids = new Set<string>();
+  /** Position of each node in `nodes`, by id. */
+  readonly index = new Map<string, number>();
   /** Next suffix to try per base id, so repeats cost O(1) each. */
   private readonly nextSuffix = new Map<string, number>();
+  private readonly brand: RefBrand = Object.freeze({ owner: this });
+  /** Scratch sets reused by every `record` call (cleared each time). */
+  private readonly upstream = new Set<string>();
+  private readonly parameterNames = new Set<string>();
 
   constructor(
     readonly dagName: string,
@@ -91,21 +109,70 @@ class DagBuilder implements ActiveBuilder, RefOwner {
     const taskOptions = task.options as TaskOptions;
     const base = taskOptions.id ?? task.name;
     const where = `DAG "${this.dagName}", task "${base}"`;
-    const callOptions = validateTaskOptions(
-      where,
-      rawCallOptions as TaskCallOptions | undefined,
-      "call",
-    ) as TaskCallOptions;
+    const callOptions =
+      rawCallOptions === undefined
+        ? NO_CALL_OPTIONS
+        : (validateTaskOptions(
+            where,
+            rawCallOptions as TaskCallOptions,
+            "call",
+          ) as TaskCallOptions);
+    return this.add(task, base, where, input, callOptions, undefined);
+  }
+
+  recordMap(task: RecordableTask, list: unknown, rawOptions: unknown): TaskRef<unknown> {
+    const taskOptions = task.options as TaskOptions;
+    const base = taskOptions.id ?? task.name;
+    const where = `DAG "${this.dagName}", task "${base}"`;
+    const options: MapOptions =
+      rawOptions === undefined
+        ? NO_CALL_OPTIONS
+        : validateTaskOptions(where, rawOptions as MapOptions, "map");
+    validateMapOptions(where, options);
+    let over: MapSpec["over"];
+    if (isTaskRef(list)) over = { task: list.taskId };
+    else if (Array.isArray(list)) over = { length: list.length };
+    else {
+      throw new DagDefinitionError(
+        `${where}: map() takes an array or a reference to a task's array output, got ` +
+          `${list === null ? "null" : typeof list}`,
+      );
+    }
+    const map: MapSpec = Object.freeze({
+      over: Object.freeze(over),
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.isolate === undefined ? {} : { isolate: options.isolate }),
+      ...(options.toleratedFailureCount === undefined
+        ? {}
+        : { tolerated_failure_count: options.toleratedFailureCount }),
+      ...(options.toleratedFailurePercentage === undefined
+        ? {}
+        : { tolerated_failure_percentage: options.toleratedFailurePercentage }),
+    });
+    return this.add(task, base, where, list, options, map);
+  }
+
+  private add(
+    task: RecordableTask,
+    base: string,
+    where: string,
+    input: unknown,
+    callOptions: TaskCallOptions,
+    map: MapSpec | undefined,
+  ): TaskRef<unknown> {
+    const taskOptions = task.options as TaskOptions;
     const id = callOptions.id ?? this.autoId(base);
-    if (this.ids.has(id)) {
+    if (this.index.has(id)) {
       throw new DagDefinitionError(
         `DAG "${this.dagName}": duplicate task id "${id}"; ids default to the task name with ` +
           `_2, _3, … for repeats, so an explicit id must not reuse one of those`,
       );
     }
 
-    const upstream = new Set<string>();
-    const parameterNames = new Set<string>();
+    const upstream = this.upstream;
+    const parameterNames = this.parameterNames;
+    upstream.clear();
+    parameterNames.clear();
     const dynamicInput = this.scanInput(id, input, upstream, parameterNames, 0);
     if (callOptions.after !== undefined) {
       if (!Array.isArray(callOptions.after)) {
@@ -134,34 +201,46 @@ class DagBuilder implements ActiveBuilder, RefOwner {
       }
     }
 
-    this.ids.add(id);
+    this.index.set(id, this.nodes.length);
     this.nodes.push(
       Object.freeze({
         id,
         task: task.name,
         fn: task.fn as TaskNode["fn"],
         input,
-        upstream: Object.freeze([...upstream].sort()),
-        options: resolveTaskOptions(taskOptions, callOptions),
+        upstream: sortedUnique(upstream),
+        options: this.resolveOptions(taskOptions, callOptions),
         dynamicInput,
-        parameterNames: Object.freeze([...parameterNames].sort()),
+        parameterNames: sortedUnique(parameterNames),
+        ...(map === undefined ? {} : { map }),
       }),
     );
-    return new TaskReference(id, this.dagName, this);
+    return new TaskReference(id, this.dagName, this.brand);
+  }
+
+  private resolveOptions(taskOptions: TaskOptions, callOptions: TaskOptions): ResolvedTaskOptions {
+    if (callOptions !== NO_CALL_OPTIONS) return resolveTaskOptions(taskOptions, callOptions);
+    let resolved = defaultCallOptions.get(taskOptions);
+    if (resolved === undefined) {
+      resolved = resolveTaskOptions(taskOptions, NO_CALL_OPTIONS);
+      defaultCallOptions.set(taskOptions, resolved);
+    }
+    return resolved;
   }
 
   private autoId(base: string): string {
-    if (!this.ids.has(base)) return base;
+    if (!this.index.has(base)) return base;
     let n = this.nextSuffix.get(base) ?? 2;
-    while (this.ids.has(`${base}_${n}`)) n++;
+    let id = `${base}_${n}`;
+    while (this.index.has(id)) id = `${base}_${++n}`;
     this.nextSuffix.set(base, n + 1);
-    const id = `${base}_${n}`;
-    validateTaskId(id, `DAG "${this.dagName}"`);
+    // `base` is a valid id and `_<n>` adds valid characters: only the length can break.
+    if (id.length > 128) validateTaskId(id, `DAG "${this.dagName}"`);
     return id;
   }
 
   private checkOwnRef(taskId: string, ref: TaskRef<unknown>): void {
-    if (refOwner(ref) !== this) {
+    if ((ref as unknown as { [TASK_REF_BRAND]: unknown })[TASK_REF_BRAND] !== this.brand) {
       throw new DagDefinitionError(
         `DAG "${this.dagName}", task "${taskId}": the input refers to task "${ref.taskId}" of ` +
           `another DAG "${ref.dagName}"; a DAG can only use the results of its own tasks`,
@@ -302,6 +381,7 @@ export class Dag {
           ...(node.options.timeoutMs === undefined ? {} : { timeout_ms: node.options.timeoutMs }),
         },
         ...(input === undefined ? {} : { input }),
+        ...(node.map === undefined ? {} : { map: { ...node.map, over: { ...node.map.over } } }),
       };
     });
     edges.sort(compareEdges);
@@ -325,7 +405,8 @@ export class Dag {
     const lines = [`%% ${this.name} ${this.version}`, "flowchart TD"];
     this.nodes.forEach((node, i) => {
       key.set(node.id, `t${i}`);
-      const label = node.id === node.task ? node.id : `${node.id} (${node.task})`;
+      let label = node.id === node.task ? node.id : `${node.id} (${node.task})`;
+      if (node.map !== undefined) label += " (map)";
       // Ids and task names only hold [A-Za-z0-9_.-], so the label needs no escaping.
       lines.push(`  t${i}["${label}"]`);
     });
@@ -353,33 +434,6 @@ function specInput(dagName: string, node: TaskNode): Json | undefined {
       `DAG "${dagName}", task "${node.id}": the input cannot be written to flow_spec.json as ` +
         `JSON: ${error instanceof Error ? error.message : String(error)}`,
     );
-  }
-}
-
-/** Kahn's algorithm; references only point backwards, so this guards future ways to add edges. */
-function assertAcyclic(dagName: string, nodes: readonly TaskNode[]): void {
-  const index = new Map<string, number>();
-  nodes.forEach((n, i) => index.set(n.id, i));
-  const indegree = new Array<number>(nodes.length).fill(0);
-  const downstream: number[][] = nodes.map(() => []);
-  nodes.forEach((n, i) => {
-    for (const up of n.upstream) {
-      const j = index.get(up);
-      if (j === undefined) {
-        throw new DagDefinitionError(`DAG "${dagName}", task "${n.id}": unknown upstream "${up}"`);
-      }
-      downstream[j]!.push(i);
-      indegree[i]!++;
-    }
-  });
-  const queue: number[] = [];
-  indegree.forEach((d, i) => d === 0 && queue.push(i));
-  for (let head = 0; head < queue.length; head++) {
-    for (const j of downstream[queue[head]!]!) if (--indegree[j]! === 0) queue.push(j);
-  }
-  if (queue.length !== nodes.length) {
-    const stuck = nodes.filter((_, i) => indegree[i]! > 0).map((n) => n.id);
-    throw new DagDefinitionError(`DAG "${dagName}" has a cycle through tasks: ${stuck.join(", ")}`);
   }
 }
 
@@ -432,9 +486,19 @@ export function dag(name: string, options: DagOptions, builder: () => void): Dag
       `DAG "${name}" has no tasks; call at least one task in its builder`,
     );
   }
-  assertAcyclic(name, state.nodes);
+  const nodes = Object.freeze(state.nodes.slice());
+  const plan = buildPlan(nodes, state.index);
+  if ("unknownUpstream" in plan) {
+    const { node, upstream } = plan.unknownUpstream;
+    throw new DagDefinitionError(`DAG "${name}", task "${node}": unknown upstream "${upstream}"`);
+  }
+  if ("cycle" in plan) {
+    throw new DagDefinitionError(
+      `DAG "${name}" has a cycle through tasks: ${plan.cycle.join(", ")}`,
+    );
+  }
   const frozenOptions = Object.freeze({ ...validOptions });
-  const result = new Dag(name, frozenOptions, Object.freeze(state.nodes.slice()));
+  const result = new Dag(name, frozenOptions, nodes);
   for (const collector of reg.collectors) collector.push(result);
   return result;
 }

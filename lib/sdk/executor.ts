@@ -5,7 +5,13 @@
  * Bookkeeping is O(1) per edge (indegree counters, a ready queue), no timer is created unless
  * a timeout or a retry needs one, and the AbortSignal and logger of a task context are created
  * only when the task reads them. Completions always go through a promise, so a 10,000-long
- * chain of synchronous tasks never grows the stack.
+ * chain of synchronous tasks never grows the stack. The graph comes from `buildPlan` (integer
+ * arrays, cached per node list), so a DAG defined in this process is not indexed twice.
+ *
+ * A mapped task (`task.map`) becomes a `MapRun` once its list is known: its items share the
+ * run's slots (and the map's own `concurrency`), each with its own attempts, retries, timeout
+ * and events (`square[7]`), while the node's state keeps counts (`MapSummary`) instead of one
+ * state per item. Item retries go before new work; new items come after ready tasks.
  */
 import { randomUUID } from "node:crypto";
 import { DagyError, ValidationError } from "../errors";
@@ -13,11 +19,15 @@ import { retryDelay } from "./options";
 import { resolveParameters } from "./parameters";
 import { isTaskRef } from "./task";
 import type { TaskNode } from "./dag";
+import { buildPlan } from "./plan";
 import { parseTemplate, renderTemplate } from "./template";
+import { MAX_MAP_FAILURES_LISTED } from "./types";
 import type {
   DagOptions,
   ExecutorEvent,
   Json,
+  MapSpec,
+  MapSummary,
   RunResult,
   TaskContext,
   TaskLogger,
@@ -123,6 +133,9 @@ class AttemptContext implements TaskContext {
     readonly index: number,
     readonly taskId: string,
     readonly attempt: number,
+    /** The item of a mapped task this attempt runs, if any. */
+    readonly map: MapRun | undefined = undefined,
+    readonly item = -1,
   ) {}
 
   get runId(): string {
@@ -154,6 +167,69 @@ class AttemptContext implements TaskContext {
   }
 }
 
+/** Characters kept of a listed failed item's error (the full text is in its task_failed event). */
+const MAX_LISTED_ERROR_CHARS = 1000;
+
+/** A mapped task whose list is known: its items, their outputs and counts. */
+class MapRun {
+  readonly summary: MapSummary;
+  readonly outputs: unknown[];
+  /** Attempts so far and first start time, per item. */
+  readonly attempts: Int32Array;
+  readonly firstStart: Float64Array;
+  /** Running attempts by item. */
+  readonly current = new Map<number, AttemptContext>();
+  readonly retryTimers = new Map<number, NodeJS.Timeout>();
+  readonly lastError = new Map<number, Error>();
+  /** Next item to start for the first time. */
+  next = 0;
+  running = 0;
+  /** More items failed than tolerated: no new item starts and the map will fail. */
+  breach: Error | undefined;
+  finished = false;
+
+  constructor(
+    readonly index: number,
+    readonly id: string,
+    readonly items: readonly unknown[],
+    readonly concurrency: number,
+    /** Most items that may fail with the map still succeeding. */
+    readonly tolerated: number,
+    summary: MapSummary,
+  ) {
+    const n = items.length;
+    this.summary = summary;
+    this.outputs = new Array<unknown>(n).fill(null);
+    this.attempts = new Int32Array(n);
+    this.firstStart = new Float64Array(n);
+  }
+
+  /** True while an item may still start (now or after a retry delay). */
+  get hasWork(): boolean {
+    return this.running > 0 || this.retryTimers.size > 0 || this.next < this.items.length;
+  }
+}
+
+/** Items that may fail: the smaller of the count and the percentage of `total`; default 0. */
+function toleratedFailures(spec: MapSpec, total: number): number {
+  const count = spec.tolerated_failure_count;
+  const percentage = spec.tolerated_failure_percentage;
+  if (count === undefined && percentage === undefined) return 0;
+  const byPercentage =
+    percentage === undefined ? Infinity : Math.floor((total * percentage) / 100 + 1e-9);
+  return Math.min(count ?? Infinity, byPercentage);
+}
+
+function copySummary(summary: MapSummary): MapSummary {
+  return { ...summary, failures: summary.failures.slice() };
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
 class Run {
   readonly runId: string;
   readonly parameters: Readonly<Record<string, Json>>;
@@ -168,7 +244,8 @@ class Run {
   private readonly tasks: Record<string, TaskState> = {};
   private readonly outputs: Record<string, unknown> = {};
   private readonly waitingOn: Int32Array;
-  private readonly downstream: number[][];
+  private readonly downstreamStart: Int32Array;
+  private readonly downstream: Int32Array;
   private readonly firstStart: Float64Array;
   private readonly current: Array<AttemptContext | undefined>;
   private readonly lastError: Array<Error | undefined>;
@@ -180,6 +257,13 @@ class Run {
   private readyHead = 0;
   private readonly retryReady: number[] = [];
   private retryHead = 0;
+  /** Items of mapped tasks due for a retry. */
+  private readonly itemRetryReady: Array<{ map: MapRun; item: number }> = [];
+  private itemRetryHead = 0;
+  /** Mapped tasks with items never started yet, in the order they became ready. */
+  private readonly openMaps: MapRun[] = [];
+  /** Every mapped task started and not yet finished. */
+  private readonly maps = new Set<MapRun>();
   private remaining: number;
 
   private stopping = false;
@@ -207,34 +291,31 @@ class Run {
     const n = this.nodes.length;
     this.remaining = n;
     this.states = new Array<TaskState>(n);
-    this.waitingOn = new Int32Array(n);
-    this.downstream = new Array<number[]>(n);
     this.firstStart = new Float64Array(n);
     this.current = new Array<AttemptContext | undefined>(n);
     this.lastError = new Array<Error | undefined>(n);
-    const index = new Map<string, number>();
     for (let i = 0; i < n; i++) {
-      const node = this.nodes[i]!;
-      index.set(node.id, i);
       const state: TaskState = { status: "PENDING", attempts: 0 };
       this.states[i] = state;
-      this.tasks[node.id] = state;
-      this.downstream[i] = [];
+      this.tasks[this.nodes[i]!.id] = state;
     }
-    for (let i = 0; i < n; i++) {
-      const upstream = this.nodes[i]!.upstream;
-      this.waitingOn[i] = upstream.length;
-      for (const id of upstream) {
-        const j = index.get(id);
-        if (j === undefined) {
-          throw new ValidationError(
-            `DAG "${dag.name}": task "${this.nodes[i]!.id}" depends on unknown task "${id}"`,
-          );
-        }
-        this.downstream[j]!.push(i);
-      }
-      if (upstream.length === 0) this.ready.push(i);
+    const plan = buildPlan(this.nodes);
+    if ("unknownUpstream" in plan) {
+      const { node, upstream } = plan.unknownUpstream;
+      throw new ValidationError(
+        `DAG "${dag.name}": task "${node}" depends on unknown task "${upstream}"`,
+      );
     }
+    if ("cycle" in plan) {
+      // Only a hand-made RunnableDag can have one; its tasks would wait for each other forever.
+      throw new ValidationError(
+        `DAG "${dag.name}" has a cycle through tasks: ${plan.cycle.join(", ")}`,
+      );
+    }
+    this.waitingOn = plan.upstreamCount.slice();
+    this.downstreamStart = plan.downstreamStart;
+    this.downstream = plan.downstream;
+    for (let i = 0; i < n; i++) if (this.waitingOn[i] === 0) this.ready.push(i);
   }
 
   start(): Promise<RunResult> {
@@ -297,12 +378,129 @@ class Run {
 
   private pump(): void {
     while (this.running < this.limit && !this.stopping) {
-      let i: number;
-      if (this.retryHead < this.retryReady.length) i = this.retryReady[this.retryHead++]!;
-      else if (this.readyHead < this.ready.length) i = this.ready[this.readyHead++]!;
-      else return;
-      this.startAttempt(i);
+      if (this.retryHead < this.retryReady.length) {
+        this.startAttempt(this.retryReady[this.retryHead++]!);
+      } else if (this.itemRetryHead < this.itemRetryReady.length) {
+        const { map, item } = this.itemRetryReady[this.itemRetryHead++]!;
+        this.startItem(map, item);
+      } else if (this.readyHead < this.ready.length) {
+        const i = this.ready[this.readyHead++]!;
+        // Starting a map takes no slot: its items do.
+        if (this.nodes[i]!.map === undefined) this.startAttempt(i);
+        else this.startMap(i);
+      } else if (!this.startNextItem()) {
+        return;
+      }
     }
+  }
+
+  /** Starts the next item of the first open map below its own concurrency; false if none. */
+  private startNextItem(): boolean {
+    for (let k = 0; k < this.openMaps.length; k++) {
+      const map = this.openMaps[k]!;
+      if (map.next >= map.items.length || map.breach !== undefined) {
+        this.openMaps.splice(k--, 1);
+        continue;
+      }
+      if (map.running >= map.concurrency) continue;
+      this.startItem(map, map.next++);
+      return true;
+    }
+    return false;
+  }
+
+  /** A mapped task whose upstream succeeded: resolve its list and open it for its items. */
+  private startMap(i: number): void {
+    const node = this.nodes[i]!;
+    const spec = node.map!;
+    const state = this.states[i]!;
+    const now = Date.now();
+    state.status = "RUNNING";
+    state.started_at = this.stamp(now);
+    this.firstStart[i] = now;
+    let list: unknown;
+    try {
+      list = node.dynamicInput ? this.resolveInput(node.input, 0) : node.input;
+    } catch (error) {
+      list = error;
+    }
+    if (!Array.isArray(list)) {
+      const from = "task" in spec.over ? `the output of task "${spec.over.task}"` : "its list";
+      const error =
+        list instanceof Error
+          ? list
+          : new ValidationError(
+              `map "${node.id}": ${from} must be an array, got ${describeValue(list)}`,
+            );
+      this.emit({
+        event_type: "task_started",
+        timestamp: state.started_at,
+        run_id: this.runId,
+        task_id: node.id,
+      });
+      this.failNode(i, error);
+      this.checkDone();
+      return;
+    }
+    const summary: MapSummary = {
+      total: list.length,
+      pending: list.length,
+      running: 0,
+      succeeded: 0,
+      failed: 0,
+      skipped: 0,
+      cancelled: 0,
+      failures: [],
+    };
+    state.map = summary;
+    const map = new MapRun(
+      i,
+      node.id,
+      list,
+      spec.concurrency ?? Infinity,
+      toleratedFailures(spec, list.length),
+      summary,
+    );
+    this.maps.add(map);
+    this.emit({
+      event_type: "task_started",
+      timestamp: state.started_at,
+      run_id: this.runId,
+      task_id: node.id,
+      map: copySummary(summary),
+    });
+    if (list.length === 0) {
+      this.finishMap(map);
+      this.checkDone();
+    } else {
+      this.openMaps.push(map);
+    }
+  }
+
+  private startItem(map: MapRun, item: number): void {
+    const node = this.nodes[map.index]!;
+    const now = Date.now();
+    const attempt = ++map.attempts[item]!;
+    if (attempt === 1) {
+      map.summary.pending--;
+      map.summary.running++;
+      map.firstStart[item] = now;
+    }
+    const taskId = `${map.id}[${item}]`;
+    const ctx = new AttemptContext(this, map.index, taskId, attempt, map, item);
+    map.current.set(item, ctx);
+    map.running++;
+    this.running++;
+    this.emit({
+      event_type: "task_started",
+      timestamp: this.stamp(now),
+      run_id: this.runId,
+      task_id: taskId,
+      attempt,
+      map_task: map.id,
+      map_index: item,
+    });
+    this.invoke(ctx, node, map.items[item]);
   }
 
   private startAttempt(i: number): void {
@@ -325,20 +523,34 @@ class Run {
       task_id: node.id,
       attempt,
     });
-
-    let result: unknown;
+    let input: unknown;
     try {
-      const input = node.dynamicInput ? this.resolveInput(node.input, 0) : node.input;
-      result = (node.fn as (input: unknown, ctx: TaskContext) => unknown)(input, ctx);
+      input = node.dynamicInput ? this.resolveInput(node.input, 0) : node.input;
     } catch (error) {
-      // Through a promise like any other outcome: settling synchronously would recurse.
-      result = Promise.reject(toError(error));
+      this.invoke(ctx, node, undefined, toError(error));
+      return;
+    }
+    this.invoke(ctx, node, input);
+  }
+
+  /** Calls the task function; its outcome (or `thrown`) settles the attempt through a promise. */
+  private invoke(ctx: AttemptContext, node: TaskNode, input: unknown, thrown?: Error): void {
+    let result: unknown;
+    // Failures go through a promise like any other outcome: settling synchronously would recurse.
+    if (thrown !== undefined) {
+      result = Promise.reject(thrown);
+    } else {
+      try {
+        result = (node.fn as (input: unknown, ctx: TaskContext) => unknown)(input, ctx);
+      } catch (error) {
+        result = Promise.reject(toError(error));
+      }
     }
     const timeoutMs = node.options.timeoutMs;
     // Settled already when the task itself cancelled the run synchronously.
     if (timeoutMs !== undefined && !ctx.settled) {
       ctx.timer = setTimeout(() => {
-        const error = new TaskTimeoutError(node.id, timeoutMs);
+        const error = new TaskTimeoutError(ctx.taskId, timeoutMs);
         ctx.abort(error);
         this.onAttemptFailed(ctx, error);
       }, timeoutMs);
@@ -368,16 +580,28 @@ class Run {
 
   /** Marks the attempt settled; false when it already was (timed out, cancelled, aborted). */
   private settle(ctx: AttemptContext): boolean {
-    if (ctx.settled || this.current[ctx.index] !== ctx) return false;
+    if (ctx.settled) return false;
+    const map = ctx.map;
+    if (map === undefined) {
+      if (this.current[ctx.index] !== ctx) return false;
+      this.current[ctx.index] = undefined;
+    } else {
+      if (map.current.get(ctx.item) !== ctx) return false;
+      map.current.delete(ctx.item);
+      map.running--;
+    }
     ctx.settled = true;
     if (ctx.timer !== undefined) clearTimeout(ctx.timer);
-    this.current[ctx.index] = undefined;
     this.running--;
     return true;
   }
 
   private onAttemptSucceeded(ctx: AttemptContext, value: unknown): void {
     if (!this.settle(ctx)) return;
+    if (ctx.map !== undefined) {
+      this.onItemSucceeded(ctx, ctx.map, value);
+      return;
+    }
     const i = ctx.index;
     const state = this.states[i]!;
     const now = Date.now();
@@ -395,19 +619,55 @@ class Run {
       duration_ms: duration,
     });
     this.remaining--;
+    this.release(i);
+    this.checkDone();
+  }
+
+  /** Node i succeeded: its downstream tasks whose upstream all succeeded become ready. */
+  private release(i: number): void {
     if (!this.stopping) {
-      const next = this.downstream[i]!;
-      for (let k = 0; k < next.length; k++) {
-        const j = next[k]!;
+      const end = this.downstreamStart[i + 1]!;
+      for (let k = this.downstreamStart[i]!; k < end; k++) {
+        const j = this.downstream[k]!;
         if (--this.waitingOn[j]! === 0) this.ready.push(j);
       }
       this.pump();
     }
+  }
+
+  private onItemSucceeded(ctx: AttemptContext, map: MapRun, value: unknown): void {
+    const item = ctx.item;
+    const duration = Date.now() - map.firstStart[item]!;
+    map.lastError.delete(item);
+    map.outputs[item] = value;
+    map.summary.running--;
+    map.summary.succeeded++;
+    this.emit({
+      event_type: "task_succeeded",
+      timestamp: this.stamp(),
+      run_id: this.runId,
+      task_id: ctx.taskId,
+      attempt: ctx.attempt,
+      duration_ms: duration,
+      map_task: map.id,
+      map_index: item,
+    });
+    this.afterItem(map);
+  }
+
+  /** After an item settled for good: finish the map when nothing is left, start more items. */
+  private afterItem(map: MapRun): void {
+    if (!map.hasWork) this.finishMap(map);
+    else this.pump();
     this.checkDone();
   }
 
   private onAttemptFailed(ctx: AttemptContext, thrown: unknown): void {
     if (!this.settle(ctx)) return;
+    if (ctx.map !== undefined) {
+      this.onItemFailed(ctx, ctx.map, toError(thrown));
+      return;
+    }
     const i = ctx.index;
     const node = this.nodes[i]!;
     const error = toError(thrown);
@@ -437,16 +697,145 @@ class Run {
       this.pump();
       return;
     }
-    this.failTask(i, error);
+    this.failNode(i, error);
+    this.checkDone();
+  }
+
+  /** Node i failed for good: recorded, and the run stops if it is the first failure. */
+  private failNode(i: number, error: Error, summary?: MapSummary): void {
+    this.failTask(i, error, summary);
     if (this.failedIndex === -1) {
       this.failedIndex = i;
       this.failure = error;
       this.stopAfterFailure();
     }
-    this.checkDone();
   }
 
-  private failTask(i: number, error: Error): void {
+  private onItemFailed(ctx: AttemptContext, map: MapRun, error: Error): void {
+    const node = this.nodes[map.index]!;
+    const item = ctx.item;
+    map.lastError.set(item, error);
+    if (!this.stopping && map.breach === undefined && ctx.attempt <= node.options.retries) {
+      const delay = retryDelay(node.options, ctx.attempt);
+      this.emit({
+        event_type: "task_retrying",
+        timestamp: this.stamp(),
+        run_id: this.runId,
+        task_id: ctx.taskId,
+        attempt: ctx.attempt,
+        error: error.message,
+        ...(error.stack === undefined ? {} : { stack: error.stack }),
+        retry_in_ms: delay,
+        map_task: map.id,
+        map_index: item,
+      });
+      map.retryTimers.set(
+        item,
+        setTimeout(() => {
+          map.retryTimers.delete(item);
+          this.itemRetryReady.push({ map, item });
+          this.pump();
+        }, delay),
+      );
+      this.pump();
+      return;
+    }
+    this.failItem(map, item, error);
+    this.afterItem(map);
+  }
+
+  private failItem(map: MapRun, item: number, error: Error): void {
+    const summary = map.summary;
+    summary.running--;
+    summary.failed++;
+    if (summary.failures.length < MAX_MAP_FAILURES_LISTED) {
+      const message =
+        error.message.length > MAX_LISTED_ERROR_CHARS
+          ? `${error.message.slice(0, MAX_LISTED_ERROR_CHARS)}…[truncated]`
+          : error.message;
+      summary.failures.push({ index: item, attempts: map.attempts[item]!, error: message });
+    }
+    map.lastError.delete(item);
+    this.emit({
+      event_type: "task_failed",
+      timestamp: this.stamp(),
+      run_id: this.runId,
+      task_id: `${map.id}[${item}]`,
+      attempt: map.attempts[item]!,
+      duration_ms: Date.now() - map.firstStart[item]!,
+      error: error.message,
+      ...(error.stack === undefined ? {} : { stack: error.stack }),
+      map_task: map.id,
+      map_index: item,
+    });
+    if (summary.failed > map.tolerated && map.breach === undefined) {
+      const first = summary.failures[0];
+      map.breach = new Error(
+        `map "${map.id}": ${summary.failed} of ${summary.total} items failed, more than the ` +
+          `${map.tolerated} tolerated` +
+          (first === undefined ? "" : `; first: ${map.id}[${first.index}]: ${first.error}`),
+      );
+      this.stopMap(map);
+      // Like any task failing for good: the run stops now; the map's running items follow the
+      // failure policy, and the map itself fails once they have settled.
+      if (this.failedIndex === -1) {
+        this.failedIndex = map.index;
+        this.failure = map.breach;
+        this.stopAfterFailure();
+      }
+    }
+  }
+
+  /** No item of `map` starts any more: those never started are skipped, retries are dropped. */
+  private stopMap(map: MapRun): void {
+    map.summary.skipped += map.summary.pending;
+    map.summary.pending = 0;
+    map.next = map.items.length;
+    for (const [item, timer] of map.retryTimers) {
+      clearTimeout(timer);
+      map.retryTimers.delete(item);
+      this.failItem(map, item, map.lastError.get(item) ?? new Error("retry dropped"));
+    }
+  }
+
+  /** Every item has settled: the map succeeds, fails (tolerance exceeded) or is cancelled. */
+  private finishMap(map: MapRun): void {
+    if (map.finished) return;
+    map.finished = true;
+    this.maps.delete(map);
+    const i = map.index;
+    const summary = map.summary;
+    if (map.breach !== undefined) {
+      this.failNode(i, map.breach, copySummary(summary));
+      return;
+    }
+    const state = this.states[i]!;
+    const now = Date.now();
+    const duration = now - this.firstStart[i]!;
+    state.completed_at = this.stamp(now);
+    state.duration_ms = duration;
+    this.remaining--;
+    if (summary.skipped > 0 || summary.cancelled > 0) {
+      // The run stopped (another task failed) before every item ran.
+      state.status = "CANCELLED";
+      state.error = `stopped after ${summary.succeeded + summary.failed} of ${summary.total} items: the run failed`;
+      return;
+    }
+    state.status = "SUCCEEDED";
+    this.outputs[map.id] = map.outputs;
+    this.emit({
+      event_type: "task_succeeded",
+      timestamp: state.completed_at,
+      run_id: this.runId,
+      task_id: map.id,
+      attempt: 0,
+      duration_ms: duration,
+      map: copySummary(summary),
+    });
+    this.release(i);
+  }
+
+  private failTask(i: number, error: Error, summary?: MapSummary): void {
     const state = this.states[i]!;
     const now = Date.now();
     const duration = now - this.firstStart[i]!;
@@ -464,6 +853,7 @@ class Run {
       duration_ms: duration,
       error: error.message,
       ...(error.stack === undefined ? {} : { stack: error.stack }),
+      ...(summary === undefined ? {} : { map: summary }),
     });
   }
 
@@ -476,6 +866,7 @@ class Run {
       this.failTask(i, this.lastError[i]!);
     }
     this.retryTimers.clear();
+    for (const map of this.maps) this.stopMap(map);
     const downstreamOfFailed = this.descendants(this.failedIndex);
     const stamp = this.stamp();
     for (let i = 0; i < this.nodes.length; i++) {
@@ -500,13 +891,16 @@ class Run {
         "CANCELLED",
       );
     }
+    for (const map of [...this.maps]) if (!map.hasWork) this.finishMap(map);
   }
 
   private descendants(from: number): Set<number> {
     const seen = new Set<number>();
     const stack = [from];
     while (stack.length > 0) {
-      for (const j of this.downstream[stack.pop()!]!) {
+      const i = stack.pop()!;
+      for (let k = this.downstreamStart[i]!; k < this.downstreamStart[i + 1]!; k++) {
+        const j = this.downstream[k]!;
         if (!seen.has(j)) {
           seen.add(j);
           stack.push(j);
@@ -530,6 +924,14 @@ class Run {
       state.duration_ms = Date.now() - this.firstStart[i]!;
       this.remaining--;
     }
+    for (const map of this.maps) {
+      for (const ctx of [...map.current.values()]) {
+        this.settle(ctx);
+        ctx.abort(reason);
+        map.summary.running--;
+        map.summary.cancelled++;
+      }
+    }
   }
 
   private cancel(reason: unknown): void {
@@ -539,6 +941,16 @@ class Run {
     const error = new RunCancelledError(`run ${this.runId} was cancelled`, { cause: reason });
     for (const timer of this.retryTimers.values()) clearTimeout(timer);
     this.retryTimers.clear();
+    for (const map of this.maps) {
+      for (const timer of map.retryTimers.values()) clearTimeout(timer);
+      const summary = map.summary;
+      // Items waiting for a retry or never started are cancelled with the run.
+      summary.cancelled += map.retryTimers.size + summary.pending;
+      summary.running -= map.retryTimers.size;
+      summary.pending = 0;
+      map.retryTimers.clear();
+      map.next = map.items.length;
+    }
     this.abortRunning(error, "CANCELLED");
     const stamp = this.stamp();
     for (const state of this.states) {

@@ -14,6 +14,9 @@
 export { task, isTaskRef } from "./task";
 export type {
   Input,
+  MapList,
+  MapOptions,
+  StrictMapOptions,
   Task,
   TaskCallArgs,
   TaskCallOptions,

@@ -54,7 +54,7 @@ export function validateName(kind: "task" | "DAG", name: unknown): string {
 
 function checkNumber(
   where: string,
-  field: keyof TaskOptions,
+  field: string,
   value: unknown,
   rule: { integer?: boolean; min: number; max?: number; exclusiveMin?: boolean },
 ): number {
@@ -84,19 +84,59 @@ const TASK_OPTION_KEYS: ReadonlySet<string> = new Set([
   "timeoutMs",
 ]);
 const CALL_OPTION_KEYS: ReadonlySet<string> = new Set([...TASK_OPTION_KEYS, "after"]);
+const MAP_OPTION_KEYS: ReadonlySet<string> = new Set([
+  ...CALL_OPTION_KEYS,
+  "concurrency",
+  "isolate",
+  "toleratedFailureCount",
+  "toleratedFailurePercentage",
+]);
+
+/** What `task.map(list, options)` adds to call options; see `MapOptions` in task.ts. */
+export interface MapOnlyOptions {
+  readonly concurrency?: number;
+  readonly isolate?: boolean;
+  readonly toleratedFailureCount?: number;
+  readonly toleratedFailurePercentage?: number;
+}
+
+/** Validates the map-only fields of `task.map` options (the rest by `validateTaskOptions`). */
+export function validateMapOptions(where: string, options: MapOnlyOptions): void {
+  if (options.concurrency !== undefined) {
+    checkNumber(where, "concurrency", options.concurrency, { integer: true, min: 1 });
+  }
+  if (options.isolate !== undefined && typeof options.isolate !== "boolean") {
+    throw new DagDefinitionError(
+      `${where}: option isolate must be a boolean, got ${JSON.stringify(options.isolate)}`,
+    );
+  }
+  if (options.toleratedFailureCount !== undefined) {
+    checkNumber(where, "toleratedFailureCount", options.toleratedFailureCount, {
+      integer: true,
+      min: 0,
+    });
+  }
+  if (options.toleratedFailurePercentage !== undefined) {
+    checkNumber(where, "toleratedFailurePercentage", options.toleratedFailurePercentage, {
+      min: 0,
+      max: 100,
+    });
+  }
+}
 
 /** Validates the option fields that are present; `where` names the task for the message. */
 export function validateTaskOptions(
   where: string,
   options: TaskOptions | undefined,
-  kind: "task" | "call",
+  kind: "task" | "call" | "map",
 ): TaskOptions {
   if (options === undefined) return {};
   if (typeof options !== "object" || options === null) {
     throw new DagDefinitionError(`${where}: options must be an object`);
   }
   // Ordering without data (`after`) only makes sense for one call inside a builder.
-  const known = kind === "call" ? CALL_OPTION_KEYS : TASK_OPTION_KEYS;
+  const known =
+    kind === "map" ? MAP_OPTION_KEYS : kind === "call" ? CALL_OPTION_KEYS : TASK_OPTION_KEYS;
   for (const key of Object.keys(options)) {
     if (!known.has(key)) {
       throw new DagDefinitionError(

@@ -12,6 +12,8 @@ export interface ActiveBuilder {
   readonly dagName: string;
   /** Records one task call; returns the `TaskRef` of the new node. */
   record(task: RecordableTask, input: unknown, callOptions: unknown): unknown;
+  /** Records `task.map(list, options)`: one node run once per item. Absent in older copies. */
+  recordMap?(task: RecordableTask, list: unknown, options: unknown): unknown;
 }
 
 /** What a task call hands to the builder (the fields of a `Task`). */

@@ -42,6 +42,39 @@ export interface TaskCallOptions extends TaskOptions {
   readonly after?: ReadonlyArray<TaskRef<unknown>>;
 }
 
+/**
+ * Options of `task.map(list, options)`: the call options (applied to every item: `retries`,
+ * `timeoutMs`, …; `id` and `after` to the mapped task) plus the map's own.
+ */
+export interface MapOptions extends TaskCallOptions {
+  /** Most items of this map running at once, within the run's parallelism. Default: no own limit. */
+  readonly concurrency?: number;
+  /**
+   * Run each item as an isolated child run. Recorded in `flow_spec.json` for the launcher;
+   * the worker runs items in-process for now.
+   */
+  readonly isolate?: boolean;
+  /** Items that may fail (after their retries) while the map still succeeds. Default 0. */
+  readonly toleratedFailureCount?: number;
+  /**
+   * Percentage (0-100) of the items that may fail while the map still succeeds; with
+   * `toleratedFailureCount` too, the map fails as soon as either is exceeded. Default 0.
+   */
+  readonly toleratedFailurePercentage?: number;
+}
+
+/** Map options without a failure tolerance: every slot of the output holds an item's output. */
+export type StrictMapOptions = MapOptions & {
+  readonly toleratedFailureCount?: undefined;
+  readonly toleratedFailurePercentage?: undefined;
+};
+
+/**
+ * The list a task is mapped over: a reference to a task's array output, or an array written in
+ * the flow (whose items may hold references and templates, like any input).
+ */
+export type MapList<I> = TaskRef<readonly I[]> | ReadonlyArray<Input<I>>;
+
 export type TaskFunction<I, O> = (input: I, ctx: TaskContext) => Promise<O> | O;
 
 /** Arguments of a task call: the input may be omitted when the task accepts `undefined`. */
@@ -56,6 +89,14 @@ export interface Task<I, O> {
   readonly options: TaskOptions;
   /** The function itself, to call directly (tests, reuse): `t.fn(input, ctx)`. */
   readonly fn: TaskFunction<I, O>;
+  /**
+   * Inside `dag()`: runs the task once per item of `list` (each item its own task instance,
+   * `square[7]`, with its own retries, timeout and state) and returns a reference to the array
+   * of outputs, in the order of the list. With a failure tolerance, failed items' slots are
+   * `null`.
+   */
+  map(list: MapList<I>, options?: StrictMapOptions): TaskRef<O[]>;
+  map(list: MapList<I>, options: MapOptions): TaskRef<Array<O | null>>;
 }
 
 /**
@@ -87,11 +128,28 @@ export function task<I = undefined, O = unknown>(
     }
     return builder.record(self, input, callOptions);
   };
+  const map = function (list: unknown, mapOptions?: unknown): unknown {
+    const builder = registry().building;
+    if (builder === undefined) {
+      throw new DagDefinitionError(
+        `task "${name}": map() was called outside a dag() builder; it only records a mapped ` +
+          `task in a DAG`,
+      );
+    }
+    if (builder.recordMap === undefined) {
+      throw new DagDefinitionError(
+        `task "${name}": map() is not supported by the SDK copy that runs this dag() builder; ` +
+          `use one version of dagy`,
+      );
+    }
+    return builder.recordMap(self, list, mapOptions);
+  };
   // `name` of a function is read-only but configurable; redefine it to the task name.
   Object.defineProperties(call, {
     name: { value: name, enumerable: true },
     fn: { value: fn, enumerable: true },
     options: { value: frozenOptions, enumerable: true },
+    map: { value: map },
   });
   const self = call as unknown as Task<I, O>;
   return self;

@@ -86,9 +86,23 @@ export interface FlowSpec {
     };
     /** The input as written in the flow: references are `{"$ref": "<task id>"}`, templates stay strings. */
     readonly input?: Json;
+    /** Set for a mapped task (`task.map(list)`): one instance per item of `input`, the list. */
+    readonly map?: MapSpec;
   }>;
   /** `[upstream, downstream]` pairs, sorted. */
   readonly edges: ReadonlyArray<readonly [string, string]>;
+}
+
+/** The `map` marker of a mapped task in `flow_spec.json`. */
+export interface MapSpec {
+  /** Where the list comes from: a task's output, or a list written in the flow (its length). */
+  readonly over: { readonly task: string } | { readonly length: number };
+  /** Most items of this map running at once (always within the run's parallelism). */
+  readonly concurrency?: number;
+  /** Items asked to run as isolated child runs; the worker runs them in-process for now. */
+  readonly isolate?: boolean;
+  readonly tolerated_failure_count?: number;
+  readonly tolerated_failure_percentage?: number;
 }
 
 /** `metadata.json` inside an artifact. */
@@ -108,11 +122,46 @@ export type TaskStatus = "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "SKIPP
 
 export interface TaskState {
   status: TaskStatus;
+  /** For a mapped task: 0 (its items have attempts; see `map`). */
   attempts: number;
   started_at?: string;
   completed_at?: string;
   duration_ms?: number;
   error?: string;
+  /** Set for a mapped task once its list is known: item counts instead of one state per item. */
+  map?: MapSummary;
+}
+
+/** Most failed items a `MapSummary` lists one by one; the rest are only counted. */
+export const MAX_MAP_FAILURES_LISTED = 100;
+
+/**
+ * Progress of a mapped task: counts of its items by status (they add up to `total`), and the
+ * first `MAX_MAP_FAILURES_LISTED` items that failed for good. Counts, not per-item states, so a
+ * 10,000-item map fits in a run record.
+ */
+export interface MapSummary {
+  total: number;
+  pending: number;
+  running: number;
+  succeeded: number;
+  failed: number;
+  /** Not started: the map or the run failed first. */
+  skipped: number;
+  /** Stopped by a cancel or the `abort-running` policy. */
+  cancelled: number;
+  /**
+   * Items that failed for good, in the order they failed; at most MAX_MAP_FAILURES_LISTED, each
+   * error cut to 1,000 characters (the full text is in the item's `task_failed` event).
+   */
+  failures: MapItemFailure[];
+}
+
+export interface MapItemFailure {
+  /** Position in the list; the item's task id is `<task id>[<index>]`. */
+  index: number;
+  attempts: number;
+  error: string;
 }
 
 export type ExecutorEventType =
@@ -145,6 +194,12 @@ export interface ExecutorEvent {
   readonly level?: "info" | "warn" | "error";
   readonly message?: string;
   readonly fields?: Record<string, unknown>;
+  /** Events of one item of a mapped task (task_id `square[7]`): the mapped task's id… */
+  readonly map_task?: string;
+  /** …and the item's position in the list. */
+  readonly map_index?: number;
+  /** Events of a mapped task itself (started, succeeded, failed): its item counts then. */
+  readonly map?: MapSummary;
 }
 
 export type RunOutcome = "SUCCEEDED" | "FAILED" | "CANCELLED";

@@ -76,6 +76,9 @@ export const EXIT_CODES = {
 } as const;
 export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
 
+/** Failures of mapped tasks' items kept for the traceback (the rest are in the logs). */
+const MAX_ITEM_FAILURES = 100;
+
 export const SIGTERM_REASON =
   "worker received SIGTERM (task stopped: Spot interruption or StopTask)";
 
@@ -145,6 +148,7 @@ export class WorkerHost {
   private readonly shipper: CloudWatchLogShipper | undefined;
   private readonly recorder: TaskStateRecorder;
   private readonly failures: TaskFailureRecord[] = [];
+  private itemFailures = 0;
   private readonly marks: Record<string, number> = {};
   private claimed = false;
   /** The record as claimed (ALL_NEW of QUEUED -> RUNNING): parameters may live there. */
@@ -437,7 +441,10 @@ export class WorkerHost {
     this.logger.event({ ...event });
     this.recorder.apply(event);
     const failure = taskFailureFromEvent(event);
-    if (failure) this.failures.push(failure);
+    // Items of a mapped task may fail by the thousand: the traceback keeps the first ones.
+    if (failure && (event.map_task === undefined || this.itemFailures++ < MAX_ITEM_FAILURES)) {
+      this.failures.push(failure);
+    }
   }
 
   private async recordResult(result: RunResult): Promise<WorkerOutcome> {

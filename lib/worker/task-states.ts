@@ -5,9 +5,22 @@
  * one interval costs one map entry in one write, so a 10,000-task flow makes a handful of
  * writes per second of run time, not 20,000.
  *
+ * A mapped task (`task.map`) is ONE entry: its items' events only update its counts
+ * (`map`: pending/running/succeeded/failed/…, and the first MAX_MAP_FAILURES_LISTED failed
+ * items), so a 10,000-item map costs one entry of bounded size, not 10,000.
+ *
  * A write failure is reported and retried with the next flush; it never fails the run.
  */
-import type { ExecutorEvent, RunResult, TaskState } from "../sdk/types";
+import {
+  MAX_MAP_FAILURES_LISTED,
+  type ExecutorEvent,
+  type MapSummary,
+  type RunResult,
+  type TaskState,
+} from "../sdk/types";
+
+/** Characters kept of each listed failed item's error: 100 items stay under ~25 KB. */
+export const MAX_ITEM_ERROR_LENGTH = 200;
 
 export interface TaskStateSink {
   mergeTaskStates(runId: string, states: Record<string, TaskState>): Promise<unknown>;
@@ -57,6 +70,10 @@ export class TaskStateRecorder {
   apply(event: ExecutorEvent): void {
     const taskId = event.task_id;
     if (taskId === undefined) return;
+    if (event.map_task !== undefined) {
+      this.applyItem(event.map_task, event);
+      return;
+    }
     const previous = this.states.get(taskId);
     const attempts = event.attempt ?? previous?.attempts ?? 0;
     let next: TaskState | undefined;
@@ -93,7 +110,62 @@ export class TaskStateRecorder {
       default:
         return;
     }
+    if (event.map !== undefined) next.map = this.summary(event.map);
     this.set(taskId, next);
+  }
+
+  /** An item of a mapped task: only the mapped task's counts change. */
+  private applyItem(mapTask: string, event: ExecutorEvent): void {
+    const parent = this.states.get(mapTask);
+    if (parent?.map === undefined) return;
+    const map: MapSummary = { ...parent.map };
+    switch (event.event_type) {
+      case "task_started":
+        if (event.attempt !== 1) return;
+        map.pending--;
+        map.running++;
+        break;
+      case "task_succeeded":
+        map.running--;
+        map.succeeded++;
+        break;
+      case "task_failed":
+        map.running--;
+        map.failed++;
+        if (map.failures.length < MAX_MAP_FAILURES_LISTED) {
+          map.failures = [
+            ...map.failures,
+            {
+              index: event.map_index ?? -1,
+              attempts: event.attempt ?? 0,
+              error: this.itemError(event.error ?? "unknown error"),
+            },
+          ];
+        }
+        break;
+      default:
+        return;
+    }
+    this.set(mapTask, { ...parent, map });
+  }
+
+  /** A copy of a map summary with its failures' errors redacted and bounded. */
+  private summary(map: MapSummary): MapSummary {
+    return {
+      ...map,
+      failures: map.failures.slice(0, MAX_MAP_FAILURES_LISTED).map((f) => ({
+        ...f,
+        error: this.itemError(f.error),
+      })),
+    };
+  }
+
+  /** Errors of failed items are cut shorter than tasks': 100 of them share one record. */
+  private itemError(message: string): string {
+    const error = this.error(message).error ?? "";
+    return error.length > MAX_ITEM_ERROR_LENGTH
+      ? `${error.slice(0, MAX_ITEM_ERROR_LENGTH)}…[truncated]`
+      : error;
   }
 
   /**
@@ -103,6 +175,7 @@ export class TaskStateRecorder {
   applyResult(result: Pick<RunResult, "tasks">): void {
     for (const [taskId, state] of Object.entries(result.tasks)) {
       const next: TaskState = { ...state };
+      if (state.map !== undefined) next.map = this.summary(state.map);
       if (next.error !== undefined) {
         const error = this.error(next.error).error;
         if (error === undefined) delete next.error;

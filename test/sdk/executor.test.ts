@@ -132,6 +132,21 @@ describe("scheduling", () => {
     expect(result).toMatchObject({ status: "SUCCEEDED", tasks: {}, outputs: {} });
   });
 
+  test("a hand-made DAG with a cycle or an unknown upstream is refused before any task runs", async () => {
+    const ran: string[] = [];
+    const node = (id: string, upstream: string[]) => ({
+      ...dag("one", {}, () => task(id, () => ran.push(id))()).nodes[0]!,
+      upstream,
+    });
+    const cyclic = { name: "cyclic", options: {}, nodes: [node("a", ["b"]), node("b", ["a"])] };
+    await expect(runDag(cyclic)).rejects.toThrow('DAG "cyclic" has a cycle through tasks: a, b');
+    const dangling = { name: "dangling", options: {}, nodes: [node("a", ["ghost"])] };
+    await expect(runDag(dangling)).rejects.toThrow(
+      'DAG "dangling": task "a" depends on unknown task "ghost"',
+    );
+    expect(ran).toEqual([]);
+  });
+
   test("rejects an invalid maxParallelism or failurePolicy", async () => {
     const d = dag("opts", {}, () => task("t", () => 1)());
     await expect(runDag(d, { maxParallelism: 0 })).rejects.toThrow(

@@ -10,6 +10,10 @@ const label = task(
   (input: { n: number; name: string; tags?: string[] }) => `${input.name}:${input.n}`,
 );
 const ping = task("ping", async () => "pong");
+const numbers = task("numbers", (): number[] => [1, 2, 3]);
+const words = task("words", (): string[] => ["a"]);
+const double = task("double", async (n: number) => n * 2);
+const sum = task("sum", (xs: number[]) => xs.reduce((a, b) => a + b, 0));
 
 test("task references, templates and plain values type-check where they fit", async () => {
   const d = dag(
@@ -31,6 +35,22 @@ test("task references, templates and plain values type-check where they fit", as
   expect(result.outputs["label_2"]).toBe("pong:1");
 });
 
+test("task.map is typed by the task's input and output", async () => {
+  const d = dag("typed_map", {}, () => {
+    const doubled: TaskRef<number[]> = double.map(numbers());
+    sum(doubled);
+    const tolerant: TaskRef<Array<number | null>> = double.map([1, 2], {
+      id: "tolerant",
+      toleratedFailureCount: 1,
+    });
+    label({ n: 1, name: ping(), tags: ["x"] }, { after: [tolerant] });
+  });
+
+  const result = await runDag(d);
+  expect(result.outputs["sum"]).toBe(12);
+  expect(result.outputs["tolerant"]).toEqual([2, 4]);
+});
+
 /** Never called: only type-checked. Each marked line must stay a type error. */
 export function illTypedCalls(): void {
   dag("ill_typed", {}, () => {
@@ -43,5 +63,16 @@ export function illTypedCalls(): void {
     label();
     // @ts-expect-error unknown call option
     ping(undefined, { retry: 3 });
+    // @ts-expect-error the items of a string list do not fit a number input
+    double.map(words());
+    // @ts-expect-error a literal list's items must fit the input too
+    double.map([1, "two"]);
+    // @ts-expect-error with a failure tolerance, failed slots are null
+    const strict: TaskRef<number[]> = double.map([1], { toleratedFailurePercentage: 5 });
+    // @ts-expect-error a map's output is an array, not one item
+    double(double.map([1]));
+    // @ts-expect-error unknown map option
+    double.map([1], { parallel: 2 });
+    void strict;
   });
 }
