@@ -101,20 +101,20 @@ export function RunsPage({
           <tbody>
             {(runs.data?.runs ?? []).map((run) => (
               <tr key={run.run_id} data-run-id={run.run_id}>
-                <td>
+                <td data-label="Run">
                   <a href={href.run(run.run_id)} class="mono" title={run.run_id}>
                     {shortId(run.run_id)}
                   </a>
                 </td>
-                <td>
+                <td data-label="Status">
                   <StatusBadge status={run.status} />
                 </td>
-                <td>
+                <td data-label="Flow">
                   {run.flow_name} <span class="muted">{run.flow_version}</span>
                 </td>
-                <td>{run.trigger_source}</td>
-                <td>{formatTime(run.started_at ?? run.created_at)}</td>
-                <td>
+                <td data-label="Trigger">{run.trigger_source}</td>
+                <td data-label="Started">{formatTime(run.started_at ?? run.created_at)}</td>
+                <td data-label="Duration">
                   {run.started_at
                     ? durationBetween(run.started_at, run.completed_at, now)
                     : run.status === "QUEUED"
