@@ -1,8 +1,9 @@
 /**
  * `dagy console`: the run console for any target — the local platform, a `--url`, or a deployed
  * stack (`--outputs cdk-outputs.json`) — served on 127.0.0.1. The browser talks only to this
- * process, which forwards each API call through the same transport every other command uses for
- * that target, so the browser never holds credentials.
+ * process, which forwards each API call through the transport every other command uses for that
+ * target: SigV4-signed with the user's AWS credentials (IAM mode) or with their bearer token
+ * (JWT mode). Credentials and tokens never reach the browser.
  *
  * Because forwarded calls carry the user's authority, the proxy accepts them only from its own
  * pages: the Host must be this listener (no DNS rebinding), a request with an Origin must come
@@ -26,7 +27,8 @@ const MAX_BODY_BYTES = 10 * 1024 * 1024;
 const usage = `Usage: dagy console [options]
 
 Serves the run console on http://127.0.0.1:<console-port>/console/ and forwards its API
-calls to the target (for a deployed stack, with your AWS credentials).
+calls to the target: for a deployed stack, signed with your AWS credentials (SigV4) or sent
+with your token (--token, JWT mode). The browser never sees either.
 
 Options:
       --console-port <port>  Where the console listens (default ${DEFAULT_CONSOLE_PORT}; 0 = any free port).
