@@ -91,6 +91,22 @@ export function runBody(
     traceback_uri: run.traceback_uri ?? null,
     logs,
     traceback: tracebackLink(run, region),
+    // What the run was asked to do. Secrets by name only (their values never pass through
+    // Dagy); extra environment variables by name only (a value may be a credential).
+    parameters: run.parameters ?? null,
+    parameters_uri: run.parameters_uri ?? null,
+    resources: {
+      workload_profile: run.workload_profile ?? null,
+      cpu: run.cpu ?? null,
+      memory: run.memory ?? null,
+      ephemeral_storage_gib: run.ephemeral_storage_gib ?? null,
+      capacity_provider: run.capacity_provider ?? null,
+    },
+    secret_names: run.secret_names,
+    extra_env_var_names: Object.keys(run.extra_env_vars ?? {}).sort(),
+    metadata: run.metadata ?? {},
+    dep_package_uris: run.dep_package_uris,
+    artifact_sha256: run.artifact_sha256,
   };
 }
 
