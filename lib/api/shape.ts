@@ -158,6 +158,14 @@ export function scheduleBody(schedule: ScheduleView): Record<string, unknown> {
     resource_name: schedule.resourceName,
     kind: schedule.kind,
     next_fire_at: schedule.nextFireAt ?? null,
+    last_firing: schedule.lastFiring
+      ? {
+          run_id: schedule.lastFiring.runId,
+          status: schedule.lastFiring.status,
+          at: schedule.lastFiring.at,
+          error: schedule.lastFiring.error ?? null,
+        }
+      : null,
   };
 }
 
