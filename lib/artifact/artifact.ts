@@ -180,6 +180,8 @@ function isPlainFlowSpec(value: unknown): value is FlowSpec {
   ) {
     return false;
   }
+  const oomPolicy = value.oom_policy;
+  if (oomPolicy !== undefined && oomPolicy !== "fail" && oomPolicy !== "scale_up") return false;
   if (
     tags !== undefined &&
     !(isObject(tags) && Object.values(tags).every((t) => typeof t === "string"))
