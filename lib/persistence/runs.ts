@@ -292,14 +292,18 @@ export class RunRepository {
         values[`:t${i}`] = ref;
         return `#o.#t${i} = :t${i}`;
       });
-      const send = (expression: string, vals: Record<string, unknown>) =>
+      const send = (
+        expression: string,
+        vals: Record<string, unknown>,
+        attributeNames: Record<string, string> = names,
+      ) =>
         this.doc.send(
           new UpdateCommand({
             TableName: this.tableName,
             Key: { run_id: runId },
             UpdateExpression: expression,
             ConditionExpression: "attribute_exists(#org)",
-            ExpressionAttributeNames: names,
+            ExpressionAttributeNames: attributeNames,
             ExpressionAttributeValues: vals,
           }),
         );
@@ -315,7 +319,11 @@ export class RunRepository {
           throw error;
         }
         // The first outputs of this run: create the map, then set them.
-        await send("SET #o = if_not_exists(#o, :empty)", { ":empty": {} });
+        await send(
+          "SET #o = if_not_exists(#o, :empty)",
+          { ":empty": {} },
+          { "#o": "task_outputs", "#org": "org_id" },
+        );
         await send(`SET ${sets.join(", ")}`, values);
       }
     }

@@ -187,7 +187,8 @@ export function closeAttempt(
             started_at: run.started_at ?? run.created_at,
           },
         ];
-  const index = attempts.findIndex((a) => a.task_arn === task.taskArn);
+  let index = attempts.length - 1;
+  while (index >= 0 && attempts[index]?.task_arn !== task.taskArn) index--;
   const target = attempts[index === -1 ? attempts.length - 1 : index];
   if (target) {
     target.stopped_at = stoppedAt;
