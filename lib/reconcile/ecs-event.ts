@@ -6,6 +6,7 @@
  * started), the run is found by its current task ARN (the runs table's `by_task_arn` index).
  */
 import { WORKER_ENV } from "../config/env";
+import { WORKER_CONTAINER_NAME } from "../config/worker-container";
 import { reconcileStoppedTask, type ReconcileDependencies } from "./service";
 import type { ReconcileOutcome, StoppedTask } from "./types";
 
@@ -96,8 +97,8 @@ export function parseEcsTaskStateChange(event: unknown): EcsTaskStateChangeEvent
   return { "detail-type": "ECS Task State Change", source: "aws.ecs", detail: parsed };
 }
 
-/** Name of the worker container in the task definition (PLATFORM_ENV.containerName). */
-export const DEFAULT_WORKER_CONTAINER = "worker";
+/** The worker container's name unless configured otherwise (the one definition is lib/config). */
+export { WORKER_CONTAINER_NAME as DEFAULT_WORKER_CONTAINER };
 
 /** The run id Dagy passed to the task, from the container environment overrides. */
 export function runIdFromOverrides(detail: EcsTaskDetail): string | undefined {
@@ -115,7 +116,7 @@ export function runIdFromOverrides(detail: EcsTaskDetail): string | undefined {
  */
 export function stoppedTaskFromEcsDetail(
   detail: EcsTaskDetail,
-  workerContainer: string = DEFAULT_WORKER_CONTAINER,
+  workerContainer: string = WORKER_CONTAINER_NAME,
   runIdByArn?: string,
 ): StoppedTask | undefined {
   if (detail.lastStatus !== "STOPPED") return undefined;

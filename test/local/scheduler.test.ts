@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalScheduleService, type Clock } from "../../lib/local/scheduler";
@@ -59,7 +59,13 @@ describe("LocalScheduleService", () => {
     clock.advance(MINUTE);
     expect(await service.tick()).toBe(1);
     expect(await service.tick()).toBe(0); // the same fire time is not delivered twice
-    expect(launched).toEqual([definition().input]);
+    // Delivered verbatim, plus the firing's own idempotency key (name and scheduled time).
+    expect(launched).toEqual([
+      {
+        ...definition().input,
+        idempotency_key: "dagy-acme-corp-etl-every-minute@2025-01-01T00:01:00.000Z",
+      },
+    ]);
 
     // Three intervals missed (laptop asleep): one catch-up fire, not three.
     clock.advance(3 * MINUTE);
@@ -127,6 +133,8 @@ describe("LocalScheduleService", () => {
     expect(await second.list("globex")).toEqual([]);
     const stored = JSON.parse(await readFile(file, "utf8")) as { schedules: unknown[] };
     expect(stored.schedules).toHaveLength(2);
+    // Schedules carry launch parameters: private to this user.
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
   });
 
   it("keeps firing after a launch that throws and reports the error", async () => {
