@@ -7,6 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildFlow } from "../../lib/bundler";
+import { main } from "../../lib/cli";
 import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform";
 import { registerArtifact } from "../../lib/local/registration";
 import { defaultWorkerCommand } from "../../lib/worker/bundle";
@@ -63,6 +64,8 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
+let failedHogRun = "";
+
 describe("out of memory, locally", () => {
   it("a worker out of heap on the small profile ends FAILED with the clear message", async () => {
     const launched = await http("POST", "/flows/hog/runs", {
@@ -70,6 +73,7 @@ describe("out of memory, locally", () => {
       workload_profile: "small",
     });
     const run = await finished(launched.run_id as string);
+    failedHogRun = run.run_id as string;
     expect(run.status).toBe("FAILED");
     expect(run.exit_code).toBe(137);
     expect(run.error_message).toMatch(
@@ -98,5 +102,27 @@ describe("out of memory, locally", () => {
       /OutOfMemoryError.*relaunched on medium \(oom_policy scale_up\)/,
     );
     expect(attempts[1]?.task_arn).toBe(`local:${launched.run_id as string}:2`);
+  }, 120_000);
+});
+
+describe("dagy rerun", () => {
+  it("re-runs a failed run through the API and links the two", async () => {
+    expect(failedHogRun).not.toBe("");
+    let stdout = "";
+    let stderr = "";
+    const code = await main(["rerun", failedHogRun, "--from-failure", "--data-dir", dataDir], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH ?? "" },
+      stdout: (text) => (stdout += text),
+      stderr: (text) => (stderr += text),
+    });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    const newRunId = /^Run (\S+) re-runs/.exec(stdout)?.[1] ?? "";
+    expect(stdout).toBe(`Run ${newRunId} re-runs ${failedHogRun} from its failure.\n`);
+    const rerun = await http("GET", `/runs/${newRunId}`);
+    expect(rerun).toMatchObject({ rerun_of: failedHogRun, rerun_from: "failure" });
+    expect(await http("GET", `/runs/${failedHogRun}`)).toMatchObject({ reruns: [newRunId] });
+    // Same profile as the source (small), same outcome: still out of memory.
+    expect(await finished(newRunId)).toMatchObject({ status: "FAILED", exit_code: 137 });
   }, 120_000);
 });
