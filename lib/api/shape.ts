@@ -99,6 +99,22 @@ export function runBody(
     reruns: run.reruns ?? [],
     logs,
     traceback: tracebackLink(run, region),
+    // What the run was asked to do. Secrets by name only (their values never pass through
+    // Dagy); extra environment variables by name only (a value may be a credential).
+    parameters: run.parameters ?? null,
+    parameters_uri: run.parameters_uri ?? null,
+    resources: {
+      workload_profile: run.workload_profile ?? null,
+      cpu: run.cpu ?? null,
+      memory: run.memory ?? null,
+      ephemeral_storage_gib: run.ephemeral_storage_gib ?? null,
+      capacity_provider: run.capacity_provider ?? null,
+    },
+    secret_names: run.secret_names,
+    extra_env_var_names: Object.keys(run.extra_env_vars ?? {}).sort(),
+    metadata: run.metadata ?? {},
+    dep_package_uris: run.dep_package_uris,
+    artifact_sha256: run.artifact_sha256,
   };
 }
 
@@ -168,6 +184,14 @@ export function scheduleBody(schedule: ScheduleView): Record<string, unknown> {
     resource_name: schedule.resourceName,
     kind: schedule.kind,
     next_fire_at: schedule.nextFireAt ?? null,
+    last_firing: schedule.lastFiring
+      ? {
+          run_id: schedule.lastFiring.runId,
+          status: schedule.lastFiring.status,
+          at: schedule.lastFiring.at,
+          error: schedule.lastFiring.error ?? null,
+        }
+      : null,
   };
 }
 

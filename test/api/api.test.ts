@@ -321,6 +321,32 @@ describe("GET /runs/{runId}", () => {
   });
 });
 
+describe("GET /runs/{runId}: what the run was asked to do", () => {
+  it("shows parameters, resources and metadata, and secrets and extra variables by name only", async () => {
+    const response = await h.api().handle(
+      httpEvent("POST", "/flows/etl_pipeline/runs", {
+        body: {
+          org_id: "acme-corp",
+          parameters: { date: "2024-03-14" },
+          workload_profile: "large",
+          extra_env_vars: { API_TOKEN: "tok-123-secret" },
+          metadata: { ticket: "OPS-7" },
+        },
+      }),
+    );
+    const runId = bodyOf(response).run_id as string;
+    const run = await h.api().handle(httpEvent("GET", `/runs/${runId}`));
+    expect(bodyOf(run)).toMatchObject({
+      parameters: { date: "2024-03-14" },
+      resources: { workload_profile: "large", cpu: "2048", memory: "4096" },
+      extra_env_var_names: ["API_TOKEN"],
+      secret_names: [],
+      metadata: { ticket: "OPS-7" },
+    });
+    expect(run.body).not.toContain("tok-123-secret");
+  });
+});
+
 describe("GET /runs", () => {
   let org: string;
   beforeAll(async () => {
