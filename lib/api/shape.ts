@@ -89,6 +89,14 @@ export function runBody(
     exit_code: run.exit_code ?? null,
     stop_reason: run.stop_reason ?? null,
     traceback_uri: run.traceback_uri ?? null,
+    attempts: run.attempts ?? [],
+    relaunches: run.relaunches ?? 0,
+    max_relaunches: run.max_relaunches ?? null,
+    oom_policy: run.oom_policy ?? "fail",
+    task_outputs: outputPreviews(run),
+    rerun_of: run.rerun_of ?? null,
+    rerun_from: run.rerun_from ?? null,
+    reruns: run.reruns ?? [],
     logs,
     traceback: tracebackLink(run, region),
     // What the run was asked to do. Secrets by name only (their values never pass through
@@ -108,6 +116,24 @@ export function runBody(
     dep_package_uris: run.dep_package_uris,
     artifact_sha256: run.artifact_sha256,
   };
+}
+
+const PREVIEW_CHARS = 200;
+
+/** Each kept output as a preview: its size, where it is, and its first characters. */
+function outputPreviews(run: RunRecord): Record<string, unknown> {
+  const previews: Record<string, unknown> = {};
+  for (const [taskId, ref] of Object.entries(run.task_outputs ?? {})) {
+    const text = ref.preview ?? ref.json ?? null;
+    previews[taskId] = {
+      bytes: ref.bytes,
+      stored: ref.not_kept !== undefined ? "not_kept" : ref.uri !== undefined ? "s3" : "inline",
+      preview:
+        text !== null && text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}…` : text,
+      ...(ref.not_kept !== undefined ? { not_kept: ref.not_kept } : {}),
+    };
+  }
+  return previews;
 }
 
 /** POST /flows/{flowName}/runs: exactly the guide's keys, plus `error` when not submitted. */

@@ -147,6 +147,11 @@ describe("storage", () => {
           ],
           Projection: { ProjectionType: "ALL" },
         },
+        {
+          IndexName: "by_task_arn",
+          KeySchema: [{ AttributeName: "task_arn", KeyType: "HASH" }],
+          Projection: { ProjectionType: "ALL" },
+        },
       ],
     });
     template.hasResourceProperties("AWS::DynamoDB::Table", {
@@ -345,12 +350,17 @@ describe("compute", () => {
           objectsOf(artifacts, "flows/*"),
           objectsOf(artifacts, "dep-packages/*"),
           objectsOf(artifacts, "run-inputs/*"),
+          objectsOf(artifacts, "run-outputs/*"),
         ],
       },
       {
         Effect: "Allow",
         Action: "s3:PutObject",
-        Resource: objectsOf(id("AWS::S3::Bucket", "StorageTracesBucket"), "exceptions/*"),
+        // Tracebacks, and task outputs kept so a relaunched attempt resumes.
+        Resource: [
+          objectsOf(id("AWS::S3::Bucket", "StorageTracesBucket"), "exceptions/*"),
+          objectsOf(artifacts, "run-outputs/*"),
+        ],
       },
       {
         Effect: "Allow",
@@ -642,35 +652,32 @@ describe("functions", () => {
     expect(actionsOfRole(template, roleOf(template, "Api"))).not.toContain("lambda:AddPermission");
   });
 
-  test("task-events and reconcile read and settle runs and describe tasks; nothing else", () => {
+  test("task-events and reconcile settle and relaunch runs: the runs table and worker task control; nothing else", () => {
     const template = t("develop");
     const runsArn = arnOf(logicalIdByPrefix(template, "AWS::DynamoDB::Table", "StorageRunsTable"));
-    const taskEvents = statementsOfRole(template, roleOf(template, "TaskEvents"));
-    expect(statementWith(taskEvents, "dynamodb:UpdateItem")).toEqual({
-      Effect: "Allow",
-      Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
-      Resource: [runsArn],
-    });
-    expect(actionsOfRole(template, roleOf(template, "TaskEvents"))).toEqual([
-      "dynamodb:GetItem",
-      "dynamodb:UpdateItem",
-      "ecs:DescribeTasks",
-      "logs:CreateLogStream",
-      "logs:PutLogEvents",
-    ]);
-    const reconcile = statementsOfRole(template, roleOf(template, "Reconcile"));
-    expect(statementWith(reconcile, "dynamodb:Query").Resource).toEqual([
-      runsArn,
-      { "Fn::Join": ["", [runsArn, "/index/*"]] },
-    ]);
-    expect(actionsOfRole(template, roleOf(template, "Reconcile"))).toEqual([
-      "dynamodb:GetItem",
-      "dynamodb:Query",
-      "dynamodb:UpdateItem",
-      "ecs:DescribeTasks",
-      "logs:CreateLogStream",
-      "logs:PutLogEvents",
-    ]);
+    const launchActions = actionsOfRole(template, roleOf(template, "Launch")).filter(
+      (a) => a.startsWith("ecs:") || a === "iam:PassRole",
+    );
+    for (const name of ["TaskEvents", "Reconcile"]) {
+      const statements = statementsOfRole(template, roleOf(template, name));
+      // task-events finds a run by its task ARN (by_task_arn), the sweep lists stale runs.
+      expect(statementWith(statements, "dynamodb:UpdateItem")).toEqual({
+        Effect: "Allow",
+        Action: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+        Resource: [runsArn, { "Fn::Join": ["", [runsArn, "/index/*"]] }],
+      });
+      // A relaunch is a launch: exactly the launcher's task control, no other data.
+      expect(actionsOfRole(template, roleOf(template, name))).toEqual(
+        [
+          "dynamodb:GetItem",
+          "dynamodb:Query",
+          "dynamodb:UpdateItem",
+          ...launchActions,
+          "logs:CreateLogStream",
+          "logs:PutLogEvents",
+        ].sort(),
+      );
+    }
   });
 
   test("no statement grants a data action on every resource", () => {

@@ -14,8 +14,15 @@ import type { WorkerImageConfig } from "../config";
 import { acknowledgeWildcards } from "../nag";
 import { REPO_ROOT, WORKER_ASSET_EXCLUDES, WORKER_DOCKERFILE } from "../paths";
 
+/** Key prefix of the artifacts bucket where workers keep large task outputs (read on resume). */
+export const WORKER_OUTPUTS_PREFIX = "run-outputs/*";
 /** Key prefixes of the artifacts bucket the worker reads. */
-export const WORKER_ARTIFACT_READ_PREFIXES = ["flows/*", "dep-packages/*", "run-inputs/*"] as const;
+export const WORKER_ARTIFACT_READ_PREFIXES = [
+  "flows/*",
+  "dep-packages/*",
+  "run-inputs/*",
+  WORKER_OUTPUTS_PREFIX,
+] as const;
 /** Key prefix of the traces bucket the worker writes. */
 export const WORKER_TRACES_WRITE_PREFIX = "exceptions/*";
 
@@ -148,7 +155,11 @@ export class ComputeConstruct extends Construct {
     iam.Grant.addToPrincipal({
       grantee: this.taskRole,
       actions: ["s3:PutObject"],
-      resourceArns: [props.tracesBucket.arnForObjects(WORKER_TRACES_WRITE_PREFIX)],
+      resourceArns: [
+        props.tracesBucket.arnForObjects(WORKER_TRACES_WRITE_PREFIX),
+        // Task outputs too large for the run record, kept so a relaunch can resume.
+        props.artifactsBucket.arnForObjects(WORKER_OUTPUTS_PREFIX),
+      ],
     });
     // The worker ships run events to a log stream named by the run id.
     this.logGroup.grantWrite(this.taskRole);
