@@ -156,7 +156,14 @@ export class DagLauncher {
    */
   async launch(input: DagLaunchRequest): Promise<DagLaunchResult> {
     const request = parseLaunchRequest(input);
-    const resources = resolveResources(request, this.options.defaultWorkloadProfile ?? "medium");
+    // The stack's task definition is sized by the environment's profile (DAGY_ECS_TASK_DEFINITION
+    // with DAGY_DEFAULT_WORKLOAD_PROFILE): a launch naming no size sends none and gets that.
+    const resources = resolveResources(
+      request,
+      this.options.defaultWorkloadProfile ?? "medium",
+      this.options.taskDefinition !== undefined &&
+        this.options.defaultWorkloadProfile !== undefined,
+    );
     const metadata = request.metadata ?? {};
     const notLaunched = (error: unknown): DagLaunchResult => ({
       success: false,

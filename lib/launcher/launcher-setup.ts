@@ -6,7 +6,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { LAUNCHER_ENV, PLATFORM_ENV, parseList } from "../config/env";
+import { FUNCTION_ENV, LAUNCHER_ENV, PLATFORM_ENV, parseList } from "../config/env";
 import { ConfigurationError } from "../errors";
 import type { TableNames } from "../persistence/schema";
 import { EcsBackend } from "./ecs-backend";
@@ -17,7 +17,7 @@ import {
   type DagLauncherOptions,
   type LocalComputeBackend,
 } from "./launcher-options";
-import type { ComputeBackend } from "./types";
+import { WORKLOAD_PROFILES, type ComputeBackend, type WorkloadProfile } from "./types";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -75,6 +75,12 @@ export function launcherOptionsFromEnv(env: Env, deps: DagLauncherDeps): DagLaun
     return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
   };
   const secretsFile = get(PLATFORM_ENV.localSecretsFile);
+  const defaultProfile = get(FUNCTION_ENV.defaultWorkloadProfile)?.toLowerCase();
+  if (defaultProfile !== undefined && !Object.hasOwn(WORKLOAD_PROFILES, defaultProfile)) {
+    throw new ConfigurationError(
+      `${FUNCTION_ENV.defaultWorkloadProfile} must be a workload profile (${Object.keys(WORKLOAD_PROFILES).join(", ")}), got "${defaultProfile}"`,
+    );
+  }
   return {
     ...optional("clusterArn", LAUNCHER_ENV.clusterArn),
     ...optional("taskExecutionRoleArn", LAUNCHER_ENV.taskExecutionRoleArn),
@@ -92,6 +98,9 @@ export function launcherOptionsFromEnv(env: Env, deps: DagLauncherDeps): DagLaun
     ...optional("dynamodbEndpoint", PLATFORM_ENV.dynamodbEndpoint),
     ...optional("s3Endpoint", PLATFORM_ENV.s3Endpoint),
     computeBackend: backendKind,
+    ...(defaultProfile !== undefined
+      ? { defaultWorkloadProfile: defaultProfile as WorkloadProfile }
+      : {}),
     ...(secretsFile !== undefined ? { local: { secretsFile } } : {}),
   };
 }

@@ -71,6 +71,8 @@ export interface WorkerLaunchSpec {
   readonly environment: Record<string, string>;
   readonly cpu: string;
   readonly memory: string;
+  /** False: cpu/memory are the task definition's own; RunTask sends no size override. */
+  readonly overrideSize?: boolean;
   readonly ephemeralStorageGib: number;
   readonly capacityProvider: CapacityProvider;
   /** Env name -> secret ARN. */

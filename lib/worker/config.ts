@@ -31,6 +31,13 @@ export const WORKER_EXTRA_ENV = {
   logShipping: "DAGY_LOG_SHIPPING",
   /** `1` emits a `worker_timings` JSON line (used by bench/worker.ts). */
   timings: "DAGY_WORKER_TIMINGS",
+  /**
+   * The container's stop timeout in seconds (the task definition sets it beside `stopTimeout`):
+   * on SIGTERM the worker drains for up to this minus a margin. Unset: 30 (ECS's default).
+   */
+  stopTimeoutSeconds: "DAGY_STOP_TIMEOUT_SECONDS",
+  /** `eventbridge` puts `Dagy Run Status Change` events on the default bus; unset, they are logged. */
+  runStatusEvents: "DAGY_RUN_STATUS_EVENTS",
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;

@@ -426,6 +426,60 @@ describe("DagLauncher configuration", () => {
     }
   });
 
+  it("lets the stack's task definition size a launch that names no size, and records it (finding 2)", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "etl_pipeline", "1.0.0");
+    const launcher = DagLauncher.fromEnv(
+      {
+        ...GUIDE_ENV,
+        DAGY_ARTIFACT_BUCKET: env.buckets.artifacts,
+        DAGY_TRACES_BUCKET: env.buckets.traces,
+        DAGY_FLOWS_TABLE: env.tables.flows,
+        DAGY_RUNS_TABLE: env.tables.runs,
+        DAGY_DEPLOYMENTS_TABLE: env.tables.deployments,
+        DAGY_DEP_PACKAGES_TABLE: env.tables.depPackages,
+        DAGY_ECS_TASK_DEFINITION: "dagy-production-worker",
+        DAGY_DEFAULT_WORKLOAD_PROFILE: "large",
+        AWS_REGION: "eu-west-1",
+        DAGY_DYNAMODB_ENDPOINT: env.endpoints.dynamodbEndpoint,
+        DAGY_S3_ENDPOINT: env.endpoints.s3Endpoint,
+      },
+      { ecsClient: new ECSClient({ region: "eu-west-1" }) },
+    );
+    try {
+      const plain = await launcher.launch({
+        flowName: "etl_pipeline",
+        orgId: org,
+        parameters: { date: "d" },
+      });
+      const sized = await launcher.launch({
+        flowName: "etl_pipeline",
+        orgId: org,
+        parameters: { date: "d" },
+        workloadProfile: "small",
+      });
+      const [plainInput, sizedInput] = runTaskInputs();
+      // No task-level or container-level size: the task definition's (large) applies.
+      expect(plainInput!.overrides).not.toHaveProperty("cpu");
+      expect(plainInput!.overrides).not.toHaveProperty("memory");
+      expect(plainInput!.overrides!.containerOverrides![0]).not.toHaveProperty("cpu");
+      expect(plainInput!.overrides!.containerOverrides![0]).not.toHaveProperty("memory");
+      expect(await launcher.getRunStatus(plain.runId)).toMatchObject({
+        workload_profile: "large",
+        cpu: "2048",
+        memory: "4096",
+      });
+      // A size asked for is sent.
+      expect(sizedInput!.overrides).toMatchObject({ cpu: "256", memory: "512" });
+      expect(await launcher.getRunStatus(sized.runId)).toMatchObject({
+        workload_profile: "small",
+        cpu: "256",
+      });
+    } finally {
+      await launcher.close();
+    }
+  });
+
   it("lists every missing variable at once", () => {
     let error: unknown;
     try {

@@ -5,9 +5,11 @@ import { LAUNCHER_ENV, PLATFORM_ENV } from "../../config/env";
 import type { ApiAuthConfig } from "../config";
 import type { DagyEnvironment } from "../environments";
 import { FUNCTION_ENV } from "../../config/env";
+import type { WorkloadProfile } from "../../launcher/types";
 import { LAMBDA_ENTRIES } from "../paths";
 import { WORKER_CONTAINER_NAME, type ComputeConstruct } from "./compute";
 import { DagyFunction } from "./dagy-function";
+import { grantDefaultBusPutEvents } from "./events-grants";
 import type { NetworkConstruct } from "./network";
 import type { StorageConstruct } from "./storage";
 
@@ -20,6 +22,8 @@ export interface LambdaFunctionsConstructProps {
   /** `<appName>-<env>`: functions are named `<prefix>-api`, `<prefix>-launch`, ... */
   readonly resourcePrefix: string;
   readonly environment: DagyEnvironment;
+  /** The profile that sizes the worker task definition: what a launch naming no size gets. */
+  readonly defaultWorkloadProfile: WorkloadProfile;
   readonly apiAuth: ApiAuthConfig;
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
@@ -107,6 +111,8 @@ export class LambdaFunctionsConstruct extends Construct {
         .setEnvironment(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages.tableName)
         .setEnvironment(PLATFORM_ENV.containerName, WORKER_CONTAINER_NAME);
       compute.grantTaskControl(settler.function, "ecs:DescribeTasks");
+      // A run they close is announced (`Dagy Run Status Change`) on the default bus.
+      grantDefaultBusPutEvents(settler.function);
     }
   }
 
@@ -128,6 +134,7 @@ export class LambdaFunctionsConstruct extends Construct {
     const { storage, compute, network } = props;
     launcher
       .setEnvironment(FUNCTION_ENV.environment, props.environment)
+      .setEnvironment(FUNCTION_ENV.defaultWorkloadProfile, props.defaultWorkloadProfile)
       .setEnvironment(LAUNCHER_ENV.clusterArn, compute.cluster.clusterArn)
       .setEnvironment(LAUNCHER_ENV.taskExecutionRoleArn, compute.executionRole.roleArn)
       .setEnvironment(LAUNCHER_ENV.taskRoleArn, compute.taskRole.roleArn)
