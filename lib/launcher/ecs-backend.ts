@@ -182,6 +182,8 @@ export class EcsBackend implements ComputeBackend {
           : {}),
       }),
       tags,
+      // The task definition's tags (the stack's: app, environment, cost tags) reach the task.
+      propagateTags: "TASK_DEFINITION",
       enableECSManagedTags: true,
       startedBy: ECS_STARTED_BY,
     };

@@ -150,6 +150,7 @@ describe("DagLauncher.launch (the guide's examples)", () => {
           { key: "dagy:org-id", value: org },
           { key: "dagy:flow-name", value: "etl_pipeline" },
         ],
+        propagateTags: "TASK_DEFINITION",
         enableECSManagedTags: true,
         startedBy: "dagy",
         clientToken: runId,
