@@ -102,7 +102,7 @@ export class DagLauncher {
    * required variable is listed in one ConfigurationError.
    */
   static fromEnv(env: Env = process.env, deps: DagLauncherDeps = {}): DagLauncher {
-    return new DagLauncher(launcherOptionsFromEnv(env, deps), deps);
+    return new DagLauncher(launcherOptionsFromEnv(env), deps);
   }
 
   constructor(

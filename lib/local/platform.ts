@@ -23,7 +23,7 @@ import { tableNamesFor, type TableNames } from "../persistence/schema";
 import { reconcileStoppedTask, type ReconcileOutcome } from "../reconcile";
 import { handleLaunchEvent, type LaunchEventResult } from "../schedules/launch-event";
 import type { LaunchEventInput } from "../schedules/types";
-import { createServices, FileRunLogSource } from "../services";
+import { createServices, FileRunLogSource, type Services } from "../services";
 import type { ObjectStore } from "../storage/object-store";
 import { defaultWorkerCommand } from "../worker/bundle";
 import { startHttpApiServer, type HttpApiServer } from "./http-server";
@@ -131,6 +131,8 @@ export interface LocalPlatform {
   readonly backend: LocalBackend;
   readonly schedules: LocalScheduleService;
   readonly api: Api;
+  /** The use cases behind `api`, for front doors with another authorizer (tests of the CLI). */
+  readonly services: Services;
   readonly examples: readonly ExampleRegistration[];
   /** Runs a previous session left QUEUED/RUNNING, now closed as FAILED. */
   readonly recoveredRuns: readonly string[];
@@ -531,6 +533,7 @@ export async function startLocalPlatform(
       backend,
       schedules,
       api,
+      services,
       examples,
       recoveredRuns,
       timings: { storesMs, workerMs, examplesMs, readyMs: Date.now() - started },

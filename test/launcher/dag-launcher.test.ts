@@ -493,13 +493,15 @@ describe("DagLauncher configuration", () => {
     }
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as Error).message).toBe(
-      "DagLauncher configuration is incomplete; missing environment variables: DAGY_ARTIFACT_BUCKET, DAGY_TRACES_BUCKET, DAGY_FLOWS_TABLE, DAGY_RUNS_TABLE, DAGY_DEPLOYMENTS_TABLE, DAGY_DEP_PACKAGES_TABLE, DAGY_ECS_EXECUTION_ROLE_ARN, DAGY_ECS_TASK_ROLE_ARN, DAGY_ECS_WORKER_IMAGE, DAGY_ECS_SUBNETS, DAGY_ECS_SECURITY_GROUPS, DAGY_ECS_LOG_GROUP",
+      // One schema (lib/config/runtime.ts) for every entry point; tables default to `dagy-*`,
+      // and the stack's task definition is required (no image-only fallback).
+      "launcher configuration is invalid: missing DAGY_ARTIFACT_BUCKET, DAGY_TRACES_BUCKET, DAGY_ECS_SUBNETS, DAGY_ECS_SECURITY_GROUPS, DAGY_ECS_LOG_GROUP, DAGY_ECS_TASK_DEFINITION",
     );
   });
 
   it("refuses an unknown compute backend by name", () => {
     expect(() => DagLauncher.fromEnv({ ...GUIDE_ENV, DAGY_COMPUTE_BACKEND: "k8s" })).toThrow(
-      'DAGY_COMPUTE_BACKEND must be "ecs" or "local", got "k8s"',
+      'DAGY_COMPUTE_BACKEND must be "ecs" or "local"',
     );
   });
 
