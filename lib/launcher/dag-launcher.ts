@@ -60,7 +60,7 @@ import {
 import { parseLaunchRequest } from "./request";
 import { LaunchIdempotency } from "./launch-idempotency";
 import { queuedRunRecord } from "./run-record";
-import type { ComputeBackend, DagLaunchRequest, DagLaunchResult } from "./types";
+import type { ComputeBackend, DagLaunchRequest, DagLaunchResult, SubmitOptions } from "./types";
 import {
   buildTaskOverrides,
   buildWorkerEnvironment,
@@ -154,7 +154,7 @@ export class DagLauncher {
    * for unknown flows/deployments (nothing written) and for a worker that could not be
    * started (run FAILED).
    */
-  async launch(input: DagLaunchRequest): Promise<DagLaunchResult> {
+  async launch(input: DagLaunchRequest, options: SubmitOptions = {}): Promise<DagLaunchResult> {
     const request = parseLaunchRequest(input);
     // The stack's task definition is sized by the environment's profile (DAGY_ECS_TASK_DEFINITION
     // with DAGY_DEFAULT_WORKLOAD_PROFILE): a launch naming no size sends none and gets that.
@@ -202,7 +202,7 @@ export class DagLauncher {
         throw error;
       }
     }
-    return this.start(request, flow, parameters, depPackageUris, resources);
+    return this.start(request, flow, parameters, depPackageUris, resources, options);
   }
 
   /** Launches many runs with bounded concurrency; see ./batch-launch. */
@@ -211,7 +211,7 @@ export class DagLauncher {
     common: BatchLaunchCommon,
     options: BatchLaunchOptions = {},
   ): Promise<DagLaunchResult[]> {
-    return launchBatch((request) => this.launch(request), requests, common, {
+    return launchBatch((request, submit) => this.launch(request, submit), requests, common, {
       ...options,
       newId: this.newId,
     });
@@ -299,6 +299,7 @@ export class DagLauncher {
     parameters: Record<string, Json>,
     depPackageUris: string[],
     resources: TaskResources,
+    options: SubmitOptions,
   ): Promise<DagLaunchResult> {
     const metadata = request.metadata ?? {};
     const runId = this.newId();
@@ -386,7 +387,7 @@ export class DagLauncher {
     let taskArn: string;
     let logStream: string;
     try {
-      const submitted = await this.backend.submit(spec);
+      const submitted = await this.backend.submit(spec, options);
       taskArn = submitted.taskArn;
       logStream = submitted.logStream ?? runId;
     } catch (error) {

@@ -639,6 +639,53 @@ describe("DagLauncher failures", () => {
     });
   });
 
+  it("keeps a batch within its time budget: the throttled run FAILED with the reason, the rest not written (finding 6)", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "etl_pipeline", "1.0.0");
+    let clock = 0;
+    // Each RunTask takes 5 s and is throttled; retries wait 1 s.
+    ecsMock.on(RunTaskCommand).callsFake(() => {
+      clock += 5000;
+      throw Object.assign(new Error("Rate exceeded"), {
+        name: "ThrottlingException",
+        $metadata: { httpStatusCode: 400 },
+      });
+    });
+    const launcher = makeLauncher(env, {
+      ecs: {
+        sleep: async (ms: number) => {
+          clock += ms;
+        },
+        now: () => clock,
+        random: () => 1,
+        throttleRetry: { maxAttempts: 10, baseDelayMs: 1000, maxDelayMs: 1000 },
+      },
+    });
+    const results = await launcher.launchBatch(
+      [0, 1, 2].map((i) => ({ flowName: "etl_pipeline", parameters: { date: `d${i}` } })),
+      { orgId: org, correlationId: "b" },
+      { concurrency: 1, timeBudgetMs: 10_000, now: () => clock },
+    );
+    // Two RunTask calls (t=5 s, t=11 s); a third retry would end past the 10 s budget.
+    expect(runTaskInputs()).toHaveLength(2);
+    expect(results[0]).toMatchObject({ success: false, errorCode: "launch_failed" });
+    expect(results[0]?.errorMessage).toMatch(/Rate exceeded/);
+    for (const index of [1, 2]) {
+      expect(results[index]).toMatchObject({
+        success: false,
+        runId: "",
+        errorCode: "unavailable",
+        correlationId: `b:${index}`,
+      });
+      expect(results[index]?.errorMessage).toMatch(/time budget.*send it again/);
+    }
+    // Never an untracked QUEUED run: the attempted one is FAILED, the others were not written.
+    const runs = await runsOf(env, org);
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ status: "FAILED", run_id: results[0]!.runId });
+    expect(runs[0]?.error_message).toMatch(/Rate exceeded/);
+  });
+
   it("records FAILED with the reason when ECS has no capacity after retries", async () => {
     const org = newOrg();
     await registerFlow(env, org, "etl_pipeline", "1.0.0");
