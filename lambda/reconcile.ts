@@ -4,8 +4,11 @@
  * runs that never got a task are failed.
  */
 import { ECSClient } from "@aws-sdk/client-ecs";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { createDocClient, endpointsOf, regionOption } from "../lib/aws/dynamodb";
 import { parseRuntimeConfig } from "../lib/config/runtime";
+import { announceTerminalTransitions, createRunStatusAnnouncer } from "../lib/events/run-status";
+import { stdoutMetricSink } from "../lib/metrics";
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
 import { EcsTaskInspector } from "../lib/reconcile/ecs-inspector";
@@ -17,6 +20,15 @@ const logger = createJsonLogger({ component: "reconcile" });
 const persistence = new Persistence(createDocClient(endpointsOf(config)), config.tables, {
   logger,
 });
+// A run the sweep closes is announced (`Dagy Run Status Change`) and counted.
+const runs = announceTerminalTransitions(
+  persistence.runs,
+  createRunStatusAnnouncer({
+    logger,
+    events: new EventBridgeClient(regionOption(config.region)),
+    metrics: stdoutMetricSink,
+  }),
+);
 const inspector = new EcsTaskInspector(
   new ECSClient(regionOption(config.region)),
   config.ecs.clusterArn ?? "",
@@ -25,7 +37,7 @@ const inspector = new EcsTaskInspector(
 
 export const handler = async (): Promise<SweepReport> => {
   const report = await sweepStaleRuns({
-    runs: persistence.runs,
+    runs,
     inspector,
     logger,
     queuedAfterMs: config.reconcile.queuedAfterMs,

@@ -118,6 +118,7 @@ export class DagyStack extends Stack {
         { name: "reconcile", function: this.functions.reconcile.function },
       ],
       environment: config.environment,
+      workerLogGroup: this.compute.logGroup,
       ...(config.alarmEmail !== undefined ? { alarmEmail: config.alarmEmail } : {}),
     });
 

@@ -23,6 +23,7 @@ import { createJsonLogger, stderrLines, type JsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
 import type { FlowRecord, RunRecord } from "../persistence/records";
 import type { TableNames } from "../persistence/schema";
+import { emfLine, RUN_METRICS, type MetricSink } from "../metrics";
 import type { Json } from "../sdk/types";
 // Direct module imports keep archive code (tar, fflate) out of the launcher's bundle.
 import { runParametersKey } from "../storage/keys";
@@ -90,6 +91,7 @@ export class DagLauncher {
   private readonly clock: () => Date;
   private readonly newId: () => string;
   private readonly logger: Pick<JsonLogger, "info" | "warn">;
+  private readonly metrics: MetricSink | undefined;
   private readonly tables: TableNames;
   /** Measured against the overrides EcsBackend sends, whichever backend runs the worker. */
   private readonly overrides: TaskOverridesOptions;
@@ -122,6 +124,7 @@ export class DagLauncher {
     this.clock = deps.clock ?? (() => new Date());
     this.newId = deps.idGenerator ?? randomUUID;
     this.logger = deps.logger ?? createJsonLogger({ component: "launcher" }, stderrLines);
+    this.metrics = deps.metrics;
     this.persistence =
       deps.persistence ??
       new Persistence(deps.clients?.doc ?? createDocClient(options, this.owned), this.tables, {
@@ -155,6 +158,7 @@ export class DagLauncher {
    * started (run FAILED).
    */
   async launch(input: DagLaunchRequest, options: SubmitOptions = {}): Promise<DagLaunchResult> {
+    const startedAt = Date.now();
     const request = parseLaunchRequest(input);
     // The stack's task definition is sized by the environment's profile (DAGY_ECS_TASK_DEFINITION
     // with DAGY_DEFAULT_WORKLOAD_PROFILE): a launch naming no size sends none and gets that.
@@ -202,7 +206,24 @@ export class DagLauncher {
         throw error;
       }
     }
-    return this.start(request, flow, parameters, depPackageUris, resources, options);
+    const result = await this.start(request, flow, parameters, depPackageUris, resources, options);
+    if (result.success && this.metrics) {
+      this.metrics(
+        emfLine(
+          [
+            { name: RUN_METRICS.launched, value: 1, unit: "Count" },
+            {
+              name: RUN_METRICS.launchLatency,
+              value: Date.now() - startedAt,
+              unit: "Milliseconds",
+            },
+          ],
+          request.environment ?? "",
+          { run_id: result.runId, flow_name: result.flowName },
+        ),
+      );
+    }
+    return result;
   }
 
   /** Launches many runs with bounded concurrency; see ./batch-launch. */

@@ -270,6 +270,18 @@ describe("task-events (ECS Task State Change)", () => {
     if (name === "ecs-task-stopped-with-overrides") {
       expect(run).toMatchObject({ status: "FAILED" });
       expect(String(run.error_message)).toMatch(/OutOfMemoryError/);
+      // Finding 9: the closed run is announced on the default bus.
+      const put = settled.aws.filter((r) => r.operation === "AWSEvents.PutEvents");
+      expect(put).toHaveLength(1);
+      const entry = (put[0]!.body as { Entries: Record<string, string>[] }).Entries[0]!;
+      expect(entry).toMatchObject({ Source: "dagy", DetailType: "Dagy Run Status Change" });
+      expect(entry).not.toHaveProperty("EventBusName");
+      expect(JSON.parse(entry.Detail!)).toMatchObject({
+        status: "FAILED",
+        flow_name: "etl_pipeline",
+        org_id: "acme-corp",
+        environment: "develop",
+      });
     }
     expect(settled.result).toBeDefined();
   });

@@ -952,6 +952,31 @@ describe("operations (finding 9)", () => {
   });
 });
 
+describe("run metrics (finding 9)", () => {
+  test("the worker's run_status_change lines count terminal runs per environment", () => {
+    const template = t("develop");
+    const group = ref(logicalIdByPrefix(template, "AWS::Logs::LogGroup", "ComputeWorkerLogGroup"));
+    for (const [status, metric] of [
+      ["SUCCEEDED", "RunsSucceeded"],
+      ["FAILED", "RunsFailed"],
+      ["CANCELLED", "RunsCancelled"],
+    ]) {
+      template.hasResourceProperties("AWS::Logs::MetricFilter", {
+        LogGroupName: group,
+        FilterPattern: `{ ($.event_type = "run_status_change") && ($.status = "${status}") }`,
+        MetricTransformations: [
+          {
+            MetricNamespace: "Dagy",
+            MetricName: metric,
+            MetricValue: "1",
+            Dimensions: [{ Key: "Environment", Value: "$.environment" }],
+          },
+        ],
+      });
+    }
+  });
+});
+
 describe("runtime configuration coverage", () => {
   const FUNCTIONS = {
     api: "api",

@@ -3,12 +3,14 @@ import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
+import * as logs from "aws-cdk-lib/aws-logs";
 import * as destinations from "aws-cdk-lib/aws-lambda-destinations";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import { Construct } from "constructs";
-import { METRICS_NAMESPACE, RUN_METRICS } from "../../metrics";
+import { RUN_STATUS_LOG_EVENT } from "../../events/run-status";
+import { METRICS_NAMESPACE, RUN_METRICS, terminalStatusMetric } from "../../metrics";
 import { acknowledgeRule } from "../nag";
 
 export interface MonitoredFunction {
@@ -31,6 +33,11 @@ export interface MonitoringConstructProps {
   readonly environment: string;
   /** Subscribed to the alarm topic by email when set. */
   readonly alarmEmail?: string;
+  /**
+   * The worker log group: its `run_status_change` lines become the terminal-run metrics (the
+   * worker is not a Lambda, so its EMF lines would not be extracted).
+   */
+  readonly workerLogGroup: logs.ILogGroup;
 }
 
 /**
@@ -116,6 +123,20 @@ export class MonitoringConstruct extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
     );
+
+    for (const status of ["SUCCEEDED", "FAILED", "CANCELLED"]) {
+      new logs.MetricFilter(this, `Worker${status}`, {
+        logGroup: props.workerLogGroup,
+        filterPattern: logs.FilterPattern.all(
+          logs.FilterPattern.stringValue("$.event_type", "=", RUN_STATUS_LOG_EVENT),
+          logs.FilterPattern.stringValue("$.status", "=", status),
+        ),
+        metricNamespace: METRICS_NAMESPACE,
+        metricName: terminalStatusMetric(status) ?? "",
+        metricValue: "1",
+        dimensions: { Environment: "$.environment" },
+      });
+    }
 
     const action = new cwActions.SnsAction(this.alarmTopic);
     for (const alarm of this.alarms) {

@@ -215,6 +215,6 @@ export function normalize(form: Form, value: unknown): unknown {
     .replace(UUID, "<uuid>")
     .replace(HEX32, "<id>")
     .replace(ISO_TIME, "<time>")
-    .replace(/"(duration_ms|launch_latency_ms|LaunchLatency|Timestamp|elapsed_ms)":\d+/g, '"$1":0');
+    .replace(/(\\?")(duration_ms|LaunchLatency|Timestamp|elapsed_ms)(\\?"):\d+/g, "$1$2$3:0");
   return JSON.parse(text) as unknown;
 }
