@@ -23,6 +23,9 @@ Options:
       --org <org_id>         Org the example flows are registered for (default ${DEFAULT_ORG}).
       --no-examples          Do not build and register the example flows.
       --quiet                Do not log each HTTP request.
+      --reset                Start afresh: delete the stored flows, runs, logs and schedules of
+                             the data directory first (secrets.json is kept). Without it, a data
+                             directory whose stores are missing or damaged is refused.
   -h, --help                 Show this help.
 
 Secrets: runs launched with secrets_env ({"DB_PASSWORD": "arn:aws:secretsmanager:..."}) get
@@ -48,6 +51,7 @@ export const command: CliCommand = {
       org: { type: "string" },
       "no-examples": { type: "boolean" },
       quiet: { type: "boolean" },
+      reset: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     });
     if (parsed === undefined) return EXIT.ok;
@@ -83,6 +87,7 @@ export const command: CliCommand = {
       ...(concurrency !== undefined ? { concurrency } : {}),
       ...(values.org !== undefined ? { orgId: values.org } : {}),
       registerExamples: values["no-examples"] !== true,
+      reset: values.reset === true,
       accessLog: values.quiet !== true,
       log,
     });

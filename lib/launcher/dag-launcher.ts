@@ -18,6 +18,7 @@
  *   exists and is FAILED with the reason; `success: false`.
  */
 import { randomUUID } from "node:crypto";
+import { WORKER_CONTAINER_NAME } from "../config/worker-container";
 import { errorCode, ForbiddenError, NotFoundError, ValidationError } from "../errors";
 import { createJsonLogger, stderrLines, type JsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
@@ -35,7 +36,6 @@ import {
   type BatchLaunchOptions,
   type BatchLaunchRequest,
 } from "./batch-launch";
-import { DEFAULT_CONTAINER_NAME } from "./ecs-backend";
 import { errorMessage } from "./errors";
 import { resolveResources, type TaskResources } from "./fargate";
 import {
@@ -113,7 +113,7 @@ export class DagLauncher {
   ) {
     assertLauncherOptions(options, deps);
     this.tables = options.tables ?? DEFAULT_TABLES;
-    const containerName = options.containerName ?? DEFAULT_CONTAINER_NAME;
+    const containerName = options.containerName ?? WORKER_CONTAINER_NAME;
     this.overrides = {
       containerName,
       ...(options.taskRoleArn !== undefined ? { taskRoleArn: options.taskRoleArn } : {}),
@@ -121,7 +121,7 @@ export class DagLauncher {
         ? { executionRoleArn: options.taskExecutionRoleArn }
         : {}),
     };
-    this.clock = deps.clock ?? (() => new Date());
+    this.clock = deps.now ?? deps.clock ?? (() => new Date());
     this.newId = deps.idGenerator ?? randomUUID;
     this.logger = deps.logger ?? createJsonLogger({ component: "launcher" }, stderrLines);
     this.metrics = deps.metrics;

@@ -43,11 +43,8 @@ export function assertLauncherOptions(options: DagLauncherOptions, deps: DagLaun
     if (!options.securityGroups?.length) {
       missing.push(`securityGroups (${LAUNCHER_ENV.securityGroups})`);
     }
-    if (!options.taskDefinition && !(options.workerImage && options.taskExecutionRoleArn)) {
-      missing.push(
-        `taskDefinition (${PLATFORM_ENV.taskDefinition}), or workerImage (${LAUNCHER_ENV.workerImage}) and taskExecutionRoleArn (${LAUNCHER_ENV.taskExecutionRoleArn}) to register one`,
-      );
-    }
+    // The stack's task definition (image, architecture, roles, log group); never guessed.
+    if (!options.taskDefinition) missing.push(`taskDefinition (${PLATFORM_ENV.taskDefinition})`);
   }
   if (missing.length > 0) {
     throw new ConfigurationError(
@@ -118,14 +115,11 @@ export function createComputeBackend(
     subnets: o.subnets ?? [],
     securityGroups: o.securityGroups ?? [],
     containerName,
-    ...(o.taskDefinition !== undefined ? { taskDefinition: o.taskDefinition } : {}),
+    taskDefinition: o.taskDefinition ?? "",
     ...(o.assignPublicIp !== undefined ? { assignPublicIp: o.assignPublicIp } : {}),
     ...(o.taskRoleArn !== undefined ? { taskRoleArn: o.taskRoleArn } : {}),
     ...(o.taskExecutionRoleArn !== undefined
       ? { taskExecutionRoleArn: o.taskExecutionRoleArn }
       : {}),
-    ...(o.workerImage !== undefined ? { workerImage: o.workerImage } : {}),
-    ...(o.logGroup !== undefined ? { logGroup: o.logGroup } : {}),
-    ...(o.region !== undefined ? { region: o.region } : {}),
   });
 }

@@ -14,6 +14,7 @@ import { buildFlow } from "../bundler/build";
 import { createDataClients, destroyDataClients, type DataClients } from "../aws/clients";
 import { FUNCTION_ENV, LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
 import { parseRuntimeConfig } from "../config/runtime";
+import { createConsoleHandler } from "../console/server";
 import { ConfigurationError } from "../errors";
 import { DagLauncher } from "../launcher/dag-launcher";
 import { LocalBackend, localTaskArn, type LocalWorkerExit } from "../launcher/local-backend";
@@ -30,7 +31,14 @@ import { startHttpApiServer, type HttpApiServer } from "./http-server";
 import { registerArtifact, type RegistrationOutcome } from "./registration";
 import { LocalScheduleService, type Clock } from "./scheduler";
 import { ensureLocalSecretsFile, localSecretsPath } from "./secrets";
-import { ensureBuckets, ensureTables, startLocalServers, type LocalServers } from "./servers";
+import {
+  checkStoresAgainstManifest,
+  ensureBuckets,
+  ensureTables,
+  recordDataManifest,
+  startLocalServers,
+  type LocalServers,
+} from "./servers";
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_DATA_DIR,
@@ -42,9 +50,13 @@ import {
   LOCAL_REGION,
   LOCAL_TABLE_PREFIX,
   LOCAL_TRACES_BUCKET,
+  checkDataFiles,
   logDirOf,
+  PRIVATE_DIR_MODE,
   readPlatformState,
   removePlatformState,
+  resetDataDir,
+  restrictDataPermissions,
   schedulesFileOf,
   writePlatformState,
 } from "./state";
@@ -89,6 +101,11 @@ export interface LocalPlatformOptions {
   readonly accessLog?: boolean;
   /** SIGTERM-to-SIGKILL grace for workers. Default 5 s. */
   readonly stopGraceMs?: number;
+  /**
+   * Delete the stores, logs and schedules first and start empty (`dagy dev --reset`). Without
+   * it, a data directory whose stores are missing or damaged is refused, never emptied.
+   */
+  readonly reset?: boolean;
 }
 
 export interface ExampleRegistration {
@@ -265,7 +282,7 @@ export async function startLocalPlatform(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ConfigurationError(`concurrency must be a whole number >= 1, got ${concurrency}`);
   }
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
 
   // A platform.json naming this very pid is stale (pids restart at 1 in containers) unless
   // this process opened the directory itself.
@@ -302,6 +319,12 @@ export async function startLocalPlatform(
       () => undefined,
     );
 
+    // Before any server starts: a server would quietly create an empty store in place of a
+    // missing one.
+    if (options.reset === true) await resetDataDir(dataDir);
+    const manifest = await checkDataFiles(dataDir);
+    await restrictDataPermissions(dataDir);
+
     let servers: LocalServers;
     try {
       servers = await startLocalServers({ dataDir });
@@ -320,10 +343,23 @@ export async function startLocalPlatform(
     });
     cleanups.push(() => destroyDataClients(clients));
     const tables = tableNamesFor(LOCAL_TABLE_PREFIX);
+    const bucketNames = [LOCAL_ARTIFACT_BUCKET, LOCAL_TRACES_BUCKET];
+    await checkStoresAgainstManifest(dataDir, clients, manifest);
     await Promise.all([
       ensureTables(clients.dynamodb, tables),
-      ensureBuckets(clients.s3, [LOCAL_ARTIFACT_BUCKET, LOCAL_TRACES_BUCKET]),
+      ensureBuckets(clients.s3, bucketNames),
     ]);
+    const createdAt = manifest?.createdAt ?? new Date().toISOString();
+    const recordContents = () =>
+      recordDataManifest(dataDir, clients, {
+        tables: Object.values(tables),
+        buckets: bucketNames,
+        createdAt,
+      });
+    await recordContents();
+    // At shutdown (after the workers stopped, before the clients close): the counts a restart
+    // checks against.
+    cleanups.push(recordContents);
     const storesMs = Date.now() - started;
 
     const secretsFile = localSecretsPath(dataDir);
@@ -337,11 +373,13 @@ export async function startLocalPlatform(
       const exitCode = exitCodeOf(exit);
       const stoppedReason = closing
         ? SHUTDOWN_REASON
-        : exit.neverStarted
-          ? "the run left the queue before its worker started"
-          : exit.signal !== null
-            ? `worker process killed by ${exit.signal}`
-            : undefined;
+        : exit.error !== undefined
+          ? exit.error
+          : exit.neverStarted
+            ? "the run left the queue before its worker started"
+            : exit.signal !== null
+              ? `worker process killed by ${exit.signal}`
+              : undefined;
       const work = reconcileStoppedTask(
         {
           runId,
@@ -477,6 +515,10 @@ export async function startLocalPlatform(
     try {
       server = await startHttpApiServer({
         handler: (event) => api.handle(event),
+        intercept: createConsoleHandler({
+          defaultOrg: orgId,
+          onError: (error) => log(`console: ${(error as Error).message}`),
+        }),
         host,
         port,
         ...(options.accessLog

@@ -13,6 +13,7 @@ import type { RunPage, RunListQuery } from "../persistence/runs";
 import type { RunRecord } from "../persistence/records";
 import { actingOrg, callerDescription, requiredOrg, type Caller } from "./caller";
 import type { RunLogPage, RunLogSource, TracebackSource } from "./run-logs";
+import { checkSecretArns, type SecretPolicy } from "./secrets";
 
 /** What a batch may take inside one HTTP request (API Gateway ends requests at 30 s). */
 export const DEFAULT_BATCH_TIME_BUDGET_MS = 25_000;
@@ -60,6 +61,8 @@ export interface RunsServiceDeps {
    * 30 s. Default 25,000.
    */
   readonly batchTimeBudgetMs?: number;
+  /** Which secrets launches may name (lib/services/secrets.ts). Default: any. */
+  readonly secrets?: SecretPolicy;
 }
 
 export interface ListRunsInput {
@@ -81,6 +84,7 @@ export class RunsService {
   /** Builds the launcher request a caller may make: org decided, audit trail set. */
   request(caller: Caller, input: LaunchInput, trigger: string): DagLaunchRequest {
     const orgId = requiredOrg(caller, input.orgId);
+    checkSecretArns(input.secretsEnv, this.deps.secrets ?? { arnPatterns: [] }, caller, orgId);
     const triggeredBy = callerDescription(caller);
     return {
       ...(this.deps.environment ? { environment: this.deps.environment } : {}),

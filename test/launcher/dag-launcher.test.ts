@@ -543,7 +543,22 @@ describe("DagLauncher configuration", () => {
 
   it("takes the guide's explicit options, naming the ones that are missing", () => {
     expect(() => new DagLauncher({ ...GUIDE_CONFIG, subnets: [] })).toThrow(
-      "DagLauncher configuration is incomplete; missing: artifactBucket (DAGY_ARTIFACT_BUCKET), tracesBucket (DAGY_TRACES_BUCKET), subnets (DAGY_ECS_SUBNETS)",
+      "DagLauncher configuration is incomplete; missing: artifactBucket (DAGY_ARTIFACT_BUCKET), tracesBucket (DAGY_TRACES_BUCKET), subnets (DAGY_ECS_SUBNETS), taskDefinition (DAGY_ECS_TASK_DEFINITION)",
+    );
+  });
+
+  it("refuses ECS without the stack's task definition: a configuration error, never a guessed one", () => {
+    expect(
+      () =>
+        new DagLauncher({
+          ...GUIDE_CONFIG,
+          artifactBucket: "artifacts",
+          tracesBucket: "traces",
+        }),
+    ).toThrow(
+      new ConfigurationError(
+        "DagLauncher configuration is incomplete; missing: taskDefinition (DAGY_ECS_TASK_DEFINITION)",
+      ),
     );
   });
 });

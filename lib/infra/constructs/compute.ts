@@ -9,14 +9,12 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
 import { WORKLOAD_PROFILES, type WorkloadProfile } from "../../launcher/types";
+import { WORKER_CONTAINER_NAME } from "../../config/worker-container";
 import { WORKER_EXTRA_ENV } from "../../worker/config";
 import type { WorkerImageConfig } from "../config";
 import { acknowledgeRule, acknowledgeWildcards } from "../nag";
 import { grantDefaultBusPutEvents } from "./events-grants";
 import { REPO_ROOT, WORKER_ASSET_EXCLUDES, WORKER_DOCKERFILE } from "../paths";
-
-/** Name of the worker container in the task definition (`DAGY_ECS_CONTAINER_NAME`). */
-export const WORKER_CONTAINER_NAME = "worker";
 
 /** The worker container's stop timeout (Fargate's maximum); the worker drains within it. */
 export const WORKER_STOP_TIMEOUT_SECONDS = 120;
@@ -56,6 +54,10 @@ export interface ComputeConstructProps {
  * log driver, secret injection) and the least-privilege task role the worker's code runs as.
  */
 export class ComputeConstruct extends Construct {
+  /** Secrets the execution role may read (what launches may name): the api checks them. */
+  secretArnPatterns: readonly string[] = [];
+  /** `<appName>/`: an org's secrets are named `<appName>/<org_id>/...`. */
+  secretNamePrefix = "";
   readonly cluster: ecs.Cluster;
   readonly taskDefinition: ecs.FargateTaskDefinition;
   readonly container: ecs.ContainerDefinition;
@@ -188,14 +190,15 @@ export class ComputeConstruct extends Construct {
   }
 
   private grantSecretInjection(props: ComputeConstructProps): void {
-    const patterns = props.secretArnPatterns ?? [
+    const patterns = (this.secretArnPatterns = props.secretArnPatterns ?? [
       Stack.of(this).formatArn({
         service: "secretsmanager",
         resource: "secret",
         resourceName: `${props.appName}/*`,
         arnFormat: ArnFormat.COLON_RESOURCE_NAME,
       }),
-    ];
+    ]);
+    this.secretNamePrefix = `${props.appName}/`;
     this.executionRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ["secretsmanager:GetSecretValue"],

@@ -7,7 +7,8 @@ import type { DagyEnvironment } from "../environments";
 import { FUNCTION_ENV } from "../../config/env";
 import type { WorkloadProfile } from "../../launcher/types";
 import { LAMBDA_ENTRIES } from "../paths";
-import { WORKER_CONTAINER_NAME, type ComputeConstruct } from "./compute";
+import { WORKER_CONTAINER_NAME } from "../../config/worker-container";
+import type { ComputeConstruct } from "./compute";
 import { DagyFunction } from "./dagy-function";
 import { grantDefaultBusPutEvents } from "./events-grants";
 import type { NetworkConstruct } from "./network";
@@ -90,6 +91,11 @@ export class LambdaFunctionsConstruct extends Construct {
     this.configureLauncher(this.launch, props, false);
     this.configureLauncher(this.api, props, true);
     this.api.setEnvironment(FUNCTION_ENV.apiAuthMode, props.apiAuth.mode);
+    // The api refuses secrets outside what the execution role may read, and in JWT mode
+    // another org's (lib/services/secrets.ts).
+    this.api
+      .setEnvironment(FUNCTION_ENV.secretArnPatterns, props.compute.secretArnPatterns.join(","))
+      .setEnvironment(FUNCTION_ENV.secretNamePrefix, props.compute.secretNamePrefix);
     if (props.apiAuth.mode === "jwt") {
       this.api.setEnvironment(FUNCTION_ENV.apiOrgClaim, props.apiAuth.orgClaim);
     }
