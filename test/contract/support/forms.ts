@@ -53,6 +53,7 @@ function referenceValues(data: TestEnv): Record<string, string> {
     DAGY_DEP_PACKAGES_TABLE: data.tables.depPackages,
     DAGY_LAUNCH_FUNCTION_ARN: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:dagy-develop-launch`,
     DAGY_SCHEDULER_ROLE_ARN: `arn:aws:iam::${ACCOUNT}:role/dagy-develop-scheduler`,
+    DAGY_SECRET_ARN_PATTERNS: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:dagy/*`,
   };
 }
 
