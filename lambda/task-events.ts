@@ -6,6 +6,7 @@
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { createDocClient, endpointsOf, regionOption } from "../lib/aws/dynamodb";
 import { parseRuntimeConfig } from "../lib/config/runtime";
+import { putEventsWith } from "../lib/events/eventbridge";
 import { announceTerminalTransitions, createRunStatusAnnouncer } from "../lib/events/run-status";
 import { stdoutMetricSink } from "../lib/metrics";
 import { createJsonLogger } from "../lib/log";
@@ -22,7 +23,7 @@ const runs = announceTerminalTransitions(
   persistence.runs,
   createRunStatusAnnouncer({
     logger,
-    events: new EventBridgeClient(regionOption(config.region)),
+    putEvents: putEventsWith(new EventBridgeClient(regionOption(config.region))),
     metrics: stdoutMetricSink,
   }),
 );

@@ -13,7 +13,12 @@ import { createDataClients, destroyDataClients, type DataClients } from "../lib/
 import { PLATFORM_ENV, WORKER_ENV } from "../lib/config/env";
 import { RunRepository } from "../lib/persistence/runs";
 import { ObjectStore } from "../lib/storage/object-store";
-import { announceTerminalTransitions, createRunStatusAnnouncer } from "../lib/events/run-status";
+import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import {
+  announceTerminalTransitions,
+  createRunStatusAnnouncer,
+  type PutEvents,
+} from "../lib/events/run-status";
 import { parseWorkerConfig, peekRunId, stopDeadlineMs } from "../lib/worker/config";
 import { createJsonLogger, createRedactor, stdoutLines } from "../lib/log";
 import { redactProcessOutput } from "../lib/worker/redact";
@@ -84,12 +89,14 @@ async function main(): Promise<number> {
     });
   }
   // The run's terminal status is announced (`Dagy Run Status Change`) where it is written.
-  let events: import("@aws-sdk/client-eventbridge").EventBridgeClient | undefined;
+  let events: EventBridgeClient | undefined;
+  let putEvents: PutEvents | undefined;
   if (config.runStatusEvents === "eventbridge") {
-    const { EventBridgeClient } = await import("@aws-sdk/client-eventbridge");
+    const { EventBridgeClient, putEventsWith } = await import("../lib/events/eventbridge");
     events = new EventBridgeClient({
       ...(config.region !== undefined ? { region: config.region } : {}),
     });
+    putEvents = putEventsWith(events);
   }
   const runs = announceTerminalTransitions(
     new RunRepository(clients.doc, config.runsTable, {
@@ -98,7 +105,7 @@ async function main(): Promise<number> {
     }),
     createRunStatusAnnouncer({
       logger: log.child({ run_id: config.runId }),
-      ...(events !== undefined ? { events } : {}),
+      ...(putEvents !== undefined ? { putEvents } : {}),
     }),
   );
   // After SIGTERM the worker drains within the container's stop timeout, less a margin.

@@ -11,7 +11,9 @@
  * local platform's only output, and in AWS what the worker log group's metric filters count.
  * Announcing never fails the write it follows: errors are logged.
  */
-import { PutEventsCommand, type EventBridgeClient } from "@aws-sdk/client-eventbridge";
+// Types only: the worker loads the EventBridge client (lib/events/eventbridge.ts) only when it
+// announces there, so it stays off the worker's start-up path.
+import type { PutEventsCommandInput, PutEventsCommandOutput } from "@aws-sdk/client-eventbridge";
 import { emfLine, terminalStatusMetric, type MetricSink } from "../metrics";
 import type { RunRecord } from "../persistence/records";
 import type { RunStatus } from "../persistence/schema";
@@ -55,6 +57,9 @@ export function runStatusChange(run: RunRecord): RunStatusChange {
   };
 }
 
+/** EventBridge PutEvents (lib/events/eventbridge.ts in AWS; a recorder in tests). */
+export type PutEvents = (input: PutEventsCommandInput) => Promise<PutEventsCommandOutput>;
+
 export interface RunStatusLogger {
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
@@ -63,7 +68,7 @@ export interface RunStatusLogger {
 export interface RunStatusAnnouncerOptions {
   readonly logger: RunStatusLogger;
   /** Puts the event on the default bus when given (AWS); without it the log line is all. */
-  readonly events?: Pick<EventBridgeClient, "send">;
+  readonly putEvents?: PutEvents;
   /** Lambda only: EMF lines become the RunsSucceeded/Failed/Cancelled metrics. */
   readonly metrics?: MetricSink;
 }
@@ -71,7 +76,7 @@ export interface RunStatusAnnouncerOptions {
 export type RunStatusAnnouncer = (run: RunRecord) => Promise<void>;
 
 export function createRunStatusAnnouncer(options: RunStatusAnnouncerOptions): RunStatusAnnouncer {
-  const { logger, events, metrics } = options;
+  const { logger, putEvents, metrics } = options;
   return async (run) => {
     if (!TERMINAL.includes(run.status)) return;
     const detail = runStatusChange(run);
@@ -84,19 +89,17 @@ export function createRunStatusAnnouncer(options: RunStatusAnnouncerOptions): Ru
         }),
       );
     }
-    if (!events) return;
+    if (!putEvents) return;
     try {
-      const out = await events.send(
-        new PutEventsCommand({
-          Entries: [
-            {
-              Source: RUN_STATUS_SOURCE,
-              DetailType: RUN_STATUS_DETAIL_TYPE,
-              Detail: JSON.stringify(detail),
-            },
-          ],
-        }),
-      );
+      const out = await putEvents({
+        Entries: [
+          {
+            Source: RUN_STATUS_SOURCE,
+            DetailType: RUN_STATUS_DETAIL_TYPE,
+            Detail: JSON.stringify(detail),
+          },
+        ],
+      });
       if ((out.FailedEntryCount ?? 0) > 0) {
         logger.warn("run status event was not accepted", {
           event_type: "run_status_event_failed",

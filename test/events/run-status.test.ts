@@ -1,6 +1,7 @@
 /** `Dagy Run Status Change`: what is announced, when, and that announcing never fails a write. */
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { mockClient } from "aws-sdk-client-mock";
+import { putEventsWith } from "../../lib/events/eventbridge";
 import {
   announceTerminalTransitions,
   createRunStatusAnnouncer,
@@ -53,7 +54,7 @@ describe("run status events", () => {
       }),
       createRunStatusAnnouncer({
         logger,
-        events: new EventBridgeClient({ region: "us-east-1" }),
+        putEvents: putEventsWith(new EventBridgeClient({ region: "us-east-1" })),
         metrics: (line) => metrics.push(line),
       }),
     );
@@ -91,7 +92,7 @@ describe("run status events", () => {
     const { lines, logger } = recorder();
     const announce = createRunStatusAnnouncer({
       logger,
-      events: new EventBridgeClient({ region: "us-east-1" }),
+      putEvents: putEventsWith(new EventBridgeClient({ region: "us-east-1" })),
     });
     await announceTerminalTransitions(store("RUNNING"), announce).transition(
       RUN.run_id,
@@ -113,7 +114,10 @@ describe("run status events", () => {
     const { lines, logger } = recorder();
     const runs = announceTerminalTransitions(
       store("SUCCEEDED"),
-      createRunStatusAnnouncer({ logger, events: new EventBridgeClient({ region: "us-east-1" }) }),
+      createRunStatusAnnouncer({
+        logger,
+        putEvents: putEventsWith(new EventBridgeClient({ region: "us-east-1" })),
+      }),
     );
     await expect(runs.transition(RUN.run_id, "RUNNING", "SUCCEEDED")).resolves.toMatchObject({
       status: "SUCCEEDED",
