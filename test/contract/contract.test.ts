@@ -203,6 +203,57 @@ describe("api (HTTP API payload 2.0)", () => {
   });
 });
 
+describe("api batch (finding 6)", () => {
+  test("an item whose RunTask ECS refuses is FAILED with the reason; the others launch; nothing stays QUEUED untracked", async () => {
+    const { bundle } = await onBothForms(async (form, step) => {
+      // ECS refuses the second item's task (a documented failure shape); the others start.
+      form.aws.answer("RunTask", (input) => {
+        const env = (
+          input.overrides as {
+            containerOverrides: { environment: { name: string; value: string }[] }[];
+          }
+        ).containerOverrides[0]!.environment;
+        const date = env.find((e) => e.name === "DAGY_PARAMETERS")?.value ?? "";
+        if (date.includes("2024-03-15")) {
+          return {
+            body: { tasks: [], failures: [{ reason: "MISSING", detail: "subnet not found" }] },
+          };
+        }
+        return {
+          body: {
+            tasks: [
+              {
+                taskArn: `arn:aws:ecs:us-east-1:123456789012:task/dagy-develop/${String(input.clientToken).replace(/-/g, "")}`,
+              },
+            ],
+            failures: [],
+          },
+        };
+      });
+      const batch = await step("api", fixture("http-iam-batch"));
+      const results = bodyOf(batch.result).results as { run_id: string | null }[];
+      const runs = await Promise.all(
+        results.map((r) => (r.run_id ? runOf(form, r.run_id) : Promise.resolve(undefined))),
+      );
+      return {
+        batch,
+        runs: runs.map((run) => run && { status: run.status, error_message: run.error_message }),
+      };
+    });
+    const { batch, runs } = bundle as { batch: Step; runs: Record<string, unknown>[] };
+    expect((batch.result as HttpReply).statusCode).toBe(200);
+    const results = bodyOf(batch.result).results as Record<string, unknown>[];
+    expect(results.map((r) => r.success)).toEqual([true, false, true]);
+    expect(results[1]).toMatchObject({
+      error_code: "launch_failed",
+      correlation_id: "batch-req-12345:1",
+    });
+    expect(String(results[1]!.error)).toMatch(/MISSING subnet not found/);
+    expect(runs.map((r) => r.status)).toEqual(["QUEUED", "FAILED", "QUEUED"]);
+    expect(String(runs[1]!.error_message)).toMatch(/MISSING subnet not found/);
+  });
+});
+
 describe("launch (schedules and direct invocations)", () => {
   test("a direct invocation without environment launches in the stack's environment (finding 5)", async () => {
     const { bundle } = await onBothForms(async (form, step) => {
