@@ -203,6 +203,26 @@ describe("api (HTTP API payload 2.0)", () => {
   });
 });
 
+describe("api calls to Scheduler and CloudWatch Logs (service-specific endpoint variables)", () => {
+  test("a time-zoned runtime schedule goes to EventBridge Scheduler; a run's log to CloudWatch Logs", async () => {
+    const { bundle } = await onBothForms(async (_form, step) => {
+      const schedule = await step("api", fixture("http-iam-put-schedule"));
+      const launched = await step("api", fixture("http-iam-launch"));
+      const runId = String(bodyOf(launched.result).run_id);
+      const logs = await step("api", fixture("http-iam-get-run-logs", { RUN_ID: runId }));
+      return { schedule, logs };
+    });
+    const { schedule, logs } = bundle as { schedule: Step; logs: Step };
+    expect((schedule.result as HttpReply).statusCode).toBeLessThan(300);
+    const scheduler = schedule.aws.filter((r) => r.operation.startsWith("Scheduler "));
+    expect(scheduler.length).toBeGreaterThan(0);
+    expect(JSON.stringify(scheduler)).toContain("Europe/Berlin");
+    expect((logs.result as HttpReply).statusCode).toBe(200);
+    expect(logs.aws.map((r) => r.operation)).toContain("Logs_20140328.GetLogEvents");
+    expect(logs.aws[0]!.body).toMatchObject({ logGroupName: "/ecs/dagy-worker-develop" });
+  });
+});
+
 describe("api batch (finding 6)", () => {
   test("an item whose RunTask ECS refuses is FAILED with the reason; the others launch; nothing stays QUEUED untracked", async () => {
     const { bundle } = await onBothForms(async (form, step) => {

@@ -73,10 +73,40 @@ const DEFAULT_ANSWERS: Record<string, Answer> = {
   }),
   PutTargets: () => ({ body: { FailedEntryCount: 0, FailedEntries: [] } }),
   ListRules: () => ({ body: { Rules: [] } }),
+  // No rule exists until created: awsJson1_1 errors carry their type in `__type`.
+  ListTargetsByRule: (input) => ({
+    status: 400,
+    body: {
+      __type: "ResourceNotFoundException",
+      message: `Rule ${String(input.Rule)} does not exist.`,
+    },
+  }),
   GetLogEvents: () => ({
     body: { events: [], nextForwardToken: "f/0", nextBackwardToken: "b/0" },
   }),
 };
+
+/**
+ * EventBridge Scheduler (restJson1): no schedule exists until created. GetSchedule answers
+ * ResourceNotFoundException (404), Create/Update the schedule's ARN.
+ */
+function schedulerAnswer(
+  method: string,
+  url: string,
+): { status?: number; body: unknown; errorType?: string } {
+  const name = decodeURIComponent((url.split("?")[0] ?? "").replace(/^\/schedules\//, ""));
+  if (method === "GET" && url.startsWith("/schedules/")) {
+    return {
+      status: 404,
+      errorType: "ResourceNotFoundException",
+      body: { Message: `Schedule ${name} does not exist.` },
+    };
+  }
+  if (method === "POST" || method === "PUT") {
+    return { body: { ScheduleArn: `arn:aws:scheduler:${REGION}:${ACCOUNT}:schedule/${name}` } };
+  }
+  return { body: {} };
+}
 
 export async function startAwsEndpoint(): Promise<AwsEndpoint> {
   const requests: RecordedRequest[] = [];
@@ -93,11 +123,18 @@ export async function startAwsEndpoint(): Promise<AwsEndpoint> {
       requests.push({ operation, body });
       const short = typeof target === "string" ? (target.split(".").pop() ?? "") : "";
       const answer = overrides.get(short) ?? DEFAULT_ANSWERS[short];
-      const reply = answer ? answer(body) : { status: 200, body: {} };
+      const reply =
+        typeof target === "string"
+          ? answer
+            ? answer(body)
+            : { status: 200, body: {} }
+          : schedulerAnswer(req.method ?? "GET", req.url ?? "/");
+      const errorType = (reply as { errorType?: string }).errorType;
       res.writeHead(reply.status ?? 200, {
         "content-type":
           typeof target === "string" ? "application/x-amz-json-1.1" : "application/json",
         "x-amzn-requestid": randomUUID(),
+        ...(errorType !== undefined ? { "x-amzn-errortype": errorType } : {}),
       });
       res.end(JSON.stringify(reply.body));
     });
