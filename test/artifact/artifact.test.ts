@@ -69,7 +69,7 @@ export default dag("counted", {}, () => { task("t", () => 1)(); });
     expect(g.dagyTestLoads).toBe(1);
     const read = readArtifact(artifact);
     expect(read.metadata.name).toBe("counted");
-    expect(read.entries).toEqual(["flow_spec.json", "metadata.json", "flow.js"]);
+    expect(read.entries).toEqual(["flow_spec.json", "metadata.json", "flow.js", "src/counted.ts"]);
     expect(g.dagyTestLoads).toBe(1);
     loadArtifact(artifact);
     expect(g.dagyTestLoads).toBe(2);
