@@ -19,7 +19,7 @@ import type {
   ScheduleDefinition,
   ScheduleService,
 } from "../schedules/types";
-import { validateScheduleDefinition } from "../schedules/validate";
+import { firingKey, validateScheduleDefinition } from "../schedules/validate";
 
 export const SCHEDULES_FILE_NAME = "schedules.json";
 
@@ -221,22 +221,27 @@ export class LocalScheduleService implements ScheduleService {
    */
   async tick(): Promise<number> {
     const now = this.clock.now();
-    const due: Entry[] = [];
+    const due: Array<{ entry: Entry; scheduledTime: Date }> = [];
     for (const entry of this.entries.values()) {
       if (entry.next !== undefined && entry.next.getTime() <= now.getTime()) {
-        due.push(entry);
+        due.push({ entry, scheduledTime: entry.next });
         entry.next = this.computeNext(entry.stored, entry.parsed, now);
       }
     }
-    await Promise.all(due.map((entry) => this.fire(entry)));
+    await Promise.all(due.map(({ entry, scheduledTime }) => this.fire(entry, scheduledTime)));
     return due.length;
   }
 
-  private fire(entry: Entry): Promise<void> {
+  /** Launches one firing; its idempotency key makes a repeated firing launch nothing new. */
+  private fire(entry: Entry, scheduledTime: Date): Promise<void> {
     const schedule = toSchedule(entry.stored);
     const run = (async () => {
       try {
-        const result = await this.options.launch(entry.stored.input, schedule);
+        const input = {
+          ...entry.stored.input,
+          idempotency_key: firingKey(schedule.resourceName, scheduledTime.toISOString()),
+        };
+        const result = await this.options.launch(input, schedule);
         this.options.onFire?.(schedule, result);
       } catch (error) {
         this.options.onError?.(error, schedule);

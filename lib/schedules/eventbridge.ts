@@ -29,7 +29,14 @@ import {
 } from "@aws-sdk/client-scheduler";
 import { ConflictError, ValidationError } from "../errors";
 import type { LaunchEventInput, Schedule, ScheduleDefinition, ScheduleService } from "./types";
-import { isUtc, parseLaunchEventInput, validateScheduleDefinition } from "./validate";
+import {
+  firingKey,
+  isUtc,
+  parseLaunchEventInput,
+  RULE_SCHEDULED_TIME,
+  SCHEDULER_SCHEDULED_TIME,
+  validateScheduleDefinition,
+} from "./validate";
 
 /** Target id used for the launch Lambda, as in the guide's `put-targets` example. */
 export const SCHEDULE_TARGET_ID = "1";
@@ -92,10 +99,12 @@ export class EventBridgeScheduleService implements ScheduleService {
           "choose another name",
       );
     }
-    const input = JSON.stringify(definition.input);
+    // Each firing carries its own idempotency key (resource name + scheduled time).
+    const keyed = (time: string) =>
+      JSON.stringify({ ...definition.input, idempotency_key: firingKey(resourceName, time) });
     if (zoned) {
       if (owners.some((o) => o.kind === "eventbridge-rule")) await this.deleteRule(resourceName);
-      await this.putSchedule(resourceName, definition, input);
+      await this.putSchedule(resourceName, definition, keyed(SCHEDULER_SCHEDULED_TIME));
       return { ...definition, resourceName, kind: "eventbridge-scheduler" };
     }
     if (owners.some((o) => o.kind === "eventbridge-scheduler")) {
@@ -113,7 +122,17 @@ export class EventBridgeScheduleService implements ScheduleService {
     const targets = await this.options.events.send(
       new PutTargetsCommand({
         Rule: resourceName,
-        Targets: [{ Id: SCHEDULE_TARGET_ID, Arn: this.options.launchFunctionArn, Input: input }],
+        Targets: [
+          {
+            Id: SCHEDULE_TARGET_ID,
+            Arn: this.options.launchFunctionArn,
+            // A scheduled event's `time` is its scheduled time, the same on every delivery.
+            InputTransformer: {
+              InputPathsMap: { time: "$.time" },
+              InputTemplate: keyed(RULE_SCHEDULED_TIME),
+            },
+          },
+        ],
       }),
     );
     if ((targets.FailedEntryCount ?? 0) > 0) {
@@ -202,7 +221,7 @@ export class EventBridgeScheduleService implements ScheduleService {
         new ListTargetsByRuleCommand({ Rule: ruleName }),
       );
       const target = targets.Targets?.find((t) => t.Id === SCHEDULE_TARGET_ID);
-      return parseLaunchEventInput(target?.Input);
+      return parseLaunchEventInput(target?.InputTransformer?.InputTemplate ?? target?.Input);
     } catch (error) {
       if (isNotFound(error)) return null;
       throw error;

@@ -68,6 +68,28 @@ export function validateScheduleDefinition(
 }
 
 /**
+ * The idempotency key of one firing: the schedule's resource name and the firing's scheduled
+ * time, the same form the stack's own schedules use. EventBridge delivers at least once; two
+ * deliveries of one firing carry the same scheduled time, so they launch one run.
+ */
+export function firingKey(resourceName: string, scheduledTime: string): string {
+  return `${resourceName}@${scheduledTime}`;
+}
+
+/** EventBridge Scheduler substitutes this in a target's Input (context attributes). */
+// https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html
+export const SCHEDULER_SCHEDULED_TIME = "<aws.scheduler.scheduled-time>";
+/** An EventBridge input transformer variable bound to the scheduled event's `time`. */
+// https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html
+export const RULE_SCHEDULED_TIME = "<time>";
+
+/** The stored input without its per-firing key (what a schedule launches, as created). */
+export function withoutFiringKey(input: LaunchEventInput): LaunchEventInput {
+  const { idempotency_key: _key, ...rest } = input;
+  return rest as LaunchEventInput;
+}
+
+/**
  * Reads a target's Input back. Lenient on purpose: only the fields needed to attribute a
  * schedule to an org are required; anything else is returned as stored.
  */
@@ -88,7 +110,7 @@ export function parseLaunchEventInput(input: string | undefined): LaunchEventInp
   ) {
     return undefined;
   }
-  return record as LaunchEventInput;
+  return withoutFiringKey(record as LaunchEventInput);
 }
 
 /** Latest instant a JavaScript Date can hold (year 275760). */

@@ -87,7 +87,21 @@ describe("POST /schedules", () => {
     expect(h.events.commandCalls(PutTargetsCommand).map((c) => c.args[0].input)).toEqual([
       {
         Rule: "dagy-acme-corp-etl-daily",
-        Targets: [{ Id: "1", Arn: LAUNCH_FUNCTION_ARN, Input: GUIDE_INPUT }],
+        Targets: [
+          {
+            Id: "1",
+            Arn: LAUNCH_FUNCTION_ARN,
+            // The guide's input plus a per-firing idempotency key: EventBridge delivers at least
+            // once, and a scheduled event's `time` is the same on every delivery.
+            InputTransformer: {
+              InputPathsMap: { time: "$.time" },
+              InputTemplate: GUIDE_INPUT.replace(
+                /}$/,
+                ',"idempotency_key":"dagy-acme-corp-etl-daily@<time>"}',
+              ),
+            },
+          },
+        ],
       },
     ]);
     expect(bodyOf(response)).toEqual({
@@ -128,7 +142,8 @@ describe("POST /schedules", () => {
     const rule = h.events.commandCalls(PutRuleCommand)[0]!.args[0].input;
     expect(rule).toMatchObject({ State: "DISABLED", ScheduleExpression: "rate(1 hour)" });
     const input = JSON.parse(
-      h.events.commandCalls(PutTargetsCommand)[0]!.args[0].input.Targets![0]!.Input!,
+      h.events.commandCalls(PutTargetsCommand)[0]!.args[0].input.Targets![0]!.InputTransformer!
+        .InputTemplate!,
     ) as unknown;
     expect(input).toEqual({
       action: "launch",
@@ -140,6 +155,7 @@ describe("POST /schedules", () => {
       trigger_source: "schedule",
       triggered_by: "schedule:etl-hourly",
       workload_profile: "large",
+      idempotency_key: "dagy-acme-corp-etl-hourly@<time>",
     });
   });
 
@@ -171,7 +187,11 @@ describe("POST /schedules", () => {
         Target: {
           Arn: LAUNCH_FUNCTION_ARN,
           RoleArn: SCHEDULER_ROLE_ARN,
-          Input: GUIDE_INPUT.replace("schedule:etl-daily", "schedule:etl-berlin"),
+          // Scheduler substitutes the firing's scheduled time: one run per firing.
+          Input: GUIDE_INPUT.replace("schedule:etl-daily", "schedule:etl-berlin").replace(
+            /}$/,
+            ',"idempotency_key":"dagy-acme-corp-etl-berlin@<aws.scheduler.scheduled-time>"}',
+          ),
         },
       },
     ]);
@@ -207,6 +227,18 @@ describe("POST /schedules", () => {
       { idempotency_key: "k" },
       /^idempotency_key: not accepted on a schedule/,
     ],
+    [
+      "a cron expression that never fires (30 February)",
+      { expression: "cron(0 9 30 2 ? *)" },
+      /^expression: "cron\(0 9 30 2 \? \*\)" never fires/,
+    ],
+    [
+      "a rate whose next fire time overflows a date",
+      { expression: "rate(200000000 days)" },
+      /^expression: "rate\(200000000 days\)" first fires too far in the future/,
+    ],
+    ["a year that is over", { expression: "cron(0 9 * * ? 2001)" }, /^expression: .* never fires/],
+    ["a control character in the name", { name: "etl\u0000daily" }, /^name: /],
   ])(
     "answers 400 with the precise reason for %s, creating nothing",
     async (_name, change, message) => {
@@ -279,6 +311,51 @@ describe("POST /schedules", () => {
     expect(bodyOf(response).error).toMatch(
       /^time_zone: schedules with a time zone are not enabled/,
     );
+  });
+});
+
+describe("POST /schedules against the flow's declared parameters", () => {
+  beforeAll(async () => {
+    await h.persistence.flows.put({
+      org_id: "acme-corp",
+      flow_name: "needs_date",
+      flow_version: "1.0.0",
+      spec: JSON.stringify({
+        spec_version: 1,
+        name: "needs_date",
+        version: "1.0.0",
+        parameters: { date: { type: "string" }, limit: { type: "number", default: 10 } },
+        tasks: [],
+      }),
+      artifact_s3_uri: "s3://artifacts/flows/needs_date/1.0.0/artifact.zip",
+      artifact_sha256: "a".repeat(64),
+      is_semver: true,
+      registered_at: "2024-03-01T00:00:00.000Z",
+    });
+  });
+
+  it.each([
+    ["a missing required parameter", {}, /missing required parameter "date"/],
+    [
+      "a parameter of the wrong type",
+      { date: "2024-03-14", limit: "ten" },
+      /parameter "limit" must be of type number/,
+    ],
+  ])("answers 400 for %s: every firing would fail", async (_name, parameters, message) => {
+    const response = await h.api().handle(
+      httpEvent("POST", "/schedules", {
+        body: {
+          name: "needs-date-daily",
+          org_id: "acme-corp",
+          flow_name: "needs_date",
+          expression: "cron(0 9 * * ? *)",
+          parameters,
+        },
+      }),
+    );
+    expect(response.statusCode).toBe(400);
+    expect(bodyOf(response).error).toMatch(message);
+    expect(h.events.commandCalls(PutRuleCommand)).toHaveLength(0);
   });
 });
 

@@ -42,6 +42,24 @@ beforeEach(() => {
 });
 
 describe("launch handler", () => {
+  it("launches one run for one firing delivered twice (EventBridge is at-least-once)", async () => {
+    const firing = {
+      ...GUIDE_EVENT,
+      idempotency_key: "dagy-develop-etl-daily@2024-03-14T09:00:00Z",
+    };
+    const first = await handler(firing);
+    const second = await handler(firing);
+    expect(first.success).toBe(true);
+    expect(second.run_id).toBe(first.run_id);
+    expect(ecs.commandCalls(RunTaskCommand)).toHaveLength(1);
+    // The next firing (another scheduled time) is a new run.
+    const next = await handler({
+      ...firing,
+      idempotency_key: "dagy-develop-etl-daily@2024-03-15T09:00:00Z",
+    });
+    expect(next.run_id).not.toBe(first.run_id);
+  });
+
   it("launches the guide's scheduled event and returns the result in snake_case", async () => {
     const result = await handler(GUIDE_EVENT);
     expect(result).toEqual({

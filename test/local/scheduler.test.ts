@@ -59,7 +59,13 @@ describe("LocalScheduleService", () => {
     clock.advance(MINUTE);
     expect(await service.tick()).toBe(1);
     expect(await service.tick()).toBe(0); // the same fire time is not delivered twice
-    expect(launched).toEqual([definition().input]);
+    // Delivered verbatim, plus the firing's own idempotency key (name and scheduled time).
+    expect(launched).toEqual([
+      {
+        ...definition().input,
+        idempotency_key: "dagy-acme-corp-etl-every-minute@2025-01-01T00:01:00.000Z",
+      },
+    ]);
 
     // Three intervals missed (laptop asleep): one catch-up fire, not three.
     clock.advance(3 * MINUTE);
