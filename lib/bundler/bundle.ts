@@ -7,10 +7,12 @@ import { FlowBuildError } from "../artifact/errors";
 
 /**
  * Imports left to the host at load time: the worker (or CLI) supplies its own SDK, so the DAG a
- * bundle defines is registered with the very executor that runs it. Node built-ins are external
- * by `platform: "node"`.
+ * bundle defines is registered with the very executor that runs it; and its own S3 client (the
+ * worker carries one anyway), as Lambda provides the AWS SDK, so a flow that reads `s3://` does
+ * not carry ~2 MB of client and source map that every run would load. Node built-ins are
+ * external by `platform: "node"`.
  */
-export const HOST_MODULES = ["dagy", "dagy/*"] as const;
+export const HOST_MODULES = ["dagy", "dagy/*", "@aws-sdk/client-s3"] as const;
 
 /**
  * Bundles run on the Node that runs Dagy: Node 22 in the worker image and Lambda, and Node >= 20
@@ -126,6 +128,9 @@ export async function bundleFlow(entryAbs: string, sourceName: string): Promise<
       format: "cjs",
       target: BUNDLE_TARGET,
       external: [...HOST_MODULES],
+      // `import("x")` becomes `require("x")`: the loader compiles bundles with `new Function`,
+      // where a native dynamic import has no callback and throws.
+      supported: { "dynamic-import": false },
       // Inline, so the bundle is one self-describing file and stack traces map back to the
       // user's lines (Node applies it once source maps are enabled; see loader.ts).
       // The map embeds the project's own sources (see withOwnSourcesContent), so a traceback

@@ -138,8 +138,8 @@ describe("LocalBackend", () => {
     expect(childEnv).toMatchObject({
       DAGY_DYNAMODB_ENDPOINT: env.endpoints.dynamodbEndpoint,
       DAGY_S3_ENDPOINT: env.endpoints.s3Endpoint,
-      AWS_ACCESS_KEY_ID: "local",
-      AWS_SECRET_ACCESS_KEY: "local",
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
     });
     for (const name of [
       "DAGY_DYNAMODB_ENDPOINT",
