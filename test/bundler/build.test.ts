@@ -41,8 +41,9 @@ describe("buildFlow", () => {
       name: "etl_pipeline",
       version: "1.0.0",
       parameters: {
+        date: { type: "string", required: true },
         source: { type: "string", required: true },
-        destination: { type: "string", required: true },
+        destination: { type: "string", required: false, default: "" },
       },
       edges: [
         ["extract", "transform"],

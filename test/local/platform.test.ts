@@ -120,7 +120,7 @@ describe("local platform", () => {
     const destination = join(dataDir, "out", "orders.json");
     const launched = await http(platform, "POST", "/flows/etl_pipeline/runs", {
       org_id: "acme-corp",
-      parameters: { source: "examples/data/orders.csv", destination },
+      parameters: { date: "2024-03-14", source: "examples/data/orders.csv", destination },
     });
     expect(launched.status).toBe(200);
     expect(Object.keys(launched.body).sort()).toEqual(["run_id", "success", "task_arn"]);
