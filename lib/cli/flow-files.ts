@@ -36,7 +36,7 @@ export function flowsSetting(cwd: string, flag: string | undefined): FlowsSettin
       return { globs: [configured], from: "package.json dagy.flows" };
     }
     if (Array.isArray(configured) && configured.every((g) => typeof g === "string")) {
-      return { globs: configured as string[], from: "package.json dagy.flows" };
+      return { globs: configured, from: "package.json dagy.flows" };
     }
     if (configured !== undefined) {
       throw new UsageError(
