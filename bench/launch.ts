@@ -6,10 +6,10 @@
  * The backoff base is shortened (20 ms instead of 200 ms) so the benchmark measures the
  * ceiling rather than our sleep; production keeps the longer base to spread real herds.
  */
-import { createHash } from "node:crypto";
 import { ECSClient, RunTaskCommand, type RunTaskCommandInput } from "@aws-sdk/client-ecs";
 import { mockClient } from "aws-sdk-client-mock";
 import { createDataClients, destroyDataClients, type DataClients } from "../lib/aws/clients";
+import { sha256Hex } from "../lib/hash";
 import { DagLauncher, type DagLaunchResult } from "../lib/launcher";
 import { ensureBuckets, ensureTables, startLocalServers } from "../lib/local/servers";
 import { Persistence } from "../lib/persistence/persistence";
@@ -185,7 +185,7 @@ async function setUp() {
       edges: [],
     }),
     artifact_s3_uri: uri,
-    artifact_sha256: createHash("sha256").update(uri).digest("hex"),
+    artifact_sha256: sha256Hex(uri),
     is_semver: true,
     registered_at: new Date().toISOString(),
   });

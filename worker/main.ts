@@ -126,15 +126,30 @@ async function main(): Promise<number> {
   }
 }
 
+/**
+ * Exits once stdout and stderr have taken everything written: to a pipe (LocalBackend, the
+ * awslogs driver) a large line is written asynchronously, and process.exit would cut it off.
+ */
+function exitAfterOutput(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write("", done);
+  process.stderr.write("", done);
+  // A reader that never drains must not keep a finished worker alive.
+  setTimeout(() => process.exit(code), 2000).unref();
+}
+
 main()
   .then((code) => {
     // Explicit exit: tasks that ignored their abort signal may still hold timers or sockets.
-    process.exit(code);
+    exitAfterOutput(code);
   })
   .catch((error: unknown) => {
     log.error(`worker failed: ${error instanceof Error ? error.message : String(error)}`, {
       event_type: "worker_error",
       stack: error instanceof Error ? error.stack : undefined,
     });
-    process.exit(EXIT_CODES.workerError);
+    exitAfterOutput(EXIT_CODES.workerError);
   });

@@ -1,10 +1,12 @@
 import { unzipSync, zipSync, type UnzipFileInfo, type Zippable } from "fflate";
 import { ArtifactError } from "../errors";
 import { sha256Hex } from "../hash";
+import type * as z from "zod";
 import { SDK_VERSION, type Dag } from "../sdk";
 import type { ArtifactMetadata, FlowSpec } from "../sdk/types";
 import { stableStringify } from "./json";
 import { loadFlowBundle, type LoadFlowOptions } from "./loader";
+import { artifactMetadataSchema, flowSpecSchema, formatIssues } from "./schema";
 
 /** Name of the bundle inside an artifact. */
 export const BUNDLE_ENTRY = "flow.js";
@@ -114,135 +116,13 @@ function parseJsonEntry(files: Record<string, Uint8Array>, name: string): unknow
   }
 }
 
-/*
- * Fast acceptance checks for the two JSON files. They accept only what the zod schemas in
- * ./schema accept (never more), so a file they pass is valid as is; anything else goes to the
- * schemas, which decide and word the error. Every artifact a worker loads passed registration,
- * so the worker never needs zod: loading it and building the schemas cost a cold start ~25 ms.
- * JSON.parse output is all they see, so numbers are finite and every value is JSON.
- */
-type JsonObject = Record<string, unknown>;
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function isNonEmptyString(value: unknown): value is string {
-  return typeof value === "string" && value.length > 0;
-}
-
-function isCount(value: unknown): boolean {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
-}
-
-function isNonNegative(value: unknown): boolean {
-  return typeof value === "number" && Number.isFinite(value) && value >= 0;
-}
-
-const PARAMETER_TYPES: ReadonlySet<unknown> = new Set([
-  "string",
-  "number",
-  "integer",
-  "boolean",
-  "object",
-  "array",
-]);
-
-function isTaskSpec(value: unknown): boolean {
-  if (!isObject(value)) return false;
-  const { id, task, upstream, options } = value;
-  if (!isNonEmptyString(id) || !isNonEmptyString(task)) return false;
-  if (!Array.isArray(upstream) || !upstream.every((u) => typeof u === "string")) return false;
-  if (!isObject(options)) return false;
-  const timeout = options.timeout_ms;
-  return (
-    isCount(options.retries) &&
-    isNonNegative(options.retry_delay_ms) &&
-    isNonNegative(options.backoff_factor) &&
-    isNonNegative(options.max_retry_delay_ms) &&
-    (timeout === undefined ||
-      (typeof timeout === "number" && Number.isFinite(timeout) && timeout > 0))
-  );
-}
-
-function isParameterSpec(value: unknown): boolean {
-  if (!isObject(value)) return false;
-  return (
-    typeof value.required === "boolean" &&
-    (value.type === undefined || PARAMETER_TYPES.has(value.type)) &&
-    (value.description === undefined || typeof value.description === "string")
-  );
-}
-
-function isPlainFlowSpec(value: unknown): value is FlowSpec {
-  if (!isObject(value)) return false;
-  const { spec_version, name, version, description, parameters, max_parallelism, tags } = value;
-  const { tasks, edges } = value;
-  if (spec_version !== 1 || !isNonEmptyString(name) || !isNonEmptyString(version)) return false;
-  if (description !== undefined && typeof description !== "string") return false;
-  if (!isObject(parameters) || !Object.values(parameters).every(isParameterSpec)) return false;
-  if (
-    max_parallelism !== undefined &&
-    !(
-      typeof max_parallelism === "number" &&
-      Number.isSafeInteger(max_parallelism) &&
-      max_parallelism > 0
-    )
-  ) {
-    return false;
-  }
-  if (
-    tags !== undefined &&
-    !(isObject(tags) && Object.values(tags).every((t) => typeof t === "string"))
-  ) {
-    return false;
-  }
-  if (!Array.isArray(tasks) || !tasks.every(isTaskSpec)) return false;
-  if (
-    !Array.isArray(edges) ||
-    !edges.every(
-      (e) =>
-        Array.isArray(e) && e.length === 2 && typeof e[0] === "string" && typeof e[1] === "string",
-    )
-  ) {
-    return false;
-  }
-  // The schema's refinement: unique task ids, and every upstream id names a task.
-  const ids = new Set((tasks as { id: string }[]).map((t) => t.id));
-  return (
-    ids.size === tasks.length &&
-    (tasks as { upstream: string[] }[]).every((t) => t.upstream.every((u) => ids.has(u)))
-  );
-}
-
-function isPlainArtifactMetadata(value: unknown): value is ArtifactMetadata {
-  if (!isObject(value)) return false;
-  return (
-    isNonEmptyString(value.name) &&
-    isNonEmptyString(value.version) &&
-    isNonEmptyString(value.built_at) &&
-    isNonEmptyString(value.sdk_version) &&
-    typeof value.bundle_sha256 === "string" &&
-    /^[0-9a-f]{64}$/.test(value.bundle_sha256) &&
-    isNonEmptyString(value.entry) &&
-    typeof value.source === "string"
-  );
-}
-
-/** The zod schemas, loaded only for a file the fast checks refused (and for its message). */
-function validateWithSchema<T>(
-  which: "flowSpecSchema" | "artifactMetadataSchema",
-  entry: string,
-  value: unknown,
-): T {
-  // Lazy: zod takes a noticeable share of CLI and worker start-up.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const schemas = require("./schema") as typeof import("./schema");
-  const result = schemas[which].safeParse(value);
+/** Validates one of the artifact's JSON files with its schema; the message names the path. */
+function validateEntry<T>(schema: z.ZodType<T>, entry: string, value: unknown): T {
+  const result = schema.safeParse(value);
   if (!result.success) {
-    throw new ArtifactError(`artifact ${entry} is invalid: ${schemas.formatIssues(result.error)}`);
+    throw new ArtifactError(`artifact ${entry} is invalid: ${formatIssues(result.error)}`);
   }
-  return result.data as T;
+  return result.data;
 }
 
 function readContents(
@@ -253,25 +133,23 @@ function readContents(
     zip,
     (name) => name === SPEC_ENTRY || name === METADATA_ENTRY || alsoWanted(name),
   );
-  const rawSpec = parseJsonEntry(files, SPEC_ENTRY);
-  const spec = {
-    data: isPlainFlowSpec(rawSpec)
-      ? rawSpec
-      : validateWithSchema<FlowSpec>("flowSpecSchema", SPEC_ENTRY, rawSpec),
-  };
-  const rawMetadata = parseJsonEntry(files, METADATA_ENTRY);
-  const metadata = {
-    data: isPlainArtifactMetadata(rawMetadata)
-      ? rawMetadata
-      : validateWithSchema<ArtifactMetadata>("artifactMetadataSchema", METADATA_ENTRY, rawMetadata),
-  };
-  if (spec.data.name !== metadata.data.name || spec.data.version !== metadata.data.version) {
+  const spec: FlowSpec = validateEntry(
+    flowSpecSchema,
+    SPEC_ENTRY,
+    parseJsonEntry(files, SPEC_ENTRY),
+  );
+  const metadata: ArtifactMetadata = validateEntry(
+    artifactMetadataSchema,
+    METADATA_ENTRY,
+    parseJsonEntry(files, METADATA_ENTRY),
+  );
+  if (spec.name !== metadata.name || spec.version !== metadata.version) {
     throw new ArtifactError(
-      `artifact is inconsistent: ${SPEC_ENTRY} says ${spec.data.name}@${spec.data.version}, ` +
-        `${METADATA_ENTRY} says ${metadata.data.name}@${metadata.data.version}`,
+      `artifact is inconsistent: ${SPEC_ENTRY} says ${spec.name}@${spec.version}, ` +
+        `${METADATA_ENTRY} says ${metadata.name}@${metadata.version}`,
     );
   }
-  return { spec: spec.data, metadata: metadata.data, entries, files };
+  return { spec, metadata, entries, files };
 }
 
 /**

@@ -1,11 +1,9 @@
 /**
- * The lifecycle commands' view of a Dagy API. One client, two transports:
- * - HTTP (`fetch`) to the local platform or any unsigned Dagy API;
- * - in-process: the very same `lib/api` handler the deployed Lambda runs, built with the
- *   caller's AWS credentials and the stack's `DAGY_*` configuration (see `aws-target.ts`).
- * Either way a command sends the same requests and reads the same bodies.
+ * The CLI's view of a Dagy API: one client over HTTP, whatever the target. The local platform
+ * and plain `--url` APIs take the requests as they are; a deployed stack's API takes them
+ * SigV4-signed (IAM mode) or with a bearer token (JWT mode) — see `request-signing.ts`.
  */
-import { DagyError } from "../errors";
+import { DagyError, ERROR_CODES, type ErrorCode } from "../errors";
 import type { Json } from "../sdk/types";
 
 /** A request as the client sends it. */
@@ -25,70 +23,175 @@ export interface ApiReply {
 
 export type ApiTransport = (request: ApiRequest) => Promise<ApiReply>;
 
-/** The platform answered with an error status: the message is the API's own `error` text. */
+/**
+ * The platform answered with an error status: the message is the API's own `error` text, the
+ * code its stable `code` (`flow_not_found`, `invalid_request`, `conflict`, ...), or, for a reply
+ * without one, the code its status stands for.
+ */
 export class ApiError extends DagyError {
+  override readonly code: ErrorCode;
   constructor(
     readonly status: number,
     message: string,
+    wireCode?: string,
   ) {
     super(message);
+    this.code =
+      wireCode !== undefined && (ERROR_CODES as readonly string[]).includes(wireCode)
+        ? (wireCode as ErrorCode)
+        : (CODE_FOR_STATUS[status] ?? (status >= 500 ? "internal" : "invalid_request"));
+    this.coded = wireCode !== undefined;
   }
+  /**
+   * The reply carried a Dagy `code`. Replies without one come from API Gateway (its IAM or JWT
+   * authorizer), a proxy, or the guide's own `{"error":"Run not found"}`.
+   */
+  readonly coded: boolean;
 }
+
+/** For replies without a `code` (API Gateway's own refusals, proxies). */
+const CODE_FOR_STATUS: Readonly<Record<number, ErrorCode>> = {
+  400: "invalid_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  409: "conflict",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  422: "artifact_invalid",
+  502: "launch_failed",
+  503: "unavailable",
+};
 
 /** The platform could not be reached at all. */
 export class PlatformUnreachableError extends DagyError {}
 
+/**
+ * `?a=1&b=x%20y`: RFC 3986 percent-encoding (spaces as `%20`, never `+`), which SigV4's
+ * canonical query and every server read the same way.
+ */
 export function queryString(query: ApiRequest["query"]): string {
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(query ?? {})) {
-    if (value !== undefined) params.set(key, value);
-  }
-  const text = params.toString();
-  return text === "" ? "" : `?${text}`;
+  const pairs = Object.entries(query ?? {})
+    .filter((entry): entry is [string, string] => entry[1] !== undefined)
+    .map(([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(value)}`);
+  return pairs.length === 0 ? "" : `?${pairs.join("&")}`;
+}
+
+/** A request about to be sent: what a signature covers. */
+export interface OutgoingRequest {
+  readonly method: string;
+  readonly url: URL;
+  /** Lower-case names. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+}
+
+/** Returns the headers to send: the request's own plus whatever proves the caller. */
+export type RequestAuthorizer = (request: OutgoingRequest) => Promise<Record<string, string>>;
+
+/** Sends the caller's token as API Gateway's JWT authorizer expects it. */
+export function bearerAuthorizer(token: string): RequestAuthorizer {
+  return (request) => Promise.resolve({ ...request.headers, authorization: `Bearer ${token}` });
+}
+
+export interface HttpTransportOptions {
+  /** Appended to "cannot reach <url> (<reason>)": how to fix it. */
+  readonly hint: string;
+  /** Adds the headers that prove the caller (signature, token). Default: none. */
+  readonly authorize?: RequestAuthorizer;
 }
 
 /** HTTP transport over global fetch; connection failures name the URL and how to fix them. */
-export function httpTransport(baseUrl: string, hint: string): ApiTransport {
+export function httpTransport(baseUrl: string, options: HttpTransportOptions): ApiTransport {
   return async (request) => {
-    const url = `${baseUrl}${request.path}${queryString(request.query)}`;
+    const url = new URL(`${baseUrl}${request.path}${queryString(request.query)}`);
+    const body = request.body !== undefined ? JSON.stringify(request.body) : undefined;
+    let headers: Record<string, string> = {
+      ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      ...Object.fromEntries(
+        Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+      ),
+    };
+    if (options.authorize !== undefined) {
+      headers = await options.authorize({
+        method: request.method,
+        url,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+      });
+    }
     let response: Response;
     try {
       response = await fetch(url, {
         method: request.method,
-        headers: {
-          ...(request.body !== undefined ? { "content-type": "application/json" } : {}),
-          ...request.headers,
-        },
-        ...(request.body !== undefined ? { body: JSON.stringify(request.body) } : {}),
+        headers,
+        ...(body !== undefined ? { body } : {}),
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-      throw new PlatformUnreachableError(
-        `cannot reach the Dagy API at ${baseUrl} (${reason}); ${hint}`,
-      );
+      throw unreachable(baseUrl, error, options.hint);
     }
-    const text = await response.text();
-    let body: unknown = text;
-    if (text !== "") {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // Not JSON (a proxy's error page): keep the text for the message.
-      }
-    }
-    return { status: response.status, body };
+    return { status: response.status, body: await readBody(response) };
   };
+}
+
+function unreachable(baseUrl: string, error: unknown, hint: string): PlatformUnreachableError {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+  return new PlatformUnreachableError(`cannot reach ${baseUrl} (${reason}); ${hint}`);
+}
+
+async function readBody(response: Response): Promise<unknown> {
+  const text = await response.text();
+  if (text === "") return text;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    // Not JSON (a proxy's or S3's error page): keep the text for the message.
+    return text;
+  }
 }
 
 function errorText(body: unknown): string {
   if (body !== null && typeof body === "object") {
     const record = body as Record<string, unknown>;
     if (typeof record.error === "string") return record.error;
+    // API Gateway's own refusals: {"message":"Forbidden"}, {"message":"The request signature ..."}
     if (typeof record.message === "string") return record.message;
   }
   if (typeof body === "string" && body !== "") return body.slice(0, 300);
   return "no details";
+}
+
+function errorCode(body: unknown): string | undefined {
+  if (body !== null && typeof body === "object") {
+    const code = (body as Record<string, unknown>).code;
+    if (typeof code === "string") return code;
+  }
+  return undefined;
+}
+
+/**
+ * What to do about a refusal that came from the API's gateway rather than from Dagy (no
+ * `code`): API Gateway's IAM and JWT authorizers answer 403 and 401 themselves.
+ */
+export function gatewayHint(error: ApiError): string | undefined {
+  if (error.coded) return undefined;
+  if (error.status === 403) {
+    return (
+      "the API refused the request: in IAM mode your AWS identity (AWS_PROFILE, SSO, AWS_ACCESS_KEY_ID, ...) " +
+      "needs execute-api:Invoke on this API; in JWT mode the token lacks what the authorizer requires"
+    );
+  }
+  if (error.status === 401) {
+    return "the API refused the bearer token: pass a valid one with --token or DAGY_TOKEN";
+  }
+  return undefined;
+}
+
+/** The ApiError an error reply stands for. */
+export function apiErrorOf(reply: ApiReply): ApiError {
+  return new ApiError(reply.status, errorText(reply.body), errorCode(reply.body));
 }
 
 export interface LaunchReplyBody {
@@ -141,6 +244,67 @@ export interface ScheduleBody {
   readonly kind: string;
 }
 
+/** What an upload route returns: where to PUT the bytes, with exactly these headers. */
+export interface UploadTicket {
+  readonly upload_id: string;
+  readonly upload_url: string;
+  /** Includes `x-amz-checksum-sha256`: S3 refuses bytes with another digest. */
+  readonly upload_headers: Readonly<Record<string, string>>;
+  readonly expires_at?: string;
+}
+
+/** What the CLI states about bytes it is about to upload. */
+export interface UploadDescription {
+  /** Lower-case hex. */
+  readonly sha256: string;
+  readonly size: number;
+}
+
+export interface FlowVersionBody {
+  readonly flow_name: string;
+  readonly flow_version: string;
+  readonly registered_at: string;
+  readonly artifact_s3_uri: string;
+  /** Hex SHA-256 of the artifact zip. */
+  readonly artifact_sha256: string;
+  readonly is_semver: boolean;
+  readonly description: string | null;
+}
+
+export interface DepPackageBody {
+  readonly name: string;
+  readonly org_id: string;
+  readonly version: string;
+  readonly package_s3_uri: string;
+  readonly sha256: string | null;
+  readonly shared_with: string[];
+  readonly created_at: string;
+}
+
+export interface DeploymentBody {
+  readonly name: string;
+  readonly org_id: string;
+  readonly environment: string;
+  /** Package names. */
+  readonly packages: string[];
+  readonly updated_at: string;
+}
+
+export interface RunLogsBody {
+  readonly run_id: string;
+  /** One parsed JSON log line each (a line that is not JSON arrives as a string). */
+  readonly events: unknown[];
+  /** Opaque: pass it back to read on from here. */
+  readonly next_position: string | null;
+  /** The run is over and every line has been returned. */
+  readonly complete: boolean;
+}
+
+export interface TracebackBody {
+  readonly run_id: string;
+  readonly traceback: string;
+}
+
 export interface ListRunsQuery {
   readonly orgId?: string;
   readonly flowName?: string;
@@ -156,7 +320,7 @@ export class ApiClient {
   async send<T>(request: ApiRequest): Promise<T> {
     const reply = await this.transport(request);
     if (reply.status < 200 || reply.status >= 300) {
-      throw new ApiError(reply.status, errorText(reply.body));
+      throw apiErrorOf(reply);
     }
     return reply.body as T;
   }
@@ -180,7 +344,7 @@ export class ApiClient {
     if (result && typeof result.run_id === "string" && typeof result.success === "boolean") {
       return result as LaunchReplyBody;
     }
-    throw new ApiError(reply.status, errorText(reply.body));
+    throw apiErrorOf(reply);
   }
 
   /** GET /runs/{runId}; undefined when the run does not exist. */
@@ -192,7 +356,7 @@ export class ApiClient {
     });
     if (reply.status === 404) return undefined;
     if (reply.status < 200 || reply.status >= 300) {
-      throw new ApiError(reply.status, errorText(reply.body));
+      throw apiErrorOf(reply);
     }
     return reply.body as RunBody;
   }
@@ -242,4 +406,166 @@ export class ApiClient {
       query: { org_id: orgId },
     });
   }
+
+  // Flow versions: the artifact goes straight to S3 through a presigned PUT whose SHA-256 S3
+  // itself checks; the commit call then has the API read it back, verify it and record it.
+
+  /** GET /flows/{flowName}/versions */
+  async listFlowVersions(flowName: string, orgId: string): Promise<FlowVersionBody[]> {
+    const reply = await this.transport({
+      method: "GET",
+      path: `/flows/${encodeURIComponent(flowName)}/versions`,
+      query: { org_id: orgId },
+    });
+    // An unknown flow has no versions.
+    if (reply.status === 404) return [];
+    if (reply.status < 200 || reply.status >= 300) throw apiErrorOf(reply);
+    const body = reply.body as { versions?: FlowVersionBody[] };
+    return body.versions ?? [];
+  }
+
+  /** POST /flows/{flowName}/versions/uploads */
+  createFlowUpload(
+    flowName: string,
+    orgId: string,
+    version: string,
+    upload: UploadDescription,
+  ): Promise<UploadTicket> {
+    return this.send<UploadTicket>({
+      method: "POST",
+      path: `/flows/${encodeURIComponent(flowName)}/versions/uploads`,
+      body: { org_id: orgId, version, sha256: upload.sha256, size: upload.size },
+    });
+  }
+
+  /** POST /flows/{flowName}/versions: records the uploaded artifact as that version. */
+  commitFlowVersion(
+    flowName: string,
+    body: { org_id: string; version: string; upload_id: string; description?: string },
+  ): Promise<FlowVersionBody> {
+    return this.send<FlowVersionBody>({
+      method: "POST",
+      path: `/flows/${encodeURIComponent(flowName)}/versions`,
+      body,
+    });
+  }
+
+  /** POST /dep-packages/uploads */
+  createDepPackageUpload(
+    body: { org_id: string; name: string; version: string; format: string },
+    upload: UploadDescription,
+  ): Promise<UploadTicket> {
+    return this.send<UploadTicket>({
+      method: "POST",
+      path: "/dep-packages/uploads",
+      body: { ...body, sha256: upload.sha256, size: upload.size },
+    });
+  }
+
+  /** POST /dep-packages: records the uploaded package. */
+  commitDepPackage(body: {
+    org_id: string;
+    name: string;
+    version: string;
+    format: string;
+    upload_id: string;
+    shared_with?: string[];
+  }): Promise<DepPackageBody> {
+    return this.send<DepPackageBody>({ method: "POST", path: "/dep-packages", body });
+  }
+
+  async listDepPackages(orgId: string): Promise<DepPackageBody[]> {
+    const body = await this.send<{ packages: DepPackageBody[] }>({
+      method: "GET",
+      path: "/dep-packages",
+      query: { org_id: orgId },
+    });
+    return body.packages;
+  }
+
+  /** PUT /deployments/{name}: creates or replaces. */
+  putDeployment(name: string, body: Record<string, Json>): Promise<DeploymentBody> {
+    return this.send<DeploymentBody>({
+      method: "PUT",
+      path: `/deployments/${encodeURIComponent(name)}`,
+      body,
+    });
+  }
+
+  async listDeployments(orgId: string): Promise<DeploymentBody[]> {
+    const body = await this.send<{ deployments: DeploymentBody[] }>({
+      method: "GET",
+      path: "/deployments",
+      query: { org_id: orgId },
+    });
+    return body.deployments;
+  }
+
+  /** GET /runs/{runId}/logs from `position` (the start when undefined). */
+  getRunLogs(
+    runId: string,
+    options: { orgId?: string; position?: string; taskId?: string },
+  ): Promise<RunLogsBody> {
+    return this.send<RunLogsBody>({
+      method: "GET",
+      path: `/runs/${encodeURIComponent(runId)}/logs`,
+      query: { org_id: options.orgId, position: options.position, task_id: options.taskId },
+    });
+  }
+
+  /** GET /runs/{runId}/traceback; undefined when the run left none. */
+  async getTraceback(runId: string, orgId?: string): Promise<TracebackBody | undefined> {
+    const reply = await this.transport({
+      method: "GET",
+      path: `/runs/${encodeURIComponent(runId)}/traceback`,
+      query: { org_id: orgId },
+    });
+    if (reply.status === 404) {
+      const error = apiErrorOf(reply);
+      // The run itself is unknown (the guide's uncoded 404): say so rather than "no traceback".
+      if (!error.coded || error.code === "run_not_found") throw error;
+      return undefined;
+    }
+    if (reply.status < 200 || reply.status >= 300) throw apiErrorOf(reply);
+    return reply.body as TracebackBody;
+  }
+}
+
+/** Storage refused an upload (checksum mismatch, expired URL, ...). */
+export class UploadError extends DagyError {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * PUTs bytes to an upload URL with exactly the headers the API asked for (they are part of the
+ * presigned signature, and `x-amz-checksum-sha256` makes S3 check the digest).
+ */
+export async function putUpload(ticket: UploadTicket, bytes: Uint8Array): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(ticket.upload_url, {
+      method: "PUT",
+      headers: { ...ticket.upload_headers },
+      body: bytes,
+    });
+  } catch (error) {
+    throw unreachable(new URL(ticket.upload_url).origin, error, "the upload URL the API returned");
+  }
+  if (response.ok) {
+    await response.arrayBuffer();
+    return;
+  }
+  const text = await response.text();
+  // S3 errors are XML: <Error><Code>BadDigest</Code><Message>...</Message></Error>
+  const code = /<Code>([^<]*)<\/Code>/.exec(text)?.[1];
+  const message = /<Message>([^<]*)<\/Message>/.exec(text)?.[1];
+  throw new UploadError(
+    response.status,
+    `storage refused the upload (HTTP ${response.status}${code !== undefined ? ` ${code}` : ""}): ${message ?? (text.slice(0, 200) || "no details")}`,
+  );
 }

@@ -69,6 +69,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (require("./logs") as typeof import("./logs")).command,
   },
   {
+    name: "traceback",
+    summary: "Print the traceback a failed run left",
+    load: async () => (require("./traceback") as typeof import("./traceback")).command,
+  },
+  {
     name: "cancel",
     summary: "Cancel a queued or running run",
     load: async () => (require("./cancel") as typeof import("./cancel")).command,

@@ -1,8 +1,14 @@
 import { parseList } from "../config/env";
 import { parseCommandArgs } from "./args";
 import { EXIT, UsageError, formatTable, type CliCommand } from "./io";
-import { COMMON_OPTIONS, COMMON_USAGE, orgOf, shortTime, targetOf } from "./lifecycle";
-import { openStores } from "./stores";
+import {
+  apiClientFor,
+  COMMON_OPTIONS,
+  COMMON_USAGE,
+  orgOf,
+  shortTime,
+  targetOf,
+} from "./lifecycle";
 
 const usage = `Usage: dagy deployments set <name> --packages <slug,slug...> [options]
        dagy deployments list [options]
@@ -50,46 +56,39 @@ export const command: CliCommand = {
       if (values.packages === undefined)
         throw new UsageError("--packages is required (comma-separated slugs)", "deployments");
     }
-    const stores = await openStores(targetOf(values, io));
-    try {
-      if (action === "list") {
-        const deployments = await stores.persistence.deployments.list(orgId);
-        if (values.json) io.stdout(`${JSON.stringify({ deployments }, null, 2)}\n`);
-        else if (deployments.length === 0) io.stdout(`No deployments for ${orgId}.\n`);
-        else {
-          io.stdout(
-            `${formatTable([
-              ["NAME", "ENVIRONMENT", "PACKAGES", "UPDATED"],
-              ...deployments.map((d) => [
-                d.deployment_name,
-                d.environment,
-                d.dep_package_slugs.join(",") || "-",
-                shortTime(d.updated_at),
-              ]),
-            ])}\n`,
-          );
-        }
-        return EXIT.ok;
-      }
-      const slugs = parseList(values.packages);
-      const deploymentName = name ?? "";
-      const record = {
-        org_id: orgId,
-        deployment_name: deploymentName,
-        environment: values.environment ?? deploymentName,
-        dep_package_slugs: slugs,
-        updated_at: new Date().toISOString(),
-      };
-      await stores.persistence.deployments.put(record);
-      if (values.json) io.stdout(`${JSON.stringify(record, null, 2)}\n`);
+    const client = await apiClientFor(targetOf(values, io));
+    if (action === "list") {
+      const deployments = await client.listDeployments(orgId);
+      if (values.json) io.stdout(`${JSON.stringify({ deployments }, null, 2)}\n`);
+      else if (deployments.length === 0) io.stdout(`No deployments for ${orgId}.\n`);
       else {
         io.stdout(
-          `Deployment ${record.deployment_name} (${record.environment}) for ${orgId}: ${slugs.length > 0 ? slugs.join(", ") : "no packages"}\n`,
+          `${formatTable([
+            ["NAME", "ENVIRONMENT", "PACKAGES", "UPDATED"],
+            ...deployments.map((d) => [
+              d.name,
+              d.environment,
+              d.packages.join(",") || "-",
+              shortTime(d.updated_at),
+            ]),
+          ])}\n`,
         );
       }
       return EXIT.ok;
-    } finally {
-      await stores.close();
     }
+    const deploymentName = name ?? "";
+    const slugs = parseList(values.packages);
+    const record = await client.putDeployment(deploymentName, {
+      org_id: orgId,
+      environment: values.environment ?? deploymentName,
+      packages: slugs,
+    });
+    if (values.json) io.stdout(`${JSON.stringify(record, null, 2)}\n`);
+    else {
+      io.stdout(
+        `Deployment ${record.name} (${record.environment}) for ${orgId}: ${record.packages.length > 0 ? record.packages.join(", ") : "no packages"}\n`,
+      );
+    }
+    return EXIT.ok;
   },
 };

@@ -1,22 +1,30 @@
 /* eslint-disable @typescript-eslint/no-require-imports --
  * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
  * CommonJS hook, which native dynamic import() bypasses. */
+import { createHash } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join, relative, resolve, sep } from "node:path";
 import { ValidationError } from "../errors";
 import type { PackageFormat } from "../storage/keys";
 import { parseCommandArgs } from "./args";
 import { EXIT, UsageError, formatBytes, formatTable, type CliCommand } from "./io";
-import { COMMON_OPTIONS, COMMON_USAGE, orgOf, shortTime, targetOf } from "./lifecycle";
-import { openStores } from "./stores";
+import { putUpload } from "./api-client";
+import {
+  apiClientFor,
+  COMMON_OPTIONS,
+  COMMON_USAGE,
+  orgOf,
+  shortTime,
+  targetOf,
+} from "./lifecycle";
 
 const usage = `Usage: dagy deps push <dir|archive.zip|archive.tar.gz> --slug <slug> --version <v> [options]
        dagy deps list [options]
 
 Dependency packages: shared or proprietary code (and native modules) a flow's bundle does not
-carry. push zips a directory (or takes a .zip / .tar.gz as is), uploads it to
-dep-packages/<slug>.<ext> in the artifact bucket and records it for the org. Reference it from
-a deployment (dagy deployments set) and launch with --deployment.
+carry. push zips a directory (or takes a .zip / .tar.gz as is), uploads it through the API
+(straight to storage, which checks its SHA-256) and has the API verify and record it for the
+org. Reference it from a deployment (dagy deployments set) and launch with --deployment.
 
 Options:
       --slug <slug>          Package id: lowercase letters, digits, '.', '_', '-' (push).
@@ -101,56 +109,48 @@ export const command: CliCommand = {
       if (values.slug === undefined) throw new UsageError("--slug is required", "deps");
       if (values.version === undefined) throw new UsageError("--version is required", "deps");
       const { archive, format, files } = await packageInput(resolve(io.cwd, input));
-      const stores = await openStores(targetOf(values, io));
-      try {
-        io.stdout(
-          `Pushing ${values.slug} ${values.version} (${files !== undefined ? `${files} files, ` : ""}${formatBytes(archive.length)} ${format}) for ${orgId} to ${stores.description}…\n`,
-        );
-        const { registerDepPackage } =
-          require("../persistence/registry") as typeof import("../persistence/registry");
-        const record = await registerDepPackage({
-          persistence: stores.persistence,
-          store: stores.store,
-          artifactBucket: stores.artifactBucket,
-          orgId,
-          slug: values.slug,
-          version: values.version,
-          archive,
-          format,
-          ...(values["share-with"] !== undefined ? { sharedWith: values["share-with"] } : {}),
-        });
-        if (values.json) io.stdout(`${JSON.stringify(record, null, 2)}\n`);
-        else io.stdout(`Pushed ${record.slug} ${record.version}: ${record.package_s3_uri}\n`);
-        return EXIT.ok;
-      } finally {
-        await stores.close();
-      }
+      const client = await apiClientFor(targetOf(values, io));
+      io.stdout(
+        `Pushing ${values.slug} ${values.version} (${files !== undefined ? `${files} files, ` : ""}${formatBytes(archive.length)} ${format}) for ${orgId}…\n`,
+      );
+      const ticket = await client.createDepPackageUpload(
+        { org_id: orgId, name: values.slug, version: values.version, format },
+        { sha256: createHash("sha256").update(archive).digest("hex"), size: archive.length },
+      );
+      await putUpload(ticket, archive);
+      const record = await client.commitDepPackage({
+        org_id: orgId,
+        name: values.slug,
+        version: values.version,
+        format,
+        upload_id: ticket.upload_id,
+        ...(values["share-with"] !== undefined ? { shared_with: values["share-with"] } : {}),
+      });
+      if (values.json) io.stdout(`${JSON.stringify(record, null, 2)}\n`);
+      else io.stdout(`Pushed ${record.name} ${record.version}: ${record.package_s3_uri}\n`);
+      return EXIT.ok;
     }
     if (action === "list") {
       if (input !== undefined) throw new UsageError(`unexpected argument: ${input}`, "deps");
-      const stores = await openStores(targetOf(values, io));
-      try {
-        const packages = await stores.persistence.depPackages.listForOrg(orgId);
-        if (values.json) io.stdout(`${JSON.stringify({ packages }, null, 2)}\n`);
-        else if (packages.length === 0) io.stdout(`No dependency packages for ${orgId}.\n`);
-        else {
-          io.stdout(
-            `${formatTable([
-              ["SLUG", "VERSION", "URI", "SHARED WITH", "CREATED"],
-              ...packages.map((p) => [
-                p.slug,
-                p.version,
-                p.package_s3_uri,
-                (p.shared_with ?? []).join(",") || "-",
-                shortTime(p.created_at),
-              ]),
-            ])}\n`,
-          );
-        }
-        return EXIT.ok;
-      } finally {
-        await stores.close();
+      const client = await apiClientFor(targetOf(values, io));
+      const packages = await client.listDepPackages(orgId);
+      if (values.json) io.stdout(`${JSON.stringify({ packages }, null, 2)}\n`);
+      else if (packages.length === 0) io.stdout(`No dependency packages for ${orgId}.\n`);
+      else {
+        io.stdout(
+          `${formatTable([
+            ["SLUG", "VERSION", "URI", "SHARED WITH", "CREATED"],
+            ...packages.map((p) => [
+              p.name,
+              p.version,
+              p.package_s3_uri,
+              p.shared_with.join(",") || "-",
+              shortTime(p.created_at),
+            ]),
+          ])}\n`,
+        );
       }
+      return EXIT.ok;
     }
     throw new UsageError(
       action === undefined

@@ -28,6 +28,9 @@ Options:
                              "flows/**/*.ts"; quote it so the shell leaves it alone).
       --no-examples          Do not build and register Dagy's example flows.
       --quiet                Do not log each HTTP request.
+      --reset                Start afresh: delete the stored flows, runs, logs and schedules of
+                             the data directory first (secrets.json is kept). Without it, a data
+                             directory whose stores are missing or damaged is refused.
   -h, --help                 Show this help.
 
 Secrets: runs launched with secrets_env ({"DB_PASSWORD": "arn:aws:secretsmanager:..."}) get
@@ -54,6 +57,7 @@ export const command: CliCommand = {
       flows: { type: "string" },
       "no-examples": { type: "boolean" },
       quiet: { type: "boolean" },
+      reset: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     });
     if (parsed === undefined) return EXIT.ok;
@@ -102,6 +106,7 @@ export const command: CliCommand = {
       ...(values.org !== undefined ? { orgId: values.org } : {}),
       registerExamples: values["no-examples"] !== true,
       ...(flowFiles !== undefined ? { flowFiles, flowsRoot: io.cwd } : {}),
+      reset: values.reset === true,
       accessLog: values.quiet !== true,
       log,
     });

@@ -1,7 +1,8 @@
-import { DagyError, ValidationError } from "../errors";
+import { DagyError } from "../errors";
 import { SDK_VERSION } from "../sdk/version";
+import { ApiError, gatewayHint } from "./api-client";
 import { COMMANDS, findCommand } from "./commands";
-import { EXIT, UsageError, type CliIO } from "./io";
+import { EXIT, EXIT_FOR_CODE, UsageError, type CliIO } from "./io";
 
 export { COMMANDS, type CommandEntry } from "./commands";
 export { EXIT, UsageError, type CliCommand, type CliIO } from "./io";
@@ -33,16 +34,18 @@ export function reportError(error: unknown, io: CliIO): number {
     io.stderr(`Run '${help}' for usage.\n`);
     return EXIT.usage;
   }
-  if (error instanceof ValidationError) {
+  if (error instanceof ApiError) {
     io.stderr(`dagy: error: ${error.message}\n`);
-    return EXIT.usage;
+    const hint = gatewayHint(error);
+    if (hint !== undefined) io.stderr(`${hint}\n`);
+    return EXIT_FOR_CODE[error.code];
   }
   if (error instanceof DagyError) {
     io.stderr(`dagy: error: ${error.message}\n`);
     // A flow that threw while loading: its stack shows the author where.
     const stack = causeStack(error);
     if (stack) io.stderr(`${stack}\n`);
-    return EXIT.failure;
+    return EXIT_FOR_CODE[error.code];
   }
   // Not an error we raise on purpose: show everything, it is a bug to report.
   const text = error instanceof Error ? (error.stack ?? error.message) : String(error);

@@ -1,3 +1,5 @@
+import type { ErrorCode } from "../errors";
+
 /**
  * What a CLI command may touch of its process. `bin/dagy.ts` builds it from `process`; tests
  * build one that captures output. Commands never read `process.*` themselves.
@@ -45,6 +47,33 @@ export const EXIT = {
   /** Interrupted by Ctrl-C (128 + SIGINT). */
   interrupted: 130,
 } as const;
+
+/**
+ * Error code -> exit code: the only place the CLI turns an error (its own, or the API's by the
+ * `code` of its reply) into an exit code. A code missing here is a compile error.
+ */
+export const EXIT_FOR_CODE: Readonly<Record<ErrorCode, number>> = {
+  // The request was refused as it stands: nothing ran.
+  invalid_request: EXIT.usage,
+  definition_invalid: EXIT.failure,
+  unauthorized: EXIT.failure,
+  forbidden: EXIT.failure,
+  not_found: EXIT.failure,
+  run_not_found: EXIT.failure,
+  flow_not_found: EXIT.failure,
+  deployment_not_found: EXIT.failure,
+  dep_package_not_found: EXIT.failure,
+  schedule_not_found: EXIT.failure,
+  method_not_allowed: EXIT.failure,
+  conflict: EXIT.failure,
+  payload_too_large: EXIT.failure,
+  unsupported_media_type: EXIT.failure,
+  artifact_invalid: EXIT.failure,
+  configuration: EXIT.failure,
+  launch_failed: EXIT.failure,
+  unavailable: EXIT.failure,
+  internal: EXIT.failure,
+};
 
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;

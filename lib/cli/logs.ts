@@ -1,25 +1,15 @@
-/* eslint-disable @typescript-eslint/no-require-imports --
- * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
- * CommonJS hook, which native dynamic import() bypasses. */
-import { open, stat } from "node:fs/promises";
-import { join } from "node:path";
-import { LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
-import { ConfigurationError } from "../errors";
-import { logDirOf } from "../local/state";
-import type { ApiClient } from "./api-client";
 import { onePositional, parseCommandArgs } from "./args";
 import { EXIT, formatDuration, type CliCommand, type CliIO } from "./io";
-import { apiClientFor, COMMON_OPTIONS, COMMON_USAGE, sleep, targetOf, TERMINAL } from "./lifecycle";
-import type { AwsTarget, Target } from "./target";
+import { apiClientFor, COMMON_OPTIONS, COMMON_USAGE, orgOf, sleep, targetOf } from "./lifecycle";
 
 const usage = `Usage: dagy logs <run_id> [options]
 
-Prints a run's worker log: the executor's JSON events rendered one per line. Locally it reads
-<data-dir>/logs/<run_id>.log; on a deployed stack, the run's CloudWatch Logs stream in
-DAGY_ECS_LOG_GROUP (your AWS credentials need logs:GetLogEvents).
+Prints a run's worker log, read through the API (locally the worker's log file, on AWS its
+CloudWatch Logs stream): the executor's JSON events rendered one per line.
 
 Options:
   -f, --follow      Keep printing new lines until the run finishes (Ctrl-C stops following).
+      --task <id>   Only this task's lines.
       --json        Print the raw JSON lines.
 ${COMMON_USAGE}`;
 
@@ -97,103 +87,9 @@ export function renderLogLine(line: string): string {
   return `${clock(record.timestamp)}  ${label.padEnd(15)} ${task ? `${task}${attempt}  ` : attempt}${text}`.trimEnd();
 }
 
-/** Reads new complete lines from a growing file. */
-class FileTail {
-  private offset = 0;
-  private partial = "";
-  constructor(readonly file: string) {}
-
-  async read(): Promise<string[]> {
-    let size: number;
-    try {
-      size = (await stat(this.file)).size;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-      throw error;
-    }
-    if (size <= this.offset) return [];
-    const handle = await open(this.file, "r");
-    try {
-      const buffer = Buffer.alloc(size - this.offset);
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, this.offset);
-      this.offset += bytesRead;
-      const text = this.partial + buffer.subarray(0, bytesRead).toString("utf8");
-      const lines = text.split("\n");
-      this.partial = lines.pop() ?? "";
-      return lines.filter((l) => l !== "");
-    } finally {
-      await handle.close();
-    }
-  }
-
-  /** The last line, even without its newline (the run is over). */
-  flush(): string[] {
-    const rest = this.partial;
-    this.partial = "";
-    return rest === "" ? [] : [rest];
-  }
-}
-
-type LineSource = { read(): Promise<string[]>; flush(): string[] };
-
-/** CloudWatch Logs: GetLogEvents from the head, then forward tokens. */
-async function cloudWatchSource(target: AwsTarget, stream: string): Promise<LineSource> {
-  const group = target.env[LAUNCHER_ENV.logGroup];
-  if (group === undefined) {
-    throw new ConfigurationError(`${LAUNCHER_ENV.logGroup} is not set (from ${target.source})`);
-  }
-  const { CloudWatchLogsClient, GetLogEventsCommand } =
-    require("@aws-sdk/client-cloudwatch-logs") as typeof import("@aws-sdk/client-cloudwatch-logs");
-  const region = target.env[PLATFORM_ENV.region];
-  const logs = new CloudWatchLogsClient(region !== undefined ? { region } : {});
-  let token: string | undefined;
-  return {
-    async read() {
-      const lines: string[] = [];
-      for (let page = 0; page < 50; page++) {
-        let answer;
-        try {
-          answer = await logs.send(
-            new GetLogEventsCommand({
-              logGroupName: group,
-              logStreamName: stream,
-              startFromHead: true,
-              ...(token !== undefined ? { nextToken: token } : {}),
-            }),
-          );
-        } catch (error) {
-          // The stream appears with the worker's first line.
-          if ((error as Error).name === "ResourceNotFoundException") return lines;
-          throw error;
-        }
-        for (const e of answer.events ?? []) if (e.message) lines.push(e.message.trimEnd());
-        const same = answer.nextForwardToken === token;
-        token = answer.nextForwardToken;
-        if (same || (answer.events ?? []).length === 0) break;
-      }
-      return lines;
-    },
-    flush: () => [],
-  };
-}
-
-async function sourceFor(
-  target: Target,
-  runId: string,
-  client: ApiClient | undefined,
-): Promise<LineSource> {
-  if (target.kind === "aws") {
-    const run = await client?.getRun(runId);
-    return cloudWatchSource(target, run?.logs?.log_stream ?? runId);
-  }
-  if (target.kind === "http") {
-    throw new ConfigurationError(
-      "logs are read from the platform's files or CloudWatch Logs, which an API URL does not reveal: " +
-        "use the local platform (default) or a stack (--outputs cdk-outputs.json)",
-    );
-  }
-  const logDir = target.state?.logDir ?? logDirOf(target.dataDir);
-  return new FileTail(join(logDir, `${runId}.log`));
+/** A log event as the API returns it, back to the JSON line the worker wrote. */
+function lineOf(event: unknown): string {
+  return typeof event === "string" ? event : JSON.stringify(event);
 }
 
 export const command: CliCommand = {
@@ -203,71 +99,62 @@ export const command: CliCommand = {
     const parsed = parseCommandArgs({ name: "logs", usage }, args, io, {
       ...COMMON_OPTIONS,
       follow: { type: "boolean", short: "f" },
+      task: { type: "string" },
       json: { type: "boolean" },
     });
     if (parsed === undefined) return EXIT.ok;
     const { values, positionals } = parsed;
     const runId = onePositional("logs", positionals, "run id (dagy logs <run_id>)");
+    const orgId = orgOf(values, io);
     const target = targetOf(values, io);
-    // The API says whether the run exists and when it is over; a stopped local platform
-    // still leaves its log files readable.
-    const reachable = target.kind !== "local" || target.state !== undefined;
-    const client = reachable ? await apiClientFor(target) : undefined;
-    const source = await sourceFor(target, runId, client);
-    const print = (lines: readonly string[]) => {
-      for (const line of lines) io.stdout(`${values.json ? line : renderLogLine(line)}\n`);
+    const client = await apiClientFor(target);
+    const pause = target.kind === "remote" ? 1000 : 200;
+    let position: string | undefined;
+    let printed = 0;
+
+    /** Reads every page available now; true once the run is over and all is read. */
+    const readAvailable = async (): Promise<boolean> => {
+      for (;;) {
+        const page = await client.getRunLogs(runId, {
+          orgId,
+          ...(position !== undefined ? { position } : {}),
+          ...(values.task !== undefined ? { taskId: values.task } : {}),
+        });
+        for (const event of page.events) {
+          const line = lineOf(event);
+          io.stdout(`${values.json ? line : renderLogLine(line)}\n`);
+        }
+        printed += page.events.length;
+        const moved = page.next_position !== null && page.next_position !== position;
+        if (page.next_position !== null) position = page.next_position;
+        if (page.complete) return true;
+        if (page.events.length === 0 || !moved) return false;
+      }
     };
 
-    let printed = 0;
-    const first = await source.read();
-    print(first);
-    printed += first.length;
     if (!values.follow) {
-      const tail = source.flush();
-      print(tail);
-      printed += tail.length;
+      await readAvailable();
       if (printed === 0) {
-        const run = await client?.getRun(runId);
-        if (client !== undefined && run === undefined) {
-          io.stderr(`dagy: error: Run not found: ${runId}\n`);
-          return EXIT.failure;
-        }
+        const run = await client.getRun(runId, orgId);
         io.stderr(`No log lines for run ${runId} yet${run ? ` (status ${run.status})` : ""}.\n`);
       }
       return EXIT.ok;
-    }
-    if (client === undefined) {
-      io.stderr(
-        "The local platform is not running: printing what the log holds, then following until Ctrl-C.\n",
-      );
     }
     let interrupted = false;
     const stopListening = io.onInterrupt?.(() => {
       interrupted = true;
     });
     try {
-      let lastCheck = 0;
       while (!interrupted) {
-        print(await source.read());
-        if (client !== undefined && Date.now() - lastCheck > 500) {
-          lastCheck = Date.now();
-          const run = await client.getRun(runId);
-          if (run === undefined) {
-            io.stderr(`dagy: error: Run not found: ${runId}\n`);
-            return EXIT.failure;
-          }
-          if (TERMINAL.has(run.status)) {
-            // The worker's last lines may land just after its status.
-            await sleep(target.kind === "aws" ? 2000 : 100);
-            print(await source.read());
-            print(source.flush());
-            io.stderr(
-              `Run ${runId} ${run.status}${run.error_message ? `: ${run.error_message}` : ""}\n`,
-            );
-            return run.status === "SUCCEEDED" ? EXIT.ok : EXIT.failure;
-          }
+        if (await readAvailable()) {
+          const run = await client.getRun(runId, orgId);
+          if (run === undefined) return EXIT.failure;
+          io.stderr(
+            `Run ${runId} ${run.status}${run.error_message ? `: ${run.error_message}` : ""}\n`,
+          );
+          return run.status === "SUCCEEDED" ? EXIT.ok : EXIT.failure;
         }
-        await sleep(target.kind === "aws" ? 1000 : 100);
+        await sleep(pause);
       }
       return EXIT.interrupted;
     } finally {

@@ -1,22 +1,19 @@
 /**
- * Which platform a lifecycle command talks to.
+ * Where a command's requests go. Every target is a Dagy HTTP API: a base URL and how requests
+ * prove who sends them.
  *
- * - `local` (the default): the embedded platform started by `dagy dev` / `npm start`. API-backed
- *   commands call its HTTP API (the URL it recorded in `<dataDir>/platform.json`, else
- *   `http://127.0.0.1:$DAGY_PORT|8787`); store-backed commands (register, deps, deployments)
- *   use its DynamoDB and S3 endpoints, or open `<dataDir>` themselves when it is not running.
- * - `http`: any Dagy API reachable without request signing (`--url` / `DAGY_API_URL`).
- * - `aws`: a deployed stack, named by `--outputs cdk-outputs.json` (what `cdk deploy
- *   --outputs-file` writes) or by the `DAGY_*` variables themselves. Commands then call the
- *   service functions directly with the caller's AWS credentials, as the guide's Python does
- *   (the deployed API uses IAM auth, which would need SigV4 signing here).
+ * - `local` (the default): the embedded platform started by `dagy dev` / `npm start` (the URL
+ *   it recorded in `<dataDir>/platform.json`, else `http://127.0.0.1:$DAGY_PORT|8787`),
+ *   unauthenticated like the platform itself.
+ * - `remote`: a deployed stack's API, named by `--outputs cdk-outputs.json` (what `cdk deploy
+ *   --outputs-file` writes) or `DAGY_API_URL`, or any `--url`. Requests are SigV4-signed
+ *   (IAM mode) or carry `--token` / `DAGY_TOKEN` (JWT mode).
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { ConfigurationError } from "../errors";
-import { LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
-import { FUNCTION_ENV } from "../config/env";
-import { envFromStackOutputs, EXTRA_STACK_OUTPUTS } from "../config/stack-outputs";
+import { FUNCTION_ENV, PLATFORM_ENV } from "../config/env";
+import { EXTRA_STACK_OUTPUTS, STACK_OUTPUTS, type StackOutputKey } from "../config/stack-outputs";
 import {
   DEFAULT_DATA_DIR,
   DEFAULT_PORT,
@@ -34,26 +31,31 @@ export interface LocalTarget {
   readonly state?: PlatformState;
 }
 
-export interface HttpTarget {
-  readonly kind: "http";
-  readonly apiUrl: string;
-}
+/** How a remote API learns the caller (the stack's `apiAuth.mode`). */
+export type ApiAuth =
+  | { readonly mode: "none" }
+  /** SigV4 for `execute-api`; `region` undefined: the caller's AWS configuration decides. */
+  | { readonly mode: "iam"; readonly region?: string }
+  | { readonly mode: "jwt"; readonly token: string };
 
-export interface AwsTarget {
-  readonly kind: "aws";
-  /** `DAGY_*` (and `AWS_REGION`) values describing the stack. */
-  readonly env: Readonly<Record<string, string>>;
-  /** Where the values came from, for messages. */
+/** A Dagy HTTP API elsewhere: a deployed stack's, or any `--url`. */
+export interface RemoteTarget {
+  readonly kind: "remote";
+  readonly apiUrl: string;
+  readonly auth: ApiAuth;
+  /** Where the URL came from, for messages. */
   readonly source: string;
 }
 
-export type Target = LocalTarget | HttpTarget | AwsTarget;
+export type Target = LocalTarget | RemoteTarget;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 export interface TargetFlags {
   /** `--url`: a Dagy HTTP API. */
   readonly url?: string;
+  /** `--token`: a bearer token for an API in JWT mode. */
+  readonly token?: string;
   /** `--outputs`: a `cdk deploy --outputs-file` JSON file. */
   readonly outputs?: string;
   /** `--stack`: which stack of the outputs file (needed when it holds several). */
@@ -67,6 +69,7 @@ export interface TargetFlags {
 /** Option definitions every lifecycle command accepts (for node:util parseArgs). */
 export const TARGET_OPTIONS = {
   url: { type: "string" },
+  token: { type: "string" },
   outputs: { type: "string" },
   stack: { type: "string" },
   "data-dir": { type: "string" },
@@ -79,11 +82,13 @@ export function targetFlags(values: Record<string, unknown>): TargetFlags {
     typeof values[name] === "string" ? values[name] : undefined;
   const flags: { -readonly [K in keyof TargetFlags]: TargetFlags[K] } = {};
   const url = pick("url");
+  const token = pick("token");
   const outputs = pick("outputs");
   const stack = pick("stack");
   const dataDir = pick("data-dir");
   const port = pick("port");
   if (url !== undefined) flags.url = url;
+  if (token !== undefined) flags.token = token;
   if (outputs !== undefined) flags.outputs = outputs;
   if (stack !== undefined) flags.stack = stack;
   if (dataDir !== undefined) flags.dataDir = dataDir;
@@ -99,15 +104,18 @@ export function parsePort(value: string, source: string): number {
   return port;
 }
 
+/** What the CLI needs of a deployed stack, from its outputs. */
+export interface StackApi {
+  readonly apiUrl: string;
+  readonly authMode?: string;
+  readonly region?: string;
+}
+
 /**
- * Maps a `cdk deploy --outputs-file` document to `DAGY_*` values. The file is
- * `{ "<StackName>": { "<OutputKey>": "<value>" } }`; `stack` picks one when it holds several.
+ * Reads a `cdk deploy --outputs-file` document: `{ "<StackName>": { "<OutputKey>": "<value>" } }`;
+ * `stack` picks one when it holds several.
  */
-export function envFromOutputsFile(
-  document: unknown,
-  file: string,
-  stack?: string,
-): Record<string, string> {
+export function stackApiFromOutputsFile(document: unknown, file: string, stack?: string): StackApi {
   if (document === null || typeof document !== "object" || Array.isArray(document)) {
     throw new ConfigurationError(`${file}: expected {"<stack name>": {"<output>": "<value>"}}`);
   }
@@ -129,51 +137,114 @@ export function envFromOutputsFile(
     );
   }
   const outputs = stacks[name];
-  if (outputs === null || typeof outputs !== "object") {
+  if (outputs === null || typeof outputs !== "object" || Array.isArray(outputs)) {
     throw new ConfigurationError(`${file}: stack "${name}" has no outputs object`);
   }
-  const env = envFromStackOutputs(
-    Object.entries(outputs as Record<string, unknown>)
-      .filter((entry): entry is [string, string] => typeof entry[1] === "string")
-      .map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
-  );
-  const launchFunctionArn = (outputs as Record<string, unknown>)[
-    EXTRA_STACK_OUTPUTS.launchFunctionArn
-  ];
-  // Runtime schedules target the launch function.
-  if (typeof launchFunctionArn === "string") {
-    env[FUNCTION_ENV.launchFunctionArn] = launchFunctionArn;
-  }
-  if (env[LAUNCHER_ENV.artifactBucket] === undefined || env[PLATFORM_ENV.runsTable] === undefined) {
+  const output = (key: string): string | undefined => {
+    const value = (outputs as Record<string, unknown>)[key];
+    return typeof value === "string" && value !== "" ? value : undefined;
+  };
+  const apiUrl = output(EXTRA_STACK_OUTPUTS.apiUrl);
+  if (apiUrl === undefined) {
     throw new ConfigurationError(
-      `${file}: stack "${name}" lacks the Dagy outputs (artifact bucket, runs table); ` +
+      `${file}: stack "${name}" has no ${EXTRA_STACK_OUTPUTS.apiUrl} output; ` +
         "was it written by `cdk deploy --outputs-file` for a Dagy stack?",
     );
   }
-  return env;
+  const authMode = output(EXTRA_STACK_OUTPUTS.apiAuthMode);
+  const region = output(REGION_OUTPUT);
+  return {
+    apiUrl,
+    ...(authMode !== undefined ? { authMode } : {}),
+    ...(region !== undefined ? { region } : {}),
+  };
 }
 
-/** The `DAGY_*` values of an environment, when they describe a deployed stack. */
-function awsEnvFrom(env: Env): Record<string, string> | undefined {
-  if (env[PLATFORM_ENV.dynamodbEndpoint] !== undefined) return undefined;
-  if (env[LAUNCHER_ENV.artifactBucket] === undefined || env[PLATFORM_ENV.runsTable] === undefined) {
+const REGION_OUTPUT = (Object.keys(STACK_OUTPUTS) as StackOutputKey[]).find(
+  (key) => STACK_OUTPUTS[key] === PLATFORM_ENV.region,
+) as StackOutputKey;
+
+/** `https://<id>.execute-api.<region>.amazonaws.com/...`: API Gateway's own host. */
+const EXECUTE_API_HOST = /^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/;
+
+function executeApiRegion(apiUrl: string): string | undefined {
+  try {
+    return EXECUTE_API_HOST.exec(new URL(apiUrl).hostname)?.[1];
+  } catch {
     return undefined;
   }
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(env)) {
-    if (value !== undefined && (name.startsWith("DAGY_") || name === "AWS_REGION")) {
-      out[name] = value;
-    }
+}
+
+const AUTH_MODES = ["iam", "jwt", "none"] as const;
+type AuthMode = (typeof AUTH_MODES)[number];
+
+function authModeOf(value: string, source: string): AuthMode {
+  if (!(AUTH_MODES as readonly string[]).includes(value)) {
+    throw new ConfigurationError(`${source}: "${value}" is not one of ${AUTH_MODES.join(", ")}`);
   }
-  return out;
+  return value as AuthMode;
 }
 
 /**
- * Resolves the target: flags first, then `DAGY_API_URL`, then `DAGY_*` stack variables, then
- * the local platform.
+ * How to authenticate to a remote API: `DAGY_API_AUTH_MODE` if set, else the stack's output,
+ * else a token means JWT mode, else an `execute-api` host or a stack means IAM mode, else none.
+ */
+function authFor(
+  apiUrl: string,
+  flags: TargetFlags,
+  env: Env,
+  stack: StackApi | undefined,
+): ApiAuth {
+  const token = flags.token ?? emptyToUndefined(env.DAGY_TOKEN);
+  const explicit = emptyToUndefined(env[FUNCTION_ENV.apiAuthMode]);
+  const mode: AuthMode =
+    explicit !== undefined
+      ? authModeOf(explicit, FUNCTION_ENV.apiAuthMode)
+      : stack?.authMode !== undefined
+        ? authModeOf(stack.authMode, EXTRA_STACK_OUTPUTS.apiAuthMode)
+        : token !== undefined
+          ? "jwt"
+          : stack !== undefined || executeApiRegion(apiUrl) !== undefined
+            ? "iam"
+            : "none";
+  switch (mode) {
+    case "none":
+      return { mode };
+    case "jwt":
+      if (token === undefined) {
+        throw new ConfigurationError(
+          `the Dagy API at ${apiUrl} takes a bearer token (JWT mode): pass --token or set DAGY_TOKEN`,
+        );
+      }
+      return { mode, token };
+    case "iam": {
+      const region =
+        stack?.region ??
+        emptyToUndefined(env.AWS_REGION) ??
+        emptyToUndefined(env.AWS_DEFAULT_REGION) ??
+        executeApiRegion(apiUrl);
+      return region !== undefined ? { mode, region } : { mode };
+    }
+  }
+}
+
+function emptyToUndefined(value: string | undefined): string | undefined {
+  return value === "" ? undefined : value;
+}
+
+/**
+ * Resolves the target: `--url`, then `--outputs`, then `DAGY_API_URL`, then the local platform.
  */
 export function resolveTarget(flags: TargetFlags, env: Env, cwd: string): Target {
-  if (flags.url !== undefined) return { kind: "http", apiUrl: trimSlash(flags.url) };
+  if (flags.url !== undefined) {
+    const apiUrl = trimSlash(flags.url);
+    return {
+      kind: "remote",
+      apiUrl,
+      auth: authFor(apiUrl, flags, env, undefined),
+      source: "--url",
+    };
+  }
   if (flags.outputs !== undefined) {
     let document: unknown;
     try {
@@ -183,17 +254,25 @@ export function resolveTarget(flags: TargetFlags, env: Env, cwd: string): Target
         `--outputs: cannot read ${flags.outputs} (${(error as Error).message})`,
       );
     }
-    const stackEnv = envFromOutputsFile(document, flags.outputs, flags.stack);
-    if (env.AWS_REGION !== undefined && stackEnv.AWS_REGION === undefined) {
-      stackEnv.AWS_REGION = env.AWS_REGION;
-    }
-    return { kind: "aws", env: stackEnv, source: flags.outputs };
+    const stack = stackApiFromOutputsFile(document, flags.outputs, flags.stack);
+    const apiUrl = trimSlash(stack.apiUrl);
+    return {
+      kind: "remote",
+      apiUrl,
+      auth: authFor(apiUrl, flags, env, stack),
+      source: flags.outputs,
+    };
   }
-  if (env.DAGY_API_URL !== undefined && env.DAGY_API_URL !== "") {
-    return { kind: "http", apiUrl: trimSlash(env.DAGY_API_URL) };
+  const fromEnv = emptyToUndefined(env.DAGY_API_URL);
+  if (fromEnv !== undefined) {
+    const apiUrl = trimSlash(fromEnv);
+    return {
+      kind: "remote",
+      apiUrl,
+      auth: authFor(apiUrl, flags, env, undefined),
+      source: "DAGY_API_URL",
+    };
   }
-  const fromEnv = awsEnvFrom(env);
-  if (fromEnv !== undefined) return { kind: "aws", env: fromEnv, source: "DAGY_* variables" };
 
   const dataDir = resolve(cwd, flags.dataDir ?? env.DAGY_DATA_DIR ?? DEFAULT_DATA_DIR);
   const state = readPlatformState(dataDir);
@@ -218,14 +297,18 @@ function trimSlash(url: string): string {
   return url.replace(/\/+$/, "");
 }
 
+const AUTH_LABEL: Record<ApiAuth["mode"], string> = {
+  none: "unsigned",
+  iam: "SigV4-signed",
+  jwt: "bearer token",
+};
+
 /** One line saying where commands go, for `--verbose` and error messages. */
 export function describeTarget(target: Target): string {
   switch (target.kind) {
     case "local":
-      return `local platform at ${target.apiUrl} (data in ${target.dataDir})`;
-    case "http":
-      return `Dagy API at ${target.apiUrl}`;
-    case "aws":
-      return `AWS stack from ${target.source}`;
+      return `the local platform at ${target.apiUrl} (data in ${target.dataDir})`;
+    case "remote":
+      return `the Dagy API at ${target.apiUrl} (from ${target.source}; ${AUTH_LABEL[target.auth.mode]})`;
   }
 }

@@ -104,6 +104,7 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
       LAUNCHER_ENV.clusterArn,
       LAUNCHER_ENV.subnets,
       LAUNCHER_ENV.securityGroups,
+      LAUNCHER_ENV.logGroup,
       PLATFORM_ENV.taskDefinition,
     ],
     optional: [

@@ -18,6 +18,7 @@
  *   exists and is FAILED with the reason; `success: false`.
  */
 import { randomUUID } from "node:crypto";
+import { WORKER_CONTAINER_NAME } from "../config/worker-container";
 import { errorCode, ForbiddenError, NotFoundError, ValidationError } from "../errors";
 import { createJsonLogger, stderrLines, type JsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
@@ -34,7 +35,6 @@ import {
   type BatchLaunchOptions,
   type BatchLaunchRequest,
 } from "./batch-launch";
-import { DEFAULT_CONTAINER_NAME } from "./ecs-backend";
 import { errorMessage } from "./errors";
 import { resolveResources, type TaskResources } from "./fargate";
 import {
@@ -102,7 +102,7 @@ export class DagLauncher {
    * required variable is listed in one ConfigurationError.
    */
   static fromEnv(env: Env = process.env, deps: DagLauncherDeps = {}): DagLauncher {
-    return new DagLauncher(launcherOptionsFromEnv(env, deps), deps);
+    return new DagLauncher(launcherOptionsFromEnv(env), deps);
   }
 
   constructor(
@@ -111,7 +111,7 @@ export class DagLauncher {
   ) {
     assertLauncherOptions(options, deps);
     this.tables = options.tables ?? DEFAULT_TABLES;
-    const containerName = options.containerName ?? DEFAULT_CONTAINER_NAME;
+    const containerName = options.containerName ?? WORKER_CONTAINER_NAME;
     this.overrides = {
       containerName,
       ...(options.taskRoleArn !== undefined ? { taskRoleArn: options.taskRoleArn } : {}),
@@ -119,7 +119,7 @@ export class DagLauncher {
         ? { executionRoleArn: options.taskExecutionRoleArn }
         : {}),
     };
-    this.clock = deps.clock ?? (() => new Date());
+    this.clock = deps.now ?? deps.clock ?? (() => new Date());
     this.newId = deps.idGenerator ?? randomUUID;
     this.logger = deps.logger ?? createJsonLogger({ component: "launcher" }, stderrLines);
     this.persistence =

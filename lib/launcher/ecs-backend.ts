@@ -27,18 +27,18 @@ import {
   type Tag,
   type TaskDefinition,
 } from "@aws-sdk/client-ecs";
+import { WORKER_CONTAINER_NAME } from "../config/worker-container";
 import { ConfigurationError } from "../errors";
 import { sha256Hex } from "../hash";
 import { TaskSubmissionError } from "./errors";
-import { backoffDelay, realSleep, withRetries, type RetryPolicy, type Sleep } from "./retry";
+import { backoffDelay, realSleep, withRetries, type RetryPolicy, type Sleep } from "../retry";
 import type { ComputeBackend, SubmitResult, WorkerLaunchSpec } from "./types";
 import { buildTaskOverrides } from "./worker-spec";
 
 /** `startedBy` of every Dagy task: `ListTasks(startedBy="dagy")` finds them all. */
 export const ECS_STARTED_BY = "dagy";
-export const DEFAULT_CONTAINER_NAME = "worker";
-/** Family registered from `workerImage` when no task definition is configured. */
-export const DEFAULT_TASK_FAMILY = "dagy-worker";
+/** The worker container's name unless configured otherwise (the one definition is lib/config). */
+export { WORKER_CONTAINER_NAME as DEFAULT_CONTAINER_NAME };
 /** Docker labels recording what a derived (secrets) revision was built from. */
 export const BASE_TASK_DEFINITION_LABEL = "dagy.base-task-definition";
 export const SECRET_SET_LABEL = "dagy.secret-set";
@@ -58,11 +58,11 @@ export interface EcsBackendOptions {
   readonly ecs: ECSClient;
   readonly clusterArn: string;
   /**
-   * Family, `family:revision` or ARN of the worker task definition (the stack's). When absent,
-   * the backend registers `dagy-worker` from `workerImage`, the roles and the log group on
-   * first use (and reuses it while they are unchanged).
+   * Family, `family:revision` or ARN of the worker task definition: the stack's, built in one
+   * place with the image, architecture, roles and log group. Required; runs with secrets use
+   * revisions cloned from it.
    */
-  readonly taskDefinition?: string;
+  readonly taskDefinition: string;
   /** Default `worker`. */
   readonly containerName?: string;
   readonly subnets: readonly string[];
@@ -72,12 +72,6 @@ export interface EcsBackendOptions {
   /** Sent as task overrides when given, so configuration wins over the task definition. */
   readonly taskRoleArn?: string;
   readonly taskExecutionRoleArn?: string;
-  /** Used only to register the default task definition. */
-  readonly workerImage?: string;
-  readonly logGroup?: string;
-  readonly region?: string;
-  /** Of the default task definition. Default X86_64. */
-  readonly cpuArchitecture?: "X86_64" | "ARM64";
   readonly throttleRetry?: Partial<RetryPolicy>;
   readonly capacityRetry?: Partial<RetryPolicy>;
   /** Injected in tests so retries take no time. */
@@ -116,6 +110,11 @@ function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** `family` of `family`, `family:revision` or a task definition ARN. */
+function familyOf(taskDefinition: string): string {
+  return (taskDefinition.split("/").pop() ?? taskDefinition).split(":")[0] ?? taskDefinition;
+}
+
 interface CacheEntry<T> {
   readonly value: Promise<T>;
   readonly expiresAt: number;
@@ -131,13 +130,12 @@ export class EcsBackend implements ComputeBackend {
   private readonly now: () => number;
   private readonly cacheMs: number;
   private baseCache?: CacheEntry<TaskDefinition>;
-  private defaultTaskDefinition?: Promise<string>;
   /** Derived (secrets) task definition ARN by `<base ARN>|<family>`. */
   private readonly derivedCache = new Map<string, Promise<string>>();
 
   constructor(private readonly options: EcsBackendOptions) {
     this.ecs = options.ecs;
-    this.containerName = options.containerName ?? DEFAULT_CONTAINER_NAME;
+    this.containerName = options.containerName ?? WORKER_CONTAINER_NAME;
     this.throttleRetry = { ...DEFAULT_THROTTLE_RETRY, ...options.throttleRetry };
     this.capacityRetry = { ...DEFAULT_CAPACITY_RETRY, ...options.capacityRetry };
     this.sleep = options.sleep ?? realSleep;
@@ -145,6 +143,11 @@ export class EcsBackend implements ComputeBackend {
     this.now = options.now ?? Date.now;
     this.cacheMs = options.taskDefinitionCacheMs ?? 5 * 60_000;
     if (!options.clusterArn) throw new ConfigurationError("EcsBackend: clusterArn is required");
+    if (!options.taskDefinition) {
+      throw new ConfigurationError(
+        "EcsBackend: taskDefinition is required (DAGY_ECS_TASK_DEFINITION, the stack's worker task definition)",
+      );
+    }
     if (options.subnets.length === 0) {
       throw new ConfigurationError("EcsBackend: at least one subnet is required");
     }
@@ -251,8 +254,7 @@ export class EcsBackend implements ComputeBackend {
   /** The task definition a run uses: the base one, or its revision for the run's secret set. */
   private async taskDefinitionFor(secretsEnv: Readonly<Record<string, string>>): Promise<string> {
     const names = Object.keys(secretsEnv);
-    if (names.length === 0)
-      return this.options.taskDefinition ?? this.ensureDefaultTaskDefinition();
+    if (names.length === 0) return this.options.taskDefinition;
     const base = await this.describeBase();
     return this.derivedTaskDefinition(base, secretsEnv);
   }
@@ -261,7 +263,7 @@ export class EcsBackend implements ComputeBackend {
     const now = this.now();
     if (this.baseCache && this.baseCache.expiresAt > now) return this.baseCache.value;
     const value = (async () => {
-      const name = this.options.taskDefinition ?? (await this.ensureDefaultTaskDefinition());
+      const name = this.options.taskDefinition;
       const found = await this.describe(name);
       if (!found) {
         throw new ConfigurationError(
@@ -301,7 +303,7 @@ export class EcsBackend implements ComputeBackend {
       .sort()
       .map((name) => ({ name, valueFrom: secretsEnv[name] ?? "" }));
     const hash = sha256Hex(JSON.stringify(secrets)).slice(0, 16);
-    const family = `${base.family ?? DEFAULT_TASK_FAMILY}-s-${hash}`;
+    const family = `${base.family ?? familyOf(this.options.taskDefinition)}-s-${hash}`;
     const baseArn = base.taskDefinitionArn ?? "";
     const key = `${baseArn}|${family}`;
     const cached = this.derivedCache.get(key);
@@ -387,86 +389,5 @@ export class EcsBackend implements ComputeBackend {
     copy("runtimePlatform");
     copy("ephemeralStorage");
     return input;
-  }
-
-  /** Registers (or finds) `dagy-worker` built from the configured image, roles and log group. */
-  private ensureDefaultTaskDefinition(): Promise<string> {
-    if (this.defaultTaskDefinition) return this.defaultTaskDefinition;
-    const pending = (async () => {
-      const { workerImage, taskExecutionRoleArn, taskRoleArn, logGroup } = this.options;
-      if (!workerImage || !taskExecutionRoleArn) {
-        throw new ConfigurationError(
-          "no task definition configured (DAGY_ECS_TASK_DEFINITION); to register one, DAGY_ECS_WORKER_IMAGE and DAGY_ECS_EXECUTION_ROLE_ARN are required",
-        );
-      }
-      const region = this.options.region ?? (await this.ecs.config.region());
-      const input = this.defaultInput(
-        workerImage,
-        taskExecutionRoleArn,
-        taskRoleArn,
-        logGroup,
-        region,
-      );
-      const existing = await this.describe(DEFAULT_TASK_FAMILY);
-      const container = existing?.containerDefinitions?.find((c) => c.name === this.containerName);
-      if (
-        existing?.status === "ACTIVE" &&
-        container?.image === workerImage &&
-        existing.executionRoleArn === taskExecutionRoleArn &&
-        existing.taskRoleArn === taskRoleArn &&
-        container.logConfiguration?.options?.["awslogs-group"] === logGroup
-      ) {
-        return existing.taskDefinitionArn ?? DEFAULT_TASK_FAMILY;
-      }
-      const out = await this.send(() => this.ecs.send(new RegisterTaskDefinitionCommand(input)));
-      return out.taskDefinition?.taskDefinitionArn ?? DEFAULT_TASK_FAMILY;
-    })();
-    this.defaultTaskDefinition = pending;
-    pending.catch(() => {
-      this.defaultTaskDefinition = undefined;
-    });
-    return pending;
-  }
-
-  private defaultInput(
-    image: string,
-    executionRoleArn: string,
-    taskRoleArn: string | undefined,
-    logGroup: string | undefined,
-    region: string,
-  ): RegisterTaskDefinitionCommandInput {
-    return {
-      family: DEFAULT_TASK_FAMILY,
-      networkMode: "awsvpc",
-      requiresCompatibilities: ["FARGATE"],
-      // Every run overrides the size; this is the smallest valid pair.
-      cpu: "256",
-      memory: "512",
-      executionRoleArn,
-      ...(taskRoleArn !== undefined ? { taskRoleArn } : {}),
-      runtimePlatform: {
-        operatingSystemFamily: "LINUX",
-        cpuArchitecture: this.options.cpuArchitecture ?? "X86_64",
-      },
-      containerDefinitions: [
-        {
-          name: this.containerName,
-          image,
-          essential: true,
-          ...(logGroup !== undefined
-            ? {
-                logConfiguration: {
-                  logDriver: "awslogs",
-                  options: {
-                    "awslogs-group": logGroup,
-                    "awslogs-region": region,
-                    "awslogs-stream-prefix": "dagy",
-                  },
-                },
-              }
-            : {}),
-        },
-      ],
-    };
   }
 }

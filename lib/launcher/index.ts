@@ -3,7 +3,7 @@ export * from "./types";
 export * from "./fargate";
 export * from "./request";
 export * from "./worker-spec";
-export * from "./retry";
+export * from "../retry";
 export * from "./errors";
 export * from "./ecs-backend";
 export * from "./local-backend";

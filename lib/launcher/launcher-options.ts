@@ -31,6 +31,10 @@ export interface DagLauncherOptions {
   readonly clusterArn?: string;
   readonly taskExecutionRoleArn?: string;
   readonly taskRoleArn?: string;
+  /**
+   * The image of the stack's task definition. Read for the guide's configuration contract; a
+   * launch uses `taskDefinition`, which already names the image (and its architecture).
+   */
   readonly workerImage?: string;
   readonly subnets?: readonly string[];
   readonly securityGroups?: readonly string[];
@@ -43,7 +47,7 @@ export interface DagLauncherOptions {
   // Dagy's additions.
   /** Default `tableNamesFor("dagy")`. */
   readonly tables?: TableNames;
-  /** Worker task definition family (the stack's); see EcsBackendOptions.taskDefinition. */
+  /** Required on ECS: the stack's worker task definition; see EcsBackendOptions.taskDefinition. */
   readonly taskDefinition?: string;
   /** Default `worker`. */
   readonly containerName?: string;
@@ -73,7 +77,9 @@ export interface DagLauncherDeps {
   readonly clients?: Pick<DataClients, "doc">;
   /** Used to build the EcsBackend when no backend is given. */
   readonly ecsClient?: ECSClient;
-  /** The launcher's clock (created_at, idempotency windows). Default: now. */
+  /** The launcher's clock (created_at, idempotency windows, status writes). Default: now. */
+  readonly now?: () => Date;
+  /** Earlier name of `now`. */
   readonly clock?: () => Date;
   readonly idGenerator?: () => string;
   readonly logger?: Pick<JsonLogger, "info" | "warn">;

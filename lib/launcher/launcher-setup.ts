@@ -3,15 +3,16 @@
  * Dagy's), the check that they are complete, and the clients and backend it owns when none are
  * injected.
  */
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ECSClient } from "@aws-sdk/client-ecs";
-import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { LAUNCHER_ENV, PLATFORM_ENV, parseList } from "../config/env";
+import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { createDynamoDbClient, documentClient } from "../aws/dynamodb";
+import { LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
+import { parseRuntimeConfig } from "../config/runtime";
 import { ConfigurationError } from "../errors";
-import type { TableNames } from "../persistence/schema";
 import { EcsBackend } from "./ecs-backend";
+import { launcherOptionsFromConfig } from "./from-config";
 import {
-  DEFAULT_TABLES,
   type ComputeBackendKind,
   type DagLauncherDeps,
   type DagLauncherOptions,
@@ -22,78 +23,12 @@ import type { ComputeBackend } from "./types";
 type Env = Readonly<Record<string, string | undefined>>;
 
 /**
- * Reads the guide's variables (LAUNCHER_ENV) and Dagy's (PLATFORM_ENV). Every missing
- * required variable is listed in one ConfigurationError.
+ * The guide's `DagLauncher()` for users' own code: the options from the environment, read by
+ * the one runtime configuration schema (entry point `launcher`: the guide's variables, tables
+ * defaulting to `dagy-*`). Every problem is listed in one ConfigurationError.
  */
-export function launcherOptionsFromEnv(env: Env, deps: DagLauncherDeps): DagLauncherOptions {
-  const get = (name: string): string | undefined => {
-    const value = env[name]?.trim();
-    return value ? value : undefined;
-  };
-  const backendKind = (get(PLATFORM_ENV.computeBackend) ?? "ecs").toLowerCase();
-  if (backendKind !== "ecs" && backendKind !== "local") {
-    throw new ConfigurationError(
-      `${PLATFORM_ENV.computeBackend} must be "ecs" or "local", got "${backendKind}"`,
-    );
-  }
-  const required: string[] = [LAUNCHER_ENV.artifactBucket, LAUNCHER_ENV.tracesBucket];
-  if (!deps.persistence) {
-    required.push(
-      PLATFORM_ENV.flowsTable,
-      PLATFORM_ENV.runsTable,
-      PLATFORM_ENV.deploymentsTable,
-      PLATFORM_ENV.depPackagesTable,
-    );
-  } else {
-    required.push(PLATFORM_ENV.runsTable); // the worker still needs its name
-  }
-  if (backendKind === "ecs" && !deps.backend) {
-    required.push(
-      LAUNCHER_ENV.clusterArn,
-      LAUNCHER_ENV.taskExecutionRoleArn,
-      LAUNCHER_ENV.taskRoleArn,
-      LAUNCHER_ENV.workerImage,
-      LAUNCHER_ENV.subnets,
-      LAUNCHER_ENV.securityGroups,
-      LAUNCHER_ENV.logGroup,
-    );
-  }
-  const missing = [...new Set(required)].filter((name) => get(name) === undefined);
-  if (missing.length > 0) {
-    throw new ConfigurationError(
-      `DagLauncher configuration is incomplete; missing environment variables: ${missing.join(", ")}`,
-    );
-  }
-  const tables: TableNames = {
-    flows: get(PLATFORM_ENV.flowsTable) ?? DEFAULT_TABLES.flows,
-    runs: get(PLATFORM_ENV.runsTable) ?? DEFAULT_TABLES.runs,
-    deployments: get(PLATFORM_ENV.deploymentsTable) ?? DEFAULT_TABLES.deployments,
-    depPackages: get(PLATFORM_ENV.depPackagesTable) ?? DEFAULT_TABLES.depPackages,
-  };
-  const optional = <K extends string>(key: K, name: string): Partial<Record<K, string>> => {
-    const value = get(name);
-    return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
-  };
-  const secretsFile = get(PLATFORM_ENV.localSecretsFile);
-  return {
-    ...optional("clusterArn", LAUNCHER_ENV.clusterArn),
-    ...optional("taskExecutionRoleArn", LAUNCHER_ENV.taskExecutionRoleArn),
-    ...optional("taskRoleArn", LAUNCHER_ENV.taskRoleArn),
-    ...optional("workerImage", LAUNCHER_ENV.workerImage),
-    subnets: parseList(env[LAUNCHER_ENV.subnets]),
-    securityGroups: parseList(env[LAUNCHER_ENV.securityGroups]),
-    ...optional("logGroup", LAUNCHER_ENV.logGroup),
-    ...optional("region", PLATFORM_ENV.region),
-    ...optional("artifactBucket", LAUNCHER_ENV.artifactBucket),
-    ...optional("tracesBucket", LAUNCHER_ENV.tracesBucket),
-    tables,
-    ...optional("taskDefinition", PLATFORM_ENV.taskDefinition),
-    ...optional("containerName", PLATFORM_ENV.containerName),
-    ...optional("dynamodbEndpoint", PLATFORM_ENV.dynamodbEndpoint),
-    ...optional("s3Endpoint", PLATFORM_ENV.s3Endpoint),
-    computeBackend: backendKind,
-    ...(secretsFile !== undefined ? { local: { secretsFile } } : {}),
-  };
+export function launcherOptionsFromEnv(env: Env): DagLauncherOptions {
+  return launcherOptionsFromConfig(parseRuntimeConfig(env, "launcher"));
 }
 
 /** Lists everything missing in one ConfigurationError. */
@@ -108,11 +43,8 @@ export function assertLauncherOptions(options: DagLauncherOptions, deps: DagLaun
     if (!options.securityGroups?.length) {
       missing.push(`securityGroups (${LAUNCHER_ENV.securityGroups})`);
     }
-    if (!options.taskDefinition && !(options.workerImage && options.taskExecutionRoleArn)) {
-      missing.push(
-        `taskDefinition (${PLATFORM_ENV.taskDefinition}), or workerImage (${LAUNCHER_ENV.workerImage}) and taskExecutionRoleArn (${LAUNCHER_ENV.taskExecutionRoleArn}) to register one`,
-      );
-    }
+    // The stack's task definition (image, architecture, roles, log group); never guessed.
+    if (!options.taskDefinition) missing.push(`taskDefinition (${PLATFORM_ENV.taskDefinition})`);
   }
   if (missing.length > 0) {
     throw new ConfigurationError(
@@ -129,24 +61,18 @@ export interface OwnedResources {
   local?: LocalComputeBackend;
 }
 
-/** DynamoDB only, same options as createDataClients (which would also build an S3 client). */
+/** DynamoDB only (lib/aws/dynamodb.ts: the one region chain, local endpoints). */
 export function createDocClient(
   options: DagLauncherOptions,
   owned: OwnedResources,
 ): DynamoDBDocumentClient {
-  const dynamodb = new DynamoDBClient({
-    region: options.region ?? "us-east-1",
+  const dynamodb = createDynamoDbClient({
+    ...(options.region !== undefined ? { region: options.region } : {}),
     ...(options.dynamodbEndpoint !== undefined
-      ? {
-          endpoint: options.dynamodbEndpoint,
-          // Local servers accept any credentials.
-          credentials: { accessKeyId: "local", secretAccessKey: "local" },
-        }
+      ? { dynamodbEndpoint: options.dynamodbEndpoint }
       : {}),
   });
-  const doc = DynamoDBDocumentClient.from(dynamodb, {
-    marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: true },
-  });
+  const doc = documentClient(dynamodb);
   owned.dynamodb = dynamodb;
   owned.doc = doc;
   return doc;
@@ -189,14 +115,11 @@ export function createComputeBackend(
     subnets: o.subnets ?? [],
     securityGroups: o.securityGroups ?? [],
     containerName,
-    ...(o.taskDefinition !== undefined ? { taskDefinition: o.taskDefinition } : {}),
+    taskDefinition: o.taskDefinition ?? "",
     ...(o.assignPublicIp !== undefined ? { assignPublicIp: o.assignPublicIp } : {}),
     ...(o.taskRoleArn !== undefined ? { taskRoleArn: o.taskRoleArn } : {}),
     ...(o.taskExecutionRoleArn !== undefined
       ? { taskExecutionRoleArn: o.taskExecutionRoleArn }
       : {}),
-    ...(o.workerImage !== undefined ? { workerImage: o.workerImage } : {}),
-    ...(o.logGroup !== undefined ? { logGroup: o.logGroup } : {}),
-    ...(o.region !== undefined ? { region: o.region } : {}),
   });
 }

@@ -21,6 +21,8 @@ export interface LocalWorkerExit {
   readonly signal: NodeJS.Signals | null;
   /** True when the worker was removed from the queue before it started. */
   readonly neverStarted?: boolean;
+  /** Why the worker could not be started (spawn failed); the run fails with this reason. */
+  readonly error?: string;
 }
 
 export interface LocalBackendOptions {
@@ -109,7 +111,8 @@ export class LocalBackend implements ComputeBackend {
     if (this.command.length === 0) throw new TaskSubmissionError("workerCommand must not be empty");
     this.maxConcurrent = Math.max(1, options.maxConcurrent ?? 4);
     this.graceMs = options.stopGraceMs ?? 10_000;
-    mkdirSync(options.logDir, { recursive: true });
+    // Logs hold what runs print: readable by this user only.
+    mkdirSync(options.logDir, { recursive: true, mode: 0o700 });
   }
 
   /** Path of a run's worker log. */
@@ -225,19 +228,59 @@ export class LocalBackend implements ComputeBackend {
     while (!this.closed && this.running.size < this.maxConcurrent) {
       const job = this.queue.shift();
       if (!job) return;
-      this.start(job);
+      // A run must never take the process down: whatever goes wrong starting one worker ends
+      // that run (through onExit) and the queue moves on.
+      try {
+        this.start(job);
+      } catch (error) {
+        this.failToStart(job.spec.runId, undefined, startFailure(error));
+      }
     }
+  }
+
+  /** Reports a worker that never started, after its log has the reason. */
+  private failToStart(runId: string, log: WriteStream | undefined, reason: string): void {
+    const stream = log ?? this.openLog(runId);
+    stream.write(`dagy: could not start the worker: ${reason}\n`);
+    void endLog(stream).then(() => {
+      this.options.onExit?.(runId, {
+        code: null,
+        signal: null,
+        error: `could not start the worker: ${reason}`,
+      });
+      this.pump();
+    });
+  }
+
+  private openLog(runId: string): WriteStream {
+    const log = createWriteStream(this.logPath(runId), { flags: "a", mode: 0o600 });
+    // A log that cannot be written (disk full) must not crash the platform; the run goes on.
+    log.on("error", () => undefined);
+    return log;
   }
 
   private start(job: Job): void {
     const runId = job.spec.runId;
-    const log = createWriteStream(this.logPath(runId), { flags: "a" });
     const [file, ...args] = this.command;
-    const child = spawn(file ?? process.execPath, args, {
-      cwd: this.options.cwd ?? REPO_ROOT,
-      env: job.env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    // spawn throws on a NUL byte and its message would quote the value (maybe a secret):
+    // name the variable instead.
+    const bad = Object.entries(job.env).find(([k, v]) => k.includes("\0") || v.includes("\0"))?.[0];
+    const log = this.openLog(runId);
+    if (bad !== undefined) {
+      this.failToStart(runId, log, `environment variable ${bad} contains a NUL byte`);
+      return;
+    }
+    let child: ChildProcess;
+    try {
+      child = spawn(file ?? process.execPath, args, {
+        cwd: this.options.cwd ?? REPO_ROOT,
+        env: job.env,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+    } catch (error) {
+      this.failToStart(runId, log, startFailure(error));
+      return;
+    }
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
     let reported = false;
@@ -248,19 +291,43 @@ export class LocalBackend implements ComputeBackend {
         const running = this.running.get(runId);
         if (running?.killTimer) clearTimeout(running.killTimer);
         this.running.delete(runId);
-        log.end(() => {
+        void endLog(log).then(() => {
           this.options.onExit?.(runId, exit);
           resolveExit();
           this.pump();
         });
       };
       child.on("error", (error) => {
-        log.write(`dagy: could not start the worker: ${error.message}\n`);
-        finish({ code: null, signal: null });
+        const reason = startFailure(error);
+        log.write(`dagy: could not start the worker: ${reason}\n`);
+        finish({ code: null, signal: null, error: `could not start the worker: ${reason}` });
       });
       // "close" (not "exit") so every byte of output reached the log first.
       child.on("close", (code, signal) => finish({ code, signal }));
     });
     this.running.set(runId, { child, log, exited });
   }
+}
+
+/** The reason a spawn failed, without the values it was given (they may be secrets). */
+function startFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ERR_INVALID_ARG_VALUE" || code === "ERR_INVALID_ARG_TYPE") {
+    return "the worker command or its environment is invalid";
+  }
+  if (error instanceof Error)
+    return code !== undefined ? `${code}: ${error.message}` : error.message;
+  return String(error);
+}
+
+/** Ends a log stream; resolves once it is flushed, or at once if it failed. */
+function endLog(log: WriteStream): Promise<void> {
+  return new Promise((resolveEnd) => {
+    if (log.destroyed || log.errored) {
+      resolveEnd();
+      return;
+    }
+    log.once("error", () => resolveEnd());
+    log.end(() => resolveEnd());
+  });
 }

@@ -12,6 +12,7 @@ import { en } from "zod/locales";
 import * as z from "zod/mini";
 import { InvalidLaunchRequestError } from "../errors";
 import { IDENTIFIER_RULES, type IdentifierKind } from "../persistence/validate";
+import { envNameProblem, envTotalProblem, envValueProblem } from "../sdk/env-names";
 import { isJson } from "../sdk/parameters";
 import type { Json } from "../sdk/types";
 import {
@@ -22,14 +23,19 @@ import {
   WORKLOAD_PROFILE_NAMES,
 } from "./fargate";
 import type { CapacityProvider, DagLaunchRequest, WorkloadProfile } from "./types";
+import { jsonWithoutControlCharacters, plainText } from "../validation/strings";
 
 // Only when no locale is set (classic zod does the same), so an explicit choice wins.
 if (!z.config().localeError) z.config(en());
 
-/** Names a worker environment variable may take (POSIX-portable). */
-export const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Prefixes callers may not set: Dagy's own variables, and the ECS credential endpoint. */
-export const RESERVED_ENV_PREFIXES = ["DAGY_", "AWS_CONTAINER_", "ECS_CONTAINER_METADATA"];
+// One reserved list and one validator for environment names, shared with the executor.
+export {
+  ENV_NAME_PATTERN,
+  RESERVED_ENV_GROUPS,
+  isReservedEnvName,
+  MAX_ENV_TOTAL_BYTES,
+  MAX_ENV_VALUE_BYTES,
+} from "../sdk/env-names";
 /**
  * A Secrets Manager secret ARN, optionally with ECS's `:json-key:version-stage:version-id`
  * suffix (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/secrets-envvar-secrets-manager.html).
@@ -71,16 +77,13 @@ function identifier(kind: IdentifierKind) {
     .check(z.regex(rule.pattern, { error: `must be ${rule.description}` }));
 }
 
-function text(max: number) {
-  return z
-    .string({ error: "must be a string" })
-    .check(z.maxLength(max, { error: `must be at most ${max} characters` }));
-}
-
-const jsonObject = z.custom<Record<string, Json>>(
-  (value) => value !== null && typeof value === "object" && !Array.isArray(value) && isJson(value),
-  { error: "must be a JSON object (finite numbers, strings, booleans, null, arrays, objects)" },
-);
+const jsonObject = z
+  .custom<Record<string, Json>>(
+    (value) =>
+      value !== null && typeof value === "object" && !Array.isArray(value) && isJson(value),
+    { error: "must be a JSON object (finite numbers, strings, booleans, null, arrays, objects)" },
+  )
+  .check(jsonWithoutControlCharacters());
 
 /** "2048" or 2048 (JSON bodies often carry numbers); normalised to the string ECS takes. */
 const sizeValue = z.pipe(
@@ -90,22 +93,31 @@ const sizeValue = z.pipe(
 
 function envName(kind: string) {
   return z.string().check(
-    z.regex(ENV_NAME_PATTERN, {
-      error: `${kind} names must match ${ENV_NAME_PATTERN.source}`,
+    z.superRefine((name: string, ctx) => {
+      const problem = envNameProblem(name);
+      if (problem !== undefined) {
+        ctx.addIssue({ code: "custom", message: `${kind} ${problem}`, input: name });
+      }
     }),
-    z.refine(
-      (name: string) => !RESERVED_ENV_PREFIXES.some((p) => name.toUpperCase().startsWith(p)),
-      {
-        error: `${kind} names may not start with ${RESERVED_ENV_PREFIXES.join(", ")} (reserved for Dagy and ECS)`,
-      },
-    ),
   );
 }
 
-const extraEnvVars = z.record(
-  envName("extra env var"),
-  z.string({ error: "extra env var values must be strings" }),
-);
+const extraEnvVars = z
+  .record(
+    envName("extra env var"),
+    z.string({ error: "extra env var values must be strings" }).check(
+      z.superRefine((value: string, ctx) => {
+        const problem = envValueProblem(value);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, input: value });
+      }),
+    ),
+  )
+  .check(
+    z.superRefine((vars, ctx) => {
+      const problem = envTotalProblem(vars);
+      if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem, input: vars });
+    }),
+  );
 
 const secretsEnv = z.record(
   envName("secret env"),
@@ -126,9 +138,9 @@ const FIELD_SCHEMAS = {
   // "" is the guide's default (no environment).
   environment: z.optional(z.union([z.literal(""), identifier("environment")])),
   deploymentName: z.optional(z.union([z.literal(""), identifier("deploymentName")])),
-  correlationId: z.optional(text(MAX_TEXT)),
-  triggerSource: z.optional(text(64)),
-  triggeredBy: z.optional(text(MAX_TRIGGERED_BY)),
+  correlationId: z.optional(plainText(MAX_TEXT)),
+  triggerSource: z.optional(plainText(64)),
+  triggeredBy: z.optional(plainText(MAX_TRIGGERED_BY)),
   workloadProfile: z.optional(
     z.enum(WORKLOAD_PROFILE_NAMES as [WorkloadProfile, ...WorkloadProfile[]], {
       error: `must be one of ${WORKLOAD_PROFILE_NAMES.join(", ")}`,

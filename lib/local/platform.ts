@@ -24,14 +24,21 @@ import { tableNamesFor, type TableNames } from "../persistence/schema";
 import { reconcileStoppedTask, type ReconcileOutcome } from "../reconcile";
 import { handleLaunchEvent, type LaunchEventResult } from "../schedules/launch-event";
 import type { LaunchEventInput } from "../schedules/types";
-import { createServices, FileRunLogSource } from "../services";
+import { createServices, FileRunLogSource, type Services } from "../services";
 import type { ObjectStore } from "../storage/object-store";
 import { defaultWorkerCommand } from "../worker/bundle";
 import { startHttpApiServer, type HttpApiServer } from "./http-server";
 import { registerArtifact, type RegistrationOutcome } from "./registration";
 import { LocalScheduleService, type Clock } from "./scheduler";
 import { ensureLocalSecretsFile, localSecretsPath } from "./secrets";
-import { ensureBuckets, ensureTables, startLocalServers, type LocalServers } from "./servers";
+import {
+  checkStoresAgainstManifest,
+  ensureBuckets,
+  ensureTables,
+  recordDataManifest,
+  startLocalServers,
+  type LocalServers,
+} from "./servers";
 import {
   DEFAULT_CONCURRENCY,
   DEFAULT_DATA_DIR,
@@ -43,9 +50,13 @@ import {
   LOCAL_REGION,
   LOCAL_TABLE_PREFIX,
   LOCAL_TRACES_BUCKET,
+  checkDataFiles,
   logDirOf,
+  PRIVATE_DIR_MODE,
   readPlatformState,
   removePlatformState,
+  resetDataDir,
+  restrictDataPermissions,
   schedulesFileOf,
   writePlatformState,
 } from "./state";
@@ -96,6 +107,11 @@ export interface LocalPlatformOptions {
   readonly accessLog?: boolean;
   /** SIGTERM-to-SIGKILL grace for workers. Default 5 s. */
   readonly stopGraceMs?: number;
+  /**
+   * Delete the stores, logs and schedules first and start empty (`dagy dev --reset`). Without
+   * it, a data directory whose stores are missing or damaged is refused, never emptied.
+   */
+  readonly reset?: boolean;
 }
 
 export interface ExampleRegistration {
@@ -138,6 +154,8 @@ export interface LocalPlatform {
   readonly backend: LocalBackend;
   readonly schedules: LocalScheduleService;
   readonly api: Api;
+  /** The use cases behind `api`, for front doors with another authorizer (tests of the CLI). */
+  readonly services: Services;
   readonly examples: readonly ExampleRegistration[];
   /** Runs a previous session left QUEUED/RUNNING, now closed as FAILED. */
   readonly recoveredRuns: readonly string[];
@@ -301,7 +319,7 @@ export async function startLocalPlatform(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ConfigurationError(`concurrency must be a whole number >= 1, got ${concurrency}`);
   }
-  await mkdir(dataDir, { recursive: true });
+  await mkdir(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
 
   // A platform.json naming this very pid is stale (pids restart at 1 in containers) unless
   // this process opened the directory itself.
@@ -338,6 +356,12 @@ export async function startLocalPlatform(
       () => undefined,
     );
 
+    // Before any server starts: a server would quietly create an empty store in place of a
+    // missing one.
+    if (options.reset === true) await resetDataDir(dataDir);
+    const manifest = await checkDataFiles(dataDir);
+    await restrictDataPermissions(dataDir);
+
     let servers: LocalServers;
     try {
       servers = await startLocalServers({ dataDir });
@@ -356,16 +380,28 @@ export async function startLocalPlatform(
     });
     cleanups.push(() => destroyDataClients(clients));
     const tables = tableNamesFor(LOCAL_TABLE_PREFIX);
-    const seedExample = options.registerExamples !== false && options.flowFiles === undefined;
+    const bucketNames = [LOCAL_ARTIFACT_BUCKET, LOCAL_TRACES_BUCKET];
+    await checkStoresAgainstManifest(dataDir, clients, manifest);
     await Promise.all([
       ensureTables(clients.dynamodb, tables),
-      ensureBuckets(clients.s3, [
-        LOCAL_ARTIFACT_BUCKET,
-        LOCAL_TRACES_BUCKET,
-        ...(seedExample ? [EXAMPLE_INPUT.bucket] : []),
-      ]),
+      ensureBuckets(clients.s3, bucketNames),
     ]);
-    if (seedExample) await seedExampleInput(clients.s3);
+    const createdAt = manifest?.createdAt ?? new Date().toISOString();
+    const recordContents = () =>
+      recordDataManifest(dataDir, clients, {
+        tables: Object.values(tables),
+        buckets: bucketNames,
+        createdAt,
+      });
+    await recordContents();
+    // At shutdown (after the workers stopped, before the clients close): the counts a restart
+    // checks against.
+    cleanups.push(recordContents);
+    // The guide's example input, outside the manifest: it is sample data, not platform state.
+    if (options.registerExamples !== false && options.flowFiles === undefined) {
+      await ensureBuckets(clients.s3, [EXAMPLE_INPUT.bucket]);
+      await seedExampleInput(clients.s3);
+    }
     const storesMs = Date.now() - started;
 
     const secretsFile = localSecretsPath(dataDir);
@@ -379,11 +415,13 @@ export async function startLocalPlatform(
       const exitCode = exitCodeOf(exit);
       const stoppedReason = closing
         ? SHUTDOWN_REASON
-        : exit.neverStarted
-          ? "the run left the queue before its worker started"
-          : exit.signal !== null
-            ? `worker process killed by ${exit.signal}`
-            : undefined;
+        : exit.error !== undefined
+          ? exit.error
+          : exit.neverStarted
+            ? "the run left the queue before its worker started"
+            : exit.signal !== null
+              ? `worker process killed by ${exit.signal}`
+              : undefined;
       const work = reconcileStoppedTask(
         {
           runId,
@@ -584,6 +622,7 @@ export async function startLocalPlatform(
       backend,
       schedules,
       api,
+      services,
       examples,
       recoveredRuns,
       timings: { storesMs, workerMs, examplesMs, readyMs: Date.now() - started },

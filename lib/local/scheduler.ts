@@ -166,7 +166,8 @@ export class LocalScheduleService implements ScheduleService {
       await mkdir(dirname(this.options.file), { recursive: true });
       // Write then rename: a crash never leaves a half-written file behind.
       const tmp = `${this.options.file}.${process.pid}.tmp`;
-      await writeFile(tmp, text, "utf8");
+      // Schedules carry launch parameters: readable by this user only.
+      await writeFile(tmp, text, { encoding: "utf8", mode: 0o600 });
       await rename(tmp, this.options.file);
     };
     this.writeChain = this.writeChain.then(write, write);

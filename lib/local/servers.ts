@@ -12,10 +12,13 @@ import {
   CreateTableCommand,
   DescribeTableCommand,
   DescribeTimeToLiveCommand,
+  ListTablesCommand,
+  ScanCommand,
   ResourceInUseException,
   ResourceNotFoundException,
   UpdateTimeToLiveCommand,
   type AttributeDefinition,
+  type AttributeValue,
   type DynamoDBClient,
   type GlobalSecondaryIndex,
   type KeySchemaElement,
@@ -23,10 +26,12 @@ import {
 import {
   CreateBucketCommand,
   HeadBucketCommand,
+  ListObjectsV2Command,
   type S3Client,
   type S3ServiceException,
 } from "@aws-sdk/client-s3";
 import { TABLES, type KeyDef, type TableDef, type TableNames } from "../persistence/schema";
+import { DamagedDataError, writeDataManifest, type DataManifest } from "./state";
 
 // dynalite and s3rver ship no type declarations; these are the parts we use.
 interface DynaliteOptions {
@@ -88,8 +93,9 @@ export async function startLocalServers(opts: LocalServerOptions = {}): Promise<
   if (opts.dataDir !== undefined) {
     dynamoPath = join(opts.dataDir, "dynamodb");
     s3Dir = join(opts.dataDir, "s3");
-    await mkdir(dynamoPath, { recursive: true });
-    await mkdir(s3Dir, { recursive: true });
+    // Run data is private (the stores hold parameters, outputs and logs).
+    await mkdir(dynamoPath, { recursive: true, mode: 0o700 });
+    await mkdir(s3Dir, { recursive: true, mode: 0o700 });
   } else {
     tempDir = await mkdtemp(join(tmpdir(), "dagy-s3-"));
     s3Dir = tempDir;
@@ -283,4 +289,120 @@ export async function ensureBuckets(s3: S3Client, buckets: readonly string[]): P
       }
     }),
   );
+}
+
+/** Items per table and objects per bucket: what a data manifest records. */
+export async function countStoreContents(
+  dynamodb: DynamoDBClient,
+  s3: S3Client,
+  tables: readonly string[],
+  buckets: readonly string[],
+): Promise<{ tables: Record<string, number>; buckets: Record<string, number> }> {
+  const tableCounts: Record<string, number> = {};
+  for (const table of tables) {
+    let count = 0;
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await dynamodb.send(
+        new ScanCommand({ TableName: table, Select: "COUNT", ExclusiveStartKey: start }),
+      );
+      count += page.Count ?? 0;
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+    tableCounts[table] = count;
+  }
+  const bucketCounts: Record<string, number> = {};
+  for (const bucket of buckets) {
+    let count = 0;
+    let token: string | undefined;
+    do {
+      const page = await s3.send(
+        new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }),
+      );
+      count += page.KeyCount ?? 0;
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    bucketCounts[bucket] = count;
+  }
+  return { tables: tableCounts, buckets: bucketCounts };
+}
+
+/**
+ * What the running stores lack of what a manifest recorded: tables or buckets that are gone,
+ * and ones that held data and are now empty (their files deleted). Run before ensureTables and
+ * ensureBuckets, which would recreate them empty.
+ */
+export async function missingFromStores(
+  dynamodb: DynamoDBClient,
+  s3: S3Client,
+  recorded: { tables: Readonly<Record<string, number>>; buckets: Readonly<Record<string, number>> },
+): Promise<string[]> {
+  const missing: string[] = [];
+  const existing = new Set<string>();
+  let start: string | undefined;
+  do {
+    const page = await dynamodb.send(new ListTablesCommand({ ExclusiveStartTableName: start }));
+    for (const name of page.TableNames ?? []) existing.add(name);
+    start = page.LastEvaluatedTableName;
+  } while (start !== undefined);
+  const presentTables = Object.keys(recorded.tables).filter((t) => existing.has(t));
+  for (const table of Object.keys(recorded.tables)) {
+    if (!existing.has(table)) missing.push(`table ${table}`);
+  }
+  const presentBuckets: string[] = [];
+  for (const bucket of Object.keys(recorded.buckets)) {
+    try {
+      await s3.send(new HeadBucketCommand({ Bucket: bucket }));
+      presentBuckets.push(bucket);
+    } catch (error) {
+      const status = (error as S3ServiceException).$metadata?.httpStatusCode;
+      if (status !== 404) throw error;
+      missing.push(`bucket ${bucket}`);
+    }
+  }
+  const now = await countStoreContents(dynamodb, s3, presentTables, presentBuckets);
+  for (const [table, count] of Object.entries(now.tables)) {
+    const before = recorded.tables[table] ?? 0;
+    if (before > 0 && count === 0) missing.push(`the ${before} items of table ${table}`);
+  }
+  for (const [bucket, count] of Object.entries(now.buckets)) {
+    const before = recorded.buckets[bucket] ?? 0;
+    if (before > 0 && count === 0) missing.push(`the ${before} objects of bucket ${bucket}`);
+  }
+  return missing;
+}
+
+/**
+ * Once the servers run, before ensureTables/ensureBuckets (which would recreate what is gone):
+ * throws DamagedDataError when the stores lack what the manifest recorded.
+ */
+export async function checkStoresAgainstManifest(
+  dataDir: string,
+  clients: { dynamodb: DynamoDBClient; s3: S3Client },
+  manifest: DataManifest | undefined,
+): Promise<void> {
+  if (manifest === undefined) return;
+  const missing = await missingFromStores(clients.dynamodb, clients.s3, manifest);
+  if (missing.length > 0) throw new DamagedDataError(dataDir, missing);
+}
+
+/** Counts what the stores hold and writes the data manifest (at start and when closing). */
+export async function recordDataManifest(
+  dataDir: string,
+  clients: { dynamodb: DynamoDBClient; s3: S3Client },
+  stores: { tables: readonly string[]; buckets: readonly string[]; createdAt?: string },
+): Promise<void> {
+  const counts = await countStoreContents(
+    clients.dynamodb,
+    clients.s3,
+    stores.tables,
+    stores.buckets,
+  );
+  const now = new Date().toISOString();
+  await writeDataManifest(dataDir, {
+    format: 1,
+    createdAt: stores.createdAt ?? now,
+    updatedAt: now,
+    ...counts,
+  });
 }

@@ -6,14 +6,21 @@ import {
   type DynamoDBDocumentClient,
 } from "@aws-sdk/lib-dynamodb";
 import { ConflictError, ValidationError } from "../errors";
+import { backoffDelay, realSleep, type RetryPolicy } from "../retry";
 import { parseS3Uri } from "../storage/s3-uri";
 import { isConditionalCheckFailed, queryAll } from "./internal";
 import type { DepPackageRecord } from "./records";
-import { validateFlowVersion, validateOrgId, validateSlug } from "./validate";
+import { validateFlowVersion, validateOrgId, validateSlug } from "../identifiers";
 
 /** BatchGetItem reads at most 100 keys per request. */
 const BATCH_GET_MAX = 100;
 const MAX_UNPROCESSED_RETRIES = 8;
+/** Backoff between BatchGetItem rounds that left keys unprocessed (DynamoDB throttled them). */
+const UNPROCESSED_RETRY: RetryPolicy = {
+  maxAttempts: MAX_UNPROCESSED_RETRIES + 1,
+  baseDelayMs: 100,
+  maxDelayMs: 5000,
+};
 
 /** Whether `orgId` may use the package: the owner always, others when shared with them or `*`. */
 export function mayUsePackage(pkg: DepPackageRecord, orgId: string): boolean {
@@ -80,7 +87,7 @@ export class DepPackageRepository {
         if (attempt > MAX_UNPROCESSED_RETRIES) {
           throw new Error(`BatchGetItem on ${this.tableName} kept returning unprocessed keys`);
         }
-        if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+        if (attempt > 0) await realSleep(backoffDelay(UNPROCESSED_RETRY, attempt, Math.random));
         const out = await this.doc.send(
           new BatchGetCommand({
             RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },

@@ -14,7 +14,7 @@ import {
   validateEnvironment,
   validateOrgId,
   validateSlug,
-} from "./validate";
+} from "../identifiers";
 
 export class DeploymentRepository {
   constructor(

@@ -8,7 +8,7 @@ import { GetCommand, PutCommand, type DynamoDBDocumentClient } from "@aws-sdk/li
 import { ConflictError, FlowNotFoundError, ValidationError } from "../errors";
 import { isConditionalCheckFailed, omit, queryAll, type Item } from "./internal";
 import type { FlowRecord } from "./records";
-import { validateFlowName, validateFlowVersion, validateOrgId } from "./validate";
+import { validateFlowName, validateFlowVersion, validateOrgId } from "../identifiers";
 
 const INTERNAL_ATTRIBUTES = ["flow_key"] as const;
 

@@ -16,7 +16,7 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { ConflictError } from "../errors";
 import { isConditionalCheckFailed } from "./internal";
-import { validateIdempotencyKey, validateOrgId, validateRunId } from "./validate";
+import { validateIdempotencyKey, validateOrgId, validateRunId } from "../identifiers";
 
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60;
 /** `record_type` of idempotency items, which share the runs table with runs. */

@@ -1,7 +1,7 @@
 /** `dagy/persistence`: the four models over DynamoDB, registration services and validation. */
 export * from "./schema";
 export * from "./records";
-export * from "./validate";
+export * from "../identifiers";
 export { Persistence, type PersistenceOptions } from "./persistence";
 export {
   FlowRepository,

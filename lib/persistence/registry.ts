@@ -21,7 +21,7 @@ import { formatS3Uri } from "../storage/s3-uri";
 import { isSemverVersion } from "./flows";
 import type { Persistence } from "./persistence";
 import type { DepPackageRecord, FlowRecord } from "./records";
-import { validateFlowName, validateFlowVersion, validateOrgId, validateSlug } from "./validate";
+import { validateFlowName, validateFlowVersion, validateOrgId, validateSlug } from "../identifiers";
 
 export interface RegisterFlowOptions {
   readonly persistence: Persistence;
@@ -147,6 +147,7 @@ export async function registerDepPackage(
   validateSlug(slug);
   validateFlowVersion(opts.version, "version");
   checkMagic(archive, format);
+  await checkArchiveContents(archive, format);
   const uri = formatS3Uri(opts.artifactBucket, depPackageKey(slug, format));
   const existing = await persistence.depPackages.get(slug);
   if (existing && existing.org_id !== orgId) {
@@ -169,6 +170,23 @@ export async function registerDepPackage(
     metadata: { "org-id": orgId, sha256: record.sha256! },
   });
   return record;
+}
+
+/**
+ * The extraction rules, applied before the package is stored: a package the worker would refuse
+ * is refused when it is pushed, naming the entry. (The worker checks again when it extracts.)
+ */
+async function checkArchiveContents(archive: Buffer, format: PackageFormat): Promise<void> {
+  // Loaded here, not at the top: only this call needs tar, and `require` (not import()) so
+  // the CLI under tsx's CommonJS hook resolves it too.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { inspectArchive } = require("../storage/archive") as typeof import("../storage/archive");
+  try {
+    await inspectArchive(archive, format);
+  } catch (error) {
+    if (!(error instanceof ArtifactError)) throw error;
+    throw new ValidationError(`archive refused: ${error.message}`, "archive");
+  }
 }
 
 function checkMagic(archive: Buffer, format: PackageFormat): void {

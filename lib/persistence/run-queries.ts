@@ -12,7 +12,7 @@ import { decodeToken, encodeToken, validateLimit } from "./internal";
 import type { RunRecord } from "./records";
 import { isRunStatus } from "./run-state";
 import { RUN_STATUSES, type RunStatus } from "./schema";
-import { validateFlowName, validateOrgId } from "./validate";
+import { validateFlowName, validateOrgId } from "../identifiers";
 
 export interface RunListQuery {
   orgId: string;

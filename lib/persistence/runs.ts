@@ -45,7 +45,12 @@ import {
   type RunListQuery,
   type RunPage,
 } from "./run-queries";
-import { validateFlowName, validateFlowVersion, validateOrgId, validateRunId } from "./validate";
+import {
+  validateFlowName,
+  validateFlowVersion,
+  validateOrgId,
+  validateRunId,
+} from "../identifiers";
 
 export type { ActiveRunQuery, RunListQuery, RunPage } from "./run-queries";
 

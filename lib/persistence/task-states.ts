@@ -7,7 +7,7 @@ import { RunNotFoundError } from "../errors";
 import { createJsonLogger, stderrLines } from "../log";
 import type { TaskState } from "../sdk/types";
 import { isConditionalCheckFailed, isValidationException } from "./internal";
-import { validateRunId } from "./validate";
+import { validateRunId } from "../identifiers";
 
 /** Where persistence reports what it had to drop (never silently). */
 export interface PersistenceLogger {

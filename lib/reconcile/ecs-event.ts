@@ -5,6 +5,7 @@
  * its run without an index on task ARNs.
  */
 import { WORKER_ENV } from "../config/env";
+import { WORKER_CONTAINER_NAME } from "../config/worker-container";
 import { reconcileStoppedTask, type ReconcileDependencies } from "./service";
 import type { ReconcileOutcome, StoppedTask } from "./types";
 
@@ -95,8 +96,8 @@ export function parseEcsTaskStateChange(event: unknown): EcsTaskStateChangeEvent
   return { "detail-type": "ECS Task State Change", source: "aws.ecs", detail: parsed };
 }
 
-/** Name of the worker container in the task definition (PLATFORM_ENV.containerName). */
-export const DEFAULT_WORKER_CONTAINER = "worker";
+/** The worker container's name unless configured otherwise (the one definition is lib/config). */
+export { WORKER_CONTAINER_NAME as DEFAULT_WORKER_CONTAINER };
 
 /** The run id Dagy passed to the task, from the container environment overrides. */
 export function runIdFromOverrides(detail: EcsTaskDetail): string | undefined {
@@ -114,7 +115,7 @@ export function runIdFromOverrides(detail: EcsTaskDetail): string | undefined {
  */
 export function stoppedTaskFromEcsDetail(
   detail: EcsTaskDetail,
-  workerContainer: string = DEFAULT_WORKER_CONTAINER,
+  workerContainer: string = WORKER_CONTAINER_NAME,
 ): StoppedTask | undefined {
   if (detail.lastStatus !== "STOPPED") return undefined;
   const runId = runIdFromOverrides(detail);

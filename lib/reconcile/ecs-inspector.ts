@@ -1,6 +1,6 @@
 /** TaskInspector over ECS DescribeTasks (at most 100 tasks per call, as ECS allows). */
 import { DescribeTasksCommand, type ECSClient } from "@aws-sdk/client-ecs";
-import { DEFAULT_WORKER_CONTAINER } from "./ecs-event";
+import { WORKER_CONTAINER_NAME } from "../config/worker-container";
 import type { TaskInspector, TaskObservation } from "./types";
 
 export const DESCRIBE_TASKS_BATCH = 100;
@@ -9,7 +9,7 @@ export class EcsTaskInspector implements TaskInspector {
   constructor(
     private readonly ecs: ECSClient,
     private readonly cluster: string,
-    private readonly workerContainer: string = DEFAULT_WORKER_CONTAINER,
+    private readonly workerContainer: string = WORKER_CONTAINER_NAME,
   ) {}
 
   owns(taskArn: string): boolean {

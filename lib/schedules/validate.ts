@@ -86,7 +86,7 @@ export const RULE_SCHEDULED_TIME = "<time>";
 /** The stored input without its per-firing key (what a schedule launches, as created). */
 export function withoutFiringKey(input: LaunchEventInput): LaunchEventInput {
   const { idempotency_key: _key, ...rest } = input;
-  return rest as LaunchEventInput;
+  return rest;
 }
 
 /**

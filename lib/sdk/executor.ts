@@ -15,6 +15,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { DagyError, ValidationError } from "../errors";
+import { envNameProblem, envValueProblem } from "./env-names";
 import { retryDelay } from "./options";
 import { resolveParameters } from "./parameters";
 import { isTaskRef } from "./task";
@@ -68,9 +69,11 @@ export interface ExecuteOptions {
   /**
    * Sets each parameter on `process.env` under its upper-cased name (strings as they are,
    * other values as JSON) for the duration of the run, as flows written for the guide's
-   * `os.environ.get("OUTPUT_BUCKET")` expect. Names that would replace the platform's own
-   * variables (`PATH`, `HOME`, `NODE_OPTIONS`, `NODE_PATH`, `DAGY_*`, `AWS_*`, `ECS_*`) are not
-   * set. Previous values are restored when the run ends, so do not run two such runs at once
+   * `os.environ.get("OUTPUT_BUCKET")` expect. A parameter is not exported (it still reaches
+   * the tasks) when its upper-cased name is not a valid or is a reserved variable name
+   * (`lib/sdk/env-names.ts`: `PATH`, `NODE_*`, `LD_*`, `AWS_*`, `DAGY_*`, ...) or its value holds
+   * a control character or exceeds 32 KiB: refusing the run instead would break flows whose
+   * parameter happens to be called `path` or `home`. Previous values are restored when the run ends, so do not run two such runs at once
    * in one process. Default false; the CLI and the worker turn it on.
    */
   readonly exposeParametersAsEnv?: boolean;
@@ -98,9 +101,6 @@ export class RunCancelledError extends DagyError {}
 
 /** Reason of the signals fired by the `abort-running` policy. */
 export class TaskAbortedError extends DagyError {}
-
-const RESERVED_ENV = new Set(["PATH", "HOME", "NODE_OPTIONS", "NODE_PATH"]);
-const RESERVED_ENV_PREFIXES = ["DAGY_", "AWS_", "ECS_"];
 
 function toError(value: unknown): Error {
   if (value instanceof Error) return value;
@@ -1003,9 +1003,11 @@ class Run {
   private setEnv(): void {
     for (const [name, value] of Object.entries(this.parameters)) {
       const key = name.toUpperCase();
-      if (RESERVED_ENV.has(key) || RESERVED_ENV_PREFIXES.some((p) => key.startsWith(p))) continue;
+      const text = typeof value === "string" ? value : JSON.stringify(value);
+      // Skipped, not refused: the parameter still reaches the tasks; only its variable is not set.
+      if (envNameProblem(key) !== undefined || envValueProblem(text) !== undefined) continue;
       this.savedEnv.push([key, process.env[key]]);
-      process.env[key] = typeof value === "string" ? value : JSON.stringify(value);
+      process.env[key] = text;
     }
   }
 

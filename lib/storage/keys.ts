@@ -8,7 +8,7 @@ import {
   validateOrgId,
   validateRunId,
   validateSlug,
-} from "../persistence/validate";
+} from "../identifiers";
 import { ValidationError } from "../errors";
 
 export type PackageFormat = "zip" | "tar.gz";

@@ -24,6 +24,7 @@ import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { loadArtifact } from "../artifact/artifact";
 import { WORKER_ENV } from "../config/env";
 import { ArtifactError, DagyError } from "../errors";
+import { realSleep, withRetries, type RetryPolicy } from "../retry";
 import {
   createJsonLogger,
   createRedactor,
@@ -134,6 +135,9 @@ class NotRunnable extends Error {
 class Interrupted extends Error {}
 
 const MAX_ERROR_MESSAGE = 4000;
+
+/** The final status write: a few quick attempts, well inside ECS's stop timeout. */
+const FINISH_RETRY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 400 };
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
@@ -555,9 +559,9 @@ export class WorkerHost {
   ): Promise<WorkerOutcome> {
     const completedAt = new Date().toISOString();
     const all: Partial<RunRecord> = { ...fields, completed_at: completedAt, exit_code: exitCode };
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      try {
+    const attempts = FINISH_RETRY.maxAttempts;
+    return withRetries(
+      async () => {
         const updated = await this.deps.runs.transition(this.config.runId, "RUNNING", status, all);
         if (updated === undefined) {
           // Someone else closed it (a cancel, the reconciliation sweep): theirs stands.
@@ -583,16 +587,20 @@ export class WorkerHost {
           status,
           ...(fields.error_message ? { errorMessage: fields.error_message } : {}),
         };
-      } catch (error) {
-        lastError = error;
-        this.logger.warn(`recording ${status} failed (attempt ${attempt} of 3)`, {
-          event_type: "worker_error",
-          error: message(error),
-        });
-        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
-      }
-    }
-    throw lastError;
+      },
+      FINISH_RETRY,
+      {
+        sleep: realSleep,
+        random: Math.random,
+        // Any error: the run must not stay RUNNING because of one bad moment.
+        isRetryable: () => true,
+        onRetry: (error, attempt) =>
+          this.logger.warn(`recording ${status} failed (attempt ${attempt} of ${attempts})`, {
+            event_type: "worker_error",
+            error: message(error),
+          }),
+      },
+    );
   }
 
   private truncate(text: string): string {

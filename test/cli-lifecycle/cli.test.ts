@@ -221,26 +221,21 @@ describe("dagy lifecycle commands against the local platform", () => {
     expect(launched.code).toBe(0);
   });
 
-  it("register works with the platform stopped, writing into its data directory", async () => {
+  it("register with the platform stopped says how to start it", async () => {
     const offline = await mkdtemp(join(tmpdir(), "dagy-cli-offline-"));
     try {
-      const first = await dagyProcess([
+      const result = await dagy([
         "register",
         "examples/flows/hello.ts",
         "--data-dir",
         offline,
+        "--port",
+        "1",
       ]);
-      expect(first.code).toBe(0);
-      expect(first.stdout).toMatch(/platform not running/);
-      expect(first.stdout).toMatch(/Registered hello 1\.0\.0/);
-      // A later process finds it: the data was persisted.
-      const again = await dagyProcess([
-        "register",
-        "examples/flows/hello.ts",
-        "--data-dir",
-        offline,
-      ]);
-      expect(again.stdout).toMatch(/already registered/);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        /cannot reach http:\/\/127\.0\.0\.1:1 .*start the local platform with `npm start`/,
+      );
     } finally {
       await rm(offline, { recursive: true, force: true });
     }

@@ -438,13 +438,15 @@ describe("DagLauncher configuration", () => {
     }
     expect(error).toBeInstanceOf(ConfigurationError);
     expect((error as Error).message).toBe(
-      "DagLauncher configuration is incomplete; missing environment variables: DAGY_ARTIFACT_BUCKET, DAGY_TRACES_BUCKET, DAGY_FLOWS_TABLE, DAGY_RUNS_TABLE, DAGY_DEPLOYMENTS_TABLE, DAGY_DEP_PACKAGES_TABLE, DAGY_ECS_EXECUTION_ROLE_ARN, DAGY_ECS_TASK_ROLE_ARN, DAGY_ECS_WORKER_IMAGE, DAGY_ECS_SUBNETS, DAGY_ECS_SECURITY_GROUPS, DAGY_ECS_LOG_GROUP",
+      // One schema (lib/config/runtime.ts) for every entry point; tables default to `dagy-*`,
+      // and the stack's task definition is required (no image-only fallback).
+      "launcher configuration is invalid: missing DAGY_ARTIFACT_BUCKET, DAGY_TRACES_BUCKET, DAGY_ECS_SUBNETS, DAGY_ECS_SECURITY_GROUPS, DAGY_ECS_LOG_GROUP, DAGY_ECS_TASK_DEFINITION",
     );
   });
 
   it("refuses an unknown compute backend by name", () => {
     expect(() => DagLauncher.fromEnv({ ...GUIDE_ENV, DAGY_COMPUTE_BACKEND: "k8s" })).toThrow(
-      'DAGY_COMPUTE_BACKEND must be "ecs" or "local", got "k8s"',
+      'DAGY_COMPUTE_BACKEND must be "ecs" or "local"',
     );
   });
 
@@ -486,7 +488,22 @@ describe("DagLauncher configuration", () => {
 
   it("takes the guide's explicit options, naming the ones that are missing", () => {
     expect(() => new DagLauncher({ ...GUIDE_CONFIG, subnets: [] })).toThrow(
-      "DagLauncher configuration is incomplete; missing: artifactBucket (DAGY_ARTIFACT_BUCKET), tracesBucket (DAGY_TRACES_BUCKET), subnets (DAGY_ECS_SUBNETS)",
+      "DagLauncher configuration is incomplete; missing: artifactBucket (DAGY_ARTIFACT_BUCKET), tracesBucket (DAGY_TRACES_BUCKET), subnets (DAGY_ECS_SUBNETS), taskDefinition (DAGY_ECS_TASK_DEFINITION)",
+    );
+  });
+
+  it("refuses ECS without the stack's task definition: a configuration error, never a guessed one", () => {
+    expect(
+      () =>
+        new DagLauncher({
+          ...GUIDE_CONFIG,
+          artifactBucket: "artifacts",
+          tracesBucket: "traces",
+        }),
+    ).toThrow(
+      new ConfigurationError(
+        "DagLauncher configuration is incomplete; missing: taskDefinition (DAGY_ECS_TASK_DEFINITION)",
+      ),
     );
   });
 });

@@ -9,6 +9,7 @@ import {
   type TaskDefinition,
 } from "@aws-sdk/client-ecs";
 import { mockClient } from "aws-sdk-client-mock";
+import { ConfigurationError } from "../../lib/errors";
 import { EcsBackend, TaskSubmissionError, type WorkerLaunchSpec } from "../../lib/launcher";
 
 const CLUSTER = "arn:aws:ecs:us-east-1:123456789012:cluster/dagy";
@@ -360,62 +361,13 @@ describe("EcsBackend secrets", () => {
   });
 });
 
-describe("EcsBackend default task definition", () => {
-  it("registers dagy-worker from the image, roles and log group when none is configured", async () => {
-    ecsMock.on(DescribeTaskDefinitionCommand).rejects(
-      Object.assign(new Error("Unable to describe task definition."), {
-        name: "ClientException",
-      }),
+describe("EcsBackend task definition", () => {
+  it("refuses to start without one: a configuration error naming the variable, nothing registered", () => {
+    expect(() => backend({ taskDefinition: "" })).toThrow(ConfigurationError);
+    expect(() => backend({ taskDefinition: "" })).toThrow(
+      "EcsBackend: taskDefinition is required (DAGY_ECS_TASK_DEFINITION, the stack's worker task definition)",
     );
-    ecsMock.on(RegisterTaskDefinitionCommand).resolves({
-      taskDefinition: {
-        taskDefinitionArn: "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker:1",
-      },
-    });
-    ecsMock.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }] });
-    const ecs = backend({
-      taskDefinition: undefined,
-      workerImage: "123456789.dkr.ecr.us-east-1.amazonaws.com/dagy-worker:latest",
-      logGroup: "/ecs/dagy-worker",
-      region: "us-east-1",
-    });
-    await ecs.submit(spec());
-    await ecs.submit(spec({ runId: "second" }));
-    expect(ecsMock.commandCalls(RegisterTaskDefinitionCommand).map((c) => c.args[0].input)).toEqual(
-      [
-        {
-          family: "dagy-worker",
-          networkMode: "awsvpc",
-          requiresCompatibilities: ["FARGATE"],
-          cpu: "256",
-          memory: "512",
-          executionRoleArn: "arn:aws:iam::123456789012:role/ecs-exec-role",
-          taskRoleArn: "arn:aws:iam::123456789012:role/ecs-task-role",
-          runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: "X86_64" },
-          containerDefinitions: [
-            {
-              name: "worker",
-              image: "123456789.dkr.ecr.us-east-1.amazonaws.com/dagy-worker:latest",
-              essential: true,
-              logConfiguration: {
-                logDriver: "awslogs",
-                options: {
-                  "awslogs-group": "/ecs/dagy-worker",
-                  "awslogs-region": "us-east-1",
-                  "awslogs-stream-prefix": "dagy",
-                },
-              },
-            },
-          ],
-        },
-      ],
-    );
-    expect(ecsMock.commandCalls(RunTaskCommand).map((c) => c.args[0].input.taskDefinition)).toEqual(
-      [
-        "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker:1",
-        "arn:aws:ecs:us-east-1:123456789012:task-definition/dagy-worker:1",
-      ],
-    );
+    expect(ecsMock.commandCalls(RegisterTaskDefinitionCommand)).toHaveLength(0);
   });
 });
 

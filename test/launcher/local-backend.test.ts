@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ECSClient } from "@aws-sdk/client-ecs";
@@ -127,6 +127,7 @@ describe("LocalBackend", () => {
     const ecs = new EcsBackend({
       ecs: new ECSClient({ region: "us-east-1" }),
       clusterArn: "arn:aws:ecs:us-east-1:123456789012:cluster/dagy",
+      taskDefinition: "dagy-worker",
       subnets: ["subnet-1"],
       securityGroups: ["sg-1"],
     });
@@ -175,6 +176,9 @@ describe("LocalBackend", () => {
     const log = readFileSync(backend.logPath("run-log"), "utf8");
     expect(log).toContain("worker run-log started");
     expect(log).toContain("worker run-log stderr line");
+    // What runs print is private.
+    expect(statSync(backend.logPath("run-log")).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, "logs")).mode & 0o777).toBe(0o700);
   });
 
   it("never passes this process's AWS credentials to a worker", async () => {
@@ -268,5 +272,56 @@ describe("LocalBackend", () => {
     await backend.close();
     expect(pids.map(alive)).toEqual([false, false]);
     await expect(backend.submit(spec("run-z"))).rejects.toThrow("the local backend is closed");
+  });
+
+  describe("a run that cannot start fails alone; the backend keeps going", () => {
+    it("a NUL byte in an env value while a worker is busy: FAILED reason, the next run starts", async () => {
+      const { backend, exits, exited } = localBackend({ maxConcurrent: 1 });
+      await backend.submit(spec("busy", { FIXTURE_MODE: "sleep" }));
+      await backend.submit(spec("nul", { TOKEN: "secret-a\u0000b" }));
+      await backend.submit(spec("after"));
+      await until(() => existsSync(join(dir, "busy.env.json")));
+      await backend.stop("local:busy", "make room");
+      await exited(3);
+      expect(exits.map((e) => e.runId)).toEqual(["busy", "nul", "after"]);
+      expect(exits[1]?.exit).toEqual({
+        code: null,
+        signal: null,
+        error: "could not start the worker: environment variable TOKEN contains a NUL byte",
+      });
+      // Named, never quoted: the value may be a secret.
+      expect(readFileSync(backend.logPath("nul"), "utf8")).not.toContain("secret-a");
+      expect(exits[2]?.exit).toEqual({ code: 0, signal: null });
+      expect(existsSync(join(dir, "nul.env.json"))).toBe(false);
+      expect(backend.stats).toEqual({ running: 0, queued: 0 });
+    });
+
+    it("a NUL byte on a free slot: submit still returns, the run reports why it never started", async () => {
+      const { backend, exited } = localBackend();
+      await expect(backend.submit(spec("nul-now", { A: "\u0000" }))).resolves.toMatchObject({
+        taskArn: "local:nul-now",
+      });
+      const [exit] = await exited(1);
+      expect(exit?.exit.error).toMatch(/environment variable A contains a NUL byte/);
+    });
+
+    it("a NUL byte in the worker command's arguments is reported, not thrown", async () => {
+      const { backend, exited } = localBackend({
+        workerCommand: [process.execPath, `${FIXTURE}\u0000`],
+      });
+      await backend.submit(spec("nul-arg"));
+      const [exit] = await exited(1);
+      expect(exit?.exit.error).toBe(
+        "could not start the worker: the worker command or its environment is invalid",
+      );
+    });
+
+    it("a missing worker executable (ENOENT) fails the run with the reason", async () => {
+      const { backend, exited } = localBackend({ workerCommand: [join(dir, "no-such-worker")] });
+      await backend.submit(spec("enoent"));
+      const [exit] = await exited(1);
+      expect(exit?.exit.error).toMatch(/could not start the worker: .*ENOENT/);
+      expect(readFileSync(backend.logPath("enoent"), "utf8")).toMatch(/ENOENT/);
+    });
   });
 });

@@ -132,3 +132,125 @@ describe("launch request validation", () => {
     ).toEqual({ DB_USER: `${SECRET_ARN}-AbCdEf:username::` });
   });
 });
+
+describe("hostile input on the wire", () => {
+  const base = { flow_name: "etl", org_id: "acme" };
+
+  it.each([
+    ["NODE_OPTIONS", "--import=data:text/javascript,process.exit(7)", "Node.js"],
+    ["NODE_EXTRA_CA_CERTS", "/tmp/evil.pem", "Node.js"],
+    ["LD_PRELOAD", "/tmp/evil.so", "dynamic loader"],
+    ["DYLD_INSERT_LIBRARIES", "/tmp/evil.dylib", "dynamic loader"],
+    ["GLIBC_TUNABLES", "glibc.malloc.mxfast=0", "dynamic loader"],
+    ["PATH", "/tmp/evil", "where programs"],
+    ["HOME", "/tmp", "where programs"],
+    ["BASH_ENV", "/tmp/evil.sh", "shells"],
+    ["IFS", "/", "shells"],
+    ["AWS_ACCESS_KEY_ID", "AKIA...", "AWS SDK"],
+    ["AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://evil", "AWS SDK"],
+    ["ECS_CONTAINER_METADATA_URI_V4", "http://evil", "AWS SDK"],
+    ["DAGY_RUN_ID", "forged", "Dagy"],
+    ["HTTPS_PROXY", "http://evil:3128", "proxies"],
+    ["NPM_CONFIG_REGISTRY", "http://evil", "npm"],
+    ["UV_THREADPOOL_SIZE", "1024", "libuv"],
+    ["OPENSSL_CONF", "/tmp/evil.cnf", "OpenSSL"],
+    ["SSL_CERT_FILE", "/tmp/evil.pem", "OpenSSL"],
+    ["PYTHONPATH", "/tmp", "runtimes"],
+    ["PERL5OPT", "-Mevil", "runtimes"],
+    ["JAVA_TOOL_OPTIONS", "-javaagent:/tmp/evil.jar", "runtimes"],
+    ["MALLOC_ARENA_MAX", "1", "dynamic loader"],
+  ])("extra_env_vars %s is reserved: 400 naming it", (name, value, reason) => {
+    const error = problem(() => fromWire({ ...base, extra_env_vars: { [name]: value } }));
+    expect(error.field).toBe(`extra_env_vars.${name}`);
+    expect(error.message).toContain(`${name} is reserved`);
+    expect(error.message).toContain(reason);
+  });
+
+  it.each([
+    ["lower_case", "names must match"],
+    ["http_proxy", "names must match"],
+    ["A-B", "names must match"],
+    ["9LIVES", "names must match"],
+    ["", "names must match"],
+    ["BAD\u0000NAME", "control characters"],
+  ])("extra_env_vars name %j is refused, naming it", (name, text) => {
+    const error = problem(() => fromWire({ ...base, extra_env_vars: { [name]: "x" } }));
+    expect(error.field).toBe(`extra_env_vars.${name}`);
+    expect(error.message).toContain(text);
+  });
+
+  it("secrets_env names follow the same list", () => {
+    const error = problem(() => fromWire({ ...base, secrets_env: { NODE_OPTIONS: SECRET_ARN } }));
+    expect(error.field).toBe("secrets_env.NODE_OPTIONS");
+    expect(error.message).toContain("reserved");
+  });
+
+  it.each([
+    ["a\u0000b", "U+0000 at position 1"],
+    ["\u001b[31mred", "U+001B"],
+    ["bell\u0007", "U+0007"],
+    ["c1\u0085", "U+0085"],
+    ["del\u007f", "U+007F"],
+  ])("an extra_env_vars value with %j is refused, naming the variable", (value, found) => {
+    const error = problem(() => fromWire({ ...base, extra_env_vars: { OUTPUT: value } }));
+    expect(error.field).toBe("extra_env_vars.OUTPUT");
+    expect(error.message).toContain(found);
+  });
+
+  it("extra_env_vars values keep tabs and line breaks (a PEM), and TZ and LANG are allowed", () => {
+    const pem = "-----BEGIN CERTIFICATE-----\r\nMIIB\tx\n-----END CERTIFICATE-----\n";
+    expect(
+      fromWire({ ...base, extra_env_vars: { CA_PEM: pem, TZ: "Europe/Paris", LANG: "C.UTF-8" } })
+        .extraEnvVars,
+    ).toEqual({ CA_PEM: pem, TZ: "Europe/Paris", LANG: "C.UTF-8" });
+  });
+
+  it("bounds each value and the total", () => {
+    const one = problem(() =>
+      fromWire({ ...base, extra_env_vars: { BIG: "x".repeat(32 * 1024 + 1) } }),
+    );
+    expect(one.field).toBe("extra_env_vars.BIG");
+    expect(one.message).toContain("at most 32768 bytes");
+    const many = Object.fromEntries(
+      Array.from({ length: 5 }, (_, i) => [`V${i}`, "x".repeat(30 * 1024)]),
+    );
+    const total = problem(() => fromWire({ ...base, extra_env_vars: many }));
+    expect(total.field).toBe("extra_env_vars");
+    expect(total.message).toContain("total at most 131072 bytes");
+  });
+
+  it.each([
+    ["correlation_id", "req\u00001"],
+    ["correlation_id", "line\nbreak"],
+    ["trigger_source", "api\u001b[2J"],
+    ["triggered_by", "user\r"],
+    ["flow_version", "1.0.0\u0000"],
+    ["deployment_name", "prod\u0000"],
+    ["environment", "dev\u0000"],
+    ["idempotency_key", "key\u0000"],
+    ["trigger_source", "api\u0000"],
+  ])("%s with a control character is a 400 naming the field", (field, value) => {
+    const error = problem(() => fromWire({ ...base, [field]: value }));
+    expect(error.field).toBe(field);
+    expect(error.message).toContain(`${field}:`);
+  });
+
+  it("cpu with a control character is a 400 naming cpu", () => {
+    const error = problem(() => fromWire({ ...base, cpu: "256\u0000", memory: "512" }));
+    expect(error.field).toBe("cpu");
+  });
+
+  it("parameters and metadata: strings may hold line breaks, not other controls; keys none", () => {
+    expect(
+      fromWire({ ...base, parameters: { csv: "a,b\r\nc,d\n", tsv: "a\tb" } }).parameters,
+    ).toEqual({ csv: "a,b\r\nc,d\n", tsv: "a\tb" });
+    const deep = problem(() =>
+      fromWire({ ...base, parameters: { files: ["ok", { name: "x\u0000.csv" }] } }),
+    );
+    expect(deep.field).toBe("parameters.files.1.name");
+    expect(deep.message).toContain("U+0000");
+    const key = problem(() => fromWire({ ...base, metadata: { "a\u0000": 1 } }));
+    expect(key.field).toBe("metadata");
+    expect(key.message).toContain("a key must not contain control characters");
+  });
+});

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalScheduleService, type Clock } from "../../lib/local/scheduler";
@@ -133,6 +133,8 @@ describe("LocalScheduleService", () => {
     expect(await second.list("globex")).toEqual([]);
     const stored = JSON.parse(await readFile(file, "utf8")) as { schedules: unknown[] };
     expect(stored.schedules).toHaveLength(2);
+    // Schedules carry launch parameters: private to this user.
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
   });
 
   it("keeps firing after a launch that throws and reports the error", async () => {

@@ -172,6 +172,77 @@ describe("registerDepPackage", () => {
     expect(tarRecord.shared_with).toEqual(["*"]);
   });
 
+  it.each([
+    [
+      "a tar.gz whose links, each inside, chain outside",
+      () =>
+        tarGz([
+          { path: "x/", type: "5" },
+          { path: "x/up", type: "2", linkpath: ".." },
+          { path: "x/out", type: "2", linkpath: "up/.." },
+        ]),
+      "tar.gz" as const,
+      /"x\/out": symbolic link .* outside/,
+    ],
+    [
+      "a tar.gz with a hard link",
+      () =>
+        tarGz([
+          { path: "a.js", body: "x" },
+          { path: "b.js", type: "1" as const, linkpath: "a.js" },
+        ]),
+      "tar.gz" as const,
+      /"b.js": hard link/,
+    ],
+    [
+      "a zip declaring a 1,000,000:1 ratio",
+      () => {
+        const zip = createZip({ "bomb.bin": Buffer.alloc(10) });
+        zip.writeUInt32LE(100 * 1024 * 1024, zip.indexOf(Buffer.from([0x50, 0x4b, 1, 2])) + 24);
+        return zip;
+      },
+      "zip" as const,
+      /"bomb.bin" has a compression ratio over the limit of 1000:1/,
+    ],
+    [
+      "a zip with a ../ entry",
+      () => {
+        const zip = createZip({ "aa/evil.js": "x" });
+        const name = zip.indexOf(
+          Buffer.from("aa/evil.js"),
+          zip.indexOf(Buffer.from([0x50, 0x4b, 1, 2])),
+        );
+        zip.write("../evil.js", name);
+        return zip;
+      },
+      "zip" as const,
+      /"\.\.\/evil\.js".*'\.\.'/,
+    ],
+  ])(
+    "refuses %s at push time, naming the entry, storing nothing",
+    async (_what, make, format, message) => {
+      const slug = `hostile-${format.replace(".", "")}-${Math.random().toString(36).slice(2, 8)}`;
+      const error = (await registerDepPackage({
+        persistence,
+        store,
+        artifactBucket: env.buckets.artifacts,
+        orgId: uniqueOrg(),
+        slug,
+        version: "1.0.0",
+        archive: make(),
+        format,
+      }).catch((e: unknown) => e)) as ValidationError;
+      expect(error).toBeInstanceOf(ValidationError);
+      expect(error.field).toBe("archive");
+      expect(error.message).toMatch(/^archive refused: /);
+      expect(error.message).toMatch(message);
+      expect(await persistence.depPackages.get(slug)).toBeUndefined();
+      await expect(
+        s3Object(`dep-packages/${slug}.${format === "zip" ? "zip" : "tar.gz"}`),
+      ).rejects.toThrow();
+    },
+  );
+
   it("refuses another org's slug before uploading anything", async () => {
     const slug = `taken-${process.pid}`;
     const original = createZip({ "a.js": "original" });

@@ -172,6 +172,22 @@ describe("transition", () => {
   });
 });
 
+describe("the injected clock", () => {
+  it("stamps status writes and updates with the persistence's now()", async () => {
+    const at = new Date("2024-05-01T10:00:00.000Z");
+    const clocked = new Persistence(env.clients.doc, env.tables, { logger, now: () => at });
+    const run = newRun({ org_id: uniqueOrg() });
+    await clocked.runs.create(run);
+    expect(await clocked.runs.transition(run.run_id, "QUEUED", "RUNNING")).toMatchObject({
+      started_at: at.toISOString(),
+      updated_at: at.toISOString(),
+    });
+    expect(await clocked.runs.transition(run.run_id, "RUNNING", "SUCCEEDED")).toMatchObject({
+      completed_at: at.toISOString(),
+    });
+  });
+});
+
 describe("update and requestCancel", () => {
   it("update sets non-status fields and refuses status", async () => {
     const run = newRun();

@@ -489,6 +489,34 @@ describe("exposeParametersAsEnv", () => {
     expect(process.env["CFG"]).toBeUndefined();
   });
 
+  test("never exports a reserved name, an invalid name or a value with a control character", async () => {
+    const names = ["NODE_OPTIONS", "LD_PRELOAD", "HTTPS_PROXY", "AWS_REGION", "BAD-NAME", "NUL"];
+    const before = Object.fromEntries(names.map((n) => [n, process.env[n]]));
+    const seen: Record<string, string | undefined> = {};
+    const read = task("read", (_: undefined, ctx: TaskContext) => {
+      for (const n of names) seen[n] = process.env[n];
+      seen["params"] = JSON.stringify(ctx.parameters);
+    });
+    const result = await runDag(
+      dag("env_reserved", {}, () => read()),
+      {
+        exposeParametersAsEnv: true,
+        parameters: {
+          node_options: "--import=data:text/javascript,process.exit(9)",
+          ld_preload: "/tmp/evil.so",
+          https_proxy: "http://evil:3128",
+          aws_region: "eu-west-1",
+          "bad-name": "x",
+          nul: "a\u0000b",
+        },
+      },
+    );
+    expect(result.status).toBe("SUCCEEDED");
+    expect(Object.fromEntries(names.map((n) => [n, seen[n]]))).toEqual(before);
+    // The parameters themselves still reach the tasks.
+    expect(JSON.parse(seen["params"] ?? "{}")).toMatchObject({ ld_preload: "/tmp/evil.so" });
+  });
+
   test("is off by default", async () => {
     let value: string | undefined = "unset";
     const read = task("read", () => {

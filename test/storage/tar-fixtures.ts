@@ -6,8 +6,11 @@ import { gzipSync } from "node:zlib";
 
 export interface TarEntrySpec {
   path: string;
-  /** "0" file, "1" hard link, "2" symlink, "3" char device, "5" directory, "6" FIFO. */
-  type?: "0" | "1" | "2" | "3" | "5" | "6";
+  /**
+   * "0" file, "1" hard link, "2" symlink, "3" char device, "4" block device, "5" directory,
+   * "6" FIFO, "L" GNU long name. Paths over 100 bytes get an "L" header first.
+   */
+  type?: "0" | "1" | "2" | "3" | "4" | "5" | "6" | "L";
   body?: string | Buffer;
   linkpath?: string;
   mode?: number;
@@ -50,6 +53,11 @@ export function tarGz(entries: TarEntrySpec[]): Buffer {
           : entry.body;
     const type = entry.type ?? "0";
     const size = type === "0" ? body.length : 0;
+    if (Buffer.byteLength(entry.path) > 100) {
+      const name = Buffer.from(`${entry.path}\0`);
+      blocks.push(header({ path: "././@LongLink", type: "L" }, name.length));
+      blocks.push(name, Buffer.alloc((512 - (name.length % 512)) % 512));
+    }
     blocks.push(header(entry, size));
     if (size > 0) {
       blocks.push(body, Buffer.alloc((512 - (size % 512)) % 512));

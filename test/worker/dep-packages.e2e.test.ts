@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { zipSync, strToU8 } from "fflate";
 import { create as createTar } from "tar";
 import { registerDepPackage } from "../../lib/persistence";
-import { createZip } from "../../lib/storage";
+import { createZip, sha256Hex } from "../../lib/storage";
 import { EXIT_CODES } from "../../lib/worker/run-host";
 import {
   newOrg,
@@ -117,7 +117,16 @@ describe("worker dependency packages", () => {
         "../../escaped.js": strToU8("module.exports = 'pwned';\n"),
       }),
     );
-    await deploy(orgId, [{ slug: `evil-${orgId}`, archive: evil, format: "zip" }]);
+    const slug = `evil-${orgId}`;
+    // Push refuses it; extraction must refuse it again if it reaches the bucket another way
+    // (written before push checked, or straight to S3): swap the bytes behind a pushed package.
+    await expect(deploy(orgId, [{ slug, archive: evil, format: "zip" }])).rejects.toThrow(
+      /archive refused: unsafe archive entry "\.\.\/\.\.\/escaped\.js"/,
+    );
+    await deploy(orgId, [{ slug, archive: createZip({ "index.js": "" }), format: "zip" }]);
+    const record = (await h.persistence.depPackages.get(slug))!;
+    await h.store.put(record.package_s3_uri, evil);
+    await h.persistence.depPackages.put({ ...record, sha256: sha256Hex(evil) });
     const output = path.join(h.dir, `${orgId}-never.json`);
     const { runId } = await h.launcher.launch({
       flowName: "uses_deps",

@@ -15,6 +15,7 @@ import {
   type NpmInstaller,
 } from "../../lib/worker/dep-packages";
 import { startTestEnv, type TestEnv } from "../support/local-servers";
+import { tarGz } from "../storage/tar-fixtures";
 
 let env: TestEnv;
 let store: ObjectStore;
@@ -169,6 +170,59 @@ describe("installDepPackages", () => {
     expect(existsSync(path.join(dir, "outside.js"))).toBe(false);
     expect(existsSync(path.join(workDir, "outside.js"))).toBe(false);
   });
+
+  it.each([
+    [
+      "links each inside that chain outside",
+      () =>
+        tarGz([
+          { path: "package.json", body: '{"name":"links"}' },
+          { path: "lib/", type: "5" },
+          { path: "lib/up", type: "2", linkpath: ".." },
+          { path: "lib/out", type: "2", linkpath: "up/../../../../../../../../.." },
+        ]),
+      /unsafe archive entry "lib\/out": symbolic link .* points outside/,
+    ],
+    [
+      "a hard link",
+      () =>
+        tarGz([
+          { path: "package.json", body: '{"name":"hard"}' },
+          { path: "passwd", type: "1", linkpath: "package.json" },
+        ]),
+      /unsafe archive entry "passwd": hard link/,
+    ],
+    [
+      "a FIFO",
+      () => tarGz([{ path: "pipe", type: "6" }]),
+      /unsafe archive entry "pipe": entry type FIFO/,
+    ],
+    [
+      "a gzip trailer declaring 4 GiB",
+      () => {
+        const archive = tarGz([{ path: "a.js", body: "x" }]);
+        archive.writeUInt32LE(0xfffffff0, archive.length - 4);
+        return archive;
+      },
+      /gzip trailer declares 4294967280 bytes/,
+    ],
+  ])(
+    "refuses a tar.gz with %s, naming the entry, never the worker's folders",
+    async (_what, make, message) => {
+      const uri = await upload(`hostile-${n++}.tar.gz`, make());
+      const workDir = path.join(dir, "work");
+      const error = (await installDepPackages({ uris: [uri], store, workDir }).catch(
+        (e: unknown) => e,
+      )) as Error;
+      expect(error).toBeInstanceOf(ArtifactError);
+      expect(error.message).toContain(`dependency package ${uri} was refused: `);
+      expect(error.message).toMatch(message);
+      expect(error.message).not.toContain(dir);
+      // Nothing was installed.
+      expect(existsSync(path.join(workDir, "node_modules", "links"))).toBe(false);
+      expect(existsSync(path.join(workDir, "node_modules", "hard"))).toBe(false);
+    },
+  );
 
   it("refuses two packages with the same name and names that are not npm names", async () => {
     const a = await upload(`a-${n++}.zip`, createZip({ "package.json": '{"name":"same"}' }));

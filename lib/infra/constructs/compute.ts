@@ -9,12 +9,10 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
 import { WORKLOAD_PROFILES, type WorkloadProfile } from "../../launcher/types";
+import { WORKER_CONTAINER_NAME } from "../../config/worker-container";
 import type { WorkerImageConfig } from "../config";
 import { acknowledgeWildcards } from "../nag";
 import { REPO_ROOT, WORKER_ASSET_EXCLUDES, WORKER_DOCKERFILE } from "../paths";
-
-/** Name of the worker container in the task definition (`DAGY_ECS_CONTAINER_NAME`). */
-export const WORKER_CONTAINER_NAME = "worker";
 
 /** Key prefixes of the artifacts bucket the worker reads. */
 export const WORKER_ARTIFACT_READ_PREFIXES = ["flows/*", "dep-packages/*", "run-inputs/*"] as const;

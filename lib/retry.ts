@@ -1,4 +1,8 @@
-/** Exponential backoff with full jitter, and the classification of retryable AWS errors. */
+/**
+ * The one retry policy: exponential backoff with full jitter, and the classification of
+ * retryable AWS errors. ECS launches, the worker's final status write and DynamoDB batch
+ * reads all retry through it.
+ */
 
 export interface RetryPolicy {
   /** Total attempts, the first included. */
