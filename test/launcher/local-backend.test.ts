@@ -156,6 +156,8 @@ describe("LocalBackend", () => {
       "NODE_OPTIONS",
       "TEMP",
       "TMP",
+      // Inherited like PATH (test/support/setup-env.ts sets it for every test).
+      "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED",
     ]) {
       delete childEnv[name];
     }
