@@ -3,6 +3,11 @@
  * with only the fields Dagy reads, so the handler needs no `@types/aws-lambda`.
  */
 import { ValidationError } from "../errors";
+import {
+  controlCharacterMessage,
+  findControlCharacter,
+  findControlCharacterInJson,
+} from "../sdk/text";
 
 export interface HttpApiJwtAuthorizer {
   readonly claims: Readonly<Record<string, string | number | boolean | string[] | undefined>>;
@@ -103,7 +108,36 @@ export function parseJsonBody(event: HttpApiEvent): unknown {
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new ValidationError("body: must be a JSON object", "body");
   }
+  // No field of any body carries control characters: keys none, strings none but tab and line
+  // breaks (text such as descriptions and parameter values). Ids and names are then checked
+  // strictly by their own schemas.
+  const hit = findControlCharacterInJson(parsed, "whitespace");
+  if (hit) {
+    const field = hit.path.join(".") || "body";
+    throw new ValidationError(
+      hit.inKey
+        ? `${field}: keys ${controlCharacterMessage(hit.found, "none")}`
+        : `${field}: ${controlCharacterMessage(hit.found, "whitespace")}`,
+      field,
+    );
+  }
   return parsed;
+}
+
+/** Path and query values hold no control character at all (ids, names, tokens). */
+export function refuseControlCharacters(
+  values: Readonly<Record<string, string>>,
+  where: string,
+): void {
+  for (const [name, value] of Object.entries(values)) {
+    const found = findControlCharacter(name) ?? findControlCharacter(value);
+    if (found !== undefined) {
+      throw new ValidationError(
+        `${name}: ${controlCharacterMessage(found, "none")} (${where})`,
+        name,
+      );
+    }
+  }
 }
 
 /** Query parameters, with the empty strings API Gateway sends for `?a=` treated as absent. */
@@ -112,5 +146,6 @@ export function queryParams(event: HttpApiEvent): Record<string, string> {
   for (const [key, value] of Object.entries(event.queryStringParameters ?? {})) {
     if (value !== undefined && value !== "") result[key] = value;
   }
+  refuseControlCharacters(result, "query");
   return result;
 }

@@ -10,7 +10,12 @@ import type { JsonLogger } from "../log";
 import type { Services } from "../services";
 import type { AuthResolver } from "./auth";
 import { createHandlers, type ApiServices } from "./handlers";
-import { jsonResponse, type HttpApiEvent, type HttpResponse } from "./http";
+import {
+  jsonResponse,
+  refuseControlCharacters,
+  type HttpApiEvent,
+  type HttpResponse,
+} from "./http";
 import { matchRoute, pathWithoutStage } from "./router";
 import { API_ROUTES } from "./routes";
 import type { LogLink } from "./shape";
@@ -74,6 +79,7 @@ export function createApi(deps: ApiDependencies): Api {
           event.requestContext.stage,
         );
         const match = matchRoute(API_ROUTES, event.requestContext.http.method, path);
+        refuseControlCharacters(match.params, "path");
         const caller = deps.auth.callerOf(event);
         return await handlers[match.name]({ event, params: match.params, caller });
       } catch (error) {

@@ -19,7 +19,6 @@ import { createJsonLogger, type JsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
 import { EventBridgeScheduleService } from "../schedules/eventbridge";
 import type { ScheduleService as ScheduleStore } from "../schedules/types";
-import type { PackageFormat } from "../storage/keys";
 import { ObjectStore } from "../storage/object-store";
 import { UploadStore } from "../storage/uploads";
 import { FlowsService } from "./flows";
@@ -57,8 +56,6 @@ export interface ServiceOverrides {
   readonly scheduleStore?: ScheduleStore;
   /** Where run logs are read, when not CloudWatch (the embedded platform's files). */
   readonly logSource?: RunLogSource;
-  /** Checks a dependency package before it is recorded (lib/storage/archive.ts). */
-  readonly inspectPackage?: (archive: Buffer, format: PackageFormat) => void;
   readonly logger?: JsonLogger;
   readonly clock?: () => Date;
   /** Extra launcher dependencies (id generator, ...). */
@@ -112,6 +109,7 @@ export function createServices(
       : undefined;
   const runs = new RunsService({
     launcher,
+    secrets: config.secrets,
     runs: persistence.runs,
     ...(config.environment !== undefined ? { environment: config.environment } : {}),
     ...(logSource ? { logs: logSource } : {}),
@@ -141,7 +139,6 @@ export function createServices(
       ? {
           packages: new PackagesService({
             ...registry,
-            ...(overrides.inspectPackage ? { inspect: overrides.inspectPackage } : {}),
             ...(clock ? { clock } : {}),
           }),
         }
@@ -152,6 +149,7 @@ export function createServices(
           schedules: new SchedulesService({
             store: scheduleStore,
             persistence,
+            secrets: config.secrets,
             ...(config.environment !== undefined ? { environment: config.environment } : {}),
             ...(clock ? { clock } : {}),
           }),

@@ -1,7 +1,8 @@
 /**
  * Dependency packages (upload, commit, list) and deployments (named sets of packages; set,
  * list). Packages are checked at commit with the same rules the worker applies when it
- * extracts them, so a package that could never be installed is refused when it is pushed.
+ * extracts them (in registerDepPackage), so a package that could never be installed is refused
+ * when it is pushed.
  */
 import type { Persistence } from "../persistence/persistence";
 import type { DeploymentRecord, DepPackageRecord } from "../persistence/records";
@@ -24,8 +25,6 @@ export interface PackagesServiceDeps {
   readonly store: ObjectStore;
   readonly uploads: UploadStore;
   readonly artifactBucket: string;
-  /** Checks an archive without writing anything; throws naming the entry at fault. */
-  readonly inspect?: (archive: Buffer, format: PackageFormat) => void;
   readonly clock?: () => Date;
 }
 
@@ -72,7 +71,8 @@ export class PackagesService {
     const format = checkFormat(input.format);
     const uri = this.deps.uploads.uri(orgId, input.uploadId);
     const archive = await readStagedUpload(this.deps.store, uri, { maxBytes: MAX_PACKAGE_BYTES });
-    this.deps.inspect?.(archive, format);
+    // registerDepPackage inspects the archive (lib/storage/archive.ts inspectArchive) with the
+    // worker's extraction rules before anything is stored.
     const record = await registerDepPackage({
       persistence: this.deps.persistence,
       store: this.deps.store,

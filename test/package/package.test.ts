@@ -110,6 +110,16 @@ describe("the packed package in a flow author's repository", () => {
     }
   });
 
+  test("the console comes prebuilt (the package has no UI sources to build it from)", async () => {
+    const build = path.join(project, "node_modules", "dagy", "dist", "lib", "console", "build.js");
+    const script =
+      `require(${JSON.stringify(build)}).consoleBundle()` +
+      ".then((b) => console.log([...b.assets.keys()].sort().join(',')))";
+    const result = await exec(process.execPath, ["-e", script], project);
+    expectOk(result, "consoleBundle()");
+    expect(result.stdout.trim()).toBe("app.css,app.js");
+  });
+
   test("dagy/launcher loads from CommonJS and from ESM", async () => {
     await writeFile(
       path.join(project, "esm.mjs"),
