@@ -22,7 +22,12 @@ import {
   EPHEMERAL_STORAGE_MIN_GIB,
   WORKLOAD_PROFILE_NAMES,
 } from "./fargate";
-import type { CapacityProvider, DagLaunchRequest, WorkloadProfile } from "./types";
+import {
+  MAX_RELAUNCHES_LIMIT,
+  type CapacityProvider,
+  type DagLaunchRequest,
+  type WorkloadProfile,
+} from "./types";
 import { jsonWithoutControlCharacters, plainText } from "../validation/strings";
 
 // Only when no locale is set (classic zod does the same), so an explicit choice wins.
@@ -62,6 +67,8 @@ export const LAUNCH_FIELD_WIRE_NAMES = {
   memory: "memory",
   ephemeralStorageGib: "ephemeral_storage_gib",
   capacityProvider: "capacity_provider",
+  maxRelaunches: "max_relaunches",
+  oomPolicy: "oom_policy",
   extraEnvVars: "extra_env_vars",
   secretsEnv: "secrets_env",
   metadata: "metadata",
@@ -163,6 +170,15 @@ const FIELD_SCHEMAS = {
       error: `must be one of ${CAPACITY_PROVIDERS.join(", ")}`,
     }),
   ),
+  maxRelaunches: z.optional(
+    z
+      .int({ error: "must be an integer" })
+      .check(
+        z.gte(0, { error: "must be at least 0" }),
+        z.lte(MAX_RELAUNCHES_LIMIT, { error: `must be at most ${MAX_RELAUNCHES_LIMIT}` }),
+      ),
+  ),
+  oomPolicy: z.optional(z.enum(["fail", "scale_up"], { error: 'must be "fail" or "scale_up"' })),
   extraEnvVars: z.optional(extraEnvVars),
   secretsEnv: z.optional(secretsEnv),
   metadata: z.optional(jsonObject),

@@ -294,7 +294,7 @@ function validateDagOptions(name: string, options: unknown): DagOptions {
   if (!isPlainObject(options)) {
     throw new DagDefinitionError(`DAG "${name}": options must be an object`);
   }
-  const known = ["version", "description", "parameters", "maxParallelism", "tags"];
+  const known = ["version", "description", "parameters", "maxParallelism", "tags", "oomPolicy"];
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new DagDefinitionError(
@@ -321,6 +321,11 @@ function validateDagOptions(name: string, options: unknown): DagOptions {
   ) {
     throw new DagDefinitionError(
       `DAG "${name}": maxParallelism must be an integer >= 1, got ${JSON.stringify(o.maxParallelism)}`,
+    );
+  }
+  if (o.oomPolicy !== undefined && o.oomPolicy !== "fail" && o.oomPolicy !== "scale_up") {
+    throw new DagDefinitionError(
+      `DAG "${name}": oomPolicy must be "fail" or "scale_up", got ${JSON.stringify(o.oomPolicy)}`,
     );
   }
   if (o.tags !== undefined) {
@@ -394,6 +399,7 @@ export class Dag {
       parameters,
       ...(o.maxParallelism === undefined ? {} : { max_parallelism: o.maxParallelism }),
       ...(o.tags === undefined ? {} : { tags: { ...o.tags } }),
+      ...(o.oomPolicy === undefined ? {} : { oom_policy: o.oomPolicy }),
       tasks,
       edges,
     };

@@ -12,9 +12,13 @@
  *      the traces bucket), or CANCELLED. Every status write is conditional on RUNNING.
  *
  * `stop()` (SIGTERM) aborts the tasks through their signals and ends the run CANCELLED when a
- * cancel was requested, FAILED with the reason otherwise. `crash()` (an uncaught error in the
- * process) ends it FAILED. Once the run is claimed, every path leaves it terminal when DynamoDB
- * is reachable.
+ * cancel was requested. Otherwise the infrastructure stopped the task (a Spot reclaim, a
+ * StopTask): the worker saves what it has (task states and outputs), leaves the run RUNNING
+ * and exits `interrupted`; reconciliation, which sees why ECS stopped the task, relaunches the
+ * run or ends it. `crash()` (an uncaught error in the process) ends it FAILED.
+ *
+ * Succeeded tasks' outputs are kept (./task-outputs); a run that already has some (a relaunched
+ * attempt, a re-run from the failure) does not execute those tasks again.
  */
 import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -32,7 +36,7 @@ import {
   type JsonLogger,
   type Redact,
 } from "../log";
-import type { RunRecord } from "../persistence/records";
+import type { RunRecord, TaskOutputRef } from "../persistence/records";
 import type { RunStatus } from "../persistence/schema";
 import { RunCancelledError, runDag } from "../sdk";
 import type { ExecutorEvent, Json, RunResult, TaskState } from "../sdk/types";
@@ -41,10 +45,11 @@ import type { ExecutorEvent, Json, RunResult, TaskState } from "../sdk/types";
 import { tracebackKey } from "../storage/keys";
 import { sha256Hex } from "../hash";
 import type { ObjectStore } from "../storage/object-store";
-import { formatS3Uri } from "../storage/s3-uri";
+import { formatS3Uri, parseS3Uri } from "../storage/s3-uri";
 import type { WorkerConfig } from "./config";
 import { installDepPackages, type NpmInstaller } from "./dep-packages";
 import { CloudWatchLogShipper } from "./log-shipper";
+import { TaskOutputKeeper, readKeptOutputs } from "./task-outputs";
 import { TaskStateRecorder } from "./task-states";
 import {
   describeError,
@@ -70,7 +75,10 @@ export const EXIT_CODES = {
   workerError: 2,
   /** The run was CANCELLED (a cancel was requested, before or during the run). */
   cancelled: 3,
-  /** The worker was stopped (SIGTERM) without a cancel request: Spot interruption, StopTask. The run is FAILED. */
+  /**
+   * The worker was stopped (SIGTERM) without a cancel request: Spot interruption, StopTask. The
+   * run is left RUNNING for reconciliation to relaunch or end.
+   */
   interrupted: 4,
   /** The run was not QUEUED (already terminal, or claimed by another worker): nothing was done. */
   notRun: 5,
@@ -93,6 +101,7 @@ export interface WorkerRunStore {
     fields?: Partial<RunRecord>,
   ): Promise<RunRecord | undefined>;
   mergeTaskStates(runId: string, states: Record<string, TaskState>): Promise<unknown>;
+  recordTaskOutputs(runId: string, outputs: Record<string, TaskOutputRef>): Promise<unknown>;
 }
 
 export interface WorkerDeps {
@@ -151,6 +160,7 @@ export class WorkerHost {
   private readonly logger: JsonLogger;
   private readonly shipper: CloudWatchLogShipper | undefined;
   private readonly recorder: TaskStateRecorder;
+  private readonly outputs: TaskOutputKeeper;
   private readonly failures: TaskFailureRecord[] = [];
   private itemFailures = 0;
   private readonly marks: Record<string, number> = {};
@@ -203,9 +213,24 @@ export class WorkerHost {
       onError: (text, error) =>
         this.logger.warn(text, { event_type: "task_states_write_failed", error: message(error) }),
     });
+    this.outputs = new TaskOutputKeeper({
+      runId: config.runId,
+      orgId: config.orgId,
+      // Large outputs sit beside the artifact, under the run's prefix.
+      bucket: parseS3Uri(config.artifactUri).bucket,
+      sink: deps.runs,
+      store: deps.store,
+      redact: this.redact,
+      ...(deps.flushIntervalMs !== undefined ? { flushIntervalMs: deps.flushIntervalMs } : {}),
+      onError: (text, error) =>
+        this.logger.warn(text, { event_type: "task_outputs_write_failed", error: message(error) }),
+    });
   }
 
-  /** SIGTERM: abort the tasks; the run ends CANCELLED if a cancel was requested, else FAILED. */
+  /**
+   * SIGTERM: abort the tasks; the run ends CANCELLED if a cancel was requested, else it is left
+   * for reconciliation (relaunch or end).
+   */
   stop(reason: string = SIGTERM_REASON): void {
     this.interrupt({ kind: "stop", reason });
   }
@@ -263,6 +288,7 @@ export class WorkerHost {
       outcome = await this.recordWorkerError(error);
     } finally {
       await this.recorder.close();
+      await this.outputs.close();
     }
     if (this.config.emitTimings) {
       this.logger.info("worker timings (ms since process start)", {
@@ -334,13 +360,17 @@ export class WorkerHost {
       this.mark("flow_loaded");
       if (this.interruption) throw new Interrupted();
 
+      const completed = await this.untilInterrupted(this.completedTasks());
       this.recorder.start();
+      this.outputs.start();
       result = await runDag(loaded.dag, {
         runId: config.runId,
         parameters,
         ...(config.maxParallelism !== undefined ? { maxParallelism: config.maxParallelism } : {}),
         signal: this.abort.signal,
         onEvent: (event) => this.onEvent(event),
+        onTaskOutput: (taskId, output) => this.outputs.keep(taskId, output),
+        ...(Object.keys(completed).length > 0 ? { completed } : {}),
         exposeParametersAsEnv: true,
       });
     } catch (error) {
@@ -348,8 +378,17 @@ export class WorkerHost {
       throw error;
     }
 
-    this.recorder.applyResult(result);
-    await this.recorder.flush();
+    // Tasks taken over from an earlier attempt keep the states they were recorded with.
+    const recorded = this.claimedRun?.task_states ?? {};
+    const tasks = { ...result.tasks };
+    for (const id of Object.keys(tasks)) {
+      if (tasks[id]?.attempts === 0 && tasks[id]?.status === "SUCCEEDED" && recorded[id]) {
+        tasks[id] = recorded[id];
+      }
+    }
+    this.recorder.applyResult({ tasks });
+    // Outputs are on record before the status: a re-run from the failure reads them.
+    await Promise.all([this.recorder.flush(), this.outputs.flush()]);
     if (this.interruption) return this.recordInterruption();
     return this.recordResult(result);
   }
@@ -394,6 +433,27 @@ export class WorkerHost {
     this.claimed = true;
     this.claimedRun = claimed;
     this.mark("run_claimed");
+  }
+
+  /** Outputs an earlier attempt (or the run re-run from its failure) kept: those tasks are done. */
+  private async completedTasks(): Promise<Record<string, unknown>> {
+    const run = this.claimedRun;
+    if (!run?.task_outputs) return {};
+    const completed = await readKeptOutputs(run, this.deps.store, (taskId, error) =>
+      this.logger.warn(`the kept output of task ${taskId} cannot be read; it runs again`, {
+        event_type: "task_output_unreadable",
+        task_id: taskId,
+        error: message(error),
+      }),
+    );
+    const ids = Object.keys(completed);
+    if (ids.length > 0) {
+      this.logger.info(`resuming: ${ids.length} task(s) already succeeded and are not run again`, {
+        event_type: "run_resumed",
+        completed_tasks: ids.slice(0, 100),
+      });
+    }
+    return completed;
   }
 
   private async loadParameters(): Promise<Record<string, Json>> {
@@ -491,7 +551,13 @@ export class WorkerHost {
     if (cancelRequested) {
       return this.finish("CANCELLED", EXIT_CODES.cancelled, { error_message: "Run cancelled" });
     }
-    return this.fail(reason, EXIT_CODES.interrupted, new Error(reason));
+    // The infrastructure stopped us: save what we have; reconciliation decides what comes next.
+    await this.recorder.flush();
+    await this.outputs.flush();
+    this.logger.warn(`${reason}; the run is left for reconciliation to relaunch or end`, {
+      event_type: "run_interrupted",
+    });
+    return { exitCode: EXIT_CODES.interrupted, status: "RUNNING", errorMessage: reason };
   }
 
   /** A failure before or around the executor: FAILED with the reason when the run was claimed. */

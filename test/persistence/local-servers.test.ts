@@ -26,6 +26,7 @@ it("ensureTables creates the schema's tables and indexes, and is idempotent", as
       "by_org",
       "by_org_flow",
       "by_org_status",
+      "by_task_arn",
     ]);
     expect(
       runs.Table?.GlobalSecondaryIndexes?.every((i) => i.Projection?.ProjectionType === "ALL"),
