@@ -144,6 +144,8 @@ export const stackConfigSchema = z
     lambdaImageUri: z.string().min(1).optional(),
     vpc: vpcSchema.default({ create: true }),
     defaultWorkloadProfile: workloadProfileSchema.optional(),
+    /** Relaunches after infrastructure failures when a launch does not say. Default 2 (the runtime's). */
+    maxRelaunches: z.int().min(0).max(10).optional(),
     apiAuth: apiAuthSchema.default({ mode: "iam" }),
     logRetentionDays: logRetentionSchema.optional(),
     traceExpirationDays: z.int().min(1).max(3650).optional(),
@@ -221,6 +223,7 @@ export const stackConfigSchema = z
       workerImage,
       vpc,
       defaultWorkloadProfile: input.defaultWorkloadProfile ?? defaults.workloadProfile,
+      maxRelaunches: input.maxRelaunches,
       apiAuth: input.apiAuth,
       logRetentionDays: input.logRetentionDays ?? defaults.logRetentionDays,
       traceExpirationDays: input.traceExpirationDays ?? defaults.traceExpirationDays,

@@ -76,6 +76,7 @@ export class DagyStack extends Stack {
       resourcePrefix: config.resourcePrefix,
       environment: config.environment,
       apiAuth: config.apiAuth,
+      ...(config.maxRelaunches !== undefined ? { maxRelaunches: config.maxRelaunches } : {}),
       logRetention,
       removalPolicy,
       storage: this.storage,
