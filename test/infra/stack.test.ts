@@ -43,6 +43,7 @@ beforeAll(() => {
       orgClaim: "custom:org",
     },
     secretArnPatterns: ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/*"],
+    secretsKmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     schedules: [
       {
         name: "etl-daily",
@@ -835,6 +836,40 @@ describe("api", () => {
         Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
       },
       DefaultRouteSettings: { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 },
+    });
+  });
+});
+
+describe("secrets", () => {
+  test("a customer-managed key for secrets lets the execution role decrypt through Secrets Manager only", () => {
+    const template = t("variant");
+    const role = logicalIdByPrefix(template, "AWS::IAM::Role", "ComputeExecutionRole");
+    expect(statementWith(statementsOfRole(template, role), "kms:Decrypt")).toEqual({
+      Effect: "Allow",
+      Action: "kms:Decrypt",
+      Resource: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+      Condition: {
+        StringEquals: {
+          "kms:ViaService": {
+            "Fn::Join": ["", ["secretsmanager.", ref("AWS::Region"), ".amazonaws.com"]],
+          },
+        },
+      },
+    });
+    // Without one, no KMS permission at all.
+    const develop = t("develop");
+    const developRole = logicalIdByPrefix(develop, "AWS::IAM::Role", "ComputeExecutionRole");
+    expect(statementsWith(statementsOfRole(develop, developRole), "kms:Decrypt")).toEqual([]);
+  });
+
+  test("the api checks secrets against the execution role's patterns and the app's name prefix", () => {
+    const template = t("develop");
+    const api = Object.values(template.findResources("AWS::Lambda::Function")).find((f) =>
+      String(f.Properties.FunctionName).endsWith("-api"),
+    )!;
+    expect(api.Properties.Environment.Variables).toMatchObject({
+      DAGY_SECRET_NAME_PREFIX: "dagy/",
+      DAGY_SECRET_ARN_PATTERNS: expect.anything(),
     });
   });
 });

@@ -46,6 +46,8 @@ export interface ComputeConstructProps {
    * are patterns. Default `arn:<partition>:secretsmanager:<region>:<account>:secret:<appName>/*`.
    */
   readonly secretArnPatterns?: readonly string[];
+  /** Customer-managed key of the secrets: the execution role may decrypt with it. */
+  readonly secretsKmsKeyArn?: string;
 }
 
 /**
@@ -184,6 +186,20 @@ export class ComputeConstruct extends Construct {
       }),
     ]);
     this.secretNamePrefix = `${props.appName}/`;
+    if (props.secretsKmsKeyArn !== undefined) {
+      this.executionRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ["kms:Decrypt"],
+          resources: [props.secretsKmsKeyArn],
+          // Only when Secrets Manager asks on the role's behalf, not for direct use of the key.
+          conditions: {
+            StringEquals: {
+              "kms:ViaService": `secretsmanager.${Stack.of(this).region}.amazonaws.com`,
+            },
+          },
+        }),
+      );
+    }
     this.executionRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ["secretsmanager:GetSecretValue"],
