@@ -96,7 +96,12 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
   "task-events": {
     required: LAUNCHER_VARIABLES,
     ecsOnly: ECS_LAUNCHER_VARIABLES,
-    optional: [...COMMON_OPTIONAL, LAUNCHER_ENV.workerImage, HANDLER_ENV.maxRelaunches],
+    optional: [
+      ...COMMON_OPTIONAL,
+      LAUNCHER_ENV.workerImage,
+      FUNCTION_ENV.defaultWorkloadProfile,
+      HANDLER_ENV.maxRelaunches,
+    ],
   },
   reconcile: {
     required: LAUNCHER_VARIABLES,
@@ -104,6 +109,7 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
     optional: [
       ...COMMON_OPTIONAL,
       LAUNCHER_ENV.workerImage,
+      FUNCTION_ENV.defaultWorkloadProfile,
       HANDLER_ENV.maxRelaunches,
       HANDLER_ENV.reconcileQueuedMinutes,
       HANDLER_ENV.reconcileRunningMinutes,

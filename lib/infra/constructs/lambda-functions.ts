@@ -149,7 +149,9 @@ export class LambdaFunctionsConstruct extends Construct {
       })
       .setEnvironment(PLATFORM_ENV.flowsTable, storage.tables.flows.tableName)
       .setEnvironment(PLATFORM_ENV.deploymentsTable, storage.tables.deployments.tableName)
-      .setEnvironment(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages.tableName);
+      .setEnvironment(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages.tableName)
+      // A relaunch of a run that named no size gets the environment's size, as its launch did.
+      .setEnvironment(FUNCTION_ENV.defaultWorkloadProfile, props.defaultWorkloadProfile);
     compute.grantLaunch(fn.function);
   }
 
