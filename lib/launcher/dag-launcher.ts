@@ -22,7 +22,7 @@ import { WORKER_CONTAINER_NAME } from "../config/worker-container";
 import { errorCode, ForbiddenError, NotFoundError, ValidationError } from "../errors";
 import { createJsonLogger, stderrLines, type JsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
-import type { FlowRecord, OomPolicy, RunAttempt, RunRecord } from "../persistence/records";
+import type { FlowRecord, OomPolicy, RunRecord } from "../persistence/records";
 import type { TableNames } from "../persistence/schema";
 import { emfLine, RUN_METRICS, type MetricSink } from "../metrics";
 import type { Json } from "../sdk/types";
@@ -59,17 +59,22 @@ import {
   type ParameterCarrier,
 } from "./parameter-placement";
 import { parseLaunchRequest } from "./request";
+import {
+  attemptRecord,
+  relaunchSpec,
+  rerunRequest,
+  rerunSeed,
+  type AttemptResources,
+} from "./attempts";
 import { LaunchIdempotency } from "./launch-idempotency";
 import { queuedRunRecord, type RerunSeed } from "./run-record";
 import {
   DEFAULT_MAX_RELAUNCHES,
-  type CapacityProvider,
   type ComputeBackend,
   type DagLaunchRequest,
   type DagLaunchResult,
   type SubmitOptions,
   type SubmitResult,
-  type WorkloadProfile,
 } from "./types";
 
 /** How one launch is submitted (a batch's deadline) and whether it re-runs another run. */
@@ -93,35 +98,9 @@ export type {
 } from "./launcher-options";
 export type { BatchLaunchCommon, BatchLaunchRequest } from "./batch-launch";
 export { RUN_RECORD_PARAMETERS_MAX_BYTES } from "./parameter-placement";
+export type { AttemptResources } from "./attempts";
 
 type Env = Readonly<Record<string, string | undefined>>;
-
-/** The resources of one attempt: what a relaunch may change (bigger profile, on-demand). */
-export interface AttemptResources {
-  readonly workloadProfile?: WorkloadProfile;
-  readonly cpu: string;
-  readonly memory: string;
-  readonly capacityProvider: CapacityProvider;
-}
-
-function attemptRecord(
-  taskArn: string,
-  attempt: number,
-  resources: AttemptResources,
-  now: Date,
-): RunAttempt {
-  return {
-    attempt,
-    task_arn: taskArn,
-    ...(resources.workloadProfile !== undefined
-      ? { workload_profile: resources.workloadProfile }
-      : {}),
-    cpu: resources.cpu,
-    memory: resources.memory,
-    capacity_provider: resources.capacityProvider,
-    started_at: now.toISOString(),
-  };
-}
 
 /** The flow's own `oomPolicy` (dag options), from its registered spec. */
 function flowOomPolicy(flow: FlowRecord): OomPolicy | undefined {
@@ -282,41 +261,12 @@ export class DagLauncher {
    */
   async relaunch(run: RunRecord, next: AttemptResources): Promise<SubmitResult> {
     const attempt = (run.attempts?.length ?? 0) + 1;
-    const secretsEnv = run.secrets_env ?? {};
-    const environment = buildWorkerEnvironment({
-      runId: run.run_id,
-      orgId: run.org_id,
-      flowName: run.flow_name,
-      flowVersion: run.flow_version,
-      artifactUri: run.artifact_s3_uri,
-      artifactSha256: run.artifact_sha256,
-      environment: run.environment,
-      correlationId: run.correlation_id,
-      depPackageUris: run.dep_package_uris,
-      secretNames: run.secret_names,
+    const spec = relaunchSpec(run, next, attempt, {
       runsTable: this.tables.runs,
       tracesBucket: this.options.tracesBucket ?? "",
-      // The record holds the parameters (or where they were spilled): the worker reads them there.
-      ...(run.parameters_uri !== undefined
-        ? { parametersUri: run.parameters_uri }
-        : { parametersInRun: true as const }),
       ...(this.options.logGroup !== undefined ? { logGroup: this.options.logGroup } : {}),
       ...(this.options.region !== undefined ? { region: this.options.region } : {}),
-      ...(run.extra_env_vars !== undefined ? { extraEnvVars: run.extra_env_vars } : {}),
     });
-    const spec = {
-      runId: run.run_id,
-      orgId: run.org_id,
-      flowName: run.flow_name,
-      environment,
-      cpu: next.cpu,
-      memory: next.memory,
-      ephemeralStorageGib: run.ephemeral_storage_gib ?? 21,
-      capacityProvider: next.capacityProvider,
-      secretsEnv,
-      attempt,
-      ...(next.workloadProfile !== undefined ? { workloadProfile: next.workloadProfile } : {}),
-    };
     const submitted = await this.backend.submit(spec);
     const recorded = await this.persistence.runs.recordAttempt(
       run.run_id,
@@ -354,42 +304,8 @@ export class DagLauncher {
         Json
       >;
     }
-    const request: DagLaunchRequest = {
-      flowName: source.flow_name,
-      orgId: source.org_id,
-      flowVersion: source.flow_version,
-      parameters: parameters ?? {},
-      environment: source.environment,
-      ...(source.deployment_name ? { deploymentName: source.deployment_name } : {}),
-      ...(source.workload_profile !== undefined
-        ? { workloadProfile: source.workload_profile as WorkloadProfile }
-        : { cpu: source.cpu, memory: source.memory }),
-      ...(source.ephemeral_storage_gib !== undefined
-        ? { ephemeralStorageGib: source.ephemeral_storage_gib }
-        : {}),
-      ...(source.capacity_provider !== undefined
-        ? { capacityProvider: source.capacity_provider }
-        : {}),
-      ...(source.extra_env_vars !== undefined ? { extraEnvVars: source.extra_env_vars } : {}),
-      ...(source.secrets_env !== undefined ? { secretsEnv: source.secrets_env } : {}),
-      ...(source.max_relaunches !== undefined ? { maxRelaunches: source.max_relaunches } : {}),
-      ...(source.oom_policy !== undefined ? { oomPolicy: source.oom_policy } : {}),
-      metadata: source.metadata ?? {},
-      triggerSource: overrides.triggerSource ?? "rerun",
-      ...(overrides.triggeredBy !== undefined ? { triggeredBy: overrides.triggeredBy } : {}),
-    };
-    const seed: RerunSeed = { of: source.run_id, from };
-    if (from === "failure") {
-      const states: NonNullable<RerunSeed["taskStates"]> = {};
-      const outputs: NonNullable<RerunSeed["taskOutputs"]> = {};
-      for (const [taskId, state] of Object.entries(source.task_states ?? {})) {
-        const output = source.task_outputs?.[taskId];
-        if (state.status !== "SUCCEEDED" || output === undefined || output.not_kept) continue;
-        states[taskId] = state;
-        outputs[taskId] = output;
-      }
-      Object.assign(seed, { taskStates: states, taskOutputs: outputs });
-    }
+    const request = rerunRequest(source, parameters ?? {}, overrides);
+    const seed = rerunSeed(source, from);
     const result = await this.launch(request, { rerun: seed });
     if (result.runId) await this.persistence.runs.addRerun(source.run_id, result.runId);
     return result;
