@@ -40,7 +40,8 @@ export const FLOWS_TABLE: TableDef = {
  * runs: one item per run, keyed by `run_id`. Index keys are composite attributes written with
  * the run: `org_flow` = `<org_id>#<flow_name>`, `org_status` = `<org_id>#<status>`.
  * `active_status` is present only while the run is QUEUED or RUNNING (a sparse index the
- * reconciliation sweep reads). Idempotency records live here too, under
+ * reconciliation sweep reads). `parent_run_id` is present only on the child runs of an isolated
+ * map (`by_parent`, sparse: lists a run's children in launch order). Idempotency records live here too, under
  * `run_id` = `idempotency#<org_id>#<key>`, expiring through `expires_at`.
  */
 export const RUNS_TABLE: TableDef = {
@@ -66,6 +67,11 @@ export const RUNS_TABLE: TableDef = {
       indexName: "by_active_status",
       partitionKey: { name: "active_status", type: "S" },
       sortKey: { name: "updated_at", type: "S" },
+    },
+    {
+      indexName: "by_parent",
+      partitionKey: { name: "parent_run_id", type: "S" },
+      sortKey: { name: "created_at", type: "S" },
     },
   ],
   ttlAttribute: "expires_at",

@@ -58,6 +58,8 @@ export interface ListRunsInput {
   readonly orgId?: string;
   readonly flowName?: string;
   readonly status?: RunRecord["status"];
+  /** Only the children of this run (an isolated map's child runs), in launch order. */
+  readonly parentRunId?: string;
   readonly limit: number;
   readonly nextToken?: string;
 }
@@ -66,8 +68,28 @@ export class RunsService {
   constructor(private readonly deps: RunsServiceDeps) {}
 
   /** `trigger` is the edge's name for itself: `api`, `schedule`, `cli`, ... */
-  launch(caller: Caller, input: LaunchInput, trigger: string): Promise<DagLaunchResult> {
-    return this.deps.launcher.launch(this.request(caller, input, trigger));
+  async launch(caller: Caller, input: LaunchInput, trigger: string): Promise<DagLaunchResult> {
+    const request = this.request(caller, input, trigger);
+    if (request.parentRunId !== undefined)
+      await this.checkParent(request.orgId, request.parentRunId);
+    return this.deps.launcher.launch(request);
+  }
+
+  /**
+   * A child run names a parent of the same org that is still active: anything else would
+   * attach a run to another org's tree, or to a parent that can no longer join it.
+   */
+  private async checkParent(orgId: string, parentRunId: string): Promise<void> {
+    const parent = await this.deps.launcher.getRunStatus(parentRunId, { orgId });
+    if (!parent) {
+      throw new ValidationError(`parent_run_id: run ${parentRunId} not found`, "parent_run_id");
+    }
+    if (parent.status !== "RUNNING" && parent.status !== "QUEUED") {
+      throw new ValidationError(
+        `parent_run_id: run ${parentRunId} is ${parent.status}; children are launched only for an active run`,
+        "parent_run_id",
+      );
+    }
   }
 
   /** Builds the launcher request a caller may make: org decided, audit trail set. */
@@ -78,7 +100,8 @@ export class RunsService {
       ...(this.deps.environment ? { environment: this.deps.environment } : {}),
       ...input,
       orgId,
-      triggerSource: trigger,
+      // A child of an isolated map says so, whichever edge carried its launch.
+      triggerSource: input.parentRunId !== undefined ? "map" : trigger,
       ...(triggeredBy !== undefined ? { triggeredBy } : {}),
     };
   }
@@ -111,6 +134,8 @@ export class RunsService {
         trigger,
       );
     });
+    const parents = new Set(requests.flatMap((r) => (r.parentRunId ? [r.parentRunId] : [])));
+    for (const parentRunId of parents) await this.checkParent(orgId, parentRunId);
     return this.deps.launcher.launchBatch(
       requests,
       {
@@ -135,6 +160,7 @@ export class RunsService {
       orgId,
       ...(input.flowName !== undefined ? { flowName: input.flowName } : {}),
       ...(input.status !== undefined ? { status: input.status } : {}),
+      ...(input.parentRunId !== undefined ? { parentRunId: input.parentRunId } : {}),
       limit: input.limit,
       ...(input.nextToken !== undefined ? { nextToken: input.nextToken } : {}),
     });
