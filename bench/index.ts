@@ -11,6 +11,7 @@ const BENCHMARKS = [
   "platform",
   "handlers",
   "synth",
+  "console",
 ] as const;
 
 async function main(): Promise<void> {

@@ -84,6 +84,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (require("./deployments") as typeof import("./deployments")).command,
   },
   {
+    name: "console",
+    summary: "Serve the run console on 127.0.0.1 for the local platform, a --url or a stack",
+    load: async () => (require("./console") as typeof import("./console")).command,
+  },
+  {
     name: "schedules",
     summary: "List, create or delete runtime schedules",
     load: async () => (require("./schedules") as typeof import("./schedules")).command,

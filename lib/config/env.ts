@@ -134,6 +134,10 @@ export const FUNCTION_ENV = {
   scheduleRulePrefix: "DAGY_SCHEDULE_RULE_PREFIX",
   /** Target of runtime schedule rules: the launch function's ARN. */
   launchFunctionArn: "DAGY_LAUNCH_FUNCTION_ARN",
+  /** Comma-separated Secrets Manager ARN patterns launches may name (the execution role's). */
+  secretArnPatterns: "DAGY_SECRET_ARN_PATTERNS",
+  /** `<appName>/`: in JWT mode a caller's secrets must be named `<prefix><org_id>/...`. */
+  secretNamePrefix: "DAGY_SECRET_NAME_PREFIX",
 } as const;
 
 /**

@@ -72,6 +72,8 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
       FUNCTION_ENV.apiOrgClaim,
       FUNCTION_ENV.launchFunctionArn,
       FUNCTION_ENV.scheduleRulePrefix,
+      FUNCTION_ENV.secretArnPatterns,
+      FUNCTION_ENV.secretNamePrefix,
       HANDLER_ENV.schedulerRoleArn,
       HANDLER_ENV.schedulerGroup,
     ],
@@ -157,6 +159,8 @@ export interface RuntimeConfig {
     readonly schedulerGroup?: string;
   };
   readonly reconcile: { readonly queuedAfterMs: number; readonly runningAfterMs: number };
+  /** Which secrets launches may name; no patterns: any well-formed ARN (local platform). */
+  readonly secrets: { readonly arnPatterns: readonly string[]; readonly namePrefix?: string };
   readonly localSecretsFile?: string;
 }
 
@@ -275,6 +279,10 @@ export function parseRuntimeConfig(env: Env, entryPoint: EntryPoint): RuntimeCon
       runningAfterMs:
         ((values.get(HANDLER_ENV.reconcileRunningMinutes) as number | undefined) ??
           DEFAULT_RUNNING_MINUTES) * 60_000,
+    },
+    secrets: {
+      arnPatterns: parseList(get(FUNCTION_ENV.secretArnPatterns)),
+      ...opt("namePrefix", FUNCTION_ENV.secretNamePrefix),
     },
     ...opt("localSecretsFile", PLATFORM_ENV.localSecretsFile),
   };

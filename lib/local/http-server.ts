@@ -170,6 +170,8 @@ export interface HttpApiServerOptions {
   readonly onRequest?: (info: RequestLogEntry) => void;
   /** Called when the handler throws (the client gets a 500 without details). */
   readonly onError?: (error: unknown, event: HttpApiEvent) => void;
+  /** Serves requests it claims (returns true), e.g. the console's files, before the API sees them. */
+  readonly intercept?: (req: IncomingMessage, res: ServerResponse) => boolean;
 }
 
 export interface RequestLogEntry {
@@ -356,6 +358,10 @@ export async function startHttpApiServer(options: HttpApiServerOptions): Promise
         statusCode,
         durationMs: Date.now() - started,
       });
+    if (options.intercept?.(req, res)) {
+      res.on("finish", () => finish(res.statusCode));
+      return;
+    }
     void (async () => {
       const declaresBody =
         req.headers["transfer-encoding"] !== undefined ||

@@ -14,6 +14,7 @@ import { buildFlow } from "../bundler/build";
 import { createDataClients, destroyDataClients, type DataClients } from "../aws/clients";
 import { FUNCTION_ENV, LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
 import { parseRuntimeConfig } from "../config/runtime";
+import { createConsoleHandler } from "../console/server";
 import { ConfigurationError } from "../errors";
 import { DagLauncher } from "../launcher/dag-launcher";
 import { LocalBackend, localTaskArn, type LocalWorkerExit } from "../launcher/local-backend";
@@ -514,6 +515,10 @@ export async function startLocalPlatform(
     try {
       server = await startHttpApiServer({
         handler: (event) => api.handle(event),
+        intercept: createConsoleHandler({
+          defaultOrg: orgId,
+          onError: (error) => log(`console: ${(error as Error).message}`),
+        }),
         host,
         port,
         ...(options.accessLog

@@ -109,6 +109,7 @@ export function createServices(
       : undefined;
   const runs = new RunsService({
     launcher,
+    secrets: config.secrets,
     runs: persistence.runs,
     ...(config.environment !== undefined ? { environment: config.environment } : {}),
     ...(logSource ? { logs: logSource } : {}),
@@ -148,6 +149,7 @@ export function createServices(
           schedules: new SchedulesService({
             store: scheduleStore,
             persistence,
+            secrets: config.secrets,
             ...(config.environment !== undefined ? { environment: config.environment } : {}),
             ...(clock ? { clock } : {}),
           }),

@@ -13,6 +13,7 @@ import type { RunPage, RunListQuery } from "../persistence/runs";
 import type { RunRecord } from "../persistence/records";
 import { actingOrg, callerDescription, requiredOrg, type Caller } from "./caller";
 import type { RunLogPage, RunLogSource, TracebackSource } from "./run-logs";
+import { checkSecretArns, type SecretPolicy } from "./secrets";
 
 /** What the runs service needs from the launcher (DagLauncher satisfies it). */
 export interface RunLauncher {
@@ -52,6 +53,8 @@ export interface RunsServiceDeps {
   readonly tracebacks?: TracebackSource;
   /** Parallel launches in a batch. Default 10. */
   readonly batchConcurrency?: number;
+  /** Which secrets launches may name (lib/services/secrets.ts). Default: any. */
+  readonly secrets?: SecretPolicy;
 }
 
 export interface ListRunsInput {
@@ -95,6 +98,7 @@ export class RunsService {
   /** Builds the launcher request a caller may make: org decided, audit trail set. */
   request(caller: Caller, input: LaunchInput, trigger: string): DagLaunchRequest {
     const orgId = requiredOrg(caller, input.orgId);
+    checkSecretArns(input.secretsEnv, this.deps.secrets ?? { arnPatterns: [] }, caller, orgId);
     const triggeredBy = callerDescription(caller);
     return {
       ...(this.deps.environment ? { environment: this.deps.environment } : {}),

@@ -15,6 +15,7 @@ import { validateScheduleTiming } from "../schedules/validate";
 import type { Schedule, ScheduleService as ScheduleStore } from "../schedules/types";
 import { requiredOrg, type Caller } from "./caller";
 import type { LaunchInput } from "./runs";
+import { checkSecretArns, type SecretPolicy } from "./secrets";
 
 export interface ScheduleInput {
   readonly orgId?: string;
@@ -38,6 +39,8 @@ export interface SchedulesServiceDeps {
   /** What launches default to. */
   readonly environment?: string;
   readonly clock?: () => Date;
+  /** Which secrets a schedule's launches may name. Default: any. */
+  readonly secrets?: SecretPolicy;
 }
 
 export class SchedulesService {
@@ -48,6 +51,12 @@ export class SchedulesService {
 
   async create(caller: Caller, input: ScheduleInput): Promise<ScheduleView> {
     const orgId = requiredOrg(caller, input.orgId);
+    checkSecretArns(
+      input.launch.secretsEnv,
+      this.deps.secrets ?? { arnPatterns: [] },
+      caller,
+      orgId,
+    );
     const next = validateScheduleTiming(input.expression, input.timeZone, this.clock());
     const launch = { ...input.launch };
     // Refuse schedules for flows (or versions) that are not registered: they would only fail.

@@ -47,6 +47,10 @@ export interface ComputeConstructProps {
  * log driver, secret injection) and the least-privilege task role the worker's code runs as.
  */
 export class ComputeConstruct extends Construct {
+  /** Secrets the execution role may read (what launches may name): the api checks them. */
+  secretArnPatterns: readonly string[] = [];
+  /** `<appName>/`: an org's secrets are named `<appName>/<org_id>/...`. */
+  secretNamePrefix = "";
   readonly cluster: ecs.Cluster;
   readonly taskDefinition: ecs.FargateTaskDefinition;
   readonly container: ecs.ContainerDefinition;
@@ -160,14 +164,15 @@ export class ComputeConstruct extends Construct {
   }
 
   private grantSecretInjection(props: ComputeConstructProps): void {
-    const patterns = props.secretArnPatterns ?? [
+    const patterns = (this.secretArnPatterns = props.secretArnPatterns ?? [
       Stack.of(this).formatArn({
         service: "secretsmanager",
         resource: "secret",
         resourceName: `${props.appName}/*`,
         arnFormat: ArnFormat.COLON_RESOURCE_NAME,
       }),
-    ];
+    ]);
+    this.secretNamePrefix = `${props.appName}/`;
     this.executionRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ["secretsmanager:GetSecretValue"],

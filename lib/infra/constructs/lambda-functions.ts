@@ -87,6 +87,11 @@ export class LambdaFunctionsConstruct extends Construct {
     this.configureLauncher(this.launch, props, false);
     this.configureLauncher(this.api, props, true);
     this.api.setEnvironment(FUNCTION_ENV.apiAuthMode, props.apiAuth.mode);
+    // The api refuses secrets outside what the execution role may read, and in JWT mode
+    // another org's (lib/services/secrets.ts).
+    this.api
+      .setEnvironment(FUNCTION_ENV.secretArnPatterns, props.compute.secretArnPatterns.join(","))
+      .setEnvironment(FUNCTION_ENV.secretNamePrefix, props.compute.secretNamePrefix);
     if (props.apiAuth.mode === "jwt") {
       this.api.setEnvironment(FUNCTION_ENV.apiOrgClaim, props.apiAuth.orgClaim);
     }

@@ -1,0 +1,77 @@
+/**
+ * Builds the console's browser bundle with esbuild, from the sources beside this file, in memory.
+ * No step of `npm ci`, `npm test` or `npm start` needs a prebuilt bundle: the first request for
+ * the console builds it (a few hundred milliseconds) and the process keeps it.
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import { build } from "esbuild";
+
+/** The browser code: `lib/console/ui`. */
+export const CONSOLE_UI_DIR = join(__dirname, "ui");
+
+export interface ConsoleAsset {
+  readonly body: Buffer;
+  readonly gzip: Buffer;
+  readonly contentType: string;
+}
+
+export interface ConsoleBundle {
+  /** `app.js` and `app.css`. */
+  readonly assets: ReadonlyMap<string, ConsoleAsset>;
+  /** Short hash of every asset, for cache-busting URLs. */
+  readonly version: string;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+};
+
+export async function buildConsoleBundle(
+  options: { readonly minify?: boolean } = {},
+): Promise<ConsoleBundle> {
+  const result = await build({
+    entryPoints: { app: join(CONSOLE_UI_DIR, "main.tsx") },
+    bundle: true,
+    write: false,
+    outdir: "/console-assets",
+    format: "iife",
+    platform: "browser",
+    target: ["es2020", "chrome100", "firefox100", "safari15"],
+    tsconfig: join(CONSOLE_UI_DIR, "tsconfig.json"),
+    jsx: "automatic",
+    jsxImportSource: "preact",
+    minify: options.minify ?? true,
+    legalComments: "eof",
+    charset: "utf8",
+    logLevel: "silent",
+  });
+  const assets = new Map<string, ConsoleAsset>();
+  const hash = createHash("sha256");
+  for (const file of result.outputFiles) {
+    const name = file.path.slice(file.path.lastIndexOf("/") + 1);
+    const ext = name.slice(name.lastIndexOf("."));
+    const contentType = CONTENT_TYPES[ext];
+    if (contentType === undefined) continue;
+    const body = Buffer.from(file.contents);
+    hash.update(name).update(body);
+    assets.set(name, { body, gzip: gzipSync(body, { level: 9 }), contentType });
+  }
+  if (!assets.has("app.js")) throw new Error("console build produced no app.js");
+  return { assets, version: hash.digest("hex").slice(0, 12) };
+}
+
+let shared: Promise<ConsoleBundle> | undefined;
+
+/** The process's one console bundle, built on first use; a failed build is retried next time. */
+export function consoleBundle(): Promise<ConsoleBundle> {
+  if (shared === undefined) {
+    shared = buildConsoleBundle();
+    shared.catch(() => {
+      shared = undefined;
+    });
+  }
+  return shared;
+}
