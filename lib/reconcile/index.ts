@@ -28,3 +28,4 @@ export {
 } from "./ecs-event";
 export { DESCRIBE_TASKS_BATCH, EcsTaskInspector } from "./ecs-inspector";
 export { cancelledMessage, failureMessage, stopReason } from "./messages";
+export { cancelOrphanedChildren, type ChildCancelDependencies } from "./children";

@@ -2,7 +2,7 @@
  * Runs: launch one or a batch, read, list, cancel, and read a run's log and traceback. Every
  * call names its caller; the org it acts for is decided here (lib/services/caller.ts).
  */
-import { RunNotFoundError, ValidationError } from "../errors";
+import { ConflictError, RunNotFoundError, ValidationError } from "../errors";
 import type {
   BatchLaunchCommon,
   BatchLaunchRequest,
@@ -170,17 +170,46 @@ export class RunsService {
     });
   }
 
-  /** Unknown run or another org's: RunNotFoundError (the guide's 404); terminal: conflict. */
-  cancel(
+  /**
+   * Unknown run or another org's: RunNotFoundError (the guide's 404); terminal: conflict.
+   * The run's active children (an isolated map's) are cancelled with it, at once: not only
+   * when its worker gets round to it.
+   */
+  async cancel(
     caller: Caller,
     runId: string,
     input: { readonly orgId?: string; readonly reason?: string },
   ): Promise<RunRecord> {
     const orgId = actingOrg(caller, input.orgId, false);
-    return this.deps.launcher.cancelRun(runId, {
+    const cancelled = await this.deps.launcher.cancelRun(runId, {
       ...(orgId !== undefined ? { orgId } : {}),
       ...(input.reason !== undefined ? { reason: input.reason } : {}),
     });
+    await this.cancelChildren(cancelled);
+    return cancelled;
+  }
+
+  private async cancelChildren(parent: RunRecord): Promise<void> {
+    const reason = `parent run ${parent.run_id} was cancelled`;
+    let nextToken: string | undefined;
+    do {
+      const page = await this.deps.runs.list({
+        orgId: parent.org_id,
+        parentRunId: parent.run_id,
+        limit: 100,
+        ...(nextToken !== undefined ? { nextToken } : {}),
+      });
+      for (const child of page.items) {
+        if (child.status !== "QUEUED" && child.status !== "RUNNING") continue;
+        await this.deps.launcher
+          .cancelRun(child.run_id, { orgId: child.org_id, reason })
+          .catch((error: unknown) => {
+            // Finished meanwhile: nothing to cancel.
+            if (!(error instanceof ConflictError)) throw error;
+          });
+      }
+      nextToken = page.nextToken;
+    } while (nextToken !== undefined);
   }
 
   /** Log events of a run from `position` (opaque; absent: the beginning). */
