@@ -20,7 +20,15 @@ import type { MapOptions, TaskCallOptions, TaskRef } from "./task";
 import { isTaskRef } from "./task";
 import { buildPlan } from "./plan";
 import { parseTemplate, templateParameterNames } from "./template";
-import type { DagOptions, FlowSpec, Json, MapSpec, TaskContext, TaskOptions } from "./types";
+import type {
+  DagOptions,
+  FlowSpec,
+  Json,
+  MapSpec,
+  MapWorkloadProfile,
+  TaskContext,
+  TaskOptions,
+} from "./types";
 
 /** Default of `DagOptions.version`. */
 export const DEFAULT_DAG_VERSION = "0.0.0";
@@ -141,7 +149,17 @@ class DagBuilder implements ActiveBuilder, RefOwner {
     const map: MapSpec = Object.freeze({
       over: Object.freeze(over),
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-      ...(options.isolate === undefined ? {} : { isolate: options.isolate }),
+      ...(options.isolate === true ||
+      options.itemsPerChild !== undefined ||
+      options.workloadProfile !== undefined
+        ? { isolate: true }
+        : options.isolate === false
+          ? { isolate: false }
+          : {}),
+      ...(options.itemsPerChild === undefined ? {} : { items_per_child: options.itemsPerChild }),
+      ...(options.workloadProfile === undefined
+        ? {}
+        : { workload_profile: options.workloadProfile as MapWorkloadProfile }),
       ...(options.toleratedFailureCount === undefined
         ? {}
         : { tolerated_failure_count: options.toleratedFailureCount }),

@@ -91,6 +91,8 @@ export type IsolatedItemOutcome =
 export interface IsolatedMapRequest {
   /** The mapped task's id. */
   readonly taskId: string;
+  /** Its `map` marker: `items_per_child`, `workload_profile`, … */
+  readonly spec: MapSpec;
   /** The resolved list; item i's outcome is reported as `onItem(i, ...)`. */
   readonly items: readonly unknown[];
   /** Fires when the run is cancelled or stops: the runner should cancel what it launched. */
@@ -555,7 +557,13 @@ class Run {
     let started: Promise<void>;
     try {
       started = Promise.resolve(
-        runner({ taskId: map.id, items: map.items, signal: controller.signal, onItem }),
+        runner({
+          taskId: map.id,
+          spec: this.nodes[map.index]!.map!,
+          items: map.items,
+          signal: controller.signal,
+          onItem,
+        }),
       );
     } catch (error) {
       started = Promise.reject(toError(error));

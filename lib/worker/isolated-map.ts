@@ -60,7 +60,11 @@ export interface ChildLaunchOutcome {
 /** What the parent's worker may ask of the platform. */
 export interface ChildRunApi {
   /** One request for several children; outcomes in request order. Throws when the call failed. */
-  launch(taskId: string, children: readonly ChildLaunch[]): Promise<ChildLaunchOutcome[]>;
+  launch(
+    taskId: string,
+    children: readonly ChildLaunch[],
+    options?: { readonly workloadProfile?: string },
+  ): Promise<ChildLaunchOutcome[]>;
   cancel(runId: string, reason: string): Promise<void>;
 }
 
@@ -74,7 +78,7 @@ export interface ChildRunSource {
 }
 
 export interface IsolatedMapOptions {
-  /** Items per child run. Default 1. */
+  /** Items per child run when the map does not say (`itemsPerChild`). Default 1. */
   readonly itemsPerChild?: number;
   /** Children per launch request. Default 20 (RunTask's sustained rate per second). */
   readonly launchBatchSize?: number;
@@ -122,8 +126,11 @@ export async function runIsolatedMap(
   request: IsolatedMapRequest,
 ): Promise<void> {
   const options = deps.options ?? {};
-  const { taskId, items, signal, onItem } = request;
-  const ranges = childRanges(items.length, Math.max(1, options.itemsPerChild ?? 1));
+  const { taskId, items, signal, onItem, spec } = request;
+  const perChild = spec.items_per_child ?? options.itemsPerChild ?? 1;
+  const ranges = childRanges(items.length, Math.max(1, perChild));
+  const launchOptions =
+    spec.workload_profile !== undefined ? { workloadProfile: spec.workload_profile } : {};
   const batchSize = Math.max(1, Math.min(100, options.launchBatchSize ?? 20));
   const interval = options.launchIntervalMs ?? 1000;
   const maxAttempts = options.maxLaunchAttempts ?? 6;
@@ -156,6 +163,7 @@ export async function runIsolatedMap(
         outcomes = await deps.api.launch(
           taskId,
           batch.map((b) => b.range),
+          launchOptions,
         );
       } catch (error) {
         outcomes = batch.map(() => ({ error: message(error), retryable: true }));
@@ -309,7 +317,11 @@ export class HttpChildRunApi implements ChildRunApi {
     },
   ) {}
 
-  async launch(taskId: string, children: readonly ChildLaunch[]): Promise<ChildLaunchOutcome[]> {
+  async launch(
+    taskId: string,
+    children: readonly ChildLaunch[],
+    options: { readonly workloadProfile?: string } = {},
+  ): Promise<ChildLaunchOutcome[]> {
     const o = this.options;
     const body = {
       org_id: o.orgId,
@@ -319,6 +331,9 @@ export class HttpChildRunApi implements ChildRunApi {
         flow_version: o.flowVersion,
         parameters: o.parameters,
         parent_run_id: o.parentRunId,
+        ...(options.workloadProfile !== undefined
+          ? { workload_profile: options.workloadProfile }
+          : {}),
         map_task: taskId,
         map_items: `${c.first}-${c.last}`,
         correlation_id: `${o.correlationId}:${c.index}`,
