@@ -60,6 +60,9 @@ const INIT_ENV: Record<string, string> = {
   DAGY_DEPLOYMENTS_TABLE: "deployments",
   DAGY_DEP_PACKAGES_TABLE: "dep-packages",
   DAGY_LAUNCH_FUNCTION_ARN: "arn:aws:lambda:us-east-1:123456789012:function:launch",
+  DAGY_ENVIRONMENT: "develop",
+  DAGY_API_AUTH_MODE: "iam",
+  DAGY_ECS_CONTAINER_NAME: "worker",
 };
 
 function median(values: number[]): number {

@@ -1,11 +1,14 @@
 /**
  * Scheduled reconciliation sweep: the safety net for lost task events. Active runs idle for a
- * while are checked with DescribeTasks; stopped or vanished tasks close their runs, and QUEUED
- * runs that never got a task are failed.
+ * while are checked with DescribeTasks; stopped or vanished tasks close (or relaunch) their
+ * runs, tasks stuck PENDING past the start timeout are stopped and their runs relaunched, and
+ * QUEUED runs that never got a task are failed.
  */
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { createDocClient, endpointsOf, regionOption } from "../lib/aws/dynamodb";
 import { parseRuntimeConfig } from "../lib/config/runtime";
+import { DagLauncher } from "../lib/launcher/dag-launcher";
+import { launcherOptionsFromConfig } from "../lib/launcher/from-config";
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
 import { EcsTaskInspector } from "../lib/reconcile/ecs-inspector";
@@ -17,11 +20,13 @@ const logger = createJsonLogger({ component: "reconcile" });
 const persistence = new Persistence(createDocClient(endpointsOf(config)), config.tables, {
   logger,
 });
-const inspector = new EcsTaskInspector(
-  new ECSClient(regionOption(config.region)),
-  config.ecs.clusterArn ?? "",
-  config.ecs.containerName,
-);
+const ecs = new ECSClient(regionOption(config.region));
+const inspector = new EcsTaskInspector(ecs, config.ecs.clusterArn ?? "", config.ecs.containerName);
+const launcher = new DagLauncher(launcherOptionsFromConfig(config), {
+  persistence,
+  ecsClient: ecs,
+  logger,
+});
 
 export const handler = async (): Promise<SweepReport> => {
   const report = await sweepStaleRuns({
@@ -30,10 +35,12 @@ export const handler = async (): Promise<SweepReport> => {
     logger,
     queuedAfterMs: config.reconcile.queuedAfterMs,
     runningAfterMs: config.reconcile.runningAfterMs,
+    relaunch: (run, next) => launcher.relaunch(run, next),
   });
   logger.info("reconciliation sweep done", {
     examined: report.examined,
     closed: report.outcomes.filter((o) => o.action === "failed" || o.action === "cancelled").length,
+    relaunched: report.outcomes.filter((o) => o.action === "relaunched").length,
   });
   return report;
 };

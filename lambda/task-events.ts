@@ -1,10 +1,16 @@
 /**
  * ECS Task State Change handler (EventBridge rule on the worker cluster). A STOPPED Dagy task
- * whose run is still QUEUED or RUNNING is closed: CANCELLED if a cancel was requested, else
- * FAILED with the stop reason and exit code. Errors are thrown so EventBridge retries them.
+ * whose run is still QUEUED or RUNNING is reconciled: CANCELLED if a cancel was requested;
+ * relaunched (bounded) when the infrastructure stopped it — no capacity, a Spot reclaim, a
+ * start error, out of memory with `oom_policy: scale_up`; else FAILED with the stop reason and
+ * exit code. Errors are thrown so EventBridge retries them; every write is conditional, so a
+ * retried or duplicated event relaunches nothing twice.
  */
-import { createDocClient, endpointsOf } from "../lib/aws/dynamodb";
+import { ECSClient } from "@aws-sdk/client-ecs";
+import { createDocClient, endpointsOf, regionOption } from "../lib/aws/dynamodb";
 import { parseRuntimeConfig } from "../lib/config/runtime";
+import { DagLauncher } from "../lib/launcher/dag-launcher";
+import { launcherOptionsFromConfig } from "../lib/launcher/from-config";
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
 import { reconcileEcsTaskEvent, type EcsEventOutcome } from "../lib/reconcile/ecs-event";
@@ -14,11 +20,17 @@ const logger = createJsonLogger({ component: "task-events" });
 const persistence = new Persistence(createDocClient(endpointsOf(config)), config.tables, {
   logger,
 });
+const launcher = new DagLauncher(launcherOptionsFromConfig(config), {
+  persistence,
+  ecsClient: new ECSClient(regionOption(config.region)),
+  logger,
+});
 
 export const handler = (event: unknown): Promise<EcsEventOutcome> =>
   reconcileEcsTaskEvent(event, {
     runs: persistence.runs,
     logger,
+    relaunch: (run, next) => launcher.relaunch(run, next),
     ...(config.ecs.containerName !== undefined
       ? { workerContainer: config.ecs.containerName }
       : {}),

@@ -29,6 +29,7 @@ import {
   API_OWNED_LAUNCH_FIELDS,
   batchBodySchema,
   cancelBodySchema,
+  rerunBodySchema,
   DEFAULT_PAGE_SIZE,
   deploymentSchema,
   flowCommitSchema,
@@ -204,6 +205,22 @@ export function createHandlers(deps: ApiDependencies): Record<RouteName, Handler
         run_id: run.run_id,
         status: run.status,
         cancel_requested: run.cancel_requested ?? false,
+      });
+    },
+
+    async rerunRun({ event, params, caller }) {
+      const body = parseWith(rerunBodySchema, parseJsonBody(event) ?? {});
+      const orgId = requestedOrg(body.org_id, orgQuery(event));
+      const result = await services.runs.rerun(caller, params.runId as string, {
+        from: body.from ?? "start",
+        ...(orgId !== undefined ? { orgId } : {}),
+      });
+      if (result.success) {
+        return jsonResponse(200, { ...launchBody(result), rerun_of: params.runId });
+      }
+      return jsonResponse(httpStatusOf(result.errorCode ?? "launch_failed"), {
+        ...launchBody(result),
+        rerun_of: params.runId,
       });
     },
 

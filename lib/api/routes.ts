@@ -14,6 +14,7 @@ export const API_ROUTES = [
   { name: "launchBatch", method: "POST", path: "/runs/batch" },
   { name: "getRun", method: "GET", path: "/runs/{runId}" },
   { name: "cancelRun", method: "POST", path: "/runs/{runId}/cancel" },
+  { name: "rerunRun", method: "POST", path: "/runs/{runId}/rerun" },
   { name: "getRunLogs", method: "GET", path: "/runs/{runId}/logs" },
   { name: "getRunTraceback", method: "GET", path: "/runs/{runId}/traceback" },
   { name: "listSchedules", method: "GET", path: "/schedules" },

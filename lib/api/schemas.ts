@@ -82,6 +82,11 @@ export const cancelBodySchema = z.strictObject({
   reason: z.optional(optionalText(1024)),
 });
 
+export const rerunBodySchema = z.strictObject({
+  org_id: z.optional(z.string({ error: "must be a string" })),
+  from: z.optional(z.enum(["start", "failure"], { error: 'must be "start" or "failure"' })),
+});
+
 /** The batch envelope; each entry of `requests` is then checked by the launch wire schema. */
 export const batchBodySchema = z.strictObject({
   org_id: z.optional(z.string({ error: "must be a string" })),

@@ -92,9 +92,51 @@ export function runBody(
     exit_code: run.exit_code ?? null,
     stop_reason: run.stop_reason ?? null,
     traceback_uri: run.traceback_uri ?? null,
+    attempts: run.attempts ?? [],
+    relaunches: run.relaunches ?? 0,
+    max_relaunches: run.max_relaunches ?? null,
+    oom_policy: run.oom_policy ?? "fail",
+    task_outputs: outputPreviews(run),
+    rerun_of: run.rerun_of ?? null,
+    rerun_from: run.rerun_from ?? null,
+    reruns: run.reruns ?? [],
     logs,
     traceback: tracebackLink(run, region),
+    // What the run was asked to do. Secrets by name only (their values never pass through
+    // Dagy); extra environment variables by name only (a value may be a credential).
+    parameters: run.parameters ?? null,
+    parameters_uri: run.parameters_uri ?? null,
+    resources: {
+      workload_profile: run.workload_profile ?? null,
+      cpu: run.cpu ?? null,
+      memory: run.memory ?? null,
+      ephemeral_storage_gib: run.ephemeral_storage_gib ?? null,
+      capacity_provider: run.capacity_provider ?? null,
+    },
+    secret_names: run.secret_names,
+    extra_env_var_names: Object.keys(run.extra_env_vars ?? {}).sort(),
+    metadata: run.metadata ?? {},
+    dep_package_uris: run.dep_package_uris,
+    artifact_sha256: run.artifact_sha256,
   };
+}
+
+const PREVIEW_CHARS = 200;
+
+/** Each kept output as a preview: its size, where it is, and its first characters. */
+function outputPreviews(run: RunRecord): Record<string, unknown> {
+  const previews: Record<string, unknown> = {};
+  for (const [taskId, ref] of Object.entries(run.task_outputs ?? {})) {
+    const text = ref.preview ?? ref.json ?? null;
+    previews[taskId] = {
+      bytes: ref.bytes,
+      stored: ref.not_kept !== undefined ? "not_kept" : ref.uri !== undefined ? "s3" : "inline",
+      preview:
+        text !== null && text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS)}…` : text,
+      ...(ref.not_kept !== undefined ? { not_kept: ref.not_kept } : {}),
+    };
+  }
+  return previews;
 }
 
 /** POST /flows/{flowName}/runs: exactly the guide's keys, plus `error` when not submitted. */
@@ -145,6 +187,14 @@ export function scheduleBody(schedule: ScheduleView): Record<string, unknown> {
     resource_name: schedule.resourceName,
     kind: schedule.kind,
     next_fire_at: schedule.nextFireAt ?? null,
+    last_firing: schedule.lastFiring
+      ? {
+          run_id: schedule.lastFiring.runId,
+          status: schedule.lastFiring.status,
+          at: schedule.lastFiring.at,
+          error: schedule.lastFiring.error ?? null,
+        }
+      : null,
   };
 }
 

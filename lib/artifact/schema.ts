@@ -41,6 +41,7 @@ export const flowSpecSchema = z
     ),
     max_parallelism: z.number().int().positive().optional(),
     tags: z.record(z.string(), z.string()).optional(),
+    oom_policy: z.enum(["fail", "scale_up"]).optional(),
     tasks: z.array(taskSchema),
     edges: z.array(z.tuple([z.string(), z.string()])),
   })

@@ -242,6 +242,15 @@ export interface ScheduleBody {
   readonly launch: Record<string, Json>;
   readonly resource_name: string;
   readonly kind: string;
+  /** Next firing (ISO), null when disabled. */
+  readonly next_fire_at?: string | null;
+  /** The newest run a firing launched. */
+  readonly last_firing?: {
+    readonly run_id: string;
+    readonly status: string;
+    readonly at: string;
+    readonly error: string | null;
+  } | null;
 }
 
 /** What an upload route returns: where to PUT the bytes, with exactly these headers. */

@@ -74,6 +74,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (require("./cancel") as typeof import("./cancel")).command,
   },
   {
+    name: "rerun",
+    summary: "Re-run a finished run, from the start or its failure (--from-failure)",
+    load: async () => (require("./rerun") as typeof import("./rerun")).command,
+  },
+  {
     name: "deps",
     summary: "Push or list dependency packages",
     load: async () => (require("./deps") as typeof import("./deps")).command,

@@ -1,7 +1,14 @@
 import type { Json } from "../sdk/types";
 import { parseCommandArgs } from "./args";
 import { EXIT, UsageError, formatTable, type CliCommand } from "./io";
-import { apiClientFor, COMMON_OPTIONS, COMMON_USAGE, orgOf, targetOf } from "./lifecycle";
+import {
+  apiClientFor,
+  COMMON_OPTIONS,
+  COMMON_USAGE,
+  orgOf,
+  shortTime,
+  targetOf,
+} from "./lifecycle";
 import { parseParamFlags, readParamsFile } from "./params";
 
 const usage = `Usage: dagy schedules list [options]
@@ -72,13 +79,26 @@ export const command: CliCommand = {
         } else {
           io.stdout(
             `${formatTable([
-              ["NAME", "FLOW", "EXPRESSION", "TIME ZONE", "ENABLED", "PARAMETERS"],
+              [
+                "NAME",
+                "FLOW",
+                "EXPRESSION",
+                "TIME ZONE",
+                "ENABLED",
+                "NEXT FIRE",
+                "LAST FIRING",
+                "PARAMETERS",
+              ],
               ...schedules.map((s) => [
                 s.name,
                 s.flow_name,
                 s.expression,
                 s.time_zone,
                 s.enabled ? "yes" : "no",
+                s.next_fire_at ? shortTime(s.next_fire_at) : "-",
+                s.last_firing
+                  ? `${s.last_firing.run_id.slice(0, 8)} ${s.last_firing.status}${s.last_firing.error ? `: ${s.last_firing.error}` : ""}`
+                  : "-",
                 JSON.stringify(s.launch.parameters ?? {}),
               ]),
             ])}\n`,

@@ -84,17 +84,18 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
     optional: [...COMMON_OPTIONAL, LAUNCHER_ENV.workerImage],
   },
   // The worker container's name defaults to `worker`, the stack's.
+  // Both relaunch runs the infrastructure stopped: they are launchers.
   "task-events": {
-    required: TABLE_VARIABLES,
-    ecsOnly: [],
-    optional: [...COMMON_OPTIONAL, PLATFORM_ENV.containerName],
+    required: LAUNCHER_VARIABLES,
+    ecsOnly: ECS_LAUNCHER_VARIABLES,
+    optional: [...COMMON_OPTIONAL, LAUNCHER_ENV.workerImage],
   },
   reconcile: {
-    required: TABLE_VARIABLES,
-    ecsOnly: [LAUNCHER_ENV.clusterArn],
+    required: LAUNCHER_VARIABLES,
+    ecsOnly: ECS_LAUNCHER_VARIABLES,
     optional: [
       ...COMMON_OPTIONAL,
-      PLATFORM_ENV.containerName,
+      LAUNCHER_ENV.workerImage,
       HANDLER_ENV.reconcileQueuedMinutes,
       HANDLER_ENV.reconcileRunningMinutes,
     ],

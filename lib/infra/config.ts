@@ -165,6 +165,16 @@ export const stackConfigSchema = z
       )
       .min(1)
       .optional(),
+    /**
+     * A customer-managed KMS key the secrets are encrypted with: the execution role may then
+     * `kms:Decrypt` with it (only through Secrets Manager). Default: none (AWS-managed key).
+     */
+    secretsKmsKeyArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, {
+        error: "must be a KMS key ARN, e.g. arn:aws:kms:eu-west-1:123456789012:key/<key-id>",
+      })
+      .optional(),
     schedules: z.array(scheduleSchema).default([]),
     tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
   })
@@ -228,6 +238,7 @@ export const stackConfigSchema = z
       workerLogGroupName:
         input.workerLogGroupName ?? `/ecs/${input.appName}-worker${defaults.workerLogGroupSuffix}`,
       secretArnPatterns: input.secretArnPatterns,
+      secretsKmsKeyArn: input.secretsKmsKeyArn,
       schedules: input.schedules,
       tags: input.tags,
       retainData: defaults.retainData,

@@ -71,6 +71,9 @@ export class DagyStack extends Stack {
       artifactsBucket: this.storage.artifactsBucket,
       tracesBucket: this.storage.tracesBucket,
       secretArnPatterns: config.secretArnPatterns,
+      ...(config.secretsKmsKeyArn !== undefined
+        ? { secretsKmsKeyArn: config.secretsKmsKeyArn }
+        : {}),
     });
     this.functions = new LambdaFunctionsConstruct(this, "Functions", {
       resourcePrefix: config.resourcePrefix,

@@ -22,7 +22,7 @@ import { WORKER_CONTAINER_NAME } from "../config/worker-container";
 import { errorCode, ForbiddenError, NotFoundError, ValidationError } from "../errors";
 import { createJsonLogger, stderrLines, type JsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
-import type { FlowRecord, RunRecord } from "../persistence/records";
+import type { FlowRecord, OomPolicy, RunAttempt, RunRecord } from "../persistence/records";
 import type { TableNames } from "../persistence/schema";
 import type { Json } from "../sdk/types";
 // Direct module imports keep archive code (tar, fflate) out of the launcher's bundle.
@@ -59,8 +59,16 @@ import {
 } from "./parameter-placement";
 import { parseLaunchRequest } from "./request";
 import { LaunchIdempotency } from "./launch-idempotency";
-import { queuedRunRecord } from "./run-record";
-import type { ComputeBackend, DagLaunchRequest, DagLaunchResult } from "./types";
+import { queuedRunRecord, type RerunSeed } from "./run-record";
+import {
+  DEFAULT_MAX_RELAUNCHES,
+  type CapacityProvider,
+  type ComputeBackend,
+  type DagLaunchRequest,
+  type DagLaunchResult,
+  type SubmitResult,
+  type WorkloadProfile,
+} from "./types";
 import {
   buildTaskOverrides,
   buildWorkerEnvironment,
@@ -82,6 +90,43 @@ export type { BatchLaunchCommon, BatchLaunchRequest } from "./batch-launch";
 export { RUN_RECORD_PARAMETERS_MAX_BYTES } from "./parameter-placement";
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** The resources of one attempt: what a relaunch may change (bigger profile, on-demand). */
+export interface AttemptResources {
+  readonly workloadProfile?: WorkloadProfile;
+  readonly cpu: string;
+  readonly memory: string;
+  readonly capacityProvider: CapacityProvider;
+}
+
+function attemptRecord(
+  taskArn: string,
+  attempt: number,
+  resources: AttemptResources,
+  now: Date,
+): RunAttempt {
+  return {
+    attempt,
+    task_arn: taskArn,
+    ...(resources.workloadProfile !== undefined
+      ? { workload_profile: resources.workloadProfile }
+      : {}),
+    cpu: resources.cpu,
+    memory: resources.memory,
+    capacity_provider: resources.capacityProvider,
+    started_at: now.toISOString(),
+  };
+}
+
+/** The flow's own `oomPolicy` (dag options), from its registered spec. */
+function flowOomPolicy(flow: FlowRecord): OomPolicy | undefined {
+  try {
+    const policy = (JSON.parse(flow.spec) as { oom_policy?: unknown }).oom_policy;
+    return policy === "scale_up" || policy === "fail" ? policy : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export class DagLauncher {
   private readonly persistence: LauncherPersistence;
@@ -154,7 +199,7 @@ export class DagLauncher {
    * for unknown flows/deployments (nothing written) and for a worker that could not be
    * started (run FAILED).
    */
-  async launch(input: DagLaunchRequest): Promise<DagLaunchResult> {
+  async launch(input: DagLaunchRequest, rerun?: RerunSeed): Promise<DagLaunchResult> {
     const request = parseLaunchRequest(input);
     const resources = resolveResources(request, this.options.defaultWorkloadProfile ?? "medium");
     const metadata = request.metadata ?? {};
@@ -195,7 +240,127 @@ export class DagLauncher {
         throw error;
       }
     }
-    return this.start(request, flow, parameters, depPackageUris, resources);
+    return this.start(request, flow, parameters, depPackageUris, resources, rerun);
+  }
+
+  /**
+   * Starts the next attempt of an active run whose last task the infrastructure stopped
+   * (reconciliation decided so and put the run back in the queue): the same worker environment,
+   * with the resources given. Throws when the backend cannot start it; the caller ends the run.
+   */
+  async relaunch(run: RunRecord, next: AttemptResources): Promise<SubmitResult> {
+    const attempt = (run.attempts?.length ?? 0) + 1;
+    const secretsEnv = run.secrets_env ?? {};
+    const environment = buildWorkerEnvironment({
+      runId: run.run_id,
+      orgId: run.org_id,
+      flowName: run.flow_name,
+      flowVersion: run.flow_version,
+      artifactUri: run.artifact_s3_uri,
+      artifactSha256: run.artifact_sha256,
+      environment: run.environment,
+      correlationId: run.correlation_id,
+      depPackageUris: run.dep_package_uris,
+      secretNames: run.secret_names,
+      runsTable: this.tables.runs,
+      tracesBucket: this.options.tracesBucket ?? "",
+      // The record holds the parameters (or where they were spilled): the worker reads them there.
+      ...(run.parameters_uri !== undefined
+        ? { parametersUri: run.parameters_uri }
+        : { parametersInRun: true as const }),
+      ...(this.options.logGroup !== undefined ? { logGroup: this.options.logGroup } : {}),
+      ...(this.options.region !== undefined ? { region: this.options.region } : {}),
+      ...(run.extra_env_vars !== undefined ? { extraEnvVars: run.extra_env_vars } : {}),
+    });
+    const spec = {
+      runId: run.run_id,
+      orgId: run.org_id,
+      flowName: run.flow_name,
+      environment,
+      cpu: next.cpu,
+      memory: next.memory,
+      ephemeralStorageGib: run.ephemeral_storage_gib ?? 21,
+      capacityProvider: next.capacityProvider,
+      secretsEnv,
+      attempt,
+      ...(next.workloadProfile !== undefined ? { workloadProfile: next.workloadProfile } : {}),
+    };
+    const submitted = await this.backend.submit(spec);
+    const recorded = await this.persistence.runs.recordAttempt(
+      run.run_id,
+      attemptRecord(submitted.taskArn, attempt, next, this.clock()),
+      attempt - 1,
+      { log_stream: submitted.logStream ?? run.log_stream ?? run.run_id },
+    );
+    if (!recorded || recorded.status === "CANCELLED") {
+      // Cancelled (or relaunched by someone else) while we were submitting: stop ours.
+      await this.stopQuietly(submitted.taskArn, "run cancelled while relaunching", run.run_id);
+    }
+    return submitted;
+  }
+
+  /**
+   * A new run of the same flow version and parameters as `source` (`rerun_of` links it back,
+   * the source's `reruns` forward). From `failure`, the source's succeeded tasks keep their
+   * stored outputs and are not executed again.
+   */
+  async rerun(
+    source: RunRecord,
+    from: "start" | "failure",
+    overrides: Pick<DagLaunchRequest, "triggerSource" | "triggeredBy"> = {},
+  ): Promise<DagLaunchResult> {
+    let parameters = source.parameters;
+    if (parameters === undefined && source.parameters_uri !== undefined) {
+      const store = this.store as Partial<Pick<ObjectStore, "get">> | undefined;
+      if (!store?.get) {
+        throw new ValidationError(
+          `run ${source.run_id} keeps its parameters in S3, which this launcher cannot read`,
+        );
+      }
+      parameters = JSON.parse((await store.get(source.parameters_uri)).toString("utf8")) as Record<
+        string,
+        Json
+      >;
+    }
+    const request: DagLaunchRequest = {
+      flowName: source.flow_name,
+      orgId: source.org_id,
+      flowVersion: source.flow_version,
+      parameters: parameters ?? {},
+      environment: source.environment,
+      ...(source.deployment_name ? { deploymentName: source.deployment_name } : {}),
+      ...(source.workload_profile !== undefined
+        ? { workloadProfile: source.workload_profile as WorkloadProfile }
+        : { cpu: source.cpu, memory: source.memory }),
+      ...(source.ephemeral_storage_gib !== undefined
+        ? { ephemeralStorageGib: source.ephemeral_storage_gib }
+        : {}),
+      ...(source.capacity_provider !== undefined
+        ? { capacityProvider: source.capacity_provider }
+        : {}),
+      ...(source.extra_env_vars !== undefined ? { extraEnvVars: source.extra_env_vars } : {}),
+      ...(source.secrets_env !== undefined ? { secretsEnv: source.secrets_env } : {}),
+      ...(source.max_relaunches !== undefined ? { maxRelaunches: source.max_relaunches } : {}),
+      ...(source.oom_policy !== undefined ? { oomPolicy: source.oom_policy } : {}),
+      metadata: source.metadata ?? {},
+      triggerSource: overrides.triggerSource ?? "rerun",
+      ...(overrides.triggeredBy !== undefined ? { triggeredBy: overrides.triggeredBy } : {}),
+    };
+    const seed: RerunSeed = { of: source.run_id, from };
+    if (from === "failure") {
+      const states: NonNullable<RerunSeed["taskStates"]> = {};
+      const outputs: NonNullable<RerunSeed["taskOutputs"]> = {};
+      for (const [taskId, state] of Object.entries(source.task_states ?? {})) {
+        const output = source.task_outputs?.[taskId];
+        if (state.status !== "SUCCEEDED" || output === undefined || output.not_kept) continue;
+        states[taskId] = state;
+        outputs[taskId] = output;
+      }
+      Object.assign(seed, { taskStates: states, taskOutputs: outputs });
+    }
+    const result = await this.launch(request, seed);
+    if (result.runId) await this.persistence.runs.addRerun(source.run_id, result.runId);
+    return result;
   }
 
   /** Launches many runs with bounded concurrency; see ./batch-launch. */
@@ -249,12 +414,19 @@ export class DagLauncher {
     );
   }
 
-  private async recordTask(runId: string, taskArn: string, logStream: string): Promise<void> {
+  private async recordTask(
+    runId: string,
+    taskArn: string,
+    logStream: string,
+    resources: TaskResources,
+  ): Promise<void> {
     try {
-      const updated = await this.persistence.runs.update(runId, {
-        task_arn: taskArn,
-        log_stream: logStream,
-      });
+      const updated = await this.persistence.runs.recordAttempt(
+        runId,
+        attemptRecord(taskArn, 1, resources, this.clock()),
+        0,
+        { log_stream: logStream },
+      );
       // Cancelled while we were submitting: the task must not run on.
       if (updated?.status === "CANCELLED") {
         await this.stopQuietly(
@@ -292,6 +464,7 @@ export class DagLauncher {
     parameters: Record<string, Json>,
     depPackageUris: string[],
     resources: TaskResources,
+    rerun: RerunSeed | undefined,
   ): Promise<DagLaunchResult> {
     const metadata = request.metadata ?? {};
     const runId = this.newId();
@@ -346,6 +519,10 @@ export class DagLauncher {
           parameters,
           ...(spill ? { parametersUri: spill.uri } : {}),
           createdAt: now,
+          maxRelaunches:
+            request.maxRelaunches ?? this.options.maxRelaunches ?? DEFAULT_MAX_RELAUNCHES,
+          oomPolicy: request.oomPolicy ?? flowOomPolicy(flow) ?? "fail",
+          ...(rerun !== undefined ? { rerun } : {}),
         }),
       );
     } catch (error) {
@@ -388,7 +565,7 @@ export class DagLauncher {
     } catch (error) {
       return failed(error);
     }
-    await this.recordTask(runId, taskArn, logStream);
+    await this.recordTask(runId, taskArn, logStream, resources);
     await this.keys.complete(request, runId);
     return { success: true, runId, flowName: flow.flow_name, taskArn, correlationId, metadata };
   }

@@ -18,7 +18,7 @@ export interface LauncherPersistence {
   readonly flows: Pick<Persistence["flows"], "resolve">;
   readonly runs: Pick<
     Persistence["runs"],
-    "create" | "get" | "transition" | "update" | "requestCancel"
+    "create" | "get" | "transition" | "update" | "requestCancel" | "recordAttempt" | "addRerun"
   >;
   readonly idempotency: Pick<Persistence["idempotency"], "claim" | "complete" | "release">;
   readonly deployments: Pick<Persistence["deployments"], "resolvePackageUris">;
@@ -63,6 +63,8 @@ export interface DagLauncherOptions {
   readonly ecs?: Partial<Omit<EcsBackendOptions, "ecs">>;
   /** Size used when a request names neither a profile nor cpu/memory. Default `medium`. */
   readonly defaultWorkloadProfile?: WorkloadProfile;
+  /** Relaunches after infrastructure failures when a request does not say. Default 2. */
+  readonly maxRelaunches?: number;
 }
 
 export interface DagLauncherDeps {

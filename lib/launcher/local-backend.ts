@@ -16,12 +16,31 @@ import type { ComputeBackend, SubmitResult, WorkerLaunchSpec } from "./types";
 export const LOCAL_TASK_ARN_PREFIX = "local:";
 
 export interface LocalWorkerExit {
+  /** The attempt's task id (`local:<runId>`, `local:<runId>:<attempt>` for relaunches). */
+  readonly taskArn?: string;
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   /** True when the worker was removed from the queue before it started. */
   readonly neverStarted?: boolean;
   /** Why the worker could not be started (spawn failed); the run fails with this reason. */
   readonly error?: string;
+  /**
+   * True when the worker died of heap exhaustion: the local equivalent of ECS killing a
+   * container for memory (the heap limit is derived from the run's memory).
+   */
+  readonly outOfMemory?: boolean;
+}
+
+/** V8's last words when a heap limit is reached. */
+const HEAP_EXHAUSTED = /JavaScript heap out of memory|Reached heap limit/;
+
+/**
+ * The Node heap a worker gets for a task size: three quarters of the memory (MiB), leaving the
+ * rest for code, buffers and native memory as in a container of that size.
+ */
+export function heapLimitMib(memory: string): number | undefined {
+  const mib = Number(memory);
+  return Number.isFinite(mib) && mib > 0 ? Math.floor(mib * 0.75) : undefined;
 }
 
 export interface LocalBackendOptions {
@@ -50,6 +69,11 @@ export interface LocalBackendOptions {
    * Default: PATH, HOME, TMPDIR, TEMP, TMP, SystemRoot, LANG, TZ, NODE_OPTIONS.
    */
   readonly inheritEnv?: readonly string[];
+  /**
+   * Limit each worker's Node heap to its memory (`--max-old-space-size`, see heapLimitMib), so a
+   * run that would be killed for memory on Fargate dies of heap exhaustion here. Default true.
+   */
+  readonly enforceMemory?: boolean;
   /** Called once per run when its worker exits (or leaves the queue): the platform reconciles. */
   readonly onExit?: (runId: string, exit: LocalWorkerExit) => void;
   /**
@@ -86,13 +110,24 @@ export function defaultWorkerCommand(repoRoot = REPO_ROOT): string[] {
   ];
 }
 
-export function localTaskArn(runId: string): string {
-  return `${LOCAL_TASK_ARN_PREFIX}${runId}`;
+export function localTaskArn(runId: string, attempt = 1): string {
+  return attempt > 1
+    ? `${LOCAL_TASK_ARN_PREFIX}${runId}:${attempt}`
+    : `${LOCAL_TASK_ARN_PREFIX}${runId}`;
+}
+
+/** The run id of a local task id (either form). */
+export function runIdOfLocalTask(taskArn: string): string {
+  const id = taskArn.startsWith(LOCAL_TASK_ARN_PREFIX)
+    ? taskArn.slice(LOCAL_TASK_ARN_PREFIX.length)
+    : taskArn;
+  return id.replace(/:\d+$/, "");
 }
 
 interface Job {
   readonly spec: WorkerLaunchSpec;
   readonly env: Record<string, string>;
+  readonly taskArn: string;
 }
 
 interface Running {
@@ -140,19 +175,29 @@ export class LocalBackend implements ComputeBackend {
     if (this.closed) throw new TaskSubmissionError("the local backend is closed");
     // Resolve secrets now, so a missing one fails the launch rather than the worker.
     const env = { ...this.baseEnv(), ...spec.environment, ...this.resolveSecrets(spec.secretsEnv) };
-    this.queue.push({ spec, env });
+    const heap = this.options.enforceMemory === false ? undefined : heapLimitMib(spec.memory);
+    if (heap !== undefined) {
+      env.NODE_OPTIONS = [env.NODE_OPTIONS, `--max-old-space-size=${heap}`]
+        .filter(Boolean)
+        .join(" ");
+    }
+    const taskArn = localTaskArn(spec.runId, spec.attempt);
+    this.queue.push({ spec, env, taskArn });
     this.pump();
-    return { taskArn: localTaskArn(spec.runId), logStream: this.logPath(spec.runId) };
+    return { taskArn, logStream: this.logPath(spec.runId) };
   }
 
   async stop(taskArn: string, _reason: string): Promise<void> {
-    const runId = taskArn.startsWith(LOCAL_TASK_ARN_PREFIX)
-      ? taskArn.slice(LOCAL_TASK_ARN_PREFIX.length)
-      : taskArn;
+    const runId = runIdOfLocalTask(taskArn);
     const queued = this.queue.findIndex((job) => job.spec.runId === runId);
     if (queued !== -1) {
-      this.queue.splice(queued, 1);
-      this.options.onExit?.(runId, { code: null, signal: null, neverStarted: true });
+      const [job] = this.queue.splice(queued, 1);
+      this.options.onExit?.(runId, {
+        taskArn: job?.taskArn ?? taskArn,
+        code: null,
+        signal: null,
+        neverStarted: true,
+      });
       return;
     }
     const running = this.running.get(runId);
@@ -164,7 +209,12 @@ export class LocalBackend implements ComputeBackend {
   async close(): Promise<void> {
     this.closed = true;
     for (const job of this.queue.splice(0)) {
-      this.options.onExit?.(job.spec.runId, { code: null, signal: null, neverStarted: true });
+      this.options.onExit?.(job.spec.runId, {
+        taskArn: job.taskArn,
+        code: null,
+        signal: null,
+        neverStarted: true,
+      });
     }
     const all = [...this.running.values()];
     for (const running of all) this.terminate(running);
@@ -293,6 +343,10 @@ export class LocalBackend implements ComputeBackend {
     }
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });
+    let stderrTail = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      stderrTail = (stderrTail + chunk.toString("utf8")).slice(-4096);
+    });
     let reported = false;
     const exited = new Promise<void>((resolveExit) => {
       const finish = (exit: LocalWorkerExit): void => {
@@ -310,10 +364,22 @@ export class LocalBackend implements ComputeBackend {
       child.on("error", (error) => {
         const reason = startFailure(error);
         log.write(`dagy: could not start the worker: ${reason}\n`);
-        finish({ code: null, signal: null, error: `could not start the worker: ${reason}` });
+        finish({
+          taskArn: job.taskArn,
+          code: null,
+          signal: null,
+          error: `could not start the worker: ${reason}`,
+        });
       });
       // "close" (not "exit") so every byte of output reached the log first.
-      child.on("close", (code, signal) => finish({ code, signal }));
+      child.on("close", (code, signal) =>
+        finish({
+          taskArn: job.taskArn,
+          code,
+          signal,
+          ...(HEAP_EXHAUSTED.test(stderrTail) ? { outOfMemory: true } : {}),
+        }),
+      );
     });
     this.running.set(runId, { child, log, exited });
   }

@@ -23,7 +23,12 @@ import {
   EPHEMERAL_STORAGE_MIN_GIB,
   WORKLOAD_PROFILE_NAMES,
 } from "./fargate";
-import type { CapacityProvider, DagLaunchRequest, WorkloadProfile } from "./types";
+import {
+  MAX_RELAUNCHES_LIMIT,
+  type CapacityProvider,
+  type DagLaunchRequest,
+  type WorkloadProfile,
+} from "./types";
 import { jsonWithoutControlCharacters, plainText } from "../validation/strings";
 
 /** `<first>-<last>` item indexes of a child run of an isolated map. */
@@ -66,6 +71,8 @@ export const LAUNCH_FIELD_WIRE_NAMES = {
   memory: "memory",
   ephemeralStorageGib: "ephemeral_storage_gib",
   capacityProvider: "capacity_provider",
+  maxRelaunches: "max_relaunches",
+  oomPolicy: "oom_policy",
   extraEnvVars: "extra_env_vars",
   secretsEnv: "secrets_env",
   metadata: "metadata",
@@ -170,6 +177,15 @@ const FIELD_SCHEMAS = {
       error: `must be one of ${CAPACITY_PROVIDERS.join(", ")}`,
     }),
   ),
+  maxRelaunches: z.optional(
+    z
+      .int({ error: "must be an integer" })
+      .check(
+        z.gte(0, { error: "must be at least 0" }),
+        z.lte(MAX_RELAUNCHES_LIMIT, { error: `must be at most ${MAX_RELAUNCHES_LIMIT}` }),
+      ),
+  ),
+  oomPolicy: z.optional(z.enum(["fail", "scale_up"], { error: 'must be "fail" or "scale_up"' })),
   extraEnvVars: z.optional(extraEnvVars),
   secretsEnv: z.optional(secretsEnv),
   metadata: z.optional(jsonObject),

@@ -2,8 +2,8 @@
  * A launch as the runs table holds it: the QUEUED record a launch writes, and the launch
  * result read back from a run record when an idempotency key replays it.
  */
-import type { FlowRecord, RunRecord } from "../persistence/records";
-import type { Json } from "../sdk/types";
+import type { FlowRecord, OomPolicy, RunRecord, TaskOutputRef } from "../persistence/records";
+import type { Json, TaskState } from "../sdk/types";
 import type { TaskResources } from "./fargate";
 import type { DagLaunchRequest, DagLaunchResult } from "./types";
 
@@ -19,6 +19,19 @@ export interface QueuedRunInput {
   readonly parameters: Record<string, Json>;
   readonly parametersUri?: string;
   readonly createdAt: Date;
+  readonly maxRelaunches: number;
+  readonly oomPolicy: OomPolicy;
+  /** A re-run: the run it re-runs, and what it keeps of it. */
+  readonly rerun?: RerunSeed;
+}
+
+/** What a re-run takes over from the run it re-runs. */
+export interface RerunSeed {
+  readonly of: string;
+  readonly from: "start" | "failure";
+  /** From failure: the succeeded tasks' states and kept outputs (the worker does not run them). */
+  readonly taskStates?: Record<string, TaskState>;
+  readonly taskOutputs?: Record<string, TaskOutputRef>;
 }
 
 export function queuedRunRecord(input: QueuedRunInput): RunRecord {
@@ -53,6 +66,22 @@ export function queuedRunRecord(input: QueuedRunInput): RunRecord {
     ephemeral_storage_gib: resources.ephemeralStorageGib,
     capacity_provider: resources.capacityProvider,
     ...(request.extraEnvVars !== undefined ? { extra_env_vars: request.extraEnvVars } : {}),
+    ...(request.secretsEnv !== undefined && Object.keys(request.secretsEnv).length > 0
+      ? { secrets_env: request.secretsEnv }
+      : {}),
+    max_relaunches: input.maxRelaunches,
+    relaunches: 0,
+    oom_policy: input.oomPolicy,
+    ...(input.rerun !== undefined
+      ? {
+          rerun_of: input.rerun.of,
+          rerun_from: input.rerun.from,
+          ...(input.rerun.taskStates !== undefined ? { task_states: input.rerun.taskStates } : {}),
+          ...(input.rerun.taskOutputs !== undefined
+            ? { task_outputs: input.rerun.taskOutputs }
+            : {}),
+        }
+      : {}),
     metadata: request.metadata ?? {},
     created_at: createdAt,
     updated_at: createdAt,

@@ -34,6 +34,13 @@ export interface DagLaunchRequest {
   memory?: string;
   ephemeralStorageGib?: number;
   capacityProvider?: CapacityProvider;
+  /**
+   * Relaunches allowed after infrastructure failures (no capacity, Spot interruption, a task
+   * stuck PENDING, out of memory with `oomPolicy: "scale_up"`). Default: the stack's, else 2.
+   */
+  maxRelaunches?: number;
+  /** `scale_up`: relaunch a run killed for memory on the next larger profile. Default: the flow's, else `fail`. */
+  oomPolicy?: "fail" | "scale_up";
   extraEnvVars?: Record<string, string>;
   /** Env name -> Secrets Manager ARN; injected by ECS, values never pass through Dagy. */
   secretsEnv?: Record<string, string>;
@@ -81,7 +88,16 @@ export interface WorkerLaunchSpec {
   readonly capacityProvider: CapacityProvider;
   /** Env name -> secret ARN. */
   readonly secretsEnv: Record<string, string>;
+  /** 1-based attempt of the run this worker is (relaunches are 2, 3, ...). Default 1. */
+  readonly attempt?: number;
+  /** Workload profile the cpu/memory came from, when one did (recorded on the attempt). */
+  readonly workloadProfile?: WorkloadProfile;
 }
+
+/** Default relaunches after infrastructure failures. */
+export const DEFAULT_MAX_RELAUNCHES = 2;
+/** The most relaunches a request or a stack may allow. */
+export const MAX_RELAUNCHES_LIMIT = 10;
 
 export interface SubmitResult {
   /** ECS task ARN, or `local:<runId>` for LocalBackend. */

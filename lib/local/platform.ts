@@ -64,6 +64,10 @@ import {
 /** The repository (package) root: lib/local -> ../.. */
 export const PACKAGE_ROOT = resolve(__dirname, "..", "..");
 
+/** Container reason given to reconciliation for a worker that exhausted its heap. */
+export const LOCAL_OOM_REASON =
+  "OutOfMemoryError: Container killed due to memory usage (the worker's Node heap limit, from the run's memory, was reached)";
+
 /** Error message of runs a previous session left active. */
 export const RESTART_MESSAGE = "Local platform restarted while the run was active";
 /** stoppedReason given to reconciliation for workers stopped by a platform shutdown. */
@@ -380,14 +384,25 @@ export async function startLocalPlatform(
             : exit.signal !== null
               ? `worker process killed by ${exit.signal}`
               : undefined;
+      // A worker that died of heap exhaustion is reported as ECS reports a container killed for
+      // memory, so oom_policy behaves here as it does on Fargate.
       const work = reconcileStoppedTask(
         {
           runId,
-          taskArn: localTaskArn(runId),
-          ...(exitCode !== undefined ? { exitCode } : {}),
+          taskArn: exit.taskArn ?? localTaskArn(runId),
+          ...(exit.outOfMemory
+            ? { exitCode: 137, containerReason: LOCAL_OOM_REASON }
+            : exitCode !== undefined
+              ? { exitCode }
+              : {}),
           ...(stoppedReason !== undefined ? { stoppedReason } : {}),
         },
-        { runs: services.persistence.runs, logger: reconcileLogger },
+        {
+          runs: services.persistence.runs,
+          logger: reconcileLogger,
+          // No relaunches while the platform shuts down: those runs end with the reason.
+          ...(closing ? {} : { relaunch: (run, next) => services.launcher.relaunch(run, next) }),
+        },
       )
         .then(async (outcome: ReconcileOutcome) => {
           const run = await services.persistence.runs.get(runId);

@@ -18,6 +18,7 @@ import {
   ScanCommand,
   ResourceInUseException,
   ResourceNotFoundException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   type AttributeDefinition,
   type AttributeValue,
@@ -236,6 +237,35 @@ function isUnsupportedOperation(error: unknown): boolean {
   return name === "UnknownOperationException" || name === "UnknownOperation";
 }
 
+/** Adds indexes a newer schema defines to a table an older version created (a data dir kept). */
+async function ensureIndexes(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+  def: TableDef,
+): Promise<void> {
+  const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+  const existing = new Set((Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+  for (const index of def.indexes) {
+    if (existing.has(index.indexName)) continue;
+    await dynamodb.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: attributeDefinitions(def),
+        GlobalSecondaryIndexUpdates: [
+          {
+            Create: {
+              IndexName: index.indexName,
+              KeySchema: keySchema(index.partitionKey, index.sortKey),
+              Projection: { ProjectionType: "ALL" },
+            },
+          },
+        ],
+      }),
+    );
+    await waitUntilActive(dynamodb, tableName);
+  }
+}
+
 /**
  * Creates the four tables of `schema.ts` when missing (on-demand billing, every GSI projecting
  * ALL) and waits until they are ACTIVE. Idempotent. Used by the embedded default and tests;
@@ -272,6 +302,7 @@ export async function ensureTables(dynamodb: DynamoDBClient, names: TableNames):
       for (const item of kept) {
         await dynamodb.send(new PutItemCommand({ TableName: tableName, Item: item }));
       }
+      await ensureIndexes(dynamodb, tableName, def);
       if (def.ttlAttribute !== undefined) await ensureTtl(dynamodb, tableName, def.ttlAttribute);
     }),
   );

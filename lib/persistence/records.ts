@@ -19,6 +19,44 @@ export interface FlowRecord {
   description?: string;
 }
 
+/** One ECS task (or local worker) of a run: a run takes one or more, under one run_id. */
+export interface RunAttempt {
+  /** 1-based. */
+  attempt: number;
+  task_arn: string;
+  workload_profile?: string;
+  cpu?: string;
+  memory?: string;
+  capacity_provider?: "FARGATE" | "FARGATE_SPOT";
+  started_at: string;
+  stopped_at?: string;
+  stop_code?: string;
+  exit_code?: number;
+  reason?: string;
+  /** What reconciliation made of the stop: `relaunched`, `failed`, `cancelled`. */
+  outcome?: string;
+}
+
+/**
+ * Where a succeeded task's output is kept, so a relaunched attempt or a re-run can read it back
+ * instead of executing the task again. Small outputs are inline JSON text; larger ones are in S3.
+ */
+export interface TaskOutputRef {
+  /** The output's JSON text (absent: the task returned nothing, or it is at `uri`). */
+  json?: string;
+  uri?: string;
+  bytes: number;
+  /** The first characters of the JSON, for the API and console. */
+  preview?: string;
+  /**
+   * The output was not kept (too large, not JSON, or it contained a secret value that was
+   * redacted): the task is executed again on resume.
+   */
+  not_kept?: string;
+}
+
+export type OomPolicy = "fail" | "scale_up";
+
 export interface RunRecord {
   run_id: string;
   org_id: string;
@@ -70,6 +108,23 @@ export interface RunRecord {
    * executor's JSON log lines remain the complete record.
    */
   task_states_truncated?: boolean;
+  /** The run's ECS tasks, oldest first; the last is the current one. */
+  attempts?: RunAttempt[];
+  /** Relaunches allowed after infrastructure failures (capacity, Spot, start timeout, OOM). */
+  max_relaunches?: number;
+  /** Relaunches made so far. */
+  relaunches?: number;
+  /** `scale_up`: a run killed for memory is relaunched on the next larger workload profile. */
+  oom_policy?: OomPolicy;
+  /** Env name -> Secrets Manager ARN (ARNs, never values): a relaunch or re-run needs them. */
+  secrets_env?: Record<string, string>;
+  /** Outputs of succeeded tasks, by task id. */
+  task_outputs?: Record<string, TaskOutputRef>;
+  /** The run this one re-runs, and from where. */
+  rerun_of?: string;
+  rerun_from?: "start" | "failure";
+  /** Runs that re-run this one, oldest first. */
+  reruns?: string[];
 }
 
 export interface DeploymentRecord {

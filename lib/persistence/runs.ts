@@ -10,6 +10,7 @@
 import {
   GetCommand,
   PutCommand,
+  QueryCommand,
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from "@aws-sdk/lib-dynamodb";
@@ -20,8 +21,8 @@ import {
   IdempotencyRepository,
   type IdempotencyClaim,
 } from "./idempotency";
-import { isConditionalCheckFailed, omit, type Item } from "./internal";
-import type { RunRecord } from "./records";
+import { isConditionalCheckFailed, isValidationException, omit, type Item } from "./internal";
+import type { RunAttempt, RunRecord, TaskOutputRef } from "./records";
 import {
   INTERNAL_ATTRIBUTES,
   assertTransitions,
@@ -32,6 +33,7 @@ import {
 } from "./run-state";
 import { RUN_STATUSES, TERMINAL_STATUSES, type RunStatus } from "./schema";
 import {
+  MAX_TASK_STATES_PER_UPDATE,
   TaskStateRepository,
   defaultPersistenceLogger,
   type PersistenceLogger,
@@ -138,6 +140,10 @@ export class RunRepository {
     from: RunStatus | readonly RunStatus[],
     to: RunStatus,
     fields: Partial<RunRecord> = {},
+    options: {
+      /** Also require the run's current task to be this one (null: that it has none). */
+      readonly taskArn?: string | null;
+    } = {},
   ): Promise<RunRecord | undefined> {
     const fromList: readonly RunStatus[] = typeof from === "string" ? [from] : from;
     assertTransitions(fromList, to);
@@ -147,7 +153,14 @@ export class RunRepository {
     if (orgId === undefined) return undefined;
 
     const update = new UpdateBuilder();
-    const condition = writeTransition(update, orgId, fromList, to, fields, this.now());
+    let condition = writeTransition(update, orgId, fromList, to, fields, this.now());
+    if (options.taskArn !== undefined) {
+      const arn = update.name("task_arn");
+      condition +=
+        options.taskArn === null
+          ? ` AND attribute_not_exists(${arn})`
+          : ` AND ${arn} = ${update.value(options.taskArn)}`;
+    }
     return this.conditionalUpdate(runId, update, condition);
   }
 
@@ -186,6 +199,154 @@ export class RunRepository {
    */
   async mergeTaskStates(runId: string, states: Readonly<Record<string, TaskState>>): Promise<void> {
     await this.taskStates.merge(runId, states);
+  }
+
+  /**
+   * Records a started task as the run's next attempt: sets `task_arn` and appends to `attempts`,
+   * on condition that the run has no current task and exactly `previousAttempts` attempts, so
+   * a duplicate event or a concurrent relaunch cannot add one twice. Returns the new record, or
+   * undefined when the condition failed.
+   */
+  async recordAttempt(
+    runId: string,
+    attempt: RunAttempt,
+    previousAttempts: number,
+    fields: Pick<Partial<RunRecord>, "log_stream"> = {},
+  ): Promise<RunRecord | undefined> {
+    validateRunId(runId);
+    const update = new UpdateBuilder();
+    update.setFields(fields);
+    update.set("task_arn", attempt.task_arn);
+    update.set("updated_at", this.now().toISOString());
+    const attempts = update.name("attempts");
+    const i = update.value([attempt]);
+    const empty = update.value([]);
+    // list_append over if_not_exists: one expression both for the first attempt and the next.
+    const expression = `${update.expression()}, ${attempts} = list_append(if_not_exists(${attempts}, ${empty}), ${i})`;
+    const arn = update.name("task_arn");
+    const count =
+      previousAttempts === 0
+        ? `(attribute_not_exists(${attempts}) OR size(${attempts}) = ${update.value(0)})`
+        : `size(${attempts}) = ${update.value(previousAttempts)}`;
+    const condition = `attribute_exists(${update.name("org_id")}) AND attribute_not_exists(${arn}) AND ${count}`;
+    return this.conditionalUpdate(runId, update, condition, expression);
+  }
+
+  /**
+   * Closes the current attempt (its stop details written into `attempts`) and puts the run
+   * back in the queue for the next: QUEUED, no current task, `relaunches` + 1. Conditional on
+   * the run being active, its current task being `taskArn`, and no cancel requested — so a
+   * repeated stop event, or a cancel racing the relaunch, relaunches nothing. Undefined when
+   * the condition failed.
+   */
+  async beginRelaunch(
+    runId: string,
+    taskArn: string,
+    attempts: readonly RunAttempt[],
+    relaunches: number,
+  ): Promise<RunRecord | undefined> {
+    validateRunId(runId);
+    const orgId = await this.orgOf(runId);
+    if (orgId === undefined) return undefined;
+    const update = new UpdateBuilder();
+    const statusCondition = writeTransition(
+      update,
+      orgId,
+      ["QUEUED", "RUNNING"],
+      "QUEUED",
+      { attempts: [...attempts], relaunches },
+      this.now(),
+    );
+    update.remove("task_arn");
+    const cancel = update.name("cancel_requested");
+    const condition =
+      `${statusCondition} AND ${update.name("task_arn")} = ${update.value(taskArn)}` +
+      ` AND (attribute_not_exists(${cancel}) OR ${cancel} = ${update.value(false)})`;
+    return this.conditionalUpdate(runId, update, condition);
+  }
+
+  /** The run whose current task is `taskArn` (GSI `by_task_arn`), if any. */
+  async findByTaskArn(taskArn: string): Promise<RunRecord | undefined> {
+    if (typeof taskArn !== "string" || taskArn === "" || taskArn.length > 2048) return undefined;
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: "by_task_arn",
+        KeyConditionExpression: "task_arn = :t",
+        ExpressionAttributeValues: { ":t": taskArn },
+        Limit: 2,
+      }),
+    );
+    const item = out.Items?.[0];
+    // The index is eventually consistent: read the run itself.
+    return item && typeof item.run_id === "string" ? this.get(item.run_id) : undefined;
+  }
+
+  /** Writes where succeeded tasks' outputs are kept (one UpdateItem per 100 tasks). */
+  async recordTaskOutputs(
+    runId: string,
+    outputs: Readonly<Record<string, TaskOutputRef>>,
+  ): Promise<void> {
+    validateRunId(runId);
+    const entries = Object.entries(outputs);
+    for (let start = 0; start < entries.length; start += MAX_TASK_STATES_PER_UPDATE) {
+      const names: Record<string, string> = { "#o": "task_outputs", "#org": "org_id" };
+      const values: Record<string, unknown> = {};
+      const sets = entries.slice(start, start + MAX_TASK_STATES_PER_UPDATE).map(([id, ref], i) => {
+        names[`#t${i}`] = id;
+        values[`:t${i}`] = ref;
+        return `#o.#t${i} = :t${i}`;
+      });
+      const send = (
+        expression: string,
+        vals: Record<string, unknown>,
+        attributeNames: Record<string, string> = names,
+      ) =>
+        this.doc.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { run_id: runId },
+            UpdateExpression: expression,
+            ConditionExpression: "attribute_exists(#org)",
+            ExpressionAttributeNames: attributeNames,
+            ExpressionAttributeValues: vals,
+          }),
+        );
+      try {
+        await send(`SET ${sets.join(", ")}`, values);
+      } catch (error) {
+        if (
+          !isValidationException(
+            error,
+            "document path provided in the update expression is invalid",
+          )
+        ) {
+          throw error;
+        }
+        // The first outputs of this run: create the map, then set them.
+        await send(
+          "SET #o = if_not_exists(#o, :empty)",
+          { ":empty": {} },
+          { "#o": "task_outputs", "#org": "org_id" },
+        );
+        await send(`SET ${sets.join(", ")}`, values);
+      }
+    }
+  }
+
+  /** Appends `rerunId` to the run's `reruns` (the link from a run to its re-runs). */
+  async addRerun(runId: string, rerunId: string): Promise<void> {
+    validateRunId(runId);
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { run_id: runId },
+        UpdateExpression: "SET #r = list_append(if_not_exists(#r, :empty), :one)",
+        ConditionExpression: "attribute_exists(#org)",
+        ExpressionAttributeNames: { "#r": "reruns", "#org": "org_id" },
+        ExpressionAttributeValues: { ":empty": [], ":one": [rerunId] },
+      }),
+    );
   }
 
   /** An org's runs, newest first; by flow and/or status when given. */
@@ -260,13 +421,14 @@ export class RunRepository {
     runId: string,
     update: UpdateBuilder,
     condition: string,
+    expression: string = update.expression(),
   ): Promise<RunRecord | undefined> {
     try {
       const out = await this.doc.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { run_id: runId },
-          UpdateExpression: update.expression(),
+          UpdateExpression: expression,
           ConditionExpression: condition,
           ExpressionAttributeNames: update.names,
           ExpressionAttributeValues: update.values,

@@ -40,8 +40,10 @@ export const FLOWS_TABLE: TableDef = {
  * runs: one item per run, keyed by `run_id`. Index keys are composite attributes written with
  * the run: `org_flow` = `<org_id>#<flow_name>`, `org_status` = `<org_id>#<status>`.
  * `active_status` is present only while the run is QUEUED or RUNNING (a sparse index the
- * reconciliation sweep reads). `parent_run_id` is present only on the child runs of an isolated
- * map (`by_parent`, sparse: lists a run's children in launch order). Idempotency records live here too, under
+ * reconciliation sweep reads). `by_task_arn` finds the run of an ECS task whose event does not
+ * carry the run id (sparse too: `task_arn` is absent until a task is started). `parent_run_id`
+ * is present only on the child runs of an isolated map (`by_parent`, sparse: lists a run's
+ * children in launch order). Idempotency records live here too, under
  * `run_id` = `idempotency#<org_id>#<key>`, expiring through `expires_at`.
  */
 export const RUNS_TABLE: TableDef = {
@@ -67,6 +69,10 @@ export const RUNS_TABLE: TableDef = {
       indexName: "by_active_status",
       partitionKey: { name: "active_status", type: "S" },
       sortKey: { name: "updated_at", type: "S" },
+    },
+    {
+      indexName: "by_task_arn",
+      partitionKey: { name: "task_arn", type: "S" },
     },
     {
       indexName: "by_parent",
@@ -125,7 +131,8 @@ export const TERMINAL_STATUSES: readonly RunStatus[] = ["SUCCEEDED", "FAILED", "
 /** Allowed transitions; every status write is a conditional update on the current status. */
 export const ALLOWED_TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> = {
   QUEUED: ["RUNNING", "FAILED", "CANCELLED"],
-  RUNNING: ["SUCCEEDED", "FAILED", "CANCELLED"],
+  // RUNNING -> QUEUED: an attempt stopped by the infrastructure and the run relaunched.
+  RUNNING: ["QUEUED", "SUCCEEDED", "FAILED", "CANCELLED"],
   SUCCEEDED: [],
   FAILED: [],
   CANCELLED: [],

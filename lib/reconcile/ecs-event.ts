@@ -1,8 +1,9 @@
 /**
  * The EventBridge "ECS Task State Change" event, reduced to what reconciliation needs.
  * Events carry no task tags, but they do carry the RunTask overrides, and Dagy puts the run id
- * in the worker's environment overrides (`DAGY_RUN_ID`): that is how a stopped task is tied to
- * its run without an index on task ARNs.
+ * in the worker's environment overrides (`DAGY_RUN_ID`): that ties a stopped task to its run.
+ * When an event's overrides do not name it (AWS may drop them, e.g. from a task that never
+ * started), the run is found by its current task ARN (the runs table's `by_task_arn` index).
  */
 import { WORKER_ENV } from "../config/env";
 import { WORKER_CONTAINER_NAME } from "../config/worker-container";
@@ -116,9 +117,10 @@ export function runIdFromOverrides(detail: EcsTaskDetail): string | undefined {
 export function stoppedTaskFromEcsDetail(
   detail: EcsTaskDetail,
   workerContainer: string = WORKER_CONTAINER_NAME,
+  runIdByArn?: string,
 ): StoppedTask | undefined {
   if (detail.lastStatus !== "STOPPED") return undefined;
-  const runId = runIdFromOverrides(detail);
+  const runId = runIdFromOverrides(detail) ?? runIdByArn;
   if (runId === undefined) return undefined;
   const containers = detail.containers ?? [];
   const worker =
@@ -156,11 +158,15 @@ export async function reconcileEcsTaskEvent(
   if (detail.lastStatus !== "STOPPED") {
     return { action: "ignored", reason: `task is ${detail.lastStatus}, not STOPPED` };
   }
-  const stopped = stoppedTaskFromEcsDetail(detail, deps.workerContainer);
+  const byArn =
+    runIdFromOverrides(detail) === undefined && deps.runs.findByTaskArn
+      ? (await deps.runs.findByTaskArn(detail.taskArn))?.run_id
+      : undefined;
+  const stopped = stoppedTaskFromEcsDetail(detail, deps.workerContainer, byArn);
   if (!stopped) {
     return {
       action: "ignored",
-      reason: `task has no ${WORKER_ENV.runId} override: not a Dagy run`,
+      reason: `task has no ${WORKER_ENV.runId} override and is no run's current task: not a Dagy run`,
     };
   }
   return reconcileStoppedTask(stopped, deps);

@@ -1,5 +1,5 @@
 /** TaskInspector over ECS DescribeTasks (at most 100 tasks per call, as ECS allows). */
-import { DescribeTasksCommand, type ECSClient } from "@aws-sdk/client-ecs";
+import { DescribeTasksCommand, StopTaskCommand, type ECSClient } from "@aws-sdk/client-ecs";
 import { WORKER_CONTAINER_NAME } from "../config/worker-container";
 import type { TaskInspector, TaskObservation } from "./types";
 
@@ -16,6 +16,12 @@ export class EcsTaskInspector implements TaskInspector {
     return taskArn.startsWith("arn:");
   }
 
+  async stop(taskArn: string, reason: string): Promise<void> {
+    await this.ecs.send(
+      new StopTaskCommand({ cluster: this.cluster, task: taskArn, reason: reason.slice(0, 255) }),
+    );
+  }
+
   async describe(taskArns: readonly string[]): Promise<Map<string, TaskObservation>> {
     const result = new Map<string, TaskObservation>();
     const unique = [...new Set(taskArns)];
@@ -29,7 +35,11 @@ export class EcsTaskInspector implements TaskInspector {
       for (const task of out.tasks ?? []) {
         if (!task.taskArn) continue;
         if (task.lastStatus !== "STOPPED") {
-          result.set(task.taskArn, { state: "active", lastStatus: task.lastStatus ?? "UNKNOWN" });
+          result.set(task.taskArn, {
+            state: "active",
+            lastStatus: task.lastStatus ?? "UNKNOWN",
+            ...(task.createdAt !== undefined ? { createdAt: task.createdAt.toISOString() } : {}),
+          });
           continue;
         }
         const containers = task.containers ?? [];

@@ -12,6 +12,7 @@ export {
   reconcileStoppedTask,
   sweepStaleRuns,
   type ReconcileDependencies,
+  type RelaunchRun,
   type ReconcileRunStore,
   type SweepOptions,
 } from "./service";
@@ -29,3 +30,15 @@ export {
 export { DESCRIBE_TASKS_BATCH, EcsTaskInspector } from "./ecs-inspector";
 export { cancelledMessage, failureMessage, stopReason } from "./messages";
 export { cancelOrphanedChildren, type ChildCancelDependencies } from "./children";
+export {
+  DEFAULT_MAX_RELAUNCHES,
+  DEFAULT_START_TIMEOUT_MS,
+  SPOT_FALLBACK_AFTER,
+  START_TIMEOUT_STOP_CODE,
+  decide,
+  nextLargerProfile,
+  relaunchCause,
+  type HealDecision,
+  type NextAttempt,
+  type RelaunchCause,
+} from "./heal";

@@ -51,11 +51,17 @@ export function failureMessage(task: StoppedTask): string {
       task,
     );
   }
+  if (task.stopCode === "StartTimeout") {
+    return withDetail("Worker task did not start in time and was stopped", task);
+  }
   if (task.stopCode === "TaskFailedToStart") {
     return withDetail("Worker task failed to start", task);
   }
   if (task.exitCode === 0) {
     return withDetail("Worker exited without recording an outcome", task);
+  }
+  if (task.exitCode === 4) {
+    return withDetail("Worker was stopped (SIGTERM) before it finished", task);
   }
   if (task.exitCode === 137) {
     return withDetail("Worker was killed (SIGKILL) before recording an outcome", task);

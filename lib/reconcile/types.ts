@@ -23,6 +23,8 @@ export interface StoppedTask {
 export type ReconcileAction =
   /** The run was closed as FAILED. */
   | "failed"
+  /** The infrastructure stopped the attempt: the run is back in the queue on a new task. */
+  | "relaunched"
   /** The run was closed as CANCELLED (a cancel had been requested). */
   | "cancelled"
   /** The worker had already recorded a terminal status: nothing to do. */
@@ -39,11 +41,19 @@ export interface ReconcileOutcome {
   readonly status?: RunStatus;
   /** The error message written, for failed/cancelled runs. */
   readonly errorMessage?: string;
+  /** Relaunched: why, and the new attempt's task. */
+  readonly cause?: string;
+  readonly taskArn?: string;
 }
 
 /** What a compute backend reports about a task. */
 export type TaskObservation =
-  | { readonly state: "active"; readonly lastStatus: string }
+  | {
+      readonly state: "active";
+      readonly lastStatus: string;
+      /** When ECS created the task (ISO): a task PENDING too long is stopped and relaunched. */
+      readonly createdAt?: string;
+    }
   | {
       readonly state: "stopped";
       readonly stopCode?: string;
@@ -59,6 +69,8 @@ export interface TaskInspector {
   describe(taskArns: readonly string[]): Promise<Map<string, TaskObservation>>;
   /** Whether this inspector can tell anything about the id (e.g. ECS ARNs vs `local:` ids). */
   owns(taskArn: string): boolean;
+  /** Stops a task (ECS StopTask); needed to act on a task stuck PENDING. */
+  stop?(taskArn: string, reason: string): Promise<void>;
 }
 
 export interface SweepReport {

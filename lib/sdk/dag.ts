@@ -159,7 +159,7 @@ class DagBuilder implements ActiveBuilder, RefOwner {
       ...(options.itemsPerChild === undefined ? {} : { items_per_child: options.itemsPerChild }),
       ...(options.workloadProfile === undefined
         ? {}
-        : { workload_profile: options.workloadProfile as MapWorkloadProfile }),
+        : { workload_profile: options.workloadProfile }),
       ...(options.toleratedFailureCount === undefined
         ? {}
         : { tolerated_failure_count: options.toleratedFailureCount }),
@@ -312,7 +312,7 @@ function validateDagOptions(name: string, options: unknown): DagOptions {
   if (!isPlainObject(options)) {
     throw new DagDefinitionError(`DAG "${name}": options must be an object`);
   }
-  const known = ["version", "description", "parameters", "maxParallelism", "tags"];
+  const known = ["version", "description", "parameters", "maxParallelism", "tags", "oomPolicy"];
   for (const key of Object.keys(options)) {
     if (!known.includes(key)) {
       throw new DagDefinitionError(
@@ -339,6 +339,11 @@ function validateDagOptions(name: string, options: unknown): DagOptions {
   ) {
     throw new DagDefinitionError(
       `DAG "${name}": maxParallelism must be an integer >= 1, got ${JSON.stringify(o.maxParallelism)}`,
+    );
+  }
+  if (o.oomPolicy !== undefined && o.oomPolicy !== "fail" && o.oomPolicy !== "scale_up") {
+    throw new DagDefinitionError(
+      `DAG "${name}": oomPolicy must be "fail" or "scale_up", got ${JSON.stringify(o.oomPolicy)}`,
     );
   }
   if (o.tags !== undefined) {
@@ -412,6 +417,7 @@ export class Dag {
       parameters,
       ...(o.maxParallelism === undefined ? {} : { max_parallelism: o.maxParallelism }),
       ...(o.tags === undefined ? {} : { tags: { ...o.tags } }),
+      ...(o.oomPolicy === undefined ? {} : { oom_policy: o.oomPolicy }),
       tasks,
       edges,
     };

@@ -82,6 +82,18 @@ export interface ExecuteOptions {
    * them as child runs). Without it, isolated maps run in-process like any other.
    */
   readonly isolatedMap?: IsolatedMapRunner;
+  /**
+   * Tasks already done, with their outputs (task id -> output): a resumed or re-run run. They
+   * are not executed again; their outputs feed their downstream tasks as if they had just run.
+   * A task is taken as done only when all its upstream tasks are too; others run as usual.
+   */
+  readonly completed?: Readonly<Record<string, unknown>>;
+  /**
+   * Receives each task's output when it succeeds (a mapped task's: the list of its items'
+   * outputs), synchronously, before its downstream tasks start. The worker keeps them so a
+   * relaunched attempt can resume. Not called for `completed` tasks.
+   */
+  readonly onTaskOutput?: (taskId: string, output: unknown) => void;
 }
 
 /** How one item of an isolated map ended. */
@@ -269,6 +281,7 @@ class Run {
   private readonly signal: AbortSignal | undefined;
   private readonly exposeEnv: boolean;
   private readonly isolatedMap: IsolatedMapRunner | undefined;
+  private readonly onTaskOutput: ((taskId: string, output: unknown) => void) | undefined;
 
   private readonly states: TaskState[];
   private readonly tasks: Record<string, TaskState> = {};
@@ -318,6 +331,7 @@ class Run {
     this.signal = options.signal;
     this.exposeEnv = options.exposeParametersAsEnv ?? false;
     this.isolatedMap = options.isolatedMap;
+    this.onTaskOutput = options.onTaskOutput;
 
     const n = this.nodes.length;
     this.remaining = n;
@@ -346,7 +360,38 @@ class Run {
     this.waitingOn = plan.upstreamCount.slice();
     this.downstreamStart = plan.downstreamStart;
     this.downstream = plan.downstream;
-    for (let i = 0; i < n; i++) if (this.waitingOn[i] === 0) this.ready.push(i);
+    const completed = options.completed;
+    if (completed === undefined || Object.keys(completed).length === 0) {
+      for (let i = 0; i < n; i++) if (this.waitingOn[i] === 0) this.ready.push(i);
+    } else {
+      this.seedCompleted(completed);
+    }
+  }
+
+  /**
+   * Marks the given tasks SUCCEEDED with their outputs, from the roots down: a task counts as
+   * done only when its upstream tasks did, so its downstream bookkeeping stays exact.
+   */
+  private seedCompleted(completed: Readonly<Record<string, unknown>>): void {
+    const n = this.nodes.length;
+    const queue: number[] = [];
+    for (let i = 0; i < n; i++) if (this.waitingOn[i] === 0) queue.push(i);
+    for (let head = 0; head < queue.length; head++) {
+      const i = queue[head]!;
+      const id = this.nodes[i]!.id;
+      if (!Object.prototype.hasOwnProperty.call(completed, id)) {
+        this.ready.push(i);
+        continue;
+      }
+      this.states[i]!.status = "SUCCEEDED";
+      this.outputs[id] = completed[id];
+      this.remaining--;
+      const end = this.downstreamStart[i + 1]!;
+      for (let k = this.downstreamStart[i]!; k < end; k++) {
+        const j = this.downstream[k]!;
+        if (--this.waitingOn[j]! === 0) queue.push(j);
+      }
+    }
   }
 
   start(): Promise<RunResult> {
@@ -386,6 +431,17 @@ class Run {
           `dagy: the onEvent listener threw (${toError(error).message}); later errors are not reported`,
         );
       }
+    }
+  }
+
+  private reportOutput(taskId: string, output: unknown): void {
+    if (this.onTaskOutput === undefined) return;
+    try {
+      this.onTaskOutput(taskId, output);
+    } catch (error) {
+      process.emitWarning(
+        `dagy: onTaskOutput threw for task "${taskId}": ${toError(error).message}`,
+      );
     }
   }
 
@@ -721,6 +777,7 @@ class Run {
     state.completed_at = this.stamp(now);
     state.duration_ms = duration;
     this.outputs[ctx.taskId] = value;
+    this.reportOutput(ctx.taskId, value);
     this.emit({
       event_type: "task_succeeded",
       timestamp: state.completed_at,
@@ -936,6 +993,7 @@ class Run {
     }
     state.status = "SUCCEEDED";
     this.outputs[map.id] = map.outputs;
+    this.reportOutput(map.id, map.outputs);
     this.emit({
       event_type: "task_succeeded",
       timestamp: state.completed_at,

@@ -58,6 +58,12 @@ export interface DagOptions {
   /** Default parallelism limit of the executor for this DAG. */
   readonly maxParallelism?: number;
   readonly tags?: Readonly<Record<string, string>>;
+  /**
+   * What the platform does with a run killed for memory: `scale_up` relaunches it on the next
+   * larger workload profile; `fail` (default) ends it FAILED. A launch request's `oom_policy`
+   * overrides it.
+   */
+  readonly oomPolicy?: "fail" | "scale_up";
 }
 
 /** `flow_spec.json`: everything a worker and a console need without running user code. */
@@ -72,6 +78,7 @@ export interface FlowSpec {
   >;
   readonly max_parallelism?: number;
   readonly tags?: Record<string, string>;
+  readonly oom_policy?: "fail" | "scale_up";
   readonly tasks: ReadonlyArray<{
     readonly id: string;
     /** Name of the task function (several ids may share one). */

@@ -28,6 +28,11 @@ export interface RunLauncher {
     options?: { readonly orgId?: string },
   ): Promise<RunRecord | undefined>;
   cancelRun(runId: string, options?: CancelRunOptions): Promise<RunRecord>;
+  rerun(
+    source: RunRecord,
+    from: "start" | "failure",
+    overrides?: Pick<DagLaunchRequest, "triggerSource" | "triggeredBy">,
+  ): Promise<DagLaunchResult>;
 }
 
 /** A launch as a caller asks for it: the org is the caller's to claim, the trigger the edge's. */
@@ -210,6 +215,34 @@ export class RunsService {
       }
       nextToken = page.nextToken;
     } while (nextToken !== undefined);
+  }
+
+  /**
+   * A new run of the same flow version and parameters as a finished run, linked both ways
+   * (`rerun_of`, `reruns`). From `failure`, the tasks that succeeded keep their stored outputs
+   * and are not executed again. A run still active, or one that succeeded re-run from its
+   * failure (there is none), is a ConflictError.
+   */
+  async rerun(
+    caller: Caller,
+    runId: string,
+    input: { readonly from: "start" | "failure"; readonly orgId?: string },
+    trigger = "api",
+  ): Promise<DagLaunchResult> {
+    const source = await this.get(caller, runId, input.orgId);
+    if (source.status === "QUEUED" || source.status === "RUNNING") {
+      throw new ConflictError(`run ${runId} is ${source.status}; re-run it once it has finished`);
+    }
+    if (input.from === "failure" && source.status === "SUCCEEDED") {
+      throw new ConflictError(
+        `run ${runId} SUCCEEDED: there is no failure to re-run from; re-run it from the start`,
+      );
+    }
+    const triggeredBy = callerDescription(caller);
+    return this.deps.launcher.rerun(source, input.from, {
+      triggerSource: trigger,
+      ...(triggeredBy !== undefined ? { triggeredBy } : {}),
+    });
   }
 
   /** Log events of a run from `position` (opaque; absent: the beginning). */

@@ -31,11 +31,21 @@ export interface ScheduleInput {
 export interface ScheduleView extends Schedule {
   /** Next firing after now; absent when disabled. */
   readonly nextFireAt?: string;
+  /** The newest run a firing launched, if any is recent. */
+  readonly lastFiring?: {
+    readonly runId: string;
+    readonly status: string;
+    readonly at: string;
+    readonly error?: string;
+  };
 }
+
+/** How many of a flow's newest runs are searched for a schedule's last firing. */
+const LAST_FIRING_WINDOW = 50;
 
 export interface SchedulesServiceDeps {
   readonly store: ScheduleStore;
-  readonly persistence: Pick<Persistence, "flows">;
+  readonly persistence: Pick<Persistence, "flows" | "runs">;
   /** What launches default to. */
   readonly environment?: string;
   readonly clock?: () => Date;
@@ -91,7 +101,12 @@ export class SchedulesService {
   async list(caller: Caller, requestedOrgId?: string): Promise<ScheduleView[]> {
     const orgId = requiredOrg(caller, requestedOrgId);
     const schedules = await this.deps.store.list(orgId);
-    return schedules.map((s) => this.view(s, this.nextOf(s.expression, s.timeZone)));
+    return Promise.all(
+      schedules.map(async (s) => ({
+        ...this.view(s, this.nextOf(s.expression, s.timeZone)),
+        ...(await this.lastFiring(orgId, s)),
+      })),
+    );
   }
 
   async delete(caller: Caller, name: string, requestedOrgId?: string): Promise<void> {
@@ -99,6 +114,29 @@ export class SchedulesService {
     if (!(await this.deps.store.delete(orgId, name))) {
       throw new ScheduleNotFoundError(`Schedule not found: ${name}`);
     }
+  }
+
+  /** The newest run whose trigger is this schedule, among the flow's newest runs. */
+  private async lastFiring(orgId: string, schedule: Schedule): Promise<Partial<ScheduleView>> {
+    const triggeredBy = schedule.input.triggered_by;
+    if (typeof triggeredBy !== "string") return {};
+    const page = await this.deps.persistence.runs.list({
+      orgId,
+      flowName: schedule.input.flow_name,
+      limit: LAST_FIRING_WINDOW,
+    });
+    const run = page.items.find(
+      (r) => r.trigger_source === "schedule" && r.triggered_by === triggeredBy,
+    );
+    if (!run) return {};
+    return {
+      lastFiring: {
+        runId: run.run_id,
+        status: run.status,
+        at: run.created_at,
+        ...(run.error_message ? { error: run.error_message } : {}),
+      },
+    };
   }
 
   private view(schedule: Schedule, next: Date | undefined): ScheduleView {

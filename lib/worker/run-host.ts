@@ -12,9 +12,13 @@
  *      the traces bucket), or CANCELLED. Every status write is conditional on RUNNING.
  *
  * `stop()` (SIGTERM) aborts the tasks through their signals and ends the run CANCELLED when a
- * cancel was requested, FAILED with the reason otherwise. `crash()` (an uncaught error in the
- * process) ends it FAILED. Once the run is claimed, every path leaves it terminal when DynamoDB
- * is reachable.
+ * cancel was requested. Otherwise the infrastructure stopped the task (a Spot reclaim, a
+ * StopTask): the worker saves what it has (task states and outputs), leaves the run RUNNING
+ * and exits `interrupted`; reconciliation, which sees why ECS stopped the task, relaunches the
+ * run or ends it. `crash()` (an uncaught error in the process) ends it FAILED.
+ *
+ * Succeeded tasks' outputs are kept (./task-outputs); a run that already has some (a relaunched
+ * attempt, a re-run from the failure) does not execute those tasks again.
  */
 import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -32,7 +36,7 @@ import {
   type JsonLogger,
   type Redact,
 } from "../log";
-import type { RunRecord } from "../persistence/records";
+import type { RunRecord, TaskOutputRef } from "../persistence/records";
 import type { RunListQuery, RunPage } from "../persistence/run-queries";
 import type { RunStatus } from "../persistence/schema";
 import { RunCancelledError, runDag, type IsolatedMapRunner, type RunnableDag } from "../sdk";
@@ -55,6 +59,7 @@ import {
   type IsolatedMapOptions,
 } from "./isolated-map";
 import { CloudWatchLogShipper } from "./log-shipper";
+import { TaskOutputKeeper, readKeptOutputs } from "./task-outputs";
 import { TaskStateRecorder } from "./task-states";
 import {
   describeError,
@@ -80,7 +85,10 @@ export const EXIT_CODES = {
   workerError: 2,
   /** The run was CANCELLED (a cancel was requested, before or during the run). */
   cancelled: 3,
-  /** The worker was stopped (SIGTERM) without a cancel request: Spot interruption, StopTask. The run is FAILED. */
+  /**
+   * The worker was stopped (SIGTERM) without a cancel request: Spot interruption, StopTask. The
+   * run is left RUNNING for reconciliation to relaunch or end.
+   */
   interrupted: 4,
   /** The run was not QUEUED (already terminal, or claimed by another worker): nothing was done. */
   notRun: 5,
@@ -103,6 +111,7 @@ export interface WorkerRunStore {
     fields?: Partial<RunRecord>,
   ): Promise<RunRecord | undefined>;
   mergeTaskStates(runId: string, states: Record<string, TaskState>): Promise<unknown>;
+  recordTaskOutputs(runId: string, outputs: Record<string, TaskOutputRef>): Promise<unknown>;
   /** Lists a run's children (`parentRunId`); needed by isolated maps. */
   list?(query: RunListQuery): Promise<RunPage>;
 }
@@ -179,6 +188,7 @@ export class WorkerHost {
   private readonly logger: JsonLogger;
   private readonly shipper: CloudWatchLogShipper | undefined;
   private readonly recorder: TaskStateRecorder;
+  private readonly outputs: TaskOutputKeeper;
   private readonly failures: TaskFailureRecord[] = [];
   private itemFailures = 0;
   private readonly marks: Record<string, number> = {};
@@ -232,9 +242,24 @@ export class WorkerHost {
       onError: (text, error) =>
         this.logger.warn(text, { event_type: "task_states_write_failed", error: message(error) }),
     });
+    this.outputs = new TaskOutputKeeper({
+      runId: config.runId,
+      orgId: config.orgId,
+      // Large outputs sit beside the artifact, under the run's prefix.
+      bucket: parseS3Uri(config.artifactUri).bucket,
+      sink: deps.runs,
+      store: deps.store,
+      redact: this.redact,
+      ...(deps.flushIntervalMs !== undefined ? { flushIntervalMs: deps.flushIntervalMs } : {}),
+      onError: (text, error) =>
+        this.logger.warn(text, { event_type: "task_outputs_write_failed", error: message(error) }),
+    });
   }
 
-  /** SIGTERM: abort the tasks; the run ends CANCELLED if a cancel was requested, else FAILED. */
+  /**
+   * SIGTERM: abort the tasks; the run ends CANCELLED if a cancel was requested, else it is left
+   * for reconciliation (relaunch or end).
+   */
   stop(reason: string = SIGTERM_REASON): void {
     this.interrupt({ kind: "stop", reason });
   }
@@ -292,6 +317,7 @@ export class WorkerHost {
       outcome = await this.recordWorkerError(error);
     } finally {
       await this.recorder.close();
+      await this.outputs.close();
     }
     if (this.config.emitTimings) {
       this.logger.info("worker timings (ms since process start)", {
@@ -367,13 +393,19 @@ export class WorkerHost {
         this.mapChild = await this.untilInterrupted(this.mapChildDag(loaded.dag));
       }
       const isolatedMap = this.isolatedMapRunner(parameters);
+      // A child run resumes nothing: its one task is its whole work.
+      const completed =
+        this.mapChild === undefined ? await this.untilInterrupted(this.completedTasks()) : {};
       this.recorder.start();
+      this.outputs.start();
       result = await runDag(this.mapChild?.dag ?? loaded.dag, {
         runId: config.runId,
         parameters,
         ...(config.maxParallelism !== undefined ? { maxParallelism: config.maxParallelism } : {}),
         signal: this.abort.signal,
         onEvent: (event) => this.onEvent(event),
+        onTaskOutput: (taskId, output) => this.outputs.keep(taskId, output),
+        ...(Object.keys(completed).length > 0 ? { completed } : {}),
         exposeParametersAsEnv: true,
         ...(isolatedMap !== undefined ? { isolatedMap } : {}),
       });
@@ -385,8 +417,17 @@ export class WorkerHost {
       throw error;
     }
 
-    this.recorder.applyResult(result);
-    await this.recorder.flush();
+    // Tasks taken over from an earlier attempt keep the states they were recorded with.
+    const recorded = this.claimedRun?.task_states ?? {};
+    const tasks = { ...result.tasks };
+    for (const id of Object.keys(tasks)) {
+      if (tasks[id]?.attempts === 0 && tasks[id]?.status === "SUCCEEDED" && recorded[id]) {
+        tasks[id] = recorded[id];
+      }
+    }
+    this.recorder.applyResult({ tasks });
+    // Outputs are on record before the status: a re-run from the failure reads them.
+    await Promise.all([this.recorder.flush(), this.outputs.flush()]);
     if (this.interruption) return this.recordInterruption();
     return this.recordResult(result);
   }
@@ -552,6 +593,27 @@ export class WorkerHost {
     this.mark("run_claimed");
   }
 
+  /** Outputs an earlier attempt (or the run re-run from its failure) kept: those tasks are done. */
+  private async completedTasks(): Promise<Record<string, unknown>> {
+    const run = this.claimedRun;
+    if (!run?.task_outputs) return {};
+    const completed = await readKeptOutputs(run, this.deps.store, (taskId, error) =>
+      this.logger.warn(`the kept output of task ${taskId} cannot be read; it runs again`, {
+        event_type: "task_output_unreadable",
+        task_id: taskId,
+        error: message(error),
+      }),
+    );
+    const ids = Object.keys(completed);
+    if (ids.length > 0) {
+      this.logger.info(`resuming: ${ids.length} task(s) already succeeded and are not run again`, {
+        event_type: "run_resumed",
+        completed_tasks: ids.slice(0, 100),
+      });
+    }
+    return completed;
+  }
+
   private async loadParameters(): Promise<Record<string, Json>> {
     const { config } = this;
     if (config.parameters !== undefined) return config.parameters;
@@ -655,7 +717,13 @@ export class WorkerHost {
     if (cancelRequested) {
       return this.finish("CANCELLED", EXIT_CODES.cancelled, { error_message: "Run cancelled" });
     }
-    return this.fail(reason, EXIT_CODES.interrupted, new Error(reason));
+    // The infrastructure stopped us: save what we have; reconciliation decides what comes next.
+    await this.recorder.flush();
+    await this.outputs.flush();
+    this.logger.warn(`${reason}; the run is left for reconciliation to relaunch or end`, {
+      event_type: "run_interrupted",
+    });
+    return { exitCode: EXIT_CODES.interrupted, status: "RUNNING", errorMessage: reason };
   }
 
   /** A failure before or around the executor: FAILED with the reason when the run was claimed. */

@@ -321,6 +321,32 @@ describe("GET /runs/{runId}", () => {
   });
 });
 
+describe("GET /runs/{runId}: what the run was asked to do", () => {
+  it("shows parameters, resources and metadata, and secrets and extra variables by name only", async () => {
+    const response = await h.api().handle(
+      httpEvent("POST", "/flows/etl_pipeline/runs", {
+        body: {
+          org_id: "acme-corp",
+          parameters: { date: "2024-03-14" },
+          workload_profile: "large",
+          extra_env_vars: { API_TOKEN: "tok-123-secret" },
+          metadata: { ticket: "OPS-7" },
+        },
+      }),
+    );
+    const runId = bodyOf(response).run_id as string;
+    const run = await h.api().handle(httpEvent("GET", `/runs/${runId}`));
+    expect(bodyOf(run)).toMatchObject({
+      parameters: { date: "2024-03-14" },
+      resources: { workload_profile: "large", cpu: "2048", memory: "4096" },
+      extra_env_var_names: ["API_TOKEN"],
+      secret_names: [],
+      metadata: { ticket: "OPS-7" },
+    });
+    expect(run.body).not.toContain("tok-123-secret");
+  });
+});
+
 describe("GET /runs", () => {
   let org: string;
   beforeAll(async () => {
@@ -463,6 +489,78 @@ describe("child runs (isolated map)", () => {
     const finished = await launch({ parent_run_id: parentId });
     expect(finished.statusCode).toBe(400);
     expect(bodyOf(finished).error).toMatch(/is CANCELLED/);
+  });
+});
+
+describe("POST /runs/{runId}/rerun", () => {
+  async function failedRun(): Promise<string> {
+    const runId = bodyOf(
+      await h.api().handle(
+        httpEvent("POST", "/flows/etl_pipeline/runs", {
+          body: { org_id: "acme-corp", parameters: { date: "2024-03-14" } },
+        }),
+      ),
+    ).run_id as string;
+    await h.persistence.runs.transition(runId, "QUEUED", "RUNNING");
+    await h.persistence.runs.mergeTaskStates(runId, {
+      extract: { status: "SUCCEEDED", attempts: 1 },
+      transform: { status: "FAILED", attempts: 3, error: "bad row" },
+    });
+    await h.persistence.runs.recordTaskOutputs(runId, {
+      extract: { json: '{"rows":3}', bytes: 10 },
+    });
+    await h.persistence.runs.transition(runId, "RUNNING", "FAILED", { error_message: "x" });
+    return runId;
+  }
+
+  it("re-runs a failed run from its failure: same version and parameters, linked both ways", async () => {
+    const sourceId = await failedRun();
+    const response = await h.api().handle(
+      httpEvent("POST", `/runs/${sourceId}/rerun`, {
+        body: { org_id: "acme-corp", from: "failure" },
+      }),
+    );
+    expect(response.statusCode).toBe(200);
+    const body = bodyOf(response);
+    expect(body).toMatchObject({ success: true, rerun_of: sourceId });
+    const rerun = await h.persistence.runs.get(body.run_id as string);
+    const source = await h.persistence.runs.get(sourceId);
+    expect(rerun).toMatchObject({
+      rerun_of: sourceId,
+      rerun_from: "failure",
+      flow_version: source?.flow_version,
+      parameters: source?.parameters,
+      trigger_source: "api",
+      // Only the succeeded task is taken over; the failed one runs again.
+      task_states: { extract: { status: "SUCCEEDED", attempts: 1 } },
+      task_outputs: { extract: { json: '{"rows":3}', bytes: 10 } },
+    });
+    expect(source?.reruns).toEqual([body.run_id]);
+
+    const shown = bodyOf(await h.api().handle(httpEvent("GET", `/runs/${body.run_id as string}`)));
+    expect(shown).toMatchObject({
+      rerun_of: sourceId,
+      rerun_from: "failure",
+      task_outputs: { extract: { bytes: 10, stored: "inline", preview: '{"rows":3}' } },
+      attempts: [expect.objectContaining({ attempt: 1, capacity_provider: "FARGATE" })],
+    });
+  });
+
+  it("refuses to re-run an active run (409) and a bad `from` (400)", async () => {
+    const runId = bodyOf(
+      await h.api().handle(
+        httpEvent("POST", "/flows/etl_pipeline/runs", {
+          body: { org_id: "acme-corp", parameters: { date: "2024-03-14" } },
+        }),
+      ),
+    ).run_id as string;
+    const active = await h.api().handle(httpEvent("POST", `/runs/${runId}/rerun`));
+    expect(active.statusCode).toBe(409);
+    const bad = await h
+      .api()
+      .handle(httpEvent("POST", `/runs/${runId}/rerun`, { body: { from: "middle" } }));
+    expect(bad.statusCode).toBe(400);
+    expect(bodyOf(bad).error).toMatch(/from/);
   });
 });
 
@@ -758,6 +856,7 @@ describe("routing and errors", () => {
       launchBatch: h.launcher.launchBatch.bind(h.launcher),
       getRunStatus: h.launcher.getRunStatus.bind(h.launcher),
       cancelRun: h.launcher.cancelRun.bind(h.launcher),
+      rerun: h.launcher.rerun.bind(h.launcher),
     };
     const runs = new RunsService({ launcher: broken, runs: h.persistence.runs });
     const response = await h.api({ services: { runs }, logger }).handle(HTTP_API_V2_EVENT);

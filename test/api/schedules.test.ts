@@ -1,3 +1,4 @@
+import { RunTaskCommand } from "@aws-sdk/client-ecs";
 import { SchedulesService } from "../../lib/services/schedules";
 import {
   DeleteRuleCommand,
@@ -120,6 +121,7 @@ describe("POST /schedules", () => {
       resource_name: "dagy-acme-corp-etl-daily",
       // Daily at 09:00 UTC: the next 09:00 after now.
       next_fire_at: expect.stringMatching(/T09:00:00\.000Z$/),
+      last_firing: null,
       kind: "eventbridge-rule",
     });
   });
@@ -406,6 +408,37 @@ describe("GET /schedules", () => {
     ]);
     expect(h.events.commandCalls(ListRulesCommand)[0]!.args[0].input).toEqual({
       NamePrefix: "dagy-acme-corp-",
+    });
+  });
+
+  it("shows each schedule's next fire time and its last firing's run", async () => {
+    h.ecs.on(RunTaskCommand).callsFake((input: { clientToken?: string }) => ({
+      tasks: [{ taskArn: `arn:aws:ecs:us-east-1:123456789012:task/dagy/${input.clientToken}` }],
+    }));
+    // A firing of etl-daily, as the launch function records it.
+    const fired = await h.launcher.launch({
+      flowName: "etl_pipeline",
+      orgId: "acme-corp",
+      triggerSource: "schedule",
+      triggeredBy: "schedule:etl-daily",
+    });
+    h.events.on(ListRulesCommand).resolves({
+      Rules: [
+        { Name: "dagy-acme-corp-etl-daily", ScheduleExpression: "rate(1 hour)", State: "ENABLED" },
+      ],
+    });
+    h.events.on(ListTargetsByRuleCommand, { Rule: "dagy-acme-corp-etl-daily" }).resolves({
+      Targets: [{ Id: "1", Arn: LAUNCH_FUNCTION_ARN, Input: GUIDE_INPUT }],
+    });
+    h.scheduler.on(ListSchedulesCommand).resolves({ Schedules: [] });
+    const response = await h
+      .api()
+      .handle(httpEvent("GET", "/schedules", { query: { org_id: "acme-corp" } }));
+    const [schedule] = bodyOf(response).schedules as Array<Record<string, unknown>>;
+    expect(schedule).toMatchObject({
+      name: "etl-daily",
+      next_fire_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      last_firing: { run_id: fired.runId, status: "QUEUED", error: null },
     });
   });
 });

@@ -172,8 +172,9 @@ describe("dagy lifecycle commands against the local platform", () => {
     expect(created.stderr).toBe("");
     expect(created.code).toBe(0);
     const listed = await dagy(["schedules", "list", ...at]);
+    // With its next fire time (02:00 in Berlin) and no firing yet.
     expect(listed.stdout).toMatch(
-      /nightly-hello\s+hello\s+cron\(0 2 \* \* \? \*\)\s+Europe\/Berlin\s+yes/,
+      /nightly-hello\s+hello\s+cron\(0 2 \* \* \? \*\)\s+Europe\/Berlin\s+yes\s+\d{4}-\d\d-\d\d \d\d:\d\d\S*\s+-\s/,
     );
     const deleted = await dagy(["schedules", "delete", "nightly-hello", ...at]);
     expect(deleted.code).toBe(0);

@@ -30,7 +30,11 @@ import {
 } from "./page-scripts";
 
 const REPO = resolve(__dirname, "..", "..");
-const SCREENSHOTS = join(REPO, "docs", "screenshots");
+// The README's screenshots are refreshed with DAGY_SCREENSHOTS=1 npx jest test/console; a plain
+// `npm test` writes them to a temporary folder, so a test run leaves the work tree clean.
+const SCREENSHOTS = process.env.DAGY_SCREENSHOTS
+  ? join(REPO, "docs", "screenshots")
+  : join(tmpdir(), "dagy-console-screenshots");
 const ORG = "console-org";
 
 describe("console server", () => {

@@ -42,6 +42,7 @@ beforeAll(() => {
       orgClaim: "custom:org",
     },
     secretArnPatterns: ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/*"],
+    secretsKmsKeyArn: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
     schedules: [
       {
         name: "etl-daily",
@@ -144,6 +145,11 @@ describe("storage", () => {
             { AttributeName: "active_status", KeyType: "HASH" },
             { AttributeName: "updated_at", KeyType: "RANGE" },
           ],
+          Projection: { ProjectionType: "ALL" },
+        },
+        {
+          IndexName: "by_task_arn",
+          KeySchema: [{ AttributeName: "task_arn", KeyType: "HASH" }],
           Projection: { ProjectionType: "ALL" },
         },
         {
@@ -353,12 +359,17 @@ describe("compute", () => {
           objectsOf(artifacts, "flows/*"),
           objectsOf(artifacts, "dep-packages/*"),
           objectsOf(artifacts, "run-inputs/*"),
+          objectsOf(artifacts, "run-outputs/*"),
         ],
       },
       {
         Effect: "Allow",
         Action: "s3:PutObject",
-        Resource: objectsOf(id("AWS::S3::Bucket", "StorageTracesBucket"), "exceptions/*"),
+        // Tracebacks, and task outputs kept so a relaunched attempt resumes.
+        Resource: [
+          objectsOf(id("AWS::S3::Bucket", "StorageTracesBucket"), "exceptions/*"),
+          objectsOf(artifacts, "run-outputs/*"),
+        ],
       },
       {
         Effect: "Allow",
@@ -650,35 +661,32 @@ describe("functions", () => {
     expect(actionsOfRole(template, roleOf(template, "Api"))).not.toContain("lambda:AddPermission");
   });
 
-  test("task-events and reconcile read and settle runs and describe tasks; nothing else", () => {
+  test("task-events and reconcile settle and relaunch runs: the runs table and worker task control; nothing else", () => {
     const template = t("develop");
     const runsArn = arnOf(logicalIdByPrefix(template, "AWS::DynamoDB::Table", "StorageRunsTable"));
-    const taskEvents = statementsOfRole(template, roleOf(template, "TaskEvents"));
-    expect(statementWith(taskEvents, "dynamodb:UpdateItem")).toEqual({
-      Effect: "Allow",
-      Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
-      Resource: [runsArn],
-    });
-    expect(actionsOfRole(template, roleOf(template, "TaskEvents"))).toEqual([
-      "dynamodb:GetItem",
-      "dynamodb:UpdateItem",
-      "ecs:DescribeTasks",
-      "logs:CreateLogStream",
-      "logs:PutLogEvents",
-    ]);
-    const reconcile = statementsOfRole(template, roleOf(template, "Reconcile"));
-    expect(statementWith(reconcile, "dynamodb:Query").Resource).toEqual([
-      runsArn,
-      { "Fn::Join": ["", [runsArn, "/index/*"]] },
-    ]);
-    expect(actionsOfRole(template, roleOf(template, "Reconcile"))).toEqual([
-      "dynamodb:GetItem",
-      "dynamodb:Query",
-      "dynamodb:UpdateItem",
-      "ecs:DescribeTasks",
-      "logs:CreateLogStream",
-      "logs:PutLogEvents",
-    ]);
+    const launchActions = actionsOfRole(template, roleOf(template, "Launch")).filter(
+      (a) => a.startsWith("ecs:") || a === "iam:PassRole",
+    );
+    for (const name of ["TaskEvents", "Reconcile"]) {
+      const statements = statementsOfRole(template, roleOf(template, name));
+      // task-events finds a run by its task ARN (by_task_arn), the sweep lists stale runs.
+      expect(statementWith(statements, "dynamodb:UpdateItem")).toEqual({
+        Effect: "Allow",
+        Action: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+        Resource: [runsArn, { "Fn::Join": ["", [runsArn, "/index/*"]] }],
+      });
+      // A relaunch is a launch: exactly the launcher's task control, no other data.
+      expect(actionsOfRole(template, roleOf(template, name))).toEqual(
+        [
+          "dynamodb:GetItem",
+          "dynamodb:Query",
+          "dynamodb:UpdateItem",
+          ...launchActions,
+          "logs:CreateLogStream",
+          "logs:PutLogEvents",
+        ].sort(),
+      );
+    }
   });
 
   test("no statement grants a data action on every resource", () => {
@@ -821,6 +829,40 @@ describe("api", () => {
         Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
       },
       DefaultRouteSettings: { ThrottlingBurstLimit: 100, ThrottlingRateLimit: 50 },
+    });
+  });
+});
+
+describe("secrets", () => {
+  test("a customer-managed key for secrets lets the execution role decrypt through Secrets Manager only", () => {
+    const template = t("variant");
+    const role = logicalIdByPrefix(template, "AWS::IAM::Role", "ComputeExecutionRole");
+    expect(statementWith(statementsOfRole(template, role), "kms:Decrypt")).toEqual({
+      Effect: "Allow",
+      Action: "kms:Decrypt",
+      Resource: "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+      Condition: {
+        StringEquals: {
+          "kms:ViaService": {
+            "Fn::Join": ["", ["secretsmanager.", ref("AWS::Region"), ".amazonaws.com"]],
+          },
+        },
+      },
+    });
+    // Without one, no KMS permission at all.
+    const develop = t("develop");
+    const developRole = logicalIdByPrefix(develop, "AWS::IAM::Role", "ComputeExecutionRole");
+    expect(statementsWith(statementsOfRole(develop, developRole), "kms:Decrypt")).toEqual([]);
+  });
+
+  test("the api checks secrets against the execution role's patterns and the app's name prefix", () => {
+    const template = t("develop");
+    const api = Object.values(template.findResources("AWS::Lambda::Function")).find((f) =>
+      String(f.Properties.FunctionName).endsWith("-api"),
+    )!;
+    expect(api.Properties.Environment.Variables).toMatchObject({
+      DAGY_SECRET_NAME_PREFIX: "dagy/",
+      DAGY_SECRET_ARN_PATTERNS: expect.anything(),
     });
   });
 });

@@ -12,6 +12,10 @@ import {
 } from "./fixtures/ecs-events";
 import { createRun } from "./runs";
 
+function exitCode1ByArn(runId: string, taskId: string) {
+  return ecsTaskStateChange({ runId, taskId, withRunId: false, container: { exitCode: 1 } });
+}
+
 let env: TestEnv;
 let persistence: Persistence;
 let restoreEnv: () => void;
@@ -150,13 +154,23 @@ describe("task-events handler", () => {
 
   it.each([
     ["a RUNNING task", { lastStatus: "RUNNING" }, /task is RUNNING, not STOPPED/],
-    ["a task without DAGY_RUN_ID", { withRunId: false }, /not a Dagy run/],
+    [
+      "a task without DAGY_RUN_ID that is no run's task",
+      { withRunId: false, taskId: "not-a-dagy-task" },
+      /not a Dagy run/,
+    ],
   ])("ignores %s", async (_name, change, reason) => {
     const { run, taskId } = await runningRun();
     const outcome = await handler(ecsTaskStateChange({ runId: run.run_id, taskId, ...change }));
     expect(outcome).toMatchObject({ action: "ignored" });
     expect((outcome as { reason: string }).reason).toMatch(reason);
     expect((await persistence.runs.get(run.run_id))?.status).toBe("RUNNING");
+  });
+
+  it("finds the run by its task ARN when the event has no DAGY_RUN_ID override", async () => {
+    const { run, taskId } = await runningRun();
+    const outcome = await handler(exitCode1ByArn(run.run_id, taskId));
+    expect(outcome).toMatchObject({ runId: run.run_id, action: "failed", status: "FAILED" });
   });
 
   it("ignores events that are not ECS task state changes, without throwing", async () => {

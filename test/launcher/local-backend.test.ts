@@ -10,6 +10,7 @@ import {
   type WorkerLaunchSpec,
 } from "../../lib/launcher";
 import { startTestEnv, type TestEnv } from "../support/local-servers";
+import { heapLimitMib, localTaskArn, runIdOfLocalTask } from "../../lib/launcher/local-backend";
 import { makeLauncher, newOrg, registerFlow, runsOf } from "./support";
 
 const FIXTURE = join(__dirname, "fixtures", "env-worker.js");
@@ -172,7 +173,10 @@ describe("LocalBackend", () => {
     const { backend, exited } = localBackend();
     await backend.submit(spec("run-log", { FIXTURE_EXIT_CODE: "3" }));
     const [exit] = await exited(1);
-    expect(exit).toEqual({ runId: "run-log", exit: { code: 3, signal: null } });
+    expect(exit).toEqual({
+      runId: "run-log",
+      exit: { taskArn: "local:run-log", code: 3, signal: null },
+    });
     const log = readFileSync(backend.logPath("run-log"), "utf8");
     expect(log).toContain("worker run-log started");
     expect(log).toContain("worker run-log stderr line");
@@ -247,7 +251,10 @@ describe("LocalBackend", () => {
     await backend.submit(spec("run-b"));
     await backend.stop("local:run-b", "cancelled");
     expect(exits).toEqual([
-      { runId: "run-b", exit: { code: null, signal: null, neverStarted: true } },
+      {
+        runId: "run-b",
+        exit: { taskArn: "local:run-b", code: null, signal: null, neverStarted: true },
+      },
     ]);
     expect(backend.stats).toEqual({ running: 1, queued: 0 });
   });
@@ -258,7 +265,7 @@ describe("LocalBackend", () => {
     await until(() => existsSync(join(dir, "run-stubborn.env.json")));
     await backend.stop("local:run-stubborn", "cancel");
     const [exit] = await exited(1);
-    expect(exit?.exit).toEqual({ code: null, signal: "SIGKILL" });
+    expect(exit?.exit).toEqual({ taskArn: expect.any(String), code: null, signal: "SIGKILL" });
   });
 
   it("close() stops every worker and leaves no process behind", async () => {
@@ -291,7 +298,7 @@ describe("LocalBackend", () => {
       });
       // Named, never quoted: the value may be a secret.
       expect(readFileSync(backend.logPath("nul"), "utf8")).not.toContain("secret-a");
-      expect(exits[2]?.exit).toEqual({ code: 0, signal: null });
+      expect(exits[2]?.exit).toEqual({ taskArn: "local:after", code: 0, signal: null });
       expect(existsSync(join(dir, "nul.env.json"))).toBe(false);
       expect(backend.stats).toEqual({ running: 0, queued: 0 });
     });
@@ -323,5 +330,20 @@ describe("LocalBackend", () => {
       expect(exit?.exit.error).toMatch(/could not start the worker: .*ENOENT/);
       expect(readFileSync(backend.logPath("enoent"), "utf8")).toMatch(/ENOENT/);
     });
+  });
+});
+
+describe("LocalBackend memory", () => {
+  it("derives each worker's heap limit from its memory, as a container's size bounds it", () => {
+    expect(heapLimitMib("512")).toBe(384);
+    expect(heapLimitMib("2048")).toBe(1536);
+    expect(heapLimitMib("not a size")).toBeUndefined();
+  });
+
+  it("gives a relaunched attempt its own task id", () => {
+    expect(localTaskArn("r1")).toBe("local:r1");
+    expect(localTaskArn("r1", 2)).toBe("local:r1:2");
+    expect(runIdOfLocalTask("local:r1:2")).toBe("r1");
+    expect(runIdOfLocalTask("local:r1")).toBe("r1");
   });
 });

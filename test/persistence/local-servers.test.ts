@@ -28,6 +28,7 @@ it("ensureTables creates the schema's tables and indexes, and is idempotent", as
       "by_org_flow",
       "by_org_status",
       "by_parent",
+      "by_task_arn",
     ]);
     expect(
       runs.Table?.GlobalSecondaryIndexes?.every((i) => i.Projection?.ProjectionType === "ALL"),

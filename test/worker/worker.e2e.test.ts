@@ -140,7 +140,7 @@ describe("worker", () => {
     expect(() => process.kill(pid, 0)).toThrow(expect.objectContaining({ code: "ESRCH" }));
   });
 
-  it("a SIGTERM without a cancel request (Spot interruption, StopTask) leaves the run FAILED with the reason", async () => {
+  it("a SIGTERM without a cancel request (Spot interruption, StopTask) leaves the run RUNNING for reconciliation", async () => {
     const orgId = newOrg();
     await registerTestFlow(h, orgId, "long_task");
     const marker = path.join(h.dir, `${orgId}.pid`);
@@ -153,10 +153,11 @@ describe("worker", () => {
     await h.backend.stop(taskArn!, "spot interruption");
 
     expect((await h.exited(runId)).code).toBe(EXIT_CODES.interrupted);
-    const run = await waitForRun(h, runId);
-    expect(run.status).toBe("FAILED");
-    expect(run.error_message).toBe(SIGTERM_REASON);
-    expect(await traceback(orgId, runId)).toContain(SIGTERM_REASON);
+    const run = await h.persistence.runs.get(runId);
+    expect(run?.status).toBe("RUNNING");
+    expect(run?.task_states?.wait_for_stop?.status).toBe("CANCELLED");
+    expect(h.log(runId)).toContain(SIGTERM_REASON);
+    expect(h.log(runId)).toContain('"event_type":"run_interrupted"');
   });
 
   it("a worker killed with SIGKILL never claims success: the run stays RUNNING for reconciliation", async () => {

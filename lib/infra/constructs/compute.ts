@@ -14,8 +14,15 @@ import type { WorkerImageConfig } from "../config";
 import { acknowledgeWildcards } from "../nag";
 import { REPO_ROOT, WORKER_ASSET_EXCLUDES, WORKER_DOCKERFILE } from "../paths";
 
+/** Key prefix of the artifacts bucket where workers keep large task outputs (read on resume). */
+export const WORKER_OUTPUTS_PREFIX = "run-outputs/*";
 /** Key prefixes of the artifacts bucket the worker reads. */
-export const WORKER_ARTIFACT_READ_PREFIXES = ["flows/*", "dep-packages/*", "run-inputs/*"] as const;
+export const WORKER_ARTIFACT_READ_PREFIXES = [
+  "flows/*",
+  "dep-packages/*",
+  "run-inputs/*",
+  WORKER_OUTPUTS_PREFIX,
+] as const;
 /** Key prefix of the traces bucket the worker writes. */
 export const WORKER_TRACES_WRITE_PREFIX = "exceptions/*";
 
@@ -39,6 +46,8 @@ export interface ComputeConstructProps {
    * are patterns. Default `arn:<partition>:secretsmanager:<region>:<account>:secret:<appName>/*`.
    */
   readonly secretArnPatterns?: readonly string[];
+  /** Customer-managed key of the secrets: the execution role may decrypt with it. */
+  readonly secretsKmsKeyArn?: string;
 }
 
 /**
@@ -146,7 +155,11 @@ export class ComputeConstruct extends Construct {
     iam.Grant.addToPrincipal({
       grantee: this.taskRole,
       actions: ["s3:PutObject"],
-      resourceArns: [props.tracesBucket.arnForObjects(WORKER_TRACES_WRITE_PREFIX)],
+      resourceArns: [
+        props.tracesBucket.arnForObjects(WORKER_TRACES_WRITE_PREFIX),
+        // Task outputs too large for the run record, kept so a relaunch can resume.
+        props.artifactsBucket.arnForObjects(WORKER_OUTPUTS_PREFIX),
+      ],
     });
     // The worker ships run events to a log stream named by the run id.
     this.logGroup.grantWrite(this.taskRole);
@@ -173,6 +186,20 @@ export class ComputeConstruct extends Construct {
       }),
     ]);
     this.secretNamePrefix = `${props.appName}/`;
+    if (props.secretsKmsKeyArn !== undefined) {
+      this.executionRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ["kms:Decrypt"],
+          resources: [props.secretsKmsKeyArn],
+          // Only when Secrets Manager asks on the role's behalf, not for direct use of the key.
+          conditions: {
+            StringEquals: {
+              "kms:ViaService": `secretsmanager.${Stack.of(this).region}.amazonaws.com`,
+            },
+          },
+        }),
+      );
+    }
     this.executionRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ["secretsmanager:GetSecretValue"],

@@ -83,7 +83,6 @@ export class LambdaFunctionsConstruct extends Construct {
       Duration.minutes(5),
     );
 
-    this.reconcile.setEnvironment(LAUNCHER_ENV.clusterArn, props.compute.cluster.clusterArn);
     this.configureLauncher(this.launch, props, false);
     this.configureLauncher(this.api, props, true);
     this.api.setEnvironment(FUNCTION_ENV.apiAuthMode, props.apiAuth.mode);
@@ -96,28 +95,47 @@ export class LambdaFunctionsConstruct extends Construct {
       this.api.setEnvironment(FUNCTION_ENV.apiOrgClaim, props.apiAuth.orgClaim);
     }
 
-    const { storage, compute } = props;
-    // Both read and settle run records and ask ECS about tasks; they get every table name
-    // (the persistence layer is configured with all four) but access to the runs table only.
-    for (const [settler, runsActions, useIndexes] of [
-      [this.taskEvents, ["dynamodb:GetItem", "dynamodb:UpdateItem"], false],
-      [this.reconcile, ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"], true],
-    ] as const) {
-      settler
-        .bindTable(PLATFORM_ENV.runsTable, storage.tables.runs, {
-          actions: runsActions,
-          includeIndexes: useIndexes,
-        })
-        .setEnvironment(PLATFORM_ENV.flowsTable, storage.tables.flows.tableName)
-        .setEnvironment(PLATFORM_ENV.deploymentsTable, storage.tables.deployments.tableName)
-        .setEnvironment(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages.tableName)
-        .setEnvironment(PLATFORM_ENV.containerName, WORKER_CONTAINER_NAME);
-      compute.grantTaskControl(settler.function, "ecs:DescribeTasks");
-    }
+    // Both settle run records and, when the infrastructure stopped a run's task, relaunch it.
+    this.configureRelauncher(this.taskEvents, props);
+    this.configureRelauncher(this.reconcile, props);
   }
 
   get all(): readonly DagyFunction[] {
     return [this.api, this.launch, this.taskEvents, this.reconcile];
+  }
+
+  /**
+   * Reconcilers relaunch a run the infrastructure stopped: the launcher's configuration and
+   * task control (RunTask, PassRole of the two worker roles, StopTask for a task stuck
+   * PENDING, DescribeTasks), but data access to the runs table only — a relaunch starts the
+   * next attempt from the run record, and finds a run by its task ARN (by_task_arn index) or
+   * lists stale ones (by_active_status). Other tables and buckets: their names, no access.
+   */
+  private configureRelauncher(fn: DagyFunction, props: LambdaFunctionsConstructProps): void {
+    const { storage, compute, network } = props;
+    fn.setEnvironment(FUNCTION_ENV.environment, props.environment)
+      .setEnvironment(LAUNCHER_ENV.clusterArn, compute.cluster.clusterArn)
+      .setEnvironment(LAUNCHER_ENV.taskExecutionRoleArn, compute.executionRole.roleArn)
+      .setEnvironment(LAUNCHER_ENV.taskRoleArn, compute.taskRole.roleArn)
+      .setEnvironment(LAUNCHER_ENV.workerImage, compute.container.imageName)
+      .setEnvironment(
+        LAUNCHER_ENV.subnets,
+        network.workerSubnets.map((subnet) => subnet.subnetId).join(","),
+      )
+      .setEnvironment(LAUNCHER_ENV.securityGroups, network.workerSecurityGroup.securityGroupId)
+      .setEnvironment(LAUNCHER_ENV.logGroup, compute.logGroup.logGroupName)
+      .setEnvironment(LAUNCHER_ENV.tracesBucket, storage.tracesBucket.bucketName)
+      .setEnvironment(LAUNCHER_ENV.artifactBucket, storage.artifactsBucket.bucketName)
+      .setEnvironment(PLATFORM_ENV.taskDefinition, compute.taskDefinition.family)
+      .setEnvironment(PLATFORM_ENV.containerName, WORKER_CONTAINER_NAME)
+      .bindTable(PLATFORM_ENV.runsTable, storage.tables.runs, {
+        actions: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+        includeIndexes: true,
+      })
+      .setEnvironment(PLATFORM_ENV.flowsTable, storage.tables.flows.tableName)
+      .setEnvironment(PLATFORM_ENV.deploymentsTable, storage.tables.deployments.tableName)
+      .setEnvironment(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages.tableName);
+    compute.grantLaunch(fn.function);
   }
 
   /**
