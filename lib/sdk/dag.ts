@@ -20,15 +20,7 @@ import type { MapOptions, TaskCallOptions, TaskRef } from "./task";
 import { isTaskRef } from "./task";
 import { buildPlan } from "./plan";
 import { parseTemplate, templateParameterNames } from "./template";
-import type {
-  DagOptions,
-  FlowSpec,
-  Json,
-  MapSpec,
-  MapWorkloadProfile,
-  TaskContext,
-  TaskOptions,
-} from "./types";
+import type { DagOptions, FlowSpec, Json, MapSpec, TaskContext, TaskOptions } from "./types";
 
 /** Default of `DagOptions.version`. */
 export const DEFAULT_DAG_VERSION = "0.0.0";
