@@ -21,7 +21,7 @@
 import type { RunRecord } from "../persistence/records";
 import type { ObjectStore } from "../storage/object-store";
 import { formatS3Uri } from "../storage/s3-uri";
-import type { IsolatedMapRequest, Json } from "../sdk";
+import { RunCancelledError, type IsolatedMapRequest, type Json } from "../sdk";
 import { validateOrgId, validateRunId } from "../identifiers";
 
 /** `run-outputs/<org>/<run>/map/input-<task>.json`: an isolated map's resolved list. */
@@ -233,8 +233,11 @@ export async function runIsolatedMap(
   try {
     await Promise.all([launching, waiting]);
   } finally {
-    if (signal.aborted) {
-      // The run stopped or was cancelled: no child keeps running for nothing.
+    // The map failed (tolerance exceeded) or another task did: no child runs for nothing. Not
+    // when the run itself was cancelled or its worker stopped (RunCancelledError): a cancel
+    // already cancels the children (runs service), and a stopped worker's run may be relaunched
+    // and resume, joining the very children it launched (same idempotency keys).
+    if (signal.aborted && !(signal.reason instanceof RunCancelledError)) {
       const active = [...launched].filter((id) => !done.has(id));
       await Promise.allSettled(
         active.map((id) => deps.api.cancel(id, `parent run ${deps.runId} stopped`)),

@@ -5,7 +5,14 @@
  */
 import { WORKLOAD_PROFILE_NAMES } from "../../lib/launcher/fargate";
 import type { RunRecord } from "../../lib/persistence/records";
-import { dag, MAP_WORKLOAD_PROFILES, task, type IsolatedItemOutcome, type MapSpec } from "dagy";
+import {
+  dag,
+  MAP_WORKLOAD_PROFILES,
+  RunCancelledError,
+  task,
+  type IsolatedItemOutcome,
+  type MapSpec,
+} from "dagy";
 import {
   HttpChildRunApi,
   mapInputKey,
@@ -177,6 +184,45 @@ describe("runIsolatedMap", () => {
       ok: false,
       error: 'map "sq": child 0 was not launched: Rate exceeded',
     });
+  });
+});
+
+describe("runIsolatedMap stopping", () => {
+  async function stopWith(reason: Error): Promise<string[]> {
+    const platform = new FakePlatform();
+    const controller = new AbortController();
+    await runIsolatedMap(
+      {
+        api: platform,
+        // Children never finish here: the run stops while they are active.
+        children: { listChildren: async () => ({ items: [...platform.runs] }) },
+        store: { get: async () => Buffer.from(""), put: async () => undefined },
+        bucket: BUCKET,
+        orgId: ORG,
+        runId: PARENT,
+        sleep: async () => controller.abort(reason),
+        log: () => undefined,
+      },
+      {
+        taskId: "sq",
+        spec: { over: { length: 2 }, isolate: true },
+        items: [0, 1],
+        signal: controller.signal,
+        onItem: () => undefined,
+      },
+    );
+    return platform.cancelled;
+  }
+
+  it("cancels its active children when the map or the run failed", async () => {
+    expect(await stopWith(new Error('map "sq": 1 of 2 items failed'))).toEqual([
+      "child-0",
+      "child-1",
+    ]);
+  });
+
+  it("leaves them when the run was cancelled or its worker stopped (a relaunch resumes them)", async () => {
+    expect(await stopWith(new RunCancelledError("worker received SIGTERM"))).toEqual([]);
   });
 });
 
