@@ -75,13 +75,18 @@ describe("isolated maps on the local platform", () => {
       concurrency: 8,
       stopGraceMs: 3000,
     });
-    const built = await buildFlow({ entry: join(__dirname, "flows", "isolated.ts"), cwd: REPO });
-    await registerArtifact(
-      { ...platform, artifactBucket: platform.buckets.artifacts },
-      ORG,
-      built.spec,
-      built.artifact,
-    );
+    for (const entry of [
+      join(__dirname, "flows", "isolated.ts"),
+      join(REPO, "examples", "flows", "fan_out_isolated.ts"),
+    ]) {
+      const built = await buildFlow({ entry, cwd: REPO });
+      await registerArtifact(
+        { ...platform, artifactBucket: platform.buckets.artifacts },
+        ORG,
+        built.spec,
+        built.artifact,
+      );
+    }
   });
 
   afterAll(async () => {
@@ -131,6 +136,26 @@ describe("isolated maps on the local platform", () => {
     const failedKid = (await http(platform, "GET", `/runs/${kids[3]!.run_id as string}`)).body;
     expect(failedKid).toMatchObject({ map_task: "work", map_items: "3-3" });
     expect(failedKid.error_message).toMatch(/item 3 refused/);
+  });
+
+  it("runs the fan_out_isolated example: two shards per child, merged and checked", async () => {
+    const launched = await http(platform, "POST", "/flows/fan_out_isolated/runs", {
+      org_id: ORG,
+      parameters: { n: 1000, shard_size: 125 },
+    });
+    const parentId = launched.body.run_id as string;
+    const parent = await terminalRun(platform, parentId);
+    // merge fails the run unless the shards' sums add up to n(n+1)(2n+1)/6.
+    expect(parent).toMatchObject({ status: "SUCCEEDED" });
+    const kids = await children(platform, parentId);
+    expect(kids.map((k) => [k.map_items, k.status])).toEqual([
+      ["0-1", "SUCCEEDED"],
+      ["2-3", "SUCCEEDED"],
+      ["4-5", "SUCCEEDED"],
+      ["6-7", "SUCCEEDED"],
+    ]);
+    const kid = (await http(platform, "GET", `/runs/${kids[0]!.run_id as string}`)).body;
+    expect(kid).toMatchObject({ resources: { workload_profile: "small", cpu: "256" } });
   });
 
   it("cancelling the parent cancels its children", async () => {
