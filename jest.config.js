@@ -1,11 +1,15 @@
-/** Tests transpile only; `npm run lint` runs `tsc --noEmit` as its own step. */
+/**
+ * Tests transpile only (ts-jest transpiles each file alone because tsconfig.json sets
+ * `isolatedModules`); `npm run lint` runs `tsc --noEmit` as its own step.
+ */
 module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   transform: {
-    "^.+\\.ts$": ["ts-jest", { isolatedModules: true, diagnostics: false }],
+    "^.+\\.ts$": ["ts-jest", { diagnostics: false }],
   },
+  setupFiles: ["<rootDir>/test/support/setup-env.ts"],
   moduleNameMapper: {
     "^dagy$": "<rootDir>/lib/sdk/index.ts",
     "^dagy/testing$": "<rootDir>/lib/testing/index.ts",

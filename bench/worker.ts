@@ -117,6 +117,7 @@ export async function main(): Promise<void> {
           DAGY_ENVIRONMENT: "bench",
           DAGY_CORRELATION_ID: runId,
           DAGY_PARAMETERS: JSON.stringify({
+            date: "2024-03-14",
             source: path.join(REPO_ROOT, "examples/data/orders.csv"),
             destination: path.join(outDir, `${runId}.json`),
           }),

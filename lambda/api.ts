@@ -10,6 +10,7 @@ import { createApi, createAuthResolver, type HttpApiEvent, type HttpResponse } f
 import { createDocClient, createS3Client, endpointsOf, regionOption } from "../lib/aws/clients";
 import { parseRuntimeConfig } from "../lib/config/runtime";
 import { createJsonLogger } from "../lib/log";
+import { stdoutMetricSink } from "../lib/metrics";
 import { createServices } from "../lib/services";
 
 const config = parseRuntimeConfig(process.env, "api");
@@ -26,7 +27,7 @@ const services = createServices(
     scheduler: new SchedulerClient(region),
     logs: new CloudWatchLogsClient(region),
   },
-  { logger },
+  { logger, launcherDeps: { metrics: stdoutMetricSink } },
 );
 const api = createApi({
   services,

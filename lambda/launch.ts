@@ -11,6 +11,7 @@ import { parseRuntimeConfig } from "../lib/config/runtime";
 import { DagLauncher } from "../lib/launcher/dag-launcher";
 import { launcherOptionsFromConfig } from "../lib/launcher/from-config";
 import { createJsonLogger } from "../lib/log";
+import { stdoutMetricSink } from "../lib/metrics";
 import { Persistence } from "../lib/persistence/persistence";
 import { handleLaunchEvent, type LaunchEventResult } from "../lib/schedules/launch-event";
 
@@ -25,6 +26,7 @@ const launcher = new DagLauncher(launcherOptionsFromConfig(config), {
   persistence,
   ecsClient: new ECSClient(regionOption(config.region)),
   logger,
+  metrics: stdoutMetricSink,
 });
 
 export const handler = (event: unknown): Promise<LaunchEventResult> =>

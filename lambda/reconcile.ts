@@ -5,10 +5,14 @@
  * QUEUED runs that never got a task are failed.
  */
 import { ECSClient } from "@aws-sdk/client-ecs";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { createDocClient, endpointsOf, regionOption } from "../lib/aws/dynamodb";
 import { parseRuntimeConfig } from "../lib/config/runtime";
 import { DagLauncher } from "../lib/launcher/dag-launcher";
 import { launcherOptionsFromConfig } from "../lib/launcher/from-config";
+import { putEventsWith } from "../lib/events/eventbridge";
+import { announceTerminalTransitions, createRunStatusAnnouncer } from "../lib/events/run-status";
+import { stdoutMetricSink } from "../lib/metrics";
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
 import { EcsTaskInspector } from "../lib/reconcile/ecs-inspector";
@@ -27,10 +31,19 @@ const launcher = new DagLauncher(launcherOptionsFromConfig(config), {
   ecsClient: ecs,
   logger,
 });
+// A run the sweep closes is announced (`Dagy Run Status Change`) and counted.
+const runs = announceTerminalTransitions(
+  persistence.runs,
+  createRunStatusAnnouncer({
+    logger,
+    putEvents: putEventsWith(new EventBridgeClient(regionOption(config.region))),
+    metrics: stdoutMetricSink,
+  }),
+);
 
 export const handler = async (): Promise<SweepReport> => {
   const report = await sweepStaleRuns({
-    runs: persistence.runs,
+    runs,
     inspector,
     logger,
     queuedAfterMs: config.reconcile.queuedAfterMs,

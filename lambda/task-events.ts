@@ -7,10 +7,14 @@
  * retried or duplicated event relaunches nothing twice.
  */
 import { ECSClient } from "@aws-sdk/client-ecs";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { createDocClient, endpointsOf, regionOption } from "../lib/aws/dynamodb";
 import { parseRuntimeConfig } from "../lib/config/runtime";
 import { DagLauncher } from "../lib/launcher/dag-launcher";
 import { launcherOptionsFromConfig } from "../lib/launcher/from-config";
+import { putEventsWith } from "../lib/events/eventbridge";
+import { announceTerminalTransitions, createRunStatusAnnouncer } from "../lib/events/run-status";
+import { stdoutMetricSink } from "../lib/metrics";
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
 import { reconcileEcsTaskEvent, type EcsEventOutcome } from "../lib/reconcile/ecs-event";
@@ -25,10 +29,19 @@ const launcher = new DagLauncher(launcherOptionsFromConfig(config), {
   ecsClient: new ECSClient(regionOption(config.region)),
   logger,
 });
+// A run this function closes is announced (`Dagy Run Status Change`) and counted.
+const runs = announceTerminalTransitions(
+  persistence.runs,
+  createRunStatusAnnouncer({
+    logger,
+    putEvents: putEventsWith(new EventBridgeClient(regionOption(config.region))),
+    metrics: stdoutMetricSink,
+  }),
+);
 
 export const handler = (event: unknown): Promise<EcsEventOutcome> =>
   reconcileEcsTaskEvent(event, {
-    runs: persistence.runs,
+    runs,
     logger,
     relaunch: (run, next) => launcher.relaunch(run, next),
     ...(config.ecs.containerName !== undefined

@@ -82,15 +82,20 @@ export async function withRetries<T>(
     readonly random: () => number;
     readonly isRetryable?: (error: unknown) => boolean;
     readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
+    /** Epoch ms: no retry is started that would wait past it (the error is thrown instead). */
+    readonly deadline?: number;
+    readonly now?: () => number;
   },
 ): Promise<T> {
   const isRetryable = opts.isRetryable ?? isRetryableAwsError;
+  const now = opts.now ?? Date.now;
   for (let attempt = 1; ; attempt++) {
     try {
       return await call(attempt);
     } catch (error) {
       if (attempt >= policy.maxAttempts || !isRetryable(error)) throw error;
       const delay = backoffDelay(policy, attempt, opts.random);
+      if (opts.deadline !== undefined && now() + delay > opts.deadline) throw error;
       opts.onRetry?.(error, attempt, delay);
       await opts.sleep(delay);
     }

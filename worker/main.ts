@@ -13,16 +13,19 @@ import { createDataClients, destroyDataClients, type DataClients } from "../lib/
 import { PLATFORM_ENV, WORKER_ENV } from "../lib/config/env";
 import { RunRepository } from "../lib/persistence/runs";
 import { ObjectStore } from "../lib/storage/object-store";
-import { parseWorkerConfig, peekRunId } from "../lib/worker/config";
+import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import {
+  announceTerminalTransitions,
+  createRunStatusAnnouncer,
+  type PutEvents,
+} from "../lib/events/run-status";
+import { parseWorkerConfig, peekRunId, stopDeadlineMs } from "../lib/worker/config";
 import { createJsonLogger, createRedactor, stdoutLines } from "../lib/log";
 import { redactProcessOutput } from "../lib/worker/redact";
 import { EXIT_CODES, WorkerHost, recordStartFailure } from "../lib/worker/run-host";
 
 // Imports are evaluated first, so this is "process start -> bundle loaded -> main".
 const mainStartedAt = Math.round(performance.now() * 10) / 10;
-
-/** After SIGTERM, exit by this deadline even if recording is stuck (ECS kills at 30 s). */
-const STOP_DEADLINE_MS = 4500;
 
 /** Isolated maps on the embedded platform: one launch request per 100 children, brisk polls. */
 const LOCAL_ISOLATED_MAP = {
@@ -93,9 +96,28 @@ async function main(): Promise<number> {
       ...(config.region !== undefined ? { region: config.region } : {}),
     });
   }
-  const runs = new RunRepository(clients.doc, config.runsTable, {
-    warn: (message, fields) => log.warn(message, { event_type: "persistence_warning", ...fields }),
-  });
+  // The run's terminal status is announced (`Dagy Run Status Change`) where it is written.
+  let events: EventBridgeClient | undefined;
+  let putEvents: PutEvents | undefined;
+  if (config.runStatusEvents === "eventbridge") {
+    const { EventBridgeClient, putEventsWith } = await import("../lib/events/eventbridge");
+    events = new EventBridgeClient({
+      ...(config.region !== undefined ? { region: config.region } : {}),
+    });
+    putEvents = putEventsWith(events);
+  }
+  const runs = announceTerminalTransitions(
+    new RunRepository(clients.doc, config.runsTable, {
+      warn: (message, fields) =>
+        log.warn(message, { event_type: "persistence_warning", ...fields }),
+    }),
+    createRunStatusAnnouncer({
+      logger: log.child({ run_id: config.runId }),
+      ...(putEvents !== undefined ? { putEvents } : {}),
+    }),
+  );
+  // After SIGTERM the worker drains within the container's stop timeout, less a margin.
+  const stopDeadline = stopDeadlineMs(config.stopTimeoutSeconds);
   const host = new WorkerHost(config, {
     runs,
     store: new ObjectStore(clients.s3),
@@ -111,14 +133,14 @@ async function main(): Promise<number> {
         ? undefined
         : `worker received ${signal} (stopped from the terminal or by its parent)`,
     );
-    // Recording normally takes milliseconds; never outlive ECS's stop timeout.
+    // Tasks see their abort signal and may clean up; never outlive ECS's stop timeout.
     setTimeout(() => {
-      log.error(`worker did not finish within ${STOP_DEADLINE_MS} ms of ${signal}; exiting`, {
+      log.error(`worker did not finish within ${stopDeadline} ms of ${signal}; exiting`, {
         event_type: "worker_deadline",
         run_id: config.runId,
       });
       process.exit(EXIT_CODES.interrupted);
-    }, STOP_DEADLINE_MS).unref();
+    }, stopDeadline).unref();
   };
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
@@ -132,6 +154,7 @@ async function main(): Promise<number> {
     return outcome.exitCode;
   } finally {
     logs?.destroy();
+    events?.destroy();
     destroyDataClients(clients);
   }
 }

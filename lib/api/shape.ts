@@ -157,7 +157,13 @@ export function batchItemBody(result: DagLaunchResult): Record<string, unknown> 
     task_arn: result.taskArn ?? null,
     success: result.success,
     correlation_id: result.correlationId,
-    ...(result.success ? {} : { error: result.errorMessage ?? "Launch failed" }),
+    // `unavailable` with no run_id: not attempted within the batch's time budget; send it again.
+    ...(result.success
+      ? {}
+      : {
+          error: result.errorMessage ?? "Launch failed",
+          ...(result.errorCode !== undefined ? { error_code: result.errorCode } : {}),
+        }),
   };
 }
 

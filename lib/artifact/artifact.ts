@@ -12,6 +12,8 @@ import { artifactMetadataSchema, flowSpecSchema, formatIssues } from "./schema";
 export const BUNDLE_ENTRY = "flow.js";
 export const SPEC_ENTRY = "flow_spec.json";
 export const METADATA_ENTRY = "metadata.json";
+/** Folder of the flow's source files inside an artifact, by their path in the project. */
+export const SOURCES_DIR = "src/";
 
 /** Upper bounds checked before inflating anything, so a hostile zip cannot exhaust memory. */
 export const ARTIFACT_LIMITS = {
@@ -42,11 +44,15 @@ function majorVersion(version: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-/** Zips spec, metadata and bundle in a fixed order with fixed timestamps: same input, same bytes. */
+/**
+ * Zips spec, metadata, bundle and the flow's source files (under `src/`, by their path relative
+ * to the project root) in a fixed order with fixed timestamps: same input, same bytes.
+ */
 export function packArtifact(
   spec: FlowSpec,
   metadata: ArtifactMetadata,
   bundle: Uint8Array,
+  sources: ReadonlyArray<{ readonly path: string; readonly text: string }> = [],
 ): Buffer {
   const entry = (data: Uint8Array): Zippable[string] => [data, { mtime: FIXED_ENTRY_MTIME }];
   // Entry order is fixed: the JSON first, so tools listing the zip show the spec on top.
@@ -55,6 +61,11 @@ export function packArtifact(
     [METADATA_ENTRY]: entry(Buffer.from(stableStringify(metadata), "utf8")),
     [metadata.entry]: entry(bundle),
   };
+  for (const source of [...sources].sort((a, b) =>
+    a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
+  )) {
+    files[`${SOURCES_DIR}${source.path}`] = entry(Buffer.from(source.text, "utf8"));
+  }
   return Buffer.from(zipSync(files, { level: 6 }));
 }
 
@@ -165,7 +176,10 @@ export interface LoadArtifactOptions extends Pick<LoadFlowOptions, "extraNodePat
  * @throws FlowBuildError when the bundle throws while loading or defines other than one DAG
  */
 export function loadArtifact(zip: Uint8Array, options: LoadArtifactOptions = {}): LoadedArtifact {
-  const { spec, metadata, entries, files } = readContents(zip, (name) => name.endsWith(".js"));
+  const { spec, metadata, entries, files } = readContents(
+    zip,
+    (name) => name.endsWith(".js") && !name.startsWith(SOURCES_DIR),
+  );
   const bundleEntry = metadata.entry;
   const bytes = files[bundleEntry];
   if (bytes === undefined) {

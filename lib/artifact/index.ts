@@ -6,6 +6,7 @@ export {
   ARTIFACT_LIMITS,
   BUNDLE_ENTRY,
   METADATA_ENTRY,
+  SOURCES_DIR,
   SPEC_ENTRY,
   loadArtifact,
   packArtifact,

@@ -53,6 +53,9 @@ function createFlowRequire(filename: string, extraNodePaths: readonly string[]):
   ];
   return (id: string): unknown => {
     if (id === "dagy") return sdk;
+    // The host's S3 client (see HOST_MODULES in lib/bundler/bundle.ts).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    if (id === "@aws-sdk/client-s3") return require("@aws-sdk/client-s3");
     if (id.startsWith("dagy/")) {
       throw new Error(`flows may import only "dagy" from the Dagy SDK, not "${id}"`);
     }

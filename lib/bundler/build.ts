@@ -8,6 +8,7 @@ import { SDK_VERSION } from "../sdk";
 import { VERSION_PATTERN } from "../sdk/options";
 import type { ArtifactMetadata, FlowSpec } from "../sdk/types";
 import { bundleFlow, resolveEntry, toPosix } from "./bundle";
+import { typecheckFlow, type TypecheckResult } from "./typecheck";
 
 export interface BuildFlowOptions {
   /** The flow's source file (TypeScript or JavaScript), relative to `cwd` or absolute. */
@@ -23,6 +24,11 @@ export interface BuildFlowOptions {
   readonly cwd?: string;
   /** Stamped into `metadata.built_at`. Default: now. Pass a fixed date for a byte-identical zip. */
   readonly builtAt?: Date;
+  /**
+   * Type-check the flow first with the project's tsconfig.json (see `typecheckFlow`) and refuse
+   * type errors. Default false: `dagy build` turns it on; the local platform's start-up does not.
+   */
+  readonly typecheck?: boolean;
 }
 
 export interface BuildFlowResult {
@@ -32,6 +38,10 @@ export interface BuildFlowResult {
   readonly metadata: ArtifactMetadata;
   /** The bundle (`flow.js`). */
   readonly bundle: string;
+  /** The project files the artifact carries under `src/`, relative to the project root. */
+  readonly sources: readonly string[];
+  /** Set when the flow was type-checked: the tsconfig.json used, if one was found. */
+  readonly typecheck?: TypecheckResult;
   /** Absolute path of the written artifact, when `outFile` was given. */
   readonly path?: string;
 }
@@ -47,8 +57,9 @@ function validateVersion(version: string): void {
 }
 
 /**
- * Builds a flow artifact: bundles the flow (esbuild, its npm imports inlined, "dagy" left to the
- * host), loads the bundle to derive `flow_spec.json`, and zips spec, metadata and bundle.
+ * Builds a flow artifact: optionally type-checks the flow, bundles it (esbuild, its npm imports
+ * inlined, "dagy" left to the host), loads the bundle to derive `flow_spec.json`, and zips spec,
+ * metadata, bundle and the flow's source files.
  * The same source and version always give the same `flow_spec.json` and bundle bytes; only
  * `metadata.built_at` varies (see `builtAt`).
  *
@@ -60,6 +71,7 @@ export async function buildFlow(options: BuildFlowOptions): Promise<BuildFlowRes
   if (options.version !== undefined) validateVersion(options.version);
   const entryAbs = resolveEntry(options.entry, cwd);
   const source = toPosix(path.relative(cwd, entryAbs));
+  const typecheck = options.typecheck === true ? typecheckFlow(entryAbs, source, cwd) : undefined;
   const bundle = await bundleFlow(entryAbs, source);
   const dag = loadFlowBundle(bundle.code, bundle.filename, { sourceName: source });
 
@@ -76,7 +88,7 @@ export async function buildFlow(options: BuildFlowOptions): Promise<BuildFlowRes
     entry: BUNDLE_ENTRY,
     source,
   };
-  const artifact = packArtifact(spec, metadata, bundleBytes);
+  const artifact = packArtifact(spec, metadata, bundleBytes, bundle.sources);
 
   let written: string | undefined;
   if (options.outFile !== undefined) {
@@ -84,5 +96,13 @@ export async function buildFlow(options: BuildFlowOptions): Promise<BuildFlowRes
     await mkdir(path.dirname(written), { recursive: true });
     await writeFile(written, artifact);
   }
-  return { artifact, spec, metadata, bundle: bundle.code, ...(written ? { path: written } : {}) };
+  return {
+    artifact,
+    spec,
+    metadata,
+    bundle: bundle.code,
+    sources: bundle.sources.map((s) => s.path),
+    ...(typecheck ? { typecheck } : {}),
+    ...(written ? { path: written } : {}),
+  };
 }

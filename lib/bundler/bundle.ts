@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import type { BuildFailure, Message } from "esbuild";
 import { ValidationError } from "../errors";
@@ -7,10 +7,12 @@ import { FlowBuildError } from "../artifact/errors";
 
 /**
  * Imports left to the host at load time: the worker (or CLI) supplies its own SDK, so the DAG a
- * bundle defines is registered with the very executor that runs it. Node built-ins are external
- * by `platform: "node"`.
+ * bundle defines is registered with the very executor that runs it; and its own S3 client (the
+ * worker carries one anyway), as Lambda provides the AWS SDK, so a flow that reads `s3://` does
+ * not carry ~2 MB of client and source map that every run would load. Node built-ins are
+ * external by `platform: "node"`.
  */
-export const HOST_MODULES = ["dagy", "dagy/*"] as const;
+export const HOST_MODULES = ["dagy", "dagy/*", "@aws-sdk/client-s3"] as const;
 
 /**
  * Bundles run on the Node that runs Dagy: Node 22 in the worker image and Lambda, and Node >= 20
@@ -31,6 +33,11 @@ export interface FlowBundle {
   readonly projectRoot: string;
   /** The entry, relative to `projectRoot`, with `/` separators. */
   readonly entry: string;
+  /**
+   * The project's own files in the bundle (not node_modules), relative to `projectRoot` with `/`
+   * separators, sorted: what the artifact carries as the flow's source.
+   */
+  readonly sources: ReadonlyArray<{ readonly path: string; readonly text: string }>;
 }
 
 /**
@@ -65,6 +72,30 @@ export function resolveEntry(entry: string, cwd: string): string {
   return abs;
 }
 
+const INLINE_SOURCE_MAP = "//# sourceMappingURL=data:application/json;base64,";
+
+/**
+ * Keeps `sourcesContent` in the bundle's inline source map for the project's own files only:
+ * the author's lines are what a traceback needs, while the text of every bundled npm module
+ * would double a bundle that inlines, say, an AWS SDK client.
+ */
+function withOwnSourcesContent(code: string, own: (source: string) => boolean): string {
+  const at = code.lastIndexOf(INLINE_SOURCE_MAP);
+  if (at < 0) return code;
+  const start = at + INLINE_SOURCE_MAP.length;
+  const end = code.indexOf("\n", start);
+  const map = JSON.parse(
+    Buffer.from(code.slice(start, end < 0 ? undefined : end), "base64").toString("utf8"),
+  ) as { sources?: string[]; sourcesContent?: Array<string | null> };
+  if (!Array.isArray(map.sources) || !Array.isArray(map.sourcesContent)) return code;
+  // `sources` are relative to the bundle, which sits in the project root.
+  map.sourcesContent = map.sources.map((source, i) =>
+    own(source) ? (map.sourcesContent?.[i] ?? null) : null,
+  );
+  const encoded = Buffer.from(JSON.stringify(map), "utf8").toString("base64");
+  return code.slice(0, start) + encoded + (end < 0 ? "" : code.slice(end));
+}
+
 function isBuildFailure(error: unknown): error is BuildFailure {
   return (
     error instanceof Error && Array.isArray((error as Partial<BuildFailure>).errors ?? undefined)
@@ -97,10 +128,16 @@ export async function bundleFlow(entryAbs: string, sourceName: string): Promise<
       format: "cjs",
       target: BUNDLE_TARGET,
       external: [...HOST_MODULES],
+      // `import("x")` becomes `require("x")`: the loader compiles bundles with `new Function`,
+      // where a native dynamic import has no callback and throws.
+      supported: { "dynamic-import": false },
       // Inline, so the bundle is one self-describing file and stack traces map back to the
       // user's lines (Node applies it once source maps are enabled; see loader.ts).
+      // The map embeds the project's own sources (see withOwnSourcesContent), so a traceback
+      // shows the author's lines wherever the artifact runs.
       sourcemap: "inline",
-      sourcesContent: false,
+      sourcesContent: true,
+      metafile: true,
       legalComments: "none",
       // Bundling may rename clashing functions; keep `fn.name` what the author wrote.
       keepNames: true,
@@ -111,7 +148,13 @@ export async function bundleFlow(entryAbs: string, sourceName: string): Promise<
     if (output === undefined) {
       throw new FlowBuildError(sourceName, "esbuild produced no output");
     }
-    return { code: output.text, filename, projectRoot, entry };
+    const own = (file: string) =>
+      !file.split("/").includes("node_modules") && !file.startsWith("..") && !file.includes(":");
+    const sources = Object.keys(result.metafile.inputs)
+      .filter(own)
+      .sort()
+      .map((file) => ({ path: file, text: readFileSync(path.join(projectRoot, file), "utf8") }));
+    return { code: withOwnSourcesContent(output.text, own), filename, projectRoot, entry, sources };
   } catch (error) {
     if (!isBuildFailure(error)) throw error;
     messages = error.errors;

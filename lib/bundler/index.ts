@@ -5,3 +5,4 @@
 export { buildFlow, type BuildFlowOptions, type BuildFlowResult } from "./build";
 export { HOST_MODULES, bundleFlow, findProjectRoot, resolveEntry, type FlowBundle } from "./bundle";
 export { loadFlowSource } from "./source";
+export { typecheckFlow, DEFAULT_TYPECHECK_OPTIONS, type TypecheckResult } from "./typecheck";

@@ -7,13 +7,17 @@ import { EXIT, formatBytes, type CliCommand } from "./io";
 
 const usage = `Usage: dagy build <flow.ts> [options]
 
-Bundles a flow and its npm imports into an artifact zip holding flow_spec.json, metadata.json
-and flow.js. The same source and version always give the same flow_spec.json and flow.js.
+Type-checks a flow with the project's tsconfig.json (the nearest one above the flow), then
+bundles it and its npm imports into an artifact zip holding flow_spec.json, metadata.json,
+flow.js (with a source map that embeds the flow's sources) and the flow's source files under
+src/. Type errors are refused with the compiler's messages. The same source and version always
+give the same flow_spec.json and flow.js.
 
 Options:
   -o, --output <file>    Where to write the artifact (default: artifact.zip).
       --version <v>      Version to record in the artifact, overriding the one the flow declares
                          (e.g. 1.0.0; letters, digits, . _ + -).
+      --no-typecheck     Bundle without type-checking first.
   -h, --help             Show this help.
 
 Environment:
@@ -41,6 +45,7 @@ export const command: CliCommand = {
     const parsed = parseCommandArgs({ name: "build", usage }, args, io, {
       output: { type: "string", short: "o" },
       version: { type: "string" },
+      "no-typecheck": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     });
     if (parsed === undefined) return EXIT.ok;
@@ -52,6 +57,7 @@ export const command: CliCommand = {
       entry,
       outFile: output,
       cwd: io.cwd,
+      typecheck: values["no-typecheck"] !== true,
       ...(values.version === undefined ? {} : { version: values.version }),
       ...(builtAt === undefined ? {} : { builtAt }),
     });
@@ -62,6 +68,16 @@ export const command: CliCommand = {
       [
         `Built ${result.spec.name} ${result.spec.version} -> ${shown}`,
         `  tasks    ${result.spec.tasks.length}`,
+        `  types    ${
+          result.typecheck === undefined
+            ? "not checked (--no-typecheck)"
+            : `checked, ${result.typecheck.checkedFiles} file${result.typecheck.checkedFiles === 1 ? "" : "s"} (${
+                result.typecheck.configFile === undefined
+                  ? "no tsconfig.json found, defaults"
+                  : path.relative(io.cwd, result.typecheck.configFile) || "tsconfig.json"
+              })`
+        }`,
+        `  sources  ${result.sources.join(", ")}`,
         `  size     ${formatBytes(result.artifact.length)}`,
         `  sha256   ${sha256Hex(result.artifact)}`,
         `  bundle   ${result.metadata.entry} ${formatBytes(Buffer.byteLength(result.bundle))}, ` +

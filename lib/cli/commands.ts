@@ -19,8 +19,13 @@ export interface CommandEntry {
 export const COMMANDS: readonly CommandEntry[] = [
   {
     name: "build",
-    summary: "Bundle a flow into an artifact zip (flow_spec.json, metadata.json, flow.js)",
+    summary: "Type-check and bundle a flow into an artifact zip (spec, metadata, bundle, sources)",
     load: async () => (require("./build") as typeof import("./build")).command,
+  },
+  {
+    name: "init",
+    summary: "Scaffold a flow project: package.json scripts, tsconfig.json, a flow and its test",
+    load: async () => (require("./init") as typeof import("./init")).command,
   },
   {
     name: "run",

@@ -6,22 +6,27 @@ import { DEFAULT_CONCURRENCY, DEFAULT_ORG } from "../local/state";
 import { parseCommandArgs, positiveInteger } from "./args";
 import { EXIT, UsageError, formatDuration, formatTable, type CliCommand, type CliIO } from "./io";
 import { parsePort } from "./target";
+import { findFlowFiles, flowsSetting } from "./flow-files";
 
 const usage = `Usage: dagy dev [options]        (also: npm start)
 
 Runs the whole Dagy platform on this machine, no AWS account needed: DynamoDB (dynalite) and
 S3 (s3rver) persisted under the data directory, the HTTP API (the same handler as the API
 Lambda), runs executed by worker processes (the same worker as the Fargate container), and
-schedules fired locally. The example flows (examples/flows/*.ts) are built and registered for
-${DEFAULT_ORG}. Stop it with Ctrl-C; a restart keeps registered flows and past runs.
+schedules fired locally. Your project's flows are built and registered for ${DEFAULT_ORG}:
+--flows <glob>, else "dagy": {"flows": "<glob>"} in ./package.json, else flows/*.ts when a
+flows/ folder exists; with none of these, Dagy's example flows (examples/flows/*.ts). Stop it
+with Ctrl-C; a restart keeps registered flows and past runs.
 
 Options:
       --port <port>          API port (default: $DAGY_PORT, else 8787; 0 picks a free one).
       --host <host>          Interface to listen on (default 127.0.0.1; the API has no auth).
       --data-dir <dir>       Data directory (default: $DAGY_DATA_DIR, else .dagy).
       --concurrency <n>      Workers running at once; more runs wait QUEUED (default ${DEFAULT_CONCURRENCY}).
-      --org <org_id>         Org the example flows are registered for (default ${DEFAULT_ORG}).
-      --no-examples          Do not build and register the example flows.
+      --org <org_id>         Org the flows are registered for (default ${DEFAULT_ORG}).
+      --flows <glob>         Flow files to register, relative to this directory (e.g.
+                             "flows/**/*.ts"; quote it so the shell leaves it alone).
+      --no-examples          Do not build and register Dagy's example flows.
       --quiet                Do not log each HTTP request.
       --reset                Start afresh: delete the stored flows, runs, logs and schedules of
                              the data directory first (secrets.json is kept). Without it, a data
@@ -49,6 +54,7 @@ export const command: CliCommand = {
       "data-dir": { type: "string" },
       concurrency: { type: "string" },
       org: { type: "string" },
+      flows: { type: "string" },
       "no-examples": { type: "boolean" },
       quiet: { type: "boolean" },
       reset: { type: "boolean" },
@@ -75,8 +81,20 @@ export const command: CliCommand = {
         ? undefined
         : positiveInteger("dev", "--concurrency", values.concurrency);
 
-    const { startLocalPlatform, PACKAGE_ROOT } =
+    const { startLocalPlatform, PACKAGE_ROOT, EXAMPLE_INPUT } =
       require("../local/platform") as typeof import("../local/platform");
+    // The project's flows; in this repository (no flows setting) its examples.
+    const flows =
+      values.flows !== undefined || io.cwd !== PACKAGE_ROOT
+        ? flowsSetting(io.cwd, values.flows)
+        : undefined;
+    const flowFiles = flows === undefined ? undefined : await findFlowFiles(io.cwd, flows.globs);
+    if (flows !== undefined && flowFiles?.length === 0) {
+      throw new UsageError(
+        `no flow files match ${flows.globs.join(", ")} (from ${flows.from}) in ${io.cwd}`,
+        "dev",
+      );
+    }
     const log = (line: string) => io.stdout(`${line}\n`);
     io.stdout("Starting the Dagy local platform…\n");
     const platform = await startLocalPlatform({
@@ -87,6 +105,7 @@ export const command: CliCommand = {
       ...(concurrency !== undefined ? { concurrency } : {}),
       ...(values.org !== undefined ? { orgId: values.org } : {}),
       registerExamples: values["no-examples"] !== true,
+      ...(flowFiles !== undefined ? { flowFiles, flowsRoot: io.cwd } : {}),
       reset: values.reset === true,
       accessLog: values.quiet !== true,
       log,
@@ -121,7 +140,11 @@ export const command: CliCommand = {
       );
     }
     if (platform.examples.length > 0) {
-      out.push(`\nExample flows for ${platform.orgId}:`);
+      out.push(
+        flows === undefined
+          ? `\nExample flows for ${platform.orgId}:`
+          : `\nFlows for ${platform.orgId} (${flows.globs.join(", ")}, from ${flows.from}):`,
+      );
       const rows = platform.examples.map((e) => [
         `  ${e.flowName ?? "?"}`,
         e.version ?? "",
@@ -139,22 +162,19 @@ export const command: CliCommand = {
       }
     }
     const etl = platform.examples.find(
-      (e) => e.flowName === "etl_pipeline" && e.status !== "failed",
+      (e) => e.flowName === "etl_pipeline" && e.status !== "failed" && flows === undefined,
     );
     if (etl) {
-      const source = show(join(PACKAGE_ROOT, "examples", "data", "orders.csv"));
-      const destination = show(join(platform.dataDir, "out", "orders.json"));
-      const body = JSON.stringify({
-        org_id: platform.orgId,
-        parameters: { source, destination },
-      });
+      // The guide's request, verbatim: s3://bucket/input.csv is seeded in the local S3.
+      const source = `s3://${EXAMPLE_INPUT.bucket}/${EXAMPLE_INPUT.key}`;
+      const body = `{"org_id": ${JSON.stringify(platform.orgId)}, "parameters": {"date": "2024-03-14", "source": "${source}"}}`;
       out.push("\nTry it (the guide's request, on this machine):");
       out.push(`  curl -X POST ${platform.url}/flows/etl_pipeline/runs \\`);
       out.push(`    -H "Content-Type: application/json" \\`);
       out.push(`    -d '${body}'`);
       out.push(`  curl ${platform.url}/runs/<run_id>`);
       out.push(
-        `  npx dagy launch etl_pipeline --param source=${source} --param destination=${destination} --wait`,
+        `  npx dagy launch etl_pipeline --param date=2024-03-14 --param source=${source} --wait`,
       );
       out.push("  npx dagy runs");
     }

@@ -38,7 +38,7 @@ Options:
       --json                     Print the API's JSON answer (with --wait: the final run).
 ${COMMON_USAGE}
 Examples:
-  dagy launch etl_pipeline --param source=examples/data/orders.csv \\
+  dagy launch etl_pipeline --param date=2024-03-14 --param source=examples/data/orders.csv \\
     --param destination=.dagy/out/orders.json --wait
   dagy launch train_model --profile large --outputs cdk-outputs.json
 `;

@@ -28,7 +28,7 @@ Exit status: 0 the run succeeded, 1 it failed (the failing task's stack trace is
 
 Examples:
   dagy run examples/flows/etl_pipeline.ts \\
-    --param source=examples/data/orders.csv --param destination=out/orders.json
+    --param date=2024-03-14 --param source=examples/data/orders.csv --param destination=out/orders.json
   dagy run artifact.zip --params-file params.json --json
 `;
 

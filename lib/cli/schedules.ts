@@ -37,7 +37,7 @@ Create options:
 ${COMMON_USAGE}
 Examples:
   dagy schedules create etl-daily --flow etl_pipeline --expression "cron(0 9 * * ? *)" \\
-    --param source=examples/data/orders.csv --param destination=.dagy/out/daily.json
+    --param date=2024-03-14 --param source=examples/data/orders.csv --param destination=.dagy/out/daily.json
   dagy schedules list
   dagy schedules delete etl-daily
 `;

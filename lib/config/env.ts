@@ -121,6 +121,12 @@ export function parseList(value: string | undefined): string[] {
 export const FUNCTION_ENV = {
   /** `develop` | `staging` | `production`: the environment launches default to. */
   environment: WORKER_ENV.environment,
+  /**
+   * The workload profile that sizes the worker task definition (the stack config's
+   * `defaultWorkloadProfile`). A launch naming no profile and no cpu/memory sends no task-size
+   * override, so the task definition's size applies, and records this profile's size.
+   */
+  defaultWorkloadProfile: "DAGY_DEFAULT_WORKLOAD_PROFILE",
   /** Always `ecs` in AWS. */
   computeBackend: PLATFORM_ENV.computeBackend,
   /** `iam` or `jwt`: how the API learns the caller (IAM: org from the request; JWT: from a claim). */

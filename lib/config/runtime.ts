@@ -10,6 +10,7 @@
  */
 import * as z from "zod/mini";
 import { ConfigurationError } from "../errors";
+import { WORKLOAD_PROFILES, type WorkloadProfile } from "../launcher/types";
 import { FUNCTION_ENV, HANDLER_ENV, LAUNCHER_ENV, parseList, PLATFORM_ENV } from "./env";
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -69,6 +70,7 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
     optional: [
       ...COMMON_OPTIONAL,
       LAUNCHER_ENV.workerImage,
+      FUNCTION_ENV.defaultWorkloadProfile,
       FUNCTION_ENV.apiOrgClaim,
       FUNCTION_ENV.launchFunctionArn,
       FUNCTION_ENV.scheduleRulePrefix,
@@ -81,7 +83,7 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
   launch: {
     required: LAUNCHER_VARIABLES,
     ecsOnly: ECS_LAUNCHER_VARIABLES,
-    optional: [...COMMON_OPTIONAL, LAUNCHER_ENV.workerImage],
+    optional: [...COMMON_OPTIONAL, LAUNCHER_ENV.workerImage, FUNCTION_ENV.defaultWorkloadProfile],
   },
   // The worker container's name defaults to `worker`, the stack's.
   // Both relaunch runs the infrastructure stopped: they are launchers.
@@ -114,6 +116,7 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
       ...COMMON_OPTIONAL,
       ...TABLE_VARIABLES,
       FUNCTION_ENV.environment,
+      FUNCTION_ENV.defaultWorkloadProfile,
       LAUNCHER_ENV.taskExecutionRoleArn,
       LAUNCHER_ENV.taskRoleArn,
       LAUNCHER_ENV.logGroup,
@@ -159,6 +162,8 @@ export interface RuntimeConfig {
     readonly schedulerRoleArn?: string;
     readonly schedulerGroup?: string;
   };
+  /** The profile sizing the stack's task definition: what a launch naming no size gets. */
+  readonly defaultWorkloadProfile?: WorkloadProfile;
   readonly reconcile: { readonly queuedAfterMs: number; readonly runningAfterMs: number };
   /** Which secrets launches may name; no patterns: any well-formed ARN (local platform). */
   readonly secrets: { readonly arnPatterns: readonly string[]; readonly namePrefix?: string };
@@ -197,11 +202,19 @@ const variableSchemas: Record<string, z.ZodMiniType> = {
   [FUNCTION_ENV.apiAuthMode]: z.enum(["iam", "jwt"], { error: 'must be "iam" or "jwt"' }),
   [PLATFORM_ENV.dynamodbEndpoint]: url,
   [PLATFORM_ENV.s3Endpoint]: url,
+  [FUNCTION_ENV.defaultWorkloadProfile]: z.enum(
+    Object.keys(WORKLOAD_PROFILES) as [WorkloadProfile, ...WorkloadProfile[]],
+    { error: `must be a workload profile: ${Object.keys(WORKLOAD_PROFILES).join(", ")}` },
+  ),
   [HANDLER_ENV.reconcileQueuedMinutes]: minutes,
   [HANDLER_ENV.reconcileRunningMinutes]: minutes,
 };
 
-const ENUM_VARIABLES = new Set<string>([PLATFORM_ENV.computeBackend, FUNCTION_ENV.apiAuthMode]);
+const ENUM_VARIABLES = new Set<string>([
+  PLATFORM_ENV.computeBackend,
+  FUNCTION_ENV.apiAuthMode,
+  FUNCTION_ENV.defaultWorkloadProfile,
+]);
 
 /**
  * Reads every variable `entryPoint` uses from `env`, checks each, and reports every problem
@@ -273,6 +286,13 @@ export function parseRuntimeConfig(env: Env, entryPoint: EntryPoint): RuntimeCon
       ...opt("schedulerRoleArn", HANDLER_ENV.schedulerRoleArn),
       ...opt("schedulerGroup", HANDLER_ENV.schedulerGroup),
     },
+    ...(values.has(FUNCTION_ENV.defaultWorkloadProfile)
+      ? {
+          defaultWorkloadProfile: values.get(
+            FUNCTION_ENV.defaultWorkloadProfile,
+          ) as WorkloadProfile,
+        }
+      : {}),
     reconcile: {
       queuedAfterMs:
         ((values.get(HANDLER_ENV.reconcileQueuedMinutes) as number | undefined) ??

@@ -38,6 +38,10 @@ export const EXTRA_STACK_OUTPUTS = {
   taskDefinitionArn: "DagyEcsTaskDefinitionArn",
   /** The launch Lambda (targets of runtime schedules; direct `{"action":"launch",...}` invokes). */
   launchFunctionArn: "DagyLaunchFunctionArn",
+  /** SNS topic every alarm notifies (ALARM and OK). */
+  alarmTopicArn: "DagyAlarmTopicArn",
+  /** SQS queue holding async invocations that failed after Lambda's retries. */
+  failedInvocationsQueueUrl: "DagyFailedInvocationsQueueUrl",
 } as const;
 
 /** One entry of CloudFormation DescribeStacks' `Outputs`. */

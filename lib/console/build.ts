@@ -4,6 +4,8 @@
  * the console builds it (a few hundred milliseconds) and the process keeps it.
  */
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
@@ -63,12 +65,37 @@ export async function buildConsoleBundle(
   return { assets, version: hash.digest("hex").slice(0, 12) };
 }
 
+/**
+ * The installed package has no UI sources (only compiled `dist/`): its console is the bundle
+ * `npm run build` wrote to `dist/console/assets` (this module is `dist/lib/console/build.js`).
+ */
+export const PREBUILT_CONSOLE_DIR = join(__dirname, "..", "..", "console", "assets");
+
+/** The prebuilt bundle, hashed and compressed as `buildConsoleBundle` does. */
+export async function prebuiltConsoleBundle(
+  dir: string = PREBUILT_CONSOLE_DIR,
+): Promise<ConsoleBundle> {
+  const assets = new Map<string, ConsoleAsset>();
+  const hash = createHash("sha256");
+  for (const name of ["app.css", "app.js"]) {
+    const body = await readFile(join(dir, name)).catch(() => undefined);
+    if (body === undefined) continue;
+    hash.update(name).update(body);
+    const contentType = CONTENT_TYPES[name.slice(name.lastIndexOf("."))]!;
+    assets.set(name, { body, gzip: gzipSync(body, { level: 9 }), contentType });
+  }
+  if (!assets.has("app.js")) throw new Error(`no console bundle in ${dir} (npm run build)`);
+  return { assets, version: hash.digest("hex").slice(0, 12) };
+}
+
 let shared: Promise<ConsoleBundle> | undefined;
 
 /** The process's one console bundle, built on first use; a failed build is retried next time. */
 export function consoleBundle(): Promise<ConsoleBundle> {
   if (shared === undefined) {
-    shared = buildConsoleBundle();
+    shared = existsSync(join(CONSOLE_UI_DIR, "main.tsx"))
+      ? buildConsoleBundle()
+      : prebuiltConsoleBundle();
     shared.catch(() => {
       shared = undefined;
     });

@@ -144,6 +144,12 @@ export const stackConfigSchema = z
     lambdaImageUri: z.string().min(1).optional(),
     vpc: vpcSchema.default({ create: true }),
     defaultWorkloadProfile: workloadProfileSchema.optional(),
+    /** CPU architecture of the worker task and of the image built from Dockerfile.worker. */
+    architecture: z
+      .enum(["ARM64", "X86_64"], { error: 'must be "ARM64" or "X86_64"' })
+      .default("ARM64"),
+    /** Optional: an email address subscribed to the alarm topic (confirm the subscription mail). */
+    alarmEmail: z.email({ error: "must be an email address" }).optional(),
     apiAuth: apiAuthSchema.default({ mode: "iam" }),
     logRetentionDays: logRetentionSchema.optional(),
     traceExpirationDays: z.int().min(1).max(3650).optional(),
@@ -231,6 +237,8 @@ export const stackConfigSchema = z
       workerImage,
       vpc,
       defaultWorkloadProfile: input.defaultWorkloadProfile ?? defaults.workloadProfile,
+      architecture: input.architecture,
+      alarmEmail: input.alarmEmail,
       apiAuth: input.apiAuth,
       logRetentionDays: input.logRetentionDays ?? defaults.logRetentionDays,
       traceExpirationDays: input.traceExpirationDays ?? defaults.traceExpirationDays,
@@ -242,7 +250,6 @@ export const stackConfigSchema = z
       schedules: input.schedules,
       tags: input.tags,
       retainData: defaults.retainData,
-      autoDeleteObjects: defaults.autoDeleteObjects,
     };
   });
 

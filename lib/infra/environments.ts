@@ -25,10 +25,12 @@ export interface EnvironmentDefaults {
   readonly traceExpirationDays: number;
   /** Days a superseded artifact version and an uploaded large-parameters object are kept. */
   readonly artifactNoncurrentExpirationDays: number;
-  /** Tables and buckets survive stack deletion (RETAIN) and tables get deletion protection. */
+  /**
+   * Tables and buckets survive stack deletion (CloudFormation's RetainExceptOnCreate, so a
+   * failed first deploy leaves nothing behind) and tables get deletion protection. Otherwise
+   * they are deleted with the stack, buckets emptied first.
+   */
   readonly retainData: boolean;
-  /** Empty buckets on stack deletion so a throwaway stack deletes cleanly. */
-  readonly autoDeleteObjects: boolean;
   /** Suffix of the worker log group after `/ecs/<appName>-worker`; production keeps the guide's name. */
   readonly workerLogGroupSuffix: string;
 }
@@ -42,7 +44,6 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<DagyEnvironment, EnvironmentD
     traceExpirationDays: 14,
     artifactNoncurrentExpirationDays: 7,
     retainData: false,
-    autoDeleteObjects: true,
     workerLogGroupSuffix: "-develop",
   },
   staging: {
@@ -53,7 +54,6 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<DagyEnvironment, EnvironmentD
     traceExpirationDays: 30,
     artifactNoncurrentExpirationDays: 30,
     retainData: false,
-    autoDeleteObjects: false,
     workerLogGroupSuffix: "-staging",
   },
   production: {
@@ -64,7 +64,6 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<DagyEnvironment, EnvironmentD
     traceExpirationDays: 90,
     artifactNoncurrentExpirationDays: 90,
     retainData: true,
-    autoDeleteObjects: false,
     workerLogGroupSuffix: "",
   },
 };

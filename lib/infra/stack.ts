@@ -1,4 +1,4 @@
-import { CfnOutput, RemovalPolicy, Stack, Tags, type StackProps } from "aws-cdk-lib";
+import { CfnOutput, Stack, Tags, type StackProps } from "aws-cdk-lib";
 import type * as logs from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
 import { configScheduleResourceName, runtimeScheduleRulePrefix, type StackConfig } from "./config";
@@ -10,7 +10,7 @@ import { MonitoringConstruct } from "./constructs/monitoring";
 import { NetworkConstruct } from "./constructs/network";
 import { RunReconciliationConstruct } from "./constructs/run-reconciliation";
 import { SchedulesConstruct } from "./constructs/schedules";
-import { StorageConstruct } from "./constructs/storage";
+import { dataRemovalPolicy, StorageConstruct } from "./constructs/storage";
 import { EXTRA_STACK_OUTPUTS, STACK_OUTPUTS, type StackOutputKey } from "../config/stack-outputs";
 
 export interface DagyStackProps extends StackProps {
@@ -39,7 +39,7 @@ export class DagyStack extends Stack {
     this.apiAuthMode = config.apiAuth.mode;
     // RetentionDays members are the day counts themselves; config allows only valid ones.
     const logRetention = config.logRetentionDays as unknown as logs.RetentionDays;
-    const removalPolicy = config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const removalPolicy = dataRemovalPolicy(config.retainData);
 
     Tags.of(this).add("dagy:app", config.appName);
     Tags.of(this).add("dagy:environment", config.environment);
@@ -53,7 +53,6 @@ export class DagyStack extends Stack {
     this.storage = new StorageConstruct(this, "Storage", {
       resourcePrefix: config.resourcePrefix,
       retainData: config.retainData,
-      autoDeleteObjects: config.autoDeleteObjects,
       traceExpirationDays: config.traceExpirationDays,
       artifactNoncurrentExpirationDays: config.artifactNoncurrentExpirationDays,
       accessLogExpirationDays: config.logRetentionDays,
@@ -64,6 +63,7 @@ export class DagyStack extends Stack {
       vpc: this.network.vpc,
       workerImage: config.workerImage,
       workloadProfile: config.defaultWorkloadProfile,
+      architecture: config.architecture,
       logGroupName: config.workerLogGroupName,
       logRetention,
       removalPolicy,
@@ -78,6 +78,7 @@ export class DagyStack extends Stack {
     this.functions = new LambdaFunctionsConstruct(this, "Functions", {
       resourcePrefix: config.resourcePrefix,
       environment: config.environment,
+      defaultWorkloadProfile: config.defaultWorkloadProfile,
       apiAuth: config.apiAuth,
       logRetention,
       removalPolicy,
@@ -115,6 +116,14 @@ export class DagyStack extends Stack {
         { name: "reconcile", function: this.functions.reconcile.function },
       ],
       apiStage: this.api.stage,
+      asyncFunctions: [
+        { name: "launch", function: this.functions.launch.function },
+        { name: "task-events", function: this.functions.taskEvents.function },
+        { name: "reconcile", function: this.functions.reconcile.function },
+      ],
+      environment: config.environment,
+      workerLogGroup: this.compute.logGroup,
+      ...(config.alarmEmail !== undefined ? { alarmEmail: config.alarmEmail } : {}),
     });
 
     this.addOutputs();
@@ -157,6 +166,14 @@ export class DagyStack extends Stack {
     new CfnOutput(this, EXTRA_STACK_OUTPUTS.taskDefinitionArn, {
       value: compute.taskDefinition.taskDefinitionArn,
       description: "Worker task definition revision registered by this deployment",
+    });
+    new CfnOutput(this, EXTRA_STACK_OUTPUTS.alarmTopicArn, {
+      value: this.monitoring.alarmTopic.topicArn,
+      description: "SNS topic every Dagy alarm notifies: subscribe your on-call to it",
+    });
+    new CfnOutput(this, EXTRA_STACK_OUTPUTS.failedInvocationsQueueUrl, {
+      value: this.monitoring.failedInvocations.queueUrl,
+      description: "Async invocations (launch events, task events, sweeps) that failed for good",
     });
     new CfnOutput(this, EXTRA_STACK_OUTPUTS.launchFunctionArn, {
       value: this.functions.launch.function.functionArn,

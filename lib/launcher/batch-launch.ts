@@ -4,7 +4,7 @@
  */
 import { errorCode, InvalidLaunchRequestError } from "../errors";
 import { errorMessage } from "./errors";
-import type { DagLaunchRequest, DagLaunchResult } from "./types";
+import type { DagLaunchRequest, DagLaunchResult, SubmitOptions } from "./types";
 
 export type BatchLaunchRequest = Partial<DagLaunchRequest> & { readonly flowName: string };
 export type BatchLaunchCommon = Partial<Omit<DagLaunchRequest, "flowName">> & {
@@ -14,6 +14,15 @@ export type BatchLaunchCommon = Partial<Omit<DagLaunchRequest, "flowName">> & {
 export interface BatchLaunchOptions {
   /** Launches in flight at once. Default 10. */
   readonly concurrency?: number;
+  /**
+   * Milliseconds the whole batch may take (a batch inside one HTTP request must answer before
+   * API Gateway's 30 s). No item starts after it; items in flight stop retrying ECS at it (a
+   * run whose RunTask then fails is FAILED with the reason). Items never started are reported
+   * with `errorCode: "unavailable"` and nothing written for them. Default: no budget.
+   */
+  readonly timeBudgetMs?: number;
+  /** The budget's clock. Default Date.now. */
+  readonly now?: () => number;
 }
 
 function mergedMap<K extends string, V>(
@@ -57,7 +66,7 @@ export function batchItemRequest(
  * correlation id is `common.correlationId`, or `newId()`.
  */
 export async function launchBatch(
-  launch: (request: DagLaunchRequest) => Promise<DagLaunchResult>,
+  launch: (request: DagLaunchRequest, options: SubmitOptions) => Promise<DagLaunchResult>,
   requests: readonly BatchLaunchRequest[],
   common: BatchLaunchCommon,
   options: BatchLaunchOptions & { readonly newId: () => string },
@@ -68,12 +77,26 @@ export async function launchBatch(
   }
   const parent = common.correlationId || options.newId();
   const results = new Array<DagLaunchResult>(requests.length);
+  const now = options.now ?? Date.now;
+  const deadline = options.timeBudgetMs !== undefined ? now() + options.timeBudgetMs : undefined;
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let index = next++; index < requests.length; index = next++) {
       const request = batchItemRequest(common, requests[index]!, index, parent);
+      if (deadline !== undefined && now() >= deadline) {
+        results[index] = {
+          success: false,
+          runId: "",
+          flowName: String(request.flowName),
+          correlationId: request.correlationId ?? "",
+          errorMessage: `not launched: the batch used its ${Math.round((options.timeBudgetMs ?? 0) / 1000)} s time budget before this request started; nothing was recorded for it, send it again`,
+          errorCode: "unavailable",
+          metadata: request.metadata ?? {},
+        };
+        continue;
+      }
       try {
-        results[index] = await launch(request);
+        results[index] = await launch(request, deadline !== undefined ? { deadline } : {});
       } catch (error) {
         results[index] = {
           success: false,

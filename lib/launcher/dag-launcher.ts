@@ -24,6 +24,7 @@ import { createJsonLogger, stderrLines, type JsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
 import type { FlowRecord, OomPolicy, RunAttempt, RunRecord } from "../persistence/records";
 import type { TableNames } from "../persistence/schema";
+import { emfLine, RUN_METRICS, type MetricSink } from "../metrics";
 import type { Json } from "../sdk/types";
 // Direct module imports keep archive code (tar, fflate) out of the launcher's bundle.
 import { runParametersKey } from "../storage/keys";
@@ -66,9 +67,13 @@ import {
   type ComputeBackend,
   type DagLaunchRequest,
   type DagLaunchResult,
+  type SubmitOptions,
   type SubmitResult,
   type WorkloadProfile,
 } from "./types";
+
+/** How one launch is submitted (a batch's deadline) and whether it re-runs another run. */
+export type LaunchOptions = SubmitOptions & { readonly rerun?: RerunSeed };
 import {
   buildTaskOverrides,
   buildWorkerEnvironment,
@@ -135,6 +140,7 @@ export class DagLauncher {
   private readonly clock: () => Date;
   private readonly newId: () => string;
   private readonly logger: Pick<JsonLogger, "info" | "warn">;
+  private readonly metrics: MetricSink | undefined;
   private readonly tables: TableNames;
   /** Measured against the overrides EcsBackend sends, whichever backend runs the worker. */
   private readonly overrides: TaskOverridesOptions;
@@ -167,6 +173,7 @@ export class DagLauncher {
     this.clock = deps.now ?? deps.clock ?? (() => new Date());
     this.newId = deps.idGenerator ?? randomUUID;
     this.logger = deps.logger ?? createJsonLogger({ component: "launcher" }, stderrLines);
+    this.metrics = deps.metrics;
     this.persistence =
       deps.persistence ??
       new Persistence(deps.clients?.doc ?? createDocClient(options, this.owned), this.tables, {
@@ -199,9 +206,17 @@ export class DagLauncher {
    * for unknown flows/deployments (nothing written) and for a worker that could not be
    * started (run FAILED).
    */
-  async launch(input: DagLaunchRequest, rerun?: RerunSeed): Promise<DagLaunchResult> {
+  async launch(input: DagLaunchRequest, options: LaunchOptions = {}): Promise<DagLaunchResult> {
+    const startedAt = Date.now();
     const request = parseLaunchRequest(input);
-    const resources = resolveResources(request, this.options.defaultWorkloadProfile ?? "medium");
+    // The stack's task definition is sized by the environment's profile (DAGY_ECS_TASK_DEFINITION
+    // with DAGY_DEFAULT_WORKLOAD_PROFILE): a launch naming no size sends none and gets that.
+    const resources = resolveResources(
+      request,
+      this.options.defaultWorkloadProfile ?? "medium",
+      this.options.taskDefinition !== undefined &&
+        this.options.defaultWorkloadProfile !== undefined,
+    );
     const metadata = request.metadata ?? {};
     const notLaunched = (error: unknown): DagLaunchResult => ({
       success: false,
@@ -240,7 +255,24 @@ export class DagLauncher {
         throw error;
       }
     }
-    return this.start(request, flow, parameters, depPackageUris, resources, rerun);
+    const result = await this.start(request, flow, parameters, depPackageUris, resources, options);
+    if (result.success && this.metrics) {
+      this.metrics(
+        emfLine(
+          [
+            { name: RUN_METRICS.launched, value: 1, unit: "Count" },
+            {
+              name: RUN_METRICS.launchLatency,
+              value: Date.now() - startedAt,
+              unit: "Milliseconds",
+            },
+          ],
+          request.environment ?? "",
+          { run_id: result.runId, flow_name: result.flowName },
+        ),
+      );
+    }
+    return result;
   }
 
   /**
@@ -358,7 +390,7 @@ export class DagLauncher {
       }
       Object.assign(seed, { taskStates: states, taskOutputs: outputs });
     }
-    const result = await this.launch(request, seed);
+    const result = await this.launch(request, { rerun: seed });
     if (result.runId) await this.persistence.runs.addRerun(source.run_id, result.runId);
     return result;
   }
@@ -369,7 +401,7 @@ export class DagLauncher {
     common: BatchLaunchCommon,
     options: BatchLaunchOptions = {},
   ): Promise<DagLaunchResult[]> {
-    return launchBatch((request) => this.launch(request), requests, common, {
+    return launchBatch((request, submit) => this.launch(request, submit), requests, common, {
       ...options,
       newId: this.newId,
     });
@@ -464,7 +496,7 @@ export class DagLauncher {
     parameters: Record<string, Json>,
     depPackageUris: string[],
     resources: TaskResources,
-    rerun: RerunSeed | undefined,
+    options: LaunchOptions,
   ): Promise<DagLaunchResult> {
     const metadata = request.metadata ?? {};
     const runId = this.newId();
@@ -522,7 +554,7 @@ export class DagLauncher {
           maxRelaunches:
             request.maxRelaunches ?? this.options.maxRelaunches ?? DEFAULT_MAX_RELAUNCHES,
           oomPolicy: request.oomPolicy ?? flowOomPolicy(flow) ?? "fail",
-          ...(rerun !== undefined ? { rerun } : {}),
+          ...(options.rerun !== undefined ? { rerun: options.rerun } : {}),
         }),
       );
     } catch (error) {
@@ -559,7 +591,7 @@ export class DagLauncher {
     let taskArn: string;
     let logStream: string;
     try {
-      const submitted = await this.backend.submit(spec);
+      const submitted = await this.backend.submit(spec, options);
       taskArn = submitted.taskArn;
       logStream = submitted.logStream ?? runId;
     } catch (error) {

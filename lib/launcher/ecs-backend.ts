@@ -32,7 +32,7 @@ import { ConfigurationError } from "../errors";
 import { sha256Hex } from "../hash";
 import { TaskSubmissionError } from "./errors";
 import { backoffDelay, realSleep, withRetries, type RetryPolicy, type Sleep } from "../retry";
-import type { ComputeBackend, SubmitResult, WorkerLaunchSpec } from "./types";
+import type { ComputeBackend, SubmitOptions, SubmitResult, WorkerLaunchSpec } from "./types";
 import { buildTaskOverrides } from "./worker-spec";
 
 /** `startedBy` of every Dagy task: `ListTasks(startedBy="dagy")` finds them all. */
@@ -185,12 +185,15 @@ export class EcsBackend implements ComputeBackend {
           : {}),
       }),
       tags,
+      // The task definition's tags (the stack's: app, environment, cost tags) reach the task.
+      propagateTags: "TASK_DEFINITION",
       enableECSManagedTags: true,
       startedBy: ECS_STARTED_BY,
     };
   }
 
-  async submit(spec: WorkerLaunchSpec): Promise<SubmitResult> {
+  async submit(spec: WorkerLaunchSpec, options: SubmitOptions = {}): Promise<SubmitResult> {
+    const { deadline } = options;
     const taskDefinition = await this.taskDefinitionFor(spec.secretsEnv);
     const input = this.buildRunTaskInput(spec, taskDefinition);
     let reasons: string[] = [];
@@ -204,7 +207,10 @@ export class EcsBackend implements ComputeBackend {
       const clientToken = capacityAttempt === 1 ? spec.runId : `${spec.runId}-c${capacityAttempt}`;
       let out: RunTaskCommandOutput;
       try {
-        out = await this.send(() => this.ecs.send(new RunTaskCommand({ ...input, clientToken })));
+        out = await this.send(
+          () => this.ecs.send(new RunTaskCommand({ ...input, clientToken })),
+          deadline,
+        );
       } catch (error) {
         throw new TaskSubmissionError(`ECS RunTask failed: ${errorMessage(error)}`, [], {
           cause: error,
@@ -217,7 +223,14 @@ export class EcsBackend implements ComputeBackend {
       capacityOnly = failures.length > 0 && failures.every(isCapacityFailure);
       if (!capacityOnly) break;
       if (capacityAttempt < this.capacityRetry.maxAttempts) {
-        await this.sleep(backoffDelay(this.capacityRetry, capacityAttempt, this.random));
+        const delay = backoffDelay(this.capacityRetry, capacityAttempt, this.random);
+        if (deadline !== undefined && this.now() + delay > deadline) {
+          throw new TaskSubmissionError(
+            `ECS could not place the task within the request's time budget (${capacityAttempt} attempts): ${reasons.join("; ")}`,
+            reasons,
+          );
+        }
+        await this.sleep(delay);
       }
     }
     throw new TaskSubmissionError(
@@ -247,8 +260,13 @@ export class EcsBackend implements ComputeBackend {
     }
   }
 
-  private send<T>(call: () => Promise<T>): Promise<T> {
-    return withRetries(call, this.throttleRetry, { sleep: this.sleep, random: this.random });
+  private send<T>(call: () => Promise<T>, deadline?: number): Promise<T> {
+    return withRetries(call, this.throttleRetry, {
+      sleep: this.sleep,
+      random: this.random,
+      now: this.now,
+      ...(deadline !== undefined ? { deadline } : {}),
+    });
   }
 
   /** The task definition a run uses: the base one, or its revision for the run's secret set. */

@@ -67,6 +67,11 @@ export interface TaskResources {
   readonly capacityProvider: CapacityProvider;
   /** The profile the size came from; absent for explicit cpu/memory. */
   readonly workloadProfile?: WorkloadProfile;
+  /**
+   * Send the size as RunTask overrides. False when the request named no size and the task
+   * definition is known to have the default's size: the task definition's size then applies.
+   */
+  readonly overrideSize: boolean;
 }
 
 /** A problem with one field, named as the caller named it. */
@@ -139,11 +144,14 @@ export function checkResources(request: ResourceRequest): FieldProblem[] {
 
 /**
  * The size a task starts with. Throws InvalidLaunchRequestError (naming the field) when the
- * fields are inconsistent. Without a profile or explicit size, `defaultProfile` applies.
+ * fields are inconsistent. Without a profile or explicit size, `defaultProfile` applies; when
+ * `defaultSizesTaskDefinition` (the stack's task definition is sized by that profile), no size
+ * override is sent for it, so an environment's size is the task definition's.
  */
 export function resolveResources(
   request: ResourceRequest,
   defaultProfile: WorkloadProfile = "medium",
+  defaultSizesTaskDefinition = false,
 ): TaskResources {
   const [problem] = checkResources(request);
   if (problem)
@@ -151,7 +159,13 @@ export function resolveResources(
   const ephemeralStorageGib = request.ephemeralStorageGib ?? DEFAULT_EPHEMERAL_STORAGE_GIB;
   const capacityProvider = request.capacityProvider ?? "FARGATE";
   if (request.cpu !== undefined && request.memory !== undefined) {
-    return { cpu: request.cpu, memory: request.memory, ephemeralStorageGib, capacityProvider };
+    return {
+      cpu: request.cpu,
+      memory: request.memory,
+      ephemeralStorageGib,
+      capacityProvider,
+      overrideSize: true,
+    };
   }
   const workloadProfile = request.workloadProfile ?? defaultProfile;
   const size = WORKLOAD_PROFILES[workloadProfile];
@@ -161,5 +175,6 @@ export function resolveResources(
     ephemeralStorageGib,
     capacityProvider,
     workloadProfile,
+    overrideSize: request.workloadProfile !== undefined || !defaultSizesTaskDefinition,
   };
 }

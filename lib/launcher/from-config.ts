@@ -25,6 +25,9 @@ export function launcherOptionsFromConfig(config: RuntimeConfig): DagLauncherOpt
       : {}),
     ...(config.endpoints.s3 !== undefined ? { s3Endpoint: config.endpoints.s3 } : {}),
     computeBackend: config.computeBackend,
+    ...(config.defaultWorkloadProfile !== undefined
+      ? { defaultWorkloadProfile: config.defaultWorkloadProfile }
+      : {}),
     ...(config.localSecretsFile !== undefined
       ? { local: { secretsFile: config.localSecretsFile } }
       : {}),

@@ -3,6 +3,7 @@ import type { ECSClient } from "@aws-sdk/client-ecs";
 // Type only: createDataClients would bundle the S3 client (~100 KB) into the Lambda handlers.
 import type { DataClients } from "../aws/clients";
 import type { JsonLogger } from "../log";
+import type { MetricSink } from "../metrics";
 import type { Persistence } from "../persistence/persistence";
 import type { TableNames } from "../persistence/schema";
 // Type only, for the same reason: callers that can spill to S3 (CLI, local platform) inject one.
@@ -85,6 +86,11 @@ export interface DagLauncherDeps {
   readonly clock?: () => Date;
   readonly idGenerator?: () => string;
   readonly logger?: Pick<JsonLogger, "info" | "warn">;
+  /**
+   * Where RunsLaunched and LaunchLatency go as EMF lines (lib/metrics.ts): stdout in the Lambda
+   * handlers, where CloudWatch extracts them. Unset: no metrics.
+   */
+  readonly metrics?: MetricSink;
   /**
    * Builds the backend when `computeBackend` is `local` and no `backend` is given, e.g.
    * `(options) => new LocalBackend(options)`. Injected rather than imported so that code

@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from "node:fs";
 import { join, resolve } from "node:path";
+import { LOCAL_CREDENTIALS } from "../aws/dynamodb";
 import { TaskSubmissionError } from "./errors";
 import type { ComputeBackend, SubmitResult, WorkerLaunchSpec } from "./types";
 
@@ -237,9 +238,11 @@ export class LocalBackend implements ComputeBackend {
       if (value !== undefined) env[name] = value;
     }
     env.AWS_REGION = this.options.region ?? "us-east-1";
-    // The local servers accept any credentials; never hand the parent's real ones to a run.
-    env.AWS_ACCESS_KEY_ID = "local";
-    env.AWS_SECRET_ACCESS_KEY = "local";
+    // The credentials the local servers accept (dynalite takes any; s3rver only its own), so a
+    // flow's own S3 client works locally as it does with a task role in AWS; never hand the
+    // parent's real ones to a run.
+    env.AWS_ACCESS_KEY_ID = LOCAL_CREDENTIALS.accessKeyId;
+    env.AWS_SECRET_ACCESS_KEY = LOCAL_CREDENTIALS.secretAccessKey;
     if (this.options.dynamodbEndpoint) env.DAGY_DYNAMODB_ENDPOINT = this.options.dynamodbEndpoint;
     if (this.options.s3Endpoint) env.DAGY_S3_ENDPOINT = this.options.s3Endpoint;
     if (this.apiUrl) env.DAGY_API_URL = this.apiUrl;

@@ -84,6 +84,8 @@ export interface WorkerLaunchSpec {
   readonly environment: Record<string, string>;
   readonly cpu: string;
   readonly memory: string;
+  /** False: cpu/memory are the task definition's own; RunTask sends no size override. */
+  readonly overrideSize?: boolean;
   readonly ephemeralStorageGib: number;
   readonly capacityProvider: CapacityProvider;
   /** Env name -> secret ARN. */
@@ -106,9 +108,15 @@ export interface SubmitResult {
   readonly logStream?: string;
 }
 
+/** How long a submission may take, when its caller has a budget (a batch inside one request). */
+export interface SubmitOptions {
+  /** Epoch ms: retries that would end past it are not started; the submission fails instead. */
+  readonly deadline?: number;
+}
+
 export interface ComputeBackend {
   /** Starts the worker. Throws on failure (with a message a user can act on). */
-  submit(spec: WorkerLaunchSpec): Promise<SubmitResult>;
+  submit(spec: WorkerLaunchSpec, options?: SubmitOptions): Promise<SubmitResult>;
   /** Stops the worker (SIGTERM, then SIGKILL after a grace period). */
   stop(taskArn: string, reason: string): Promise<void>;
 }

@@ -74,9 +74,10 @@ export function buildTaskOverrides(
   const environment = Object.keys(spec.environment)
     .sort()
     .map((name) => ({ name, value: spec.environment[name] ?? "" }));
+  // Without a size asked for, the task definition's applies (the environment's profile).
+  const size = spec.overrideSize !== false;
   return {
-    cpu: spec.cpu,
-    memory: spec.memory,
+    ...(size ? { cpu: spec.cpu, memory: spec.memory } : {}),
     ephemeralStorage: { sizeInGiB: spec.ephemeralStorageGib },
     containerOverrides: [
       {
@@ -84,8 +85,7 @@ export function buildTaskOverrides(
         environment,
         // The container gets the whole task size, so a smaller container-level limit in the
         // task definition cannot starve a task that asked for more.
-        cpu: Number(spec.cpu),
-        memory: Number(spec.memory),
+        ...(size ? { cpu: Number(spec.cpu), memory: Number(spec.memory) } : {}),
       },
     ],
     ...(options.taskRoleArn !== undefined ? { taskRoleArn: options.taskRoleArn } : {}),
@@ -113,6 +113,7 @@ export function workerLaunchSpec(
     environment,
     cpu: resources.cpu,
     memory: resources.memory,
+    overrideSize: resources.overrideSize,
     ephemeralStorageGib: resources.ephemeralStorageGib,
     capacityProvider: resources.capacityProvider,
     secretsEnv: request.secretsEnv ?? {},

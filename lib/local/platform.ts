@@ -6,7 +6,8 @@
  * evaluator into the same launch logic, and workers that die reconciled by the same service
  * the ECS task-events Lambda calls.
  */
-import { mkdir, readdir } from "node:fs/promises";
+import { mkdir, readFile, readdir } from "node:fs/promises";
+import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { constants as osConstants } from "node:os";
 import { join, resolve } from "node:path";
 import { createApi, createAuthResolver, type Api } from "../api";
@@ -91,6 +92,12 @@ export interface LocalPlatformOptions {
   readonly registerExamples?: boolean;
   /** Folder of flows registered at start. Default `<package>/examples/flows`. */
   readonly examplesDir?: string;
+  /**
+   * The user's flows (absolute paths), registered at start instead of the examples, built with
+   * `flowsRoot` (default: `cwd`) as the base of their `metadata.source`.
+   */
+  readonly flowFiles?: readonly string[];
+  readonly flowsRoot?: string;
   /** Org the examples are registered for. Default `acme-corp`. */
   readonly orgId?: string;
   /** argv of a worker. Default: the bundled worker (built once, cached under .dagy/build). */
@@ -229,6 +236,36 @@ async function recoverInterruptedRuns(persistence: Persistence): Promise<string[
   return recovered;
 }
 
+/**
+ * The object the guide's example request reads (`"source": "s3://bucket/input.csv"`), put in the
+ * local S3 at start when absent: the example orders.
+ */
+export const EXAMPLE_INPUT = {
+  bucket: "bucket",
+  key: "input.csv",
+  file: join(PACKAGE_ROOT, "examples", "data", "orders.csv"),
+} as const;
+
+async function seedExampleInput(s3: DataClients["s3"]): Promise<void> {
+  try {
+    await s3.send(new HeadObjectCommand({ Bucket: EXAMPLE_INPUT.bucket, Key: EXAMPLE_INPUT.key }));
+    return;
+  } catch (error) {
+    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404)
+      throw error;
+  }
+  const body = await readFile(EXAMPLE_INPUT.file).catch(() => undefined);
+  if (body === undefined) return; // An installed package without the examples: nothing to seed.
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: EXAMPLE_INPUT.bucket,
+      Key: EXAMPLE_INPUT.key,
+      Body: body,
+      ContentType: "text/csv",
+    }),
+  );
+}
+
 async function listExampleFlows(dir: string): Promise<string[]> {
   let names: string[];
   try {
@@ -247,14 +284,15 @@ async function registerExamples(
   files: readonly string[],
   target: { persistence: Persistence; store: ObjectStore; artifactBucket: string },
   orgId: string,
+  root: string = PACKAGE_ROOT,
 ): Promise<ExampleRegistration[]> {
   return Promise.all(
     files.map(async (file): Promise<ExampleRegistration> => {
-      const relative = file.startsWith(PACKAGE_ROOT) ? file.slice(PACKAGE_ROOT.length + 1) : file;
+      const relative = file.startsWith(root) ? file.slice(root.length + 1) : file;
       try {
-        // cwd = the package root, so metadata.source (and the bytes) do not depend on where
-        // `dagy dev` was started.
-        const built = await buildFlow({ entry: file, cwd: PACKAGE_ROOT });
+        // cwd = the package (or project) root, so metadata.source (and the bytes) do not depend
+        // on where `dagy dev` was started.
+        const built = await buildFlow({ entry: file, cwd: root });
         const outcome = await registerArtifact(target, orgId, built.spec, built.artifact);
         return {
           file: relative,
@@ -364,6 +402,11 @@ export async function startLocalPlatform(
     // At shutdown (after the workers stopped, before the clients close): the counts a restart
     // checks against.
     cleanups.push(recordContents);
+    // The guide's example input, outside the manifest: it is sample data, not platform state.
+    if (options.registerExamples !== false && options.flowFiles === undefined) {
+      await ensureBuckets(clients.s3, [EXAMPLE_INPUT.bucket]);
+      await seedExampleInput(clients.s3);
+    }
     const storesMs = Date.now() - started;
 
     const secretsFile = localSecretsPath(dataDir);
@@ -512,13 +555,22 @@ export async function startLocalPlatform(
 
     const examplesStarted = Date.now();
     const examples =
-      options.registerExamples === false
-        ? []
-        : await registerExamples(
-            await listExampleFlows(options.examplesDir ?? join(PACKAGE_ROOT, "examples", "flows")),
+      options.flowFiles !== undefined
+        ? await registerExamples(
+            options.flowFiles,
             { persistence, store, artifactBucket: LOCAL_ARTIFACT_BUCKET },
             orgId,
-          );
+            resolve(cwd, options.flowsRoot ?? cwd),
+          )
+        : options.registerExamples === false
+          ? []
+          : await registerExamples(
+              await listExampleFlows(
+                options.examplesDir ?? join(PACKAGE_ROOT, "examples", "flows"),
+              ),
+              { persistence, store, artifactBucket: LOCAL_ARTIFACT_BUCKET },
+              orgId,
+            );
     const examplesMs = Date.now() - examplesStarted;
 
     const api = createApi({

@@ -59,7 +59,7 @@ export interface ServiceOverrides {
   readonly logger?: JsonLogger;
   readonly clock?: () => Date;
   /** Extra launcher dependencies (id generator, ...). */
-  readonly launcherDeps?: Pick<DagLauncherDeps, "idGenerator">;
+  readonly launcherDeps?: Pick<DagLauncherDeps, "idGenerator" | "metrics">;
   /** Parallel launches in a batch. Default 10. */
   readonly batchConcurrency?: number;
 }

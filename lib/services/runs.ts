@@ -15,13 +15,16 @@ import { actingOrg, callerDescription, requiredOrg, type Caller } from "./caller
 import type { RunLogPage, RunLogSource, TracebackSource } from "./run-logs";
 import { checkSecretArns, type SecretPolicy } from "./secrets";
 
+/** What a batch may take inside one HTTP request (API Gateway ends requests at 30 s). */
+export const DEFAULT_BATCH_TIME_BUDGET_MS = 25_000;
+
 /** What the runs service needs from the launcher (DagLauncher satisfies it). */
 export interface RunLauncher {
   launch(request: DagLaunchRequest): Promise<DagLaunchResult>;
   launchBatch(
     requests: readonly BatchLaunchRequest[],
     common: BatchLaunchCommon,
-    options?: { readonly concurrency?: number },
+    options?: { readonly concurrency?: number; readonly timeBudgetMs?: number },
   ): Promise<DagLaunchResult[]>;
   getRunStatus(
     runId: string,
@@ -58,6 +61,11 @@ export interface RunsServiceDeps {
   readonly tracebacks?: TracebackSource;
   /** Parallel launches in a batch. Default 10. */
   readonly batchConcurrency?: number;
+  /**
+   * Milliseconds a batch may take: it runs inside one HTTP request, which API Gateway ends at
+   * 30 s. Default 25,000.
+   */
+  readonly batchTimeBudgetMs?: number;
   /** Which secrets launches may name (lib/services/secrets.ts). Default: any. */
   readonly secrets?: SecretPolicy;
 }
@@ -151,7 +159,10 @@ export class RunsService {
         orgId,
         ...(input.correlationId !== undefined ? { correlationId: input.correlationId } : {}),
       },
-      { concurrency: this.deps.batchConcurrency ?? 10 },
+      {
+        concurrency: this.deps.batchConcurrency ?? 10,
+        timeBudgetMs: this.deps.batchTimeBudgetMs ?? DEFAULT_BATCH_TIME_BUDGET_MS,
+      },
     );
   }
 

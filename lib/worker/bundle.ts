@@ -284,6 +284,26 @@ export async function ensureWorkerBundle(outDir?: string): Promise<string> {
  * code-caching launcher (the worker behaves exactly as `node worker.js`).
  */
 export async function defaultWorkerCommand(): Promise<string[]> {
+  const prebuilt = prebuiltWorkerLauncher();
+  if (prebuilt !== undefined) return [process.execPath, prebuilt];
   const bundle = await ensureWorkerBundle();
   return [process.execPath, path.join(path.dirname(bundle), WORKER_LAUNCHER_FILE)];
+}
+
+/**
+ * In the installed package (compiled code in `dist/`, no TypeScript sources) the worker bundle
+ * is built at pack time (`npm run build`) into `dist/worker.js`, beside its launcher: this
+ * module is `dist/lib/worker/bundle.js`. In the repository (sources present) the bundle is
+ * always built from the sources, so an old `dist/` never runs.
+ */
+export function prebuiltWorkerLauncher(from: string = __dirname): string | undefined {
+  if (path.extname(__filename) === ".ts") return undefined;
+  const distRoot = path.resolve(from, "..", "..");
+  const launcher = path.join(distRoot, WORKER_LAUNCHER_FILE);
+  const sourcesBeside = existsSync(path.join(distRoot, "..", "worker", "main.ts"));
+  return !sourcesBeside &&
+    existsSync(launcher) &&
+    existsSync(path.join(distRoot, WORKER_BUNDLE_FILE))
+    ? launcher
+    : undefined;
 }

@@ -25,6 +25,23 @@ export interface WorkerConfig extends WorkerRunEnvironment {
   readonly emitTimings: boolean;
   /** The platform's HTTP API (DAGY_API_URL): where isolated maps ask for child runs. */
   readonly apiUrl?: string;
+  /** The container's stop timeout (DAGY_STOP_TIMEOUT_SECONDS); see `stopDeadlineMs`. */
+  readonly stopTimeoutSeconds?: number;
+  /** Put `Dagy Run Status Change` on the default bus (DAGY_RUN_STATUS_EVENTS=eventbridge). */
+  readonly runStatusEvents?: "eventbridge";
+}
+
+/** ECS's stop timeout when the task definition sets none. */
+export const DEFAULT_STOP_TIMEOUT_SECONDS = 30;
+
+/**
+ * How long the worker may drain after SIGTERM before it exits on its own: the container's stop
+ * timeout less a margin (10 s, or a sixth of short timeouts) so its exit, not ECS's SIGKILL,
+ * ends the task. 120 s (the stack's) gives 110 s; ECS's default 30 s gives 25 s.
+ */
+export function stopDeadlineMs(stopTimeoutSeconds: number = DEFAULT_STOP_TIMEOUT_SECONDS): number {
+  const margin = Math.min(10, stopTimeoutSeconds / 6);
+  return Math.round((stopTimeoutSeconds - margin) * 1000);
 }
 
 /** Worker-only switches beside the shared contract in lib/config/env.ts. */
@@ -33,6 +50,13 @@ export const WORKER_EXTRA_ENV = {
   logShipping: "DAGY_LOG_SHIPPING",
   /** `1` emits a `worker_timings` JSON line (used by bench/worker.ts). */
   timings: "DAGY_WORKER_TIMINGS",
+  /**
+   * The container's stop timeout in seconds (the task definition sets it beside `stopTimeout`):
+   * on SIGTERM the worker drains for up to this minus a margin. Unset: 30 (ECS's default).
+   */
+  stopTimeoutSeconds: "DAGY_STOP_TIMEOUT_SECONDS",
+  /** `eventbridge` puts `Dagy Run Status Change` events on the default bus; unset, they are logged. */
+  runStatusEvents: "DAGY_RUN_STATUS_EVENTS",
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -57,6 +81,18 @@ function parseJson(env: Env, name: string): unknown {
       `${name} must be valid JSON: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
+}
+
+function stopTimeout(env: Env): { stopTimeoutSeconds?: number } {
+  const raw = optional(env, WORKER_EXTRA_ENV.stopTimeoutSeconds);
+  if (raw === undefined) return {};
+  const seconds = Number(raw);
+  if (!/^\d+$/.test(raw) || seconds < 2 || seconds > 120) {
+    throw new ConfigurationError(
+      `${WORKER_EXTRA_ENV.stopTimeoutSeconds} must be whole seconds from 2 to 120 (ECS's stopTimeout range), got "${raw}"`,
+    );
+  }
+  return { stopTimeoutSeconds: seconds };
 }
 
 /** Reads and validates the worker configuration. Throws ConfigurationError naming the variable. */
@@ -148,6 +184,10 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     ...(s3Endpoint !== undefined ? { s3Endpoint } : {}),
     emitTimings: optional(env, WORKER_EXTRA_ENV.timings) === "1",
     ...childRunFields(env),
+    ...stopTimeout(env),
+    ...(optional(env, WORKER_EXTRA_ENV.runStatusEvents)?.toLowerCase() === "eventbridge"
+      ? { runStatusEvents: "eventbridge" as const }
+      : {}),
   };
 }
 

@@ -23,11 +23,11 @@ describe("loading artifacts", () => {
     const source = path.join(REPO_ROOT, "examples/data/orders.csv");
     const fromSource = await loadFlowSource(ETL, { cwd: REPO_ROOT });
     const a = await runDag(fromSource, {
-      parameters: { source, destination: path.join(dir, "source/out.json") },
+      parameters: { date: "2024-03-14", source, destination: path.join(dir, "source/out.json") },
     });
     const { artifact } = await buildFlow({ entry: ETL, cwd: REPO_ROOT });
     const b = await runDag(loadArtifact(artifact).dag, {
-      parameters: { source, destination: path.join(dir, "artifact/out.json") },
+      parameters: { date: "2024-03-14", source, destination: path.join(dir, "artifact/out.json") },
     });
     expect([a.status, b.status]).toEqual(["SUCCEEDED", "SUCCEEDED"]);
     const first = await readFile(path.join(dir, "source/out.json"));
@@ -69,7 +69,7 @@ export default dag("counted", {}, () => { task("t", () => 1)(); });
     expect(g.dagyTestLoads).toBe(1);
     const read = readArtifact(artifact);
     expect(read.metadata.name).toBe("counted");
-    expect(read.entries).toEqual(["flow_spec.json", "metadata.json", "flow.js"]);
+    expect(read.entries).toEqual(["flow_spec.json", "metadata.json", "flow.js", "src/counted.ts"]);
     expect(g.dagyTestLoads).toBe(1);
     loadArtifact(artifact);
     expect(g.dagyTestLoads).toBe(2);

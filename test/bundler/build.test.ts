@@ -25,7 +25,15 @@ describe("buildFlow", () => {
     const result = await buildFlow({ entry: ETL, cwd: REPO_ROOT, builtAt: FIXED });
     const files = zipEntries(result.artifact);
 
-    expect(Object.keys(files)).toEqual(["flow_spec.json", "metadata.json", "flow.js"]);
+    expect(Object.keys(files)).toEqual([
+      "flow_spec.json",
+      "metadata.json",
+      "flow.js",
+      `src/${ETL}`,
+    ]);
+    expect(files[`src/${ETL}`]!.toString("utf8")).toBe(
+      await readFile(path.join(REPO_ROOT, ETL), "utf8"),
+    );
     const spec = JSON.parse(files["flow_spec.json"]!.toString("utf8"));
     expect(spec).toEqual(result.spec);
     expect(spec).toMatchObject({
@@ -33,8 +41,9 @@ describe("buildFlow", () => {
       name: "etl_pipeline",
       version: "1.0.0",
       parameters: {
+        date: { type: "string", required: true },
         source: { type: "string", required: true },
-        destination: { type: "string", required: true },
+        destination: { type: "string", required: false, default: "" },
       },
       edges: [
         ["extract", "transform"],

@@ -44,6 +44,8 @@ describe("dagy run", () => {
       "run",
       ETL,
       "--param",
+      "date=2024-03-14",
+      "--param",
       `source=${ORDERS}`,
       "--param",
       `destination=${out}`,
@@ -80,8 +82,26 @@ describe("dagy run", () => {
     const fromSource = path.join(dir, "cmp", "source.json");
     const fromArtifact = path.join(dir, "cmp", "artifact.json");
     const [a, b] = await Promise.all([
-      dagy(["run", ETL, "-p", `source=${ORDERS}`, "-p", `destination=${fromSource}`]),
-      dagy(["run", zip, "-p", `source=${ORDERS}`, "-p", `destination=${fromArtifact}`]),
+      dagy([
+        "run",
+        ETL,
+        "-p",
+        "date=2024-03-14",
+        "-p",
+        `source=${ORDERS}`,
+        "-p",
+        `destination=${fromSource}`,
+      ]),
+      dagy([
+        "run",
+        zip,
+        "-p",
+        "date=2024-03-14",
+        "-p",
+        `source=${ORDERS}`,
+        "-p",
+        `destination=${fromArtifact}`,
+      ]),
     ]);
     expect([a.code, b.code]).toEqual([0, 0]);
     expect(b.stdout).toContain("Running etl_pipeline 1.0.1");
@@ -129,8 +149,8 @@ export default dag("failing", {}, () => {
     expect(result.code).toBe(2);
     expect(result.stdout).toBe("");
     expect(result.stderr).toBe(
-      'dagy: error: missing required parameter "destination" of type string ' +
-        "(JSON file to write the report to)\n",
+      'dagy: error: missing required parameter "date" of type string ' +
+        "(Day the report is for (YYYY-MM-DD))\n",
     );
     await expect(readFile(out)).rejects.toMatchObject({ code: "ENOENT" });
   });

@@ -39,16 +39,14 @@ describe("parseStackConfig defaults", () => {
       workerLogGroupName: "/ecs/dagy-worker-develop",
       schedules: [],
       retainData: false,
-      autoDeleteObjects: true,
     });
   });
 
-  test("staging: medium workers, data destroyed but buckets not emptied", () => {
+  test("staging: medium workers, data deleted with the stack", () => {
     expect(parseStackConfig({ environment: "staging" })).toMatchObject({
       defaultWorkloadProfile: "medium",
       logRetentionDays: 30,
       retainData: false,
-      autoDeleteObjects: false,
     });
   });
 
@@ -60,7 +58,6 @@ describe("parseStackConfig defaults", () => {
       traceExpirationDays: 90,
       workerLogGroupName: "/ecs/dagy-worker",
       retainData: true,
-      autoDeleteObjects: false,
     });
   });
 

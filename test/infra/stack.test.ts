@@ -1,4 +1,4 @@
-import { App } from "aws-cdk-lib";
+import { App, cx_api as cxapi } from "aws-cdk-lib";
 import { Match, type Template } from "aws-cdk-lib/assertions";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -185,32 +185,50 @@ describe("storage", () => {
     });
   });
 
-  test("production retains tables and buckets and protects tables from deletion; develop deletes them", () => {
+  test("production retains tables and buckets except when its first create rolls back (finding 4)", () => {
+    // RETAIN_ON_UPDATE_OR_DELETE is CloudFormation's RetainExceptOnCreate: a failed first
+    // deploy deletes what it created, so the retry does not fail with "already exists".
     for (const table of Object.values(t("production").findResources("AWS::DynamoDB::Table"))) {
       expect(table).toMatchObject({
-        DeletionPolicy: "Retain",
+        DeletionPolicy: "RetainExceptOnCreate",
         UpdateReplacePolicy: "Retain",
         Properties: { DeletionProtectionEnabled: true },
       });
     }
     for (const bucket of Object.values(t("production").findResources("AWS::S3::Bucket"))) {
-      expect(bucket).toMatchObject({ DeletionPolicy: "Retain" });
-    }
-    t("production").resourceCountIs("Custom::S3AutoDeleteObjects", 0);
-
-    for (const table of Object.values(t("develop").findResources("AWS::DynamoDB::Table"))) {
-      expect(table).toMatchObject({
-        DeletionPolicy: "Delete",
-        Properties: { DeletionProtectionEnabled: false },
+      expect(bucket).toMatchObject({
+        DeletionPolicy: "RetainExceptOnCreate",
+        UpdateReplacePolicy: "Retain",
       });
     }
-    for (const bucket of Object.values(t("develop").findResources("AWS::S3::Bucket"))) {
-      expect(bucket).toMatchObject({ DeletionPolicy: "Delete" });
-    }
-    t("develop").resourceCountIs("Custom::S3AutoDeleteObjects", 3);
-    // Staging deletes buckets with the stack but never empties them on its own.
-    t("staging").resourceCountIs("Custom::S3AutoDeleteObjects", 0);
+    t("production").resourceCountIs("Custom::S3AutoDeleteObjects", 0);
   });
+
+  test.each(["develop", "staging"] as const)(
+    "%s deletes tables and buckets with the stack and empties every bucket first (finding 3)",
+    (environment) => {
+      const template = t(environment);
+      for (const table of Object.values(template.findResources("AWS::DynamoDB::Table"))) {
+        expect(table).toMatchObject({
+          DeletionPolicy: "Delete",
+          Properties: { DeletionProtectionEnabled: false },
+        });
+      }
+      const buckets = template.findResources("AWS::S3::Bucket");
+      for (const bucket of Object.values(buckets)) {
+        expect(bucket).toMatchObject({ DeletionPolicy: "Delete" });
+      }
+      // One auto-delete resource per bucket: access logs, artifacts (all versions), traces.
+      const emptied = Object.values(template.findResources("Custom::S3AutoDeleteObjects")).map(
+        (r) => JSON.stringify((r.Properties as { BucketName: unknown }).BucketName),
+      );
+      expect(emptied.sort()).toEqual(
+        Object.keys(buckets)
+          .map((id) => JSON.stringify({ Ref: id }))
+          .sort(),
+      );
+    },
+  );
 
   test("buckets block public access, encrypt with SSE-S3 and log access; artifacts are versioned", () => {
     const template = t("develop");
@@ -299,7 +317,12 @@ describe("compute", () => {
           Name: "worker",
           Essential: true,
           StopTimeout: 120,
-          Environment: Match.absent(),
+          // The worker drains within the same budget after SIGTERM (finding 12), and puts
+          // its run's terminal status on the default bus.
+          Environment: [
+            { Name: "DAGY_STOP_TIMEOUT_SECONDS", Value: "120" },
+            { Name: "DAGY_RUN_STATUS_EVENTS", Value: "eventbridge" },
+          ],
           LogConfiguration: {
             LogDriver: "awslogs",
             Options: {
@@ -376,6 +399,11 @@ describe("compute", () => {
         Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
         Resource: arnOf(id("AWS::Logs::LogGroup", "ComputeWorkerLogGroup")),
       },
+      {
+        Effect: "Allow",
+        Action: "events:PutEvents",
+        Resource: accountArn("events", "event-bus/default"),
+      },
     ]);
     template.hasResourceProperties("AWS::IAM::Role", {
       AssumeRolePolicyDocument: {
@@ -393,6 +421,44 @@ describe("compute", () => {
       },
       Description: Match.stringLikeRegexp("worker task role"),
     });
+  });
+
+  test("execution role trusts ecs-tasks without conditions AWS does not document for it", () => {
+    const template = t("develop");
+    const role = resourceByIdPrefix(template, "AWS::IAM::Role", "ComputeExecutionRole");
+    expect(role.Properties!.AssumeRolePolicyDocument).toEqual({
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Action: "sts:AssumeRole",
+          Effect: "Allow",
+          Principal: { Service: "ecs-tasks.amazonaws.com" },
+        },
+      ],
+    });
+  });
+
+  test("architecture: ARM64 by default, X86_64 when configured, for the task and the image (finding 8)", () => {
+    t("develop").hasResourceProperties("AWS::ECS::TaskDefinition", {
+      RuntimePlatform: { CpuArchitecture: "ARM64", OperatingSystemFamily: "LINUX" },
+    });
+    const x86 = buildStack({ environment: "develop", architecture: "X86_64" });
+    x86.template.hasResourceProperties("AWS::ECS::TaskDefinition", {
+      RuntimePlatform: { CpuArchitecture: "X86_64", OperatingSystemFamily: "LINUX" },
+    });
+    // The image asset's platform, as cdk deploy builds it (the stack's asset manifest).
+    const platforms = (app: App): unknown[] => {
+      const assembly = app.synth();
+      const manifest = assembly.artifacts.find(
+        (a) => a instanceof cxapi.AssetManifestArtifact,
+      ) as cxapi.AssetManifestArtifact;
+      const contents = JSON.parse(fs.readFileSync(manifest.file, "utf8")) as {
+        dockerImages: Record<string, { source: { platform?: string } }>;
+      };
+      return Object.values(contents.dockerImages).map((image) => image.source.platform);
+    };
+    expect(platforms(x86.app)).toEqual(["linux/amd64"]);
+    expect(platforms(built.develop.app)).toEqual(["linux/arm64"]);
   });
 
   test("execution role: image pull, log driver, and secrets under <appName>/ only", () => {
@@ -495,6 +561,21 @@ describe("functions", () => {
         DAGY_ENVIRONMENT: "develop",
         DAGY_COMPUTE_BACKEND: "ecs",
       });
+    }
+  });
+
+  test("launchers know the profile that sized the task definition (finding 2)", () => {
+    for (const [env, profile] of [
+      ["develop", "small"],
+      ["staging", "medium"],
+      ["production", "large"],
+    ] as const) {
+      for (const name of ["Api", "Launch"]) {
+        const fn = resourceByIdPrefix(t(env), "AWS::Lambda::Function", `Functions${name}`);
+        expect(
+          (fn.Properties!.Environment as { Variables: Record<string, unknown> }).Variables,
+        ).toMatchObject({ DAGY_DEFAULT_WORKLOAD_PROFILE: profile, DAGY_ENVIRONMENT: env });
+      }
     }
   });
 
@@ -613,6 +694,10 @@ describe("functions", () => {
       "logs:CreateLogStream",
       "logs:PutLogEvents",
       "s3:PutObject",
+      // The on-failure destination (the failed-invocations queue).
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+      "sqs:SendMessage",
     ]);
   });
 
@@ -675,6 +760,9 @@ describe("functions", () => {
         Action: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
         Resource: [runsArn, { "Fn::Join": ["", [runsArn, "/index/*"]] }],
       });
+      expect(statementWith(statements, "events:PutEvents").Resource).toEqual(
+        accountArn("events", "event-bus/default"),
+      );
       // A relaunch is a launch: exactly the launcher's task control, no other data.
       expect(actionsOfRole(template, roleOf(template, name))).toEqual(
         [
@@ -682,8 +770,12 @@ describe("functions", () => {
           "dynamodb:Query",
           "dynamodb:UpdateItem",
           ...launchActions,
+          "events:PutEvents", // the closed run's status event, on the default bus only
           "logs:CreateLogStream",
           "logs:PutLogEvents",
+          "sqs:GetQueueAttributes", // the on-failure destination
+          "sqs:GetQueueUrl",
+          "sqs:SendMessage",
         ].sort(),
       );
     }
@@ -864,6 +956,73 @@ describe("secrets", () => {
       DAGY_SECRET_NAME_PREFIX: "dagy/",
       DAGY_SECRET_ARN_PATTERNS: expect.anything(),
     });
+  });
+});
+
+describe("operations (finding 9)", () => {
+  test("every alarm notifies the alarm topic on ALARM and OK; the topic's ARN is an output", () => {
+    const template = t("develop");
+    const topic = ref(logicalIdByPrefix(template, "AWS::SNS::Topic", "MonitoringAlarmTopic"));
+    const alarms = Object.values(template.findResources("AWS::CloudWatch::Alarm"));
+    expect(alarms.length).toBeGreaterThanOrEqual(6);
+    for (const alarm of alarms) {
+      expect(alarm.Properties.AlarmActions).toEqual([topic]);
+      expect(alarm.Properties.OKActions).toEqual([topic]);
+    }
+    template.hasOutput("DagyAlarmTopicArn", { Value: topic });
+    template.resourceCountIs("AWS::SNS::Subscription", 0);
+    buildStack({
+      environment: "develop",
+      alarmEmail: "oncall@example.com",
+    }).template.hasResourceProperties("AWS::SNS::Subscription", {
+      Protocol: "email",
+      Endpoint: "oncall@example.com",
+      TopicArn: topic,
+    });
+  });
+
+  test("launch, task-events and reconcile send failed async invocations to a queue with an alarm", () => {
+    const template = t("develop");
+    const queueId = logicalIdByPrefix(template, "AWS::SQS::Queue", "MonitoringFailedInvocations");
+    for (const name of ["Launch", "TaskEvents", "Reconcile"]) {
+      const fnId = logicalIdByPrefix(template, "AWS::Lambda::Function", `Functions${name}`);
+      template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+        FunctionName: ref(fnId),
+        DestinationConfig: { OnFailure: { Destination: arnOf(queueId) } },
+      });
+    }
+    template.resourceCountIs("AWS::Lambda::EventInvokeConfig", 3);
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      AlarmName: "dagy-develop-failed-invocations",
+      MetricName: "ApproximateNumberOfMessagesVisible",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [queueId, "QueueName"] } }],
+      Threshold: 1,
+    });
+  });
+});
+
+describe("run metrics (finding 9)", () => {
+  test("the worker's run_status_change lines count terminal runs per environment", () => {
+    const template = t("develop");
+    const group = ref(logicalIdByPrefix(template, "AWS::Logs::LogGroup", "ComputeWorkerLogGroup"));
+    for (const [status, metric] of [
+      ["SUCCEEDED", "RunsSucceeded"],
+      ["FAILED", "RunsFailed"],
+      ["CANCELLED", "RunsCancelled"],
+    ]) {
+      template.hasResourceProperties("AWS::Logs::MetricFilter", {
+        LogGroupName: group,
+        FilterPattern: `{ ($.event_type = "run_status_change") && ($.status = "${status}") }`,
+        MetricTransformations: [
+          {
+            MetricNamespace: "Dagy",
+            MetricName: metric,
+            MetricValue: "1",
+            Dimensions: [{ Key: "Environment", Value: "$.environment" }],
+          },
+        ],
+      });
+    }
   });
 });
 

@@ -150,6 +150,7 @@ describe("DagLauncher.launch (the guide's examples)", () => {
           { key: "dagy:org-id", value: org },
           { key: "dagy:flow-name", value: "etl_pipeline" },
         ],
+        propagateTags: "TASK_DEFINITION",
         enableECSManagedTags: true,
         startedBy: "dagy",
         clientToken: runId,
@@ -426,6 +427,60 @@ describe("DagLauncher configuration", () => {
     }
   });
 
+  it("lets the stack's task definition size a launch that names no size, and records it (finding 2)", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "etl_pipeline", "1.0.0");
+    const launcher = DagLauncher.fromEnv(
+      {
+        ...GUIDE_ENV,
+        DAGY_ARTIFACT_BUCKET: env.buckets.artifacts,
+        DAGY_TRACES_BUCKET: env.buckets.traces,
+        DAGY_FLOWS_TABLE: env.tables.flows,
+        DAGY_RUNS_TABLE: env.tables.runs,
+        DAGY_DEPLOYMENTS_TABLE: env.tables.deployments,
+        DAGY_DEP_PACKAGES_TABLE: env.tables.depPackages,
+        DAGY_ECS_TASK_DEFINITION: "dagy-production-worker",
+        DAGY_DEFAULT_WORKLOAD_PROFILE: "large",
+        AWS_REGION: "eu-west-1",
+        DAGY_DYNAMODB_ENDPOINT: env.endpoints.dynamodbEndpoint,
+        DAGY_S3_ENDPOINT: env.endpoints.s3Endpoint,
+      },
+      { ecsClient: new ECSClient({ region: "eu-west-1" }) },
+    );
+    try {
+      const plain = await launcher.launch({
+        flowName: "etl_pipeline",
+        orgId: org,
+        parameters: { date: "d" },
+      });
+      const sized = await launcher.launch({
+        flowName: "etl_pipeline",
+        orgId: org,
+        parameters: { date: "d" },
+        workloadProfile: "small",
+      });
+      const [plainInput, sizedInput] = runTaskInputs();
+      // No task-level or container-level size: the task definition's (large) applies.
+      expect(plainInput!.overrides).not.toHaveProperty("cpu");
+      expect(plainInput!.overrides).not.toHaveProperty("memory");
+      expect(plainInput!.overrides!.containerOverrides![0]).not.toHaveProperty("cpu");
+      expect(plainInput!.overrides!.containerOverrides![0]).not.toHaveProperty("memory");
+      expect(await launcher.getRunStatus(plain.runId)).toMatchObject({
+        workload_profile: "large",
+        cpu: "2048",
+        memory: "4096",
+      });
+      // A size asked for is sent.
+      expect(sizedInput!.overrides).toMatchObject({ cpu: "256", memory: "512" });
+      expect(await launcher.getRunStatus(sized.runId)).toMatchObject({
+        workload_profile: "small",
+        cpu: "256",
+      });
+    } finally {
+      await launcher.close();
+    }
+  });
+
   it("lists every missing variable at once", () => {
     let error: unknown;
     try {
@@ -597,6 +652,53 @@ describe("DagLauncher failures", () => {
       status: "QUEUED",
       task_arn: "arn:aws:ecs:us-east-1:123456789:task/dagy/one",
     });
+  });
+
+  it("keeps a batch within its time budget: the throttled run FAILED with the reason, the rest not written (finding 6)", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "etl_pipeline", "1.0.0");
+    let clock = 0;
+    // Each RunTask takes 5 s and is throttled; retries wait 1 s.
+    ecsMock.on(RunTaskCommand).callsFake(() => {
+      clock += 5000;
+      throw Object.assign(new Error("Rate exceeded"), {
+        name: "ThrottlingException",
+        $metadata: { httpStatusCode: 400 },
+      });
+    });
+    const launcher = makeLauncher(env, {
+      ecs: {
+        sleep: async (ms: number) => {
+          clock += ms;
+        },
+        now: () => clock,
+        random: () => 1,
+        throttleRetry: { maxAttempts: 10, baseDelayMs: 1000, maxDelayMs: 1000 },
+      },
+    });
+    const results = await launcher.launchBatch(
+      [0, 1, 2].map((i) => ({ flowName: "etl_pipeline", parameters: { date: `d${i}` } })),
+      { orgId: org, correlationId: "b" },
+      { concurrency: 1, timeBudgetMs: 10_000, now: () => clock },
+    );
+    // Two RunTask calls (t=5 s, t=11 s); a third retry would end past the 10 s budget.
+    expect(runTaskInputs()).toHaveLength(2);
+    expect(results[0]).toMatchObject({ success: false, errorCode: "launch_failed" });
+    expect(results[0]?.errorMessage).toMatch(/Rate exceeded/);
+    for (const index of [1, 2]) {
+      expect(results[index]).toMatchObject({
+        success: false,
+        runId: "",
+        errorCode: "unavailable",
+        correlationId: `b:${index}`,
+      });
+      expect(results[index]?.errorMessage).toMatch(/time budget.*send it again/);
+    }
+    // Never an untracked QUEUED run: the attempted one is FAILED, the others were not written.
+    const runs = await runsOf(env, org);
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ status: "FAILED", run_id: results[0]!.runId });
+    expect(runs[0]?.error_message).toMatch(/Rate exceeded/);
   });
 
   it("records FAILED with the reason when ECS has no capacity after retries", async () => {

@@ -97,6 +97,7 @@ const EXPECTED_RUN_TASK = {
     { key: "dagy:org-id", value: "acme-corp" },
     { key: "dagy:flow-name", value: "etl_pipeline" },
   ],
+  propagateTags: "TASK_DEFINITION",
   enableECSManagedTags: true,
   startedBy: "dagy",
   clientToken: RUN_ID,

@@ -92,6 +92,7 @@ describe("Fargate cpu/memory table", () => {
           ephemeralStorageGib: 21,
           capacityProvider: "FARGATE",
           workloadProfile: name,
+          overrideSize: true,
         },
       );
     }
@@ -104,7 +105,21 @@ describe("Fargate cpu/memory table", () => {
       ephemeralStorageGib: 21,
       capacityProvider: "FARGATE",
       workloadProfile: "medium",
+      overrideSize: true,
     });
+  });
+
+  it("sends no size for a request naming none when the default sizes the task definition (finding 2)", () => {
+    // The stack's task definition is sized by the environment's profile (production: large).
+    expect(resolveResources({}, "large", true)).toMatchObject({
+      cpu: "2048",
+      memory: "4096",
+      workloadProfile: "large",
+      overrideSize: false,
+    });
+    // Asking for a size, even the default's, is an override.
+    expect(resolveResources({ workloadProfile: "large" }, "large", true).overrideSize).toBe(true);
+    expect(resolveResources({ cpu: "512", memory: "1024" }, "large", true).overrideSize).toBe(true);
   });
 
   it.each([20, 201, 50.5])("refuses ephemeral storage %s GiB (21-200 integers only)", (gib) => {

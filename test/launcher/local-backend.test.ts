@@ -140,8 +140,8 @@ describe("LocalBackend", () => {
     expect(childEnv).toMatchObject({
       DAGY_DYNAMODB_ENDPOINT: env.endpoints.dynamodbEndpoint,
       DAGY_S3_ENDPOINT: env.endpoints.s3Endpoint,
-      AWS_ACCESS_KEY_ID: "local",
-      AWS_SECRET_ACCESS_KEY: "local",
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
     });
     for (const name of [
       "DAGY_DYNAMODB_ENDPOINT",
@@ -157,6 +157,8 @@ describe("LocalBackend", () => {
       "NODE_OPTIONS",
       "TEMP",
       "TMP",
+      // Inherited like PATH (test/support/setup-env.ts sets it for every test).
+      "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED",
     ]) {
       delete childEnv[name];
     }

@@ -116,11 +116,32 @@ describe("local platform", () => {
     expect(names).toEqual(expect.arrayContaining(["etl_pipeline", "hello", "sleepy"]));
   });
 
+  it("answers the guide's request verbatim: s3://bucket/input.csv is seeded, the run SUCCEEDS", async () => {
+    const launched = await http(
+      platform,
+      "POST",
+      "/flows/etl_pipeline/runs",
+      '{"org_id": "acme-corp", "parameters": {"date": "2024-03-14", "source": "s3://bucket/input.csv"}}',
+    );
+    expect(launched.status).toBe(200);
+    const runId = launched.body.run_id as string;
+    const run = await waitForRun(platform, runId, terminal, "terminal");
+    expect(run).toMatchObject({ status: "SUCCEEDED", error_message: null });
+    // No destination: the report goes to a per-run folder under the workers' cwd.
+    const report = join(REPO, ".dagy", "out", runId, "report.json");
+    try {
+      const written = JSON.parse(await readFile(report, "utf8")) as Json;
+      expect(written).toMatchObject({ date: "2024-03-14", order_count: 20 });
+    } finally {
+      await rm(join(REPO, ".dagy", "out", runId), { recursive: true, force: true });
+    }
+  });
+
   it("runs the guide's POST /flows/etl_pipeline/runs to SUCCEEDED and writes the report", async () => {
     const destination = join(dataDir, "out", "orders.json");
     const launched = await http(platform, "POST", "/flows/etl_pipeline/runs", {
       org_id: "acme-corp",
-      parameters: { source: "examples/data/orders.csv", destination },
+      parameters: { date: "2024-03-14", source: "examples/data/orders.csv", destination },
     });
     expect(launched.status).toBe(200);
     expect(Object.keys(launched.body).sort()).toEqual(["run_id", "success", "task_arn"]);

@@ -16,7 +16,11 @@ describe("testFlow", () => {
   test("runs a flow with stubbed tasks and returns each task's state, input and output", async () => {
     const loaded: unknown[] = [];
     const run = await testFlow(etl, {
-      parameters: { source: "s3://bucket/orders.csv", destination: "s3://bucket/report.json" },
+      parameters: {
+        date: "2024-03-14",
+        source: "s3://bucket/orders.csv",
+        destination: "s3://bucket/report.json",
+      },
       stubs: {
         extract: () => rawOrders,
         load: (input: { destination: string }, ctx) => {
@@ -56,7 +60,7 @@ describe("testFlow", () => {
 
   test("a failing task: the run FAILED, its error, downstream tasks SKIPPED", async () => {
     const run = await testFlow(etl, {
-      parameters: { source: "missing.csv", destination: "out.json" },
+      parameters: { date: "2024-03-14", source: "missing.csv", destination: "out.json" },
       stubs: {
         extract: () => {
           throw new Error("source unreachable");
@@ -110,7 +114,7 @@ describe("testFlow", () => {
   });
 
   test("parameters are checked and defaulted as in a real run", async () => {
-    await expect(testFlow(etl, { parameters: { source: "x.csv" } })).rejects.toThrow(/destination/);
+    await expect(testFlow(etl, { parameters: { source: "x.csv" } })).rejects.toThrow(/"date"/);
     const run = await testFlow(fanOut, { stubs: { merge: () => "merged" } });
     expect(run.outputOf(plan)).toHaveLength(4); // n=1000, shard_size=250 by default
     expect(run.outputs["merge"]).toBe("merged");
@@ -118,7 +122,7 @@ describe("testFlow", () => {
 
   test("a stub for a task the flow does not have is refused, naming the flow's tasks", async () => {
     const promise = testFlow(etl, {
-      parameters: { source: "a", destination: "b" },
+      parameters: { date: "2024-03-14", source: "a", destination: "b" },
       stubs: { extrakt: () => [] },
     });
 

@@ -1,6 +1,6 @@
 /** The worker's environment contract: what it reads, and errors that name the variable. */
 import { ConfigurationError } from "../../lib/errors";
-import { parseWorkerConfig, peekRunId } from "../../lib/worker/config";
+import { parseWorkerConfig, peekRunId, stopDeadlineMs } from "../../lib/worker/config";
 import { createRedactor } from "../../lib/log";
 
 const SHA = "a".repeat(64);
@@ -58,6 +58,26 @@ describe("parseWorkerConfig", () => {
     expect(parseWorkerConfig({ ...BASE, DAGY_LOG_SHIPPING: "off" }).logShipping).toBe(false);
     const { DAGY_ECS_LOG_GROUP: _group, ...noGroup } = BASE;
     expect(parseWorkerConfig(noGroup).logShipping).toBe(false);
+  });
+
+  it("drains after SIGTERM within the container's stop timeout, not 4.5 s (finding 12)", () => {
+    // The stack's task definition: stopTimeout 120 s and DAGY_STOP_TIMEOUT_SECONDS=120.
+    const config = parseWorkerConfig({ ...BASE, DAGY_STOP_TIMEOUT_SECONDS: "120" });
+    expect(config.stopTimeoutSeconds).toBe(120);
+    expect(stopDeadlineMs(config.stopTimeoutSeconds)).toBe(110_000);
+    // Unset: ECS's default stop timeout, 30 s.
+    expect(stopDeadlineMs(parseWorkerConfig(BASE).stopTimeoutSeconds)).toBe(25_000);
+    expect(stopDeadlineMs(6)).toBe(5_000);
+    expect(() => parseWorkerConfig({ ...BASE, DAGY_STOP_TIMEOUT_SECONDS: "600" })).toThrow(
+      /DAGY_STOP_TIMEOUT_SECONDS must be whole seconds from 2 to 120/,
+    );
+  });
+
+  it("puts run status events on EventBridge only when the task definition says so", () => {
+    expect(parseWorkerConfig(BASE).runStatusEvents).toBeUndefined();
+    expect(
+      parseWorkerConfig({ ...BASE, DAGY_RUN_STATUS_EVENTS: "eventbridge" }).runStatusEvents,
+    ).toBe("eventbridge");
   });
 
   it("takes spilled parameters from DAGY_PARAMETERS_URI", () => {

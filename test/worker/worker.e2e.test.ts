@@ -45,7 +45,7 @@ describe("worker", () => {
     const launched = await h.launcher.launch({
       flowName: "etl_pipeline",
       orgId,
-      parameters: { source, destination },
+      parameters: { date: "2024-03-14", source, destination },
     });
     expect(launched.success).toBe(true);
 

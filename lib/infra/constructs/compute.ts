@@ -10,12 +10,17 @@ import type * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
 import { WORKLOAD_PROFILES, type WorkloadProfile } from "../../launcher/types";
 import { WORKER_CONTAINER_NAME } from "../../config/worker-container";
+import { WORKER_EXTRA_ENV } from "../../worker/config";
 import type { WorkerImageConfig } from "../config";
-import { acknowledgeWildcards } from "../nag";
+import { acknowledgeRule, acknowledgeWildcards } from "../nag";
+import { grantDefaultBusPutEvents } from "./events-grants";
 import { REPO_ROOT, WORKER_ASSET_EXCLUDES, WORKER_DOCKERFILE } from "../paths";
 
 /** Key prefix of the artifacts bucket where workers keep large task outputs (read on resume). */
 export const WORKER_OUTPUTS_PREFIX = "run-outputs/*";
+/** The worker container's stop timeout (Fargate's maximum); the worker drains within it. */
+export const WORKER_STOP_TIMEOUT_SECONDS = 120;
+
 /** Key prefixes of the artifacts bucket the worker reads. */
 export const WORKER_ARTIFACT_READ_PREFIXES = [
   "flows/*",
@@ -34,6 +39,8 @@ export interface ComputeConstructProps {
   readonly workerImage: WorkerImageConfig;
   /** Sizes the task definition; launches override cpu/memory per run. */
   readonly workloadProfile: WorkloadProfile;
+  /** CPU architecture of the task and of the image built from Dockerfile.worker. */
+  readonly architecture: "ARM64" | "X86_64";
   /** Worker log group, e.g. `/ecs/dagy-worker` (`DAGY_ECS_LOG_GROUP`). */
   readonly logGroupName: string;
   readonly logRetention: logs.RetentionDays;
@@ -84,8 +91,12 @@ export class ComputeConstruct extends Construct {
       removalPolicy: props.removalPolicy,
     });
 
-    // Only ECS tasks of this account and region may assume the roles (confused-deputy guard).
-    const ecsTasks = new iam.ServicePrincipal("ecs-tasks.amazonaws.com", {
+    // The task role: only ECS tasks of this account and region may assume it (confused-deputy
+    // guard). AWS documents aws:SourceAccount / aws:SourceArn for the task IAM role's trust
+    // policy; its trust policy for the task execution role has no conditions, and the ECS
+    // agent's assume-role for the execution role is not documented to carry them, so that
+    // role keeps the plain service principal.
+    const ecsTasksOfThisAccount = new iam.ServicePrincipal("ecs-tasks.amazonaws.com", {
       conditions: {
         StringEquals: { "aws:SourceAccount": stack.account },
         ArnLike: {
@@ -94,11 +105,11 @@ export class ComputeConstruct extends Construct {
       },
     });
     this.executionRole = new iam.Role(this, "ExecutionRole", {
-      assumedBy: ecsTasks,
+      assumedBy: new iam.ServicePrincipal("ecs-tasks.amazonaws.com"),
       description: "Dagy worker task execution role: image pull, log driver, secret injection",
     });
     this.taskRole = new iam.Role(this, "TaskRole", {
-      assumedBy: ecsTasks,
+      assumedBy: ecsTasksOfThisAccount,
       description:
         "Dagy worker task role: its run record, artifacts, trace objects, run log streams",
     });
@@ -111,7 +122,8 @@ export class ComputeConstruct extends Construct {
       // The guide's default: 21 GiB, the smallest explicit size; launches may ask for up to 200.
       ephemeralStorageGiB: 21,
       runtimePlatform: {
-        cpuArchitecture: ecs.CpuArchitecture.ARM64,
+        cpuArchitecture:
+          props.architecture === "X86_64" ? ecs.CpuArchitecture.X86_64 : ecs.CpuArchitecture.ARM64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
       },
       executionRole: this.executionRole,
@@ -120,10 +132,16 @@ export class ComputeConstruct extends Construct {
 
     this.container = this.taskDefinition.addContainer("Worker", {
       containerName: WORKER_CONTAINER_NAME,
-      image: this.workerImage(props.workerImage),
+      image: this.workerImage(props.workerImage, props.architecture),
       essential: true,
-      // The worker marks its run CANCELLED on SIGTERM; 120 s is Fargate's maximum.
-      stopTimeout: Duration.seconds(120),
+      // On SIGTERM the worker drains for up to this budget minus a margin, then records its
+      // run; 120 s is Fargate's maximum. The worker reads the same number from its environment.
+      stopTimeout: Duration.seconds(WORKER_STOP_TIMEOUT_SECONDS),
+      environment: {
+        [WORKER_EXTRA_ENV.stopTimeoutSeconds]: String(WORKER_STOP_TIMEOUT_SECONDS),
+        // Terminal statuses are announced on the account's default event bus.
+        [WORKER_EXTRA_ENV.runStatusEvents]: "eventbridge",
+      },
       logging: ecs.LogDrivers.awsLogs({
         logGroup: this.logGroup,
         streamPrefix: WORKER_CONTAINER_NAME,
@@ -133,6 +151,12 @@ export class ComputeConstruct extends Construct {
       }),
       // The launcher passes every DAGY_* variable as container overrides per run.
     });
+
+    acknowledgeRule(
+      this.taskDefinition,
+      "AwsSolutions-ECS2",
+      "Two non-secret settings (the stop-timeout budget and where run status events go); secrets reach the worker only through ECS secret injection.",
+    );
 
     this.grantWorkerData(props);
     this.grantSecretInjection(props);
@@ -163,6 +187,8 @@ export class ComputeConstruct extends Construct {
     });
     // The worker ships run events to a log stream named by the run id.
     this.logGroup.grantWrite(this.taskRole);
+    // ... and announces its run's terminal status (`Dagy Run Status Change`) on the default bus.
+    grantDefaultBusPutEvents(this.taskRole);
     acknowledgeWildcards(this.taskRole, [
       ...WORKER_ARTIFACT_READ_PREFIXES.map((prefix) => ({
         resource: props.artifactsBucket.arnForObjects(prefix),
@@ -220,11 +246,14 @@ export class ComputeConstruct extends Construct {
     ]);
   }
 
-  private workerImage(config: WorkerImageConfig): ecs.ContainerImage {
+  private workerImage(
+    config: WorkerImageConfig,
+    architecture: ComputeConstructProps["architecture"],
+  ): ecs.ContainerImage {
     if (config.kind === "asset") {
       return ecs.ContainerImage.fromAsset(REPO_ROOT, {
         file: WORKER_DOCKERFILE,
-        platform: Platform.LINUX_ARM64,
+        platform: architecture === "X86_64" ? Platform.LINUX_AMD64 : Platform.LINUX_ARM64,
         exclude: WORKER_ASSET_EXCLUDES,
         // Docker ignore mode (the default) also applies the repository's .dockerignore.
       });

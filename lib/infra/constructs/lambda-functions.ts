@@ -5,10 +5,12 @@ import { LAUNCHER_ENV, PLATFORM_ENV } from "../../config/env";
 import type { ApiAuthConfig } from "../config";
 import type { DagyEnvironment } from "../environments";
 import { FUNCTION_ENV } from "../../config/env";
+import type { WorkloadProfile } from "../../launcher/types";
 import { LAMBDA_ENTRIES } from "../paths";
 import { WORKER_CONTAINER_NAME } from "../../config/worker-container";
 import type { ComputeConstruct } from "./compute";
 import { DagyFunction } from "./dagy-function";
+import { grantDefaultBusPutEvents } from "./events-grants";
 import type { NetworkConstruct } from "./network";
 import type { StorageConstruct } from "./storage";
 
@@ -21,6 +23,8 @@ export interface LambdaFunctionsConstructProps {
   /** `<appName>-<env>`: functions are named `<prefix>-api`, `<prefix>-launch`, ... */
   readonly resourcePrefix: string;
   readonly environment: DagyEnvironment;
+  /** The profile that sizes the worker task definition: what a launch naming no size gets. */
+  readonly defaultWorkloadProfile: WorkloadProfile;
   readonly apiAuth: ApiAuthConfig;
   readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
@@ -98,6 +102,10 @@ export class LambdaFunctionsConstruct extends Construct {
     // Both settle run records and, when the infrastructure stopped a run's task, relaunch it.
     this.configureRelauncher(this.taskEvents, props);
     this.configureRelauncher(this.reconcile, props);
+    for (const settler of [this.taskEvents, this.reconcile]) {
+      // A run they close is announced (`Dagy Run Status Change`) on the default bus.
+      grantDefaultBusPutEvents(settler.function);
+    }
   }
 
   get all(): readonly DagyFunction[] {
@@ -152,6 +160,7 @@ export class LambdaFunctionsConstruct extends Construct {
     const { storage, compute, network } = props;
     launcher
       .setEnvironment(FUNCTION_ENV.environment, props.environment)
+      .setEnvironment(FUNCTION_ENV.defaultWorkloadProfile, props.defaultWorkloadProfile)
       .setEnvironment(LAUNCHER_ENV.clusterArn, compute.cluster.clusterArn)
       .setEnvironment(LAUNCHER_ENV.taskExecutionRoleArn, compute.executionRole.roleArn)
       .setEnvironment(LAUNCHER_ENV.taskRoleArn, compute.taskRole.roleArn)

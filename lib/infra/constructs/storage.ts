@@ -13,10 +13,13 @@ import {
 export interface StorageConstructProps {
   /** `<appName>-<env>`: tables are named `<prefix>-runs` etc. (lib/persistence/schema.ts). */
   readonly resourcePrefix: string;
-  /** RETAIN tables and buckets on stack deletion and turn on table deletion protection. */
+  /**
+   * Keep tables and buckets when the stack is deleted or replaces them (but not when the
+   * stack's first create rolls back: RETAIN_ON_UPDATE_OR_DELETE, so a retry does not meet
+   * "already exists"), and turn on table deletion protection. When false, they are deleted
+   * with the stack and the buckets are emptied first (versions and access logs included).
+   */
   readonly retainData: boolean;
-  /** Empty the buckets when the stack is deleted (throwaway environments only). */
-  readonly autoDeleteObjects: boolean;
   /** Days a traceback (`exceptions/...`) stays in the traces bucket. */
   readonly traceExpirationDays: number;
   /** Days superseded artifact versions and uploaded run inputs (`run-inputs/...`) are kept. */
@@ -46,7 +49,7 @@ export class StorageConstruct extends Construct {
 
   constructor(scope: Construct, id: string, props: StorageConstructProps) {
     super(scope, id);
-    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const removalPolicy = dataRemovalPolicy(props.retainData);
     const names = tableNamesFor(props.resourcePrefix);
 
     const tables: Partial<Record<keyof TableNames, dynamodb.Table>> = {};
@@ -62,7 +65,8 @@ export class StorageConstruct extends Construct {
       minimumTLSVersion: 1.2,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
       removalPolicy,
-      autoDeleteObjects: props.autoDeleteObjects,
+      // A bucket CloudFormation deletes must be empty; the access-log bucket never is.
+      autoDeleteObjects: removalPolicy === RemovalPolicy.DESTROY,
     };
 
     this.accessLogsBucket = new s3.Bucket(this, "AccessLogsBucket", {
@@ -142,6 +146,11 @@ export class StorageConstruct extends Construct {
     }
     return table;
   }
+}
+
+/** RETAIN_ON_UPDATE_OR_DELETE (RetainExceptOnCreate) for retained data, else DESTROY. */
+export function dataRemovalPolicy(retainData: boolean): RemovalPolicy {
+  return retainData ? RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE : RemovalPolicy.DESTROY;
 }
 
 function attribute(key: KeyDef): dynamodb.Attribute {
