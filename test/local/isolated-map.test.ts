@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { buildFlow } from "../../lib/bundler";
+import { main as dagy } from "../../lib/cli";
 import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform";
 import { registerArtifact } from "../../lib/local/registration";
 import { defaultWorkerCommand } from "../../lib/worker/bundle";
@@ -156,6 +157,18 @@ describe("isolated maps on the local platform", () => {
     ]);
     const kid = (await http(platform, "GET", `/runs/${kids[0]!.run_id as string}`)).body;
     expect(kid).toMatchObject({ resources: { workload_profile: "small", cpu: "256" } });
+
+    // The CLI lists the same children: dagy runs --parent <run_id>.
+    let out = "";
+    const code = await dagy(["runs", "--parent", parentId, "--url", platform.url, "--org", ORG], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH ?? "" },
+      stdout: (text) => (out += text),
+      stderr: (text) => (out += text),
+    });
+    expect(code).toBe(0);
+    for (const k of kids) expect(out).toContain(k.run_id as string);
+    expect(out).toContain("map");
   });
 
   it("cancelling the parent cancels its children", async () => {
