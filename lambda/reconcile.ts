@@ -48,6 +48,7 @@ export const handler = async (): Promise<SweepReport> => {
     logger,
     queuedAfterMs: config.reconcile.queuedAfterMs,
     runningAfterMs: config.reconcile.runningAfterMs,
+    startTimeoutMs: config.reconcile.startTimeoutMs,
     relaunch: (run, next) => launcher.relaunch(run, next),
   });
   logger.info("reconciliation sweep done", {

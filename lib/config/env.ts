@@ -162,4 +162,8 @@ export const HANDLER_ENV = {
   reconcileQueuedMinutes: "DAGY_RECONCILE_QUEUED_MINUTES",
   /** Reconciliation sweep: RUNNING runs idle this many minutes are checked. Default 10. */
   reconcileRunningMinutes: "DAGY_RECONCILE_RUNNING_MINUTES",
+  /** Reconciliation sweep: a task still PENDING this many minutes is stopped and relaunched. Default 10. */
+  reconcileStartTimeoutMinutes: "DAGY_RECONCILE_START_TIMEOUT_MINUTES",
+  /** Relaunches after infrastructure failures when a launch does not say (0-10). Default 2. */
+  maxRelaunches: "DAGY_MAX_RELAUNCHES",
 } as const;

@@ -71,6 +71,7 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
       ...COMMON_OPTIONAL,
       LAUNCHER_ENV.workerImage,
       FUNCTION_ENV.defaultWorkloadProfile,
+      HANDLER_ENV.maxRelaunches,
       FUNCTION_ENV.apiOrgClaim,
       FUNCTION_ENV.launchFunctionArn,
       FUNCTION_ENV.scheduleRulePrefix,
@@ -83,14 +84,24 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
   launch: {
     required: LAUNCHER_VARIABLES,
     ecsOnly: ECS_LAUNCHER_VARIABLES,
-    optional: [...COMMON_OPTIONAL, LAUNCHER_ENV.workerImage, FUNCTION_ENV.defaultWorkloadProfile],
+    optional: [
+      ...COMMON_OPTIONAL,
+      LAUNCHER_ENV.workerImage,
+      FUNCTION_ENV.defaultWorkloadProfile,
+      HANDLER_ENV.maxRelaunches,
+    ],
   },
   // The worker container's name defaults to `worker`, the stack's.
   // Both relaunch runs the infrastructure stopped: they are launchers.
   "task-events": {
     required: LAUNCHER_VARIABLES,
     ecsOnly: ECS_LAUNCHER_VARIABLES,
-    optional: [...COMMON_OPTIONAL, LAUNCHER_ENV.workerImage],
+    optional: [
+      ...COMMON_OPTIONAL,
+      LAUNCHER_ENV.workerImage,
+      FUNCTION_ENV.defaultWorkloadProfile,
+      HANDLER_ENV.maxRelaunches,
+    ],
   },
   reconcile: {
     required: LAUNCHER_VARIABLES,
@@ -98,8 +109,11 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
     optional: [
       ...COMMON_OPTIONAL,
       LAUNCHER_ENV.workerImage,
+      FUNCTION_ENV.defaultWorkloadProfile,
+      HANDLER_ENV.maxRelaunches,
       HANDLER_ENV.reconcileQueuedMinutes,
       HANDLER_ENV.reconcileRunningMinutes,
+      HANDLER_ENV.reconcileStartTimeoutMinutes,
     ],
   },
   // DagLauncher.fromEnv in users' code: the guide's variables; tables default to `dagy-*`.
@@ -164,7 +178,13 @@ export interface RuntimeConfig {
   };
   /** The profile sizing the stack's task definition: what a launch naming no size gets. */
   readonly defaultWorkloadProfile?: WorkloadProfile;
-  readonly reconcile: { readonly queuedAfterMs: number; readonly runningAfterMs: number };
+  readonly reconcile: {
+    readonly queuedAfterMs: number;
+    readonly runningAfterMs: number;
+    readonly startTimeoutMs: number;
+  };
+  /** Relaunches after infrastructure failures when a launch does not say. */
+  readonly maxRelaunches?: number;
   /** Which secrets launches may name; no patterns: any well-formed ARN (local platform). */
   readonly secrets: { readonly arnPatterns: readonly string[]; readonly namePrefix?: string };
   readonly localSecretsFile?: string;
@@ -180,6 +200,7 @@ export const DEFAULT_TABLE_NAMES: TableNamesConfig = {
 
 const DEFAULT_QUEUED_MINUTES = 15;
 const DEFAULT_RUNNING_MINUTES = 10;
+const DEFAULT_START_TIMEOUT_MINUTES = 10;
 
 // A value: trimmed, non-empty, no control characters, bounded.
 const text = z.string().check(
@@ -208,6 +229,11 @@ const variableSchemas: Record<string, z.ZodMiniType> = {
   ),
   [HANDLER_ENV.reconcileQueuedMinutes]: minutes,
   [HANDLER_ENV.reconcileRunningMinutes]: minutes,
+  [HANDLER_ENV.reconcileStartTimeoutMinutes]: minutes,
+  [HANDLER_ENV.maxRelaunches]: z.pipe(
+    text.check(z.regex(/^(10|\d)$/, { error: "must be a whole number from 0 to 10" })),
+    z.transform(Number),
+  ),
 };
 
 const ENUM_VARIABLES = new Set<string>([
@@ -300,7 +326,13 @@ export function parseRuntimeConfig(env: Env, entryPoint: EntryPoint): RuntimeCon
       runningAfterMs:
         ((values.get(HANDLER_ENV.reconcileRunningMinutes) as number | undefined) ??
           DEFAULT_RUNNING_MINUTES) * 60_000,
+      startTimeoutMs:
+        ((values.get(HANDLER_ENV.reconcileStartTimeoutMinutes) as number | undefined) ??
+          DEFAULT_START_TIMEOUT_MINUTES) * 60_000,
     },
+    ...(values.has(HANDLER_ENV.maxRelaunches)
+      ? { maxRelaunches: values.get(HANDLER_ENV.maxRelaunches) as number }
+      : {}),
     secrets: {
       arnPatterns: parseList(get(FUNCTION_ENV.secretArnPatterns)),
       ...opt("namePrefix", FUNCTION_ENV.secretNamePrefix),

@@ -150,6 +150,8 @@ export const stackConfigSchema = z
       .default("ARM64"),
     /** Optional: an email address subscribed to the alarm topic (confirm the subscription mail). */
     alarmEmail: z.email({ error: "must be an email address" }).optional(),
+    /** Relaunches after infrastructure failures when a launch does not say. Default 2 (the runtime's). */
+    maxRelaunches: z.int().min(0).max(10).optional(),
     apiAuth: apiAuthSchema.default({ mode: "iam" }),
     logRetentionDays: logRetentionSchema.optional(),
     traceExpirationDays: z.int().min(1).max(3650).optional(),
@@ -239,6 +241,7 @@ export const stackConfigSchema = z
       defaultWorkloadProfile: input.defaultWorkloadProfile ?? defaults.workloadProfile,
       architecture: input.architecture,
       alarmEmail: input.alarmEmail,
+      maxRelaunches: input.maxRelaunches,
       apiAuth: input.apiAuth,
       logRetentionDays: input.logRetentionDays ?? defaults.logRetentionDays,
       traceExpirationDays: input.traceExpirationDays ?? defaults.traceExpirationDays,

@@ -80,6 +80,7 @@ export class DagyStack extends Stack {
       environment: config.environment,
       defaultWorkloadProfile: config.defaultWorkloadProfile,
       apiAuth: config.apiAuth,
+      ...(config.maxRelaunches !== undefined ? { maxRelaunches: config.maxRelaunches } : {}),
       logRetention,
       removalPolicy,
       storage: this.storage,

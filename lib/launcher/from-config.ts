@@ -18,6 +18,7 @@ export function launcherOptionsFromConfig(config: RuntimeConfig): DagLauncherOpt
     ...(config.artifactBucket !== undefined ? { artifactBucket: config.artifactBucket } : {}),
     ...(config.tracesBucket !== undefined ? { tracesBucket: config.tracesBucket } : {}),
     tables: config.tables,
+    ...(config.maxRelaunches !== undefined ? { maxRelaunches: config.maxRelaunches } : {}),
     ...(ecs.taskDefinition !== undefined ? { taskDefinition: ecs.taskDefinition } : {}),
     ...(ecs.containerName !== undefined ? { containerName: ecs.containerName } : {}),
     ...(config.endpoints.dynamodb !== undefined

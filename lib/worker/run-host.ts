@@ -577,7 +577,10 @@ export class WorkerHost {
     const now = new Date().toISOString();
     const claimed =
       run.status === "QUEUED"
-        ? await deps.runs.transition(config.runId, "QUEUED", "RUNNING", { started_at: now })
+        ? await deps.runs.transition(config.runId, "QUEUED", "RUNNING", {
+            // A relaunched attempt keeps the run's first start; attempts keep their own times.
+            started_at: run.started_at ?? now,
+          })
         : undefined;
     if (claimed === undefined) {
       const current = (await deps.runs.get(config.runId)) ?? run;

@@ -35,6 +35,7 @@ beforeAll(() => {
   built.variant = buildStack({
     environment: "staging",
     lambdaImageUri: ECR_IMAGE,
+    maxRelaunches: 1,
     apiAuth: {
       mode: "jwt",
       issuer: "https://auth.example.com/",
@@ -779,6 +780,21 @@ describe("functions", () => {
         ].sort(),
       );
     }
+  });
+
+  test("a stack's maxRelaunches reaches every function that launches or relaunches", () => {
+    const functions = Object.values(t("variant").findResources("AWS::Lambda::Function"));
+    const values = functions.map(
+      (fn) =>
+        (fn.Properties.Environment?.Variables as Record<string, unknown> | undefined)?.[
+          "DAGY_MAX_RELAUNCHES"
+        ],
+    );
+    expect(values.filter((v) => v !== undefined)).toEqual(["1", "1", "1", "1"]);
+    const plain = Object.values(t("develop").findResources("AWS::Lambda::Function"));
+    expect(
+      plain.some((fn) => "DAGY_MAX_RELAUNCHES" in (fn.Properties.Environment?.Variables ?? {})),
+    ).toBe(false);
   });
 
   test("no statement grants a data action on every resource", () => {

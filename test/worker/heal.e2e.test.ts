@@ -58,6 +58,7 @@ describe("resume after an interruption", () => {
 
     const run = await waitForRun(h, runId);
     expect(run.status).toBe("SUCCEEDED");
+    expect(run.started_at).toBe(interrupted?.started_at);
     expect(readFileSync(counter, "utf8")).toBe("x"); // extract ran once, in attempt 1
     expect(run.attempts?.map((a) => [a.attempt, a.stop_code ?? null])).toEqual([
       [1, "SpotInterruption"],

@@ -1,7 +1,7 @@
 import { Duration, type RemovalPolicy } from "aws-cdk-lib";
 import type * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import { LAUNCHER_ENV, PLATFORM_ENV } from "../../config/env";
+import { HANDLER_ENV, LAUNCHER_ENV, PLATFORM_ENV } from "../../config/env";
 import type { ApiAuthConfig } from "../config";
 import type { DagyEnvironment } from "../environments";
 import { FUNCTION_ENV } from "../../config/env";
@@ -31,12 +31,14 @@ export interface LambdaFunctionsConstructProps {
   readonly storage: StorageConstruct;
   readonly compute: ComputeConstruct;
   readonly network: NetworkConstruct;
+  /** Relaunches after infrastructure failures when a launch does not say. Default: the runtime's (2). */
+  readonly maxRelaunches?: number;
 }
 
 /**
  * The four handlers. `api` and `launch` are launchers: they get the guide's full launcher
  * configuration and may start, stop and describe worker tasks. `taskEvents` and `reconcile`
- * only read and update run records and describe tasks.
+ * settle runs and relaunch those the infrastructure stopped: run records and task control.
  */
 export class LambdaFunctionsConstruct extends Construct {
   /** HTTP API: runs, flows and schedules. */
@@ -106,6 +108,11 @@ export class LambdaFunctionsConstruct extends Construct {
       // A run they close is announced (`Dagy Run Status Change`) on the default bus.
       grantDefaultBusPutEvents(settler.function);
     }
+    if (props.maxRelaunches !== undefined) {
+      for (const fn of this.all) {
+        fn.setEnvironment(HANDLER_ENV.maxRelaunches, String(props.maxRelaunches));
+      }
+    }
   }
 
   get all(): readonly DagyFunction[] {
@@ -142,7 +149,9 @@ export class LambdaFunctionsConstruct extends Construct {
       })
       .setEnvironment(PLATFORM_ENV.flowsTable, storage.tables.flows.tableName)
       .setEnvironment(PLATFORM_ENV.deploymentsTable, storage.tables.deployments.tableName)
-      .setEnvironment(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages.tableName);
+      .setEnvironment(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages.tableName)
+      // A relaunch of a run that named no size gets the environment's size, as its launch did.
+      .setEnvironment(FUNCTION_ENV.defaultWorkloadProfile, props.defaultWorkloadProfile);
     compute.grantLaunch(fn.function);
   }
 
