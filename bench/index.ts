@@ -6,6 +6,7 @@
 const BENCHMARKS = [
   "executor",
   "map",
+  "isolated",
   "launch",
   "worker",
   "platform",

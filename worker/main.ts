@@ -27,6 +27,14 @@ import { EXIT_CODES, WorkerHost, recordStartFailure } from "../lib/worker/run-ho
 // Imports are evaluated first, so this is "process start -> bundle loaded -> main".
 const mainStartedAt = Math.round(performance.now() * 10) / 10;
 
+/** Isolated maps on the embedded platform: one launch request per 100 children, brisk polls. */
+const LOCAL_ISOLATED_MAP = {
+  launchBatchSize: 100,
+  launchIntervalMs: 0,
+  pollMs: 250,
+  maxPollMs: 2000,
+} as const;
+
 /** Lines the worker writes before (or without) its run's logger. */
 const log = createJsonLogger({}, stdoutLines);
 
@@ -115,6 +123,8 @@ async function main(): Promise<number> {
     store: new ObjectStore(clients.s3),
     ...(logs !== undefined ? { logs } : {}),
     mainStartedAt,
+    // Local child runs are processes on this machine: no RunTask rate to respect.
+    ...(config.dynamodbEndpoint !== undefined ? { isolatedMap: LOCAL_ISOLATED_MAP } : {}),
   });
 
   const onSignal = (signal: NodeJS.Signals) => {

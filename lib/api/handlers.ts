@@ -184,6 +184,7 @@ export function createHandlers(deps: ApiDependencies): Record<RouteName, Handler
         ...(query.org_id !== undefined ? { orgId: query.org_id } : {}),
         ...(query.flow_name !== undefined ? { flowName: query.flow_name } : {}),
         ...(query.status !== undefined ? { status: query.status } : {}),
+        ...(query.parent_run_id !== undefined ? { parentRunId: query.parent_run_id } : {}),
         limit: query.limit ?? DEFAULT_PAGE_SIZE,
         ...(query.next_token !== undefined ? { nextToken: query.next_token } : {}),
       });

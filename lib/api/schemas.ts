@@ -56,6 +56,7 @@ const optionalText = (max: number) =>
 export const listRunsQuerySchema = z.strictObject({
   org_id: z.optional(z.string()),
   flow_name: z.optional(z.string()),
+  parent_run_id: z.optional(z.string()),
   status: z.optional(z.enum(RUN_STATUSES, { error: `must be one of ${RUN_STATUSES.join(", ")}` })),
   limit: z.optional(
     z

@@ -318,6 +318,8 @@ export interface ListRunsQuery {
   readonly orgId?: string;
   readonly flowName?: string;
   readonly status?: string;
+  /** Only this run's children (an isolated map's child runs), in launch order. */
+  readonly parentRunId?: string;
   readonly limit?: number;
   readonly nextToken?: string;
 }
@@ -378,6 +380,7 @@ export class ApiClient {
         org_id: query.orgId,
         flow_name: query.flowName,
         status: query.status,
+        parent_run_id: query.parentRunId,
         limit: query.limit === undefined ? undefined : String(query.limit),
         next_token: query.nextToken,
       },

@@ -18,6 +18,7 @@ Lists an org's runs, newest first (GET /runs).
 Options:
       --flow <flow_name>     Only this flow's runs.
       --status <status>      Only runs in this status: ${RUN_STATUSES.join(", ")}.
+      --parent <run_id>      Only this run's child runs (an isolated map's), in launch order.
       --limit <n>            At most n runs (1-100, default 20).
       --next-token <token>   The next page (printed under a full page).
       --json                 Print the API's JSON answer.
@@ -31,6 +32,7 @@ export const command: CliCommand = {
       ...COMMON_OPTIONS,
       flow: { type: "string" },
       status: { type: "string" },
+      parent: { type: "string" },
       limit: { type: "string" },
       "next-token": { type: "string" },
       json: { type: "boolean" },
@@ -52,6 +54,7 @@ export const command: CliCommand = {
       orgId,
       ...(values.flow !== undefined ? { flowName: values.flow } : {}),
       ...(status !== undefined ? { status } : {}),
+      ...(values.parent !== undefined ? { parentRunId: values.parent } : {}),
       limit,
       ...(values["next-token"] !== undefined ? { nextToken: values["next-token"] } : {}),
     });
@@ -61,7 +64,7 @@ export const command: CliCommand = {
     }
     if (page.runs.length === 0) {
       io.stdout(
-        `No runs for ${orgId}${values.flow ? ` of ${values.flow}` : ""}${status ? ` in ${status}` : ""}.\n`,
+        `No runs for ${orgId}${values.parent ? ` under ${values.parent}` : ""}${values.flow ? ` of ${values.flow}` : ""}${status ? ` in ${status}` : ""}.\n`,
       );
       return EXIT.ok;
     }
@@ -81,7 +84,7 @@ export const command: CliCommand = {
     io.stdout(`${formatTable(rows)}\n`);
     if (page.next_token) {
       io.stdout(
-        `\nMore: dagy runs --next-token ${page.next_token}${values.flow ? ` --flow ${values.flow}` : ""}${status ? ` --status ${status}` : ""}\n`,
+        `\nMore: dagy runs --next-token ${page.next_token}${values.parent ? ` --parent ${values.parent}` : ""}${values.flow ? ` --flow ${values.flow}` : ""}${status ? ` --status ${status}` : ""}\n`,
       );
     }
     return EXIT.ok;

@@ -64,6 +64,15 @@ export const WORKER_ENV = {
   tracesBucket: "DAGY_TRACES_BUCKET",
   runsTable: "DAGY_RUNS_TABLE",
   maxParallelism: "DAGY_MAX_PARALLELISM",
+  /** A child run of an isolated map: its parent run, the mapped task, items `<first>-<last>`. */
+  parentRunId: "DAGY_PARENT_RUN_ID",
+  mapTask: "DAGY_MAP_TASK",
+  mapItems: "DAGY_MAP_ITEMS",
+  /**
+   * The platform's HTTP API, where a parent run's worker asks for its children (set by the
+   * local backend; in AWS, see README "Isolated fan-out").
+   */
+  apiUrl: "DAGY_API_URL",
 } as const;
 
 /**
@@ -94,6 +103,10 @@ export interface WorkerRunEnvironment {
   /** CloudWatch log group for the per-run stream. */
   readonly logGroup?: string;
   readonly region?: string;
+  /** A child run of an isolated map (DAGY_PARENT_RUN_ID, DAGY_MAP_TASK, DAGY_MAP_ITEMS). */
+  readonly parentRunId?: string;
+  readonly mapTask?: string;
+  readonly mapItems?: string;
 }
 
 /** Reads a comma-separated list; empty entries are dropped. */

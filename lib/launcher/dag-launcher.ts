@@ -435,6 +435,9 @@ export class DagLauncher {
       ...(this.options.logGroup !== undefined ? { logGroup: this.options.logGroup } : {}),
       ...(this.options.region !== undefined ? { region: this.options.region } : {}),
       ...(request.extraEnvVars !== undefined ? { extraEnvVars: request.extraEnvVars } : {}),
+      ...(request.parentRunId !== undefined ? { parentRunId: request.parentRunId } : {}),
+      ...(request.mapTask !== undefined ? { mapTask: request.mapTask } : {}),
+      ...(request.mapItems !== undefined ? { mapItems: request.mapItems } : {}),
     };
     // Build the worker's spec and make sure it fits before anything is written.
     const { spec, spill } = placeParameters({

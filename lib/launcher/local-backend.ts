@@ -77,6 +77,11 @@ export interface LocalBackendOptions {
   readonly enforceMemory?: boolean;
   /** Called once per run when its worker exits (or leaves the queue): the platform reconciles. */
   readonly onExit?: (runId: string, exit: LocalWorkerExit) => void;
+  /**
+   * The platform's HTTP API, given to workers as DAGY_API_URL: an isolated map's worker asks
+   * it for child runs. Also settable later (`setApiUrl`): the server starts after the backend.
+   */
+  readonly apiUrl?: string;
 }
 
 const DEFAULT_INHERITED = [
@@ -140,14 +145,21 @@ export class LocalBackend implements ComputeBackend {
   private readonly maxConcurrent: number;
   private readonly graceMs: number;
   private closed = false;
+  private apiUrl: string | undefined;
 
   constructor(private readonly options: LocalBackendOptions) {
+    this.apiUrl = options.apiUrl;
     this.command = options.workerCommand ?? defaultWorkerCommand();
     if (this.command.length === 0) throw new TaskSubmissionError("workerCommand must not be empty");
     this.maxConcurrent = Math.max(1, options.maxConcurrent ?? 4);
     this.graceMs = options.stopGraceMs ?? 10_000;
     // Logs hold what runs print: readable by this user only.
     mkdirSync(options.logDir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Workers started from now on get DAGY_API_URL=`url`. */
+  setApiUrl(url: string): void {
+    this.apiUrl = url;
   }
 
   /** Path of a run's worker log. */
@@ -233,6 +245,7 @@ export class LocalBackend implements ComputeBackend {
     env.AWS_SECRET_ACCESS_KEY = LOCAL_CREDENTIALS.secretAccessKey;
     if (this.options.dynamodbEndpoint) env.DAGY_DYNAMODB_ENDPOINT = this.options.dynamodbEndpoint;
     if (this.options.s3Endpoint) env.DAGY_S3_ENDPOINT = this.options.s3Endpoint;
+    if (this.apiUrl) env.DAGY_API_URL = this.apiUrl;
     return env;
   }
 

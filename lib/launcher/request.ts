@@ -13,6 +13,7 @@ import * as z from "zod/mini";
 import { InvalidLaunchRequestError } from "../errors";
 import { IDENTIFIER_RULES, type IdentifierKind } from "../persistence/validate";
 import { envNameProblem, envTotalProblem, envValueProblem } from "../sdk/env-names";
+import { TASK_ID_PATTERN } from "../sdk/options";
 import { isJson } from "../sdk/parameters";
 import type { Json } from "../sdk/types";
 import {
@@ -29,6 +30,9 @@ import {
   type WorkloadProfile,
 } from "./types";
 import { jsonWithoutControlCharacters, plainText } from "../validation/strings";
+
+/** `<first>-<last>` item indexes of a child run of an isolated map. */
+export const MAP_ITEMS_PATTERN = /^(0|[1-9][0-9]{0,8})-(0|[1-9][0-9]{0,8})$/;
 
 // Only when no locale is set (classic zod does the same), so an explicit choice wins.
 if (!z.config().localeError) z.config(en());
@@ -73,6 +77,9 @@ export const LAUNCH_FIELD_WIRE_NAMES = {
   secretsEnv: "secrets_env",
   metadata: "metadata",
   idempotencyKey: "idempotency_key",
+  parentRunId: "parent_run_id",
+  mapTask: "map_task",
+  mapItems: "map_items",
 } as const satisfies Record<keyof DagLaunchRequest, string>;
 
 type LaunchField = keyof typeof LAUNCH_FIELD_WIRE_NAMES;
@@ -183,6 +190,20 @@ const FIELD_SCHEMAS = {
   secretsEnv: z.optional(secretsEnv),
   metadata: z.optional(jsonObject),
   idempotencyKey: z.optional(identifier("idempotencyKey")),
+  parentRunId: z.optional(identifier("runId")),
+  mapTask: z.optional(
+    z
+      .string()
+      .check(z.regex(TASK_ID_PATTERN, { error: "must be a task id (1-128 of A-Z a-z 0-9 _ . -)" })),
+  ),
+  mapItems: z.optional(
+    z.string().check(
+      z.regex(MAP_ITEMS_PATTERN, { error: "must be <first>-<last>, e.g. 0-99" }),
+      z.refine((v) => Number(v.split("-")[0]) <= Number(v.split("-")[1]), {
+        error: "must be <first>-<last> with first <= last",
+      }),
+    ),
+  ),
 } satisfies Record<LaunchField, z.ZodMiniType>;
 
 type Naming = (field: LaunchField) => string;
@@ -197,6 +218,15 @@ function crossCheck(
   const combined = checkResources(request).filter((p) => p.field === "cpu" || p.field === "memory");
   for (const problem of combined) {
     ctx.addIssue({ code: "custom", path: [name(problem.field)], message: problem.message });
+  }
+  // A child's task and items only mean something under a parent, and go together.
+  const mapFields = [request.mapTask, request.mapItems].filter((v) => v !== undefined).length;
+  if (mapFields === 1 || (mapFields === 2 && request.parentRunId === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [name(request.mapTask === undefined ? "mapTask" : "mapItems")],
+      message: `${name("mapTask")} and ${name("mapItems")} go together, with ${name("parentRunId")}`,
+    });
   }
   const secretNames = Object.keys(request.secretsEnv ?? {});
   for (const envVar of Object.keys(request.extraEnvVars ?? {})) {

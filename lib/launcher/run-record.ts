@@ -48,6 +48,9 @@ export function queuedRunRecord(input: QueuedRunInput): RunRecord {
     correlation_id: input.correlationId,
     trigger_source: request.triggerSource || "lambda",
     ...(request.triggeredBy ? { triggered_by: request.triggeredBy } : {}),
+    ...(request.parentRunId ? { parent_run_id: request.parentRunId } : {}),
+    ...(request.mapTask ? { map_task: request.mapTask } : {}),
+    ...(request.mapItems ? { map_items: request.mapItems } : {}),
     ...(input.parametersUri !== undefined
       ? { parameters_uri: input.parametersUri }
       : { parameters: input.parameters }),

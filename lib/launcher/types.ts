@@ -47,6 +47,12 @@ export interface DagLaunchRequest {
   metadata?: Record<string, Json>;
   /** Same key, same org, within 24 hours: the first launch's result is returned. */
   idempotencyKey?: string;
+  /** A child run of an isolated map: the run whose worker launched it (same org, active). */
+  parentRunId?: string;
+  /** With `parentRunId`: the mapped task the child runs (and nothing else)... */
+  mapTask?: string;
+  /** ...for items `<first>-<last>` (inclusive) of the parent's list. */
+  mapItems?: string;
 }
 
 export interface DagLaunchResult {

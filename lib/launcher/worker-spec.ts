@@ -53,6 +53,9 @@ export function buildWorkerEnvironment(input: WorkerEnvironmentInput): Record<st
   env[WORKER_ENV.tracesBucket] = input.tracesBucket;
   if (input.logGroup) env[WORKER_ENV.logGroup] = input.logGroup;
   if (input.region) env.AWS_REGION = input.region;
+  if (input.parentRunId) env[WORKER_ENV.parentRunId] = input.parentRunId;
+  if (input.mapTask) env[WORKER_ENV.mapTask] = input.mapTask;
+  if (input.mapItems) env[WORKER_ENV.mapItems] = input.mapItems;
   return env;
 }
 

@@ -22,7 +22,7 @@ import { LocalBackend, localTaskArn, type LocalWorkerExit } from "../launcher/lo
 import { createJsonLogger, type JsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
 import { tableNamesFor, type TableNames } from "../persistence/schema";
-import { reconcileStoppedTask, type ReconcileOutcome } from "../reconcile";
+import { cancelOrphanedChildren, reconcileStoppedTask, type ReconcileOutcome } from "../reconcile";
 import { handleLaunchEvent, type LaunchEventResult } from "../schedules/launch-event";
 import type { LaunchEventInput } from "../schedules/types";
 import { createServices, FileRunLogSource, type Services } from "../services";
@@ -450,6 +450,15 @@ export async function startLocalPlatform(
         .then(async (outcome: ReconcileOutcome) => {
           const run = await services.persistence.runs.get(runId);
           if (!run) return;
+          // A parent that ended, however it ended, leaves no child runs of its isolated maps.
+          const orphans = await cancelOrphanedChildren(runId, {
+            runs: services.persistence.runs,
+            cancel: (child, reason) =>
+              services.launcher.cancelRun(child.run_id, { orgId: child.org_id, reason }),
+          });
+          if (orphans.length > 0) {
+            log(`run ${runId} ended: cancelled ${orphans.length} of its child runs`);
+          }
           const took =
             run.started_at && run.completed_at
               ? ` in ${((Date.parse(run.completed_at) - Date.parse(run.started_at)) / 1000).toFixed(2)} s`
@@ -605,6 +614,8 @@ export async function startLocalPlatform(
     }
     // First to close: no new requests while everything else stops.
     cleanups.push(() => server.close());
+    // Isolated maps: a parent run's worker asks this API for its child runs.
+    backend.setApiUrl(server.url);
 
     if (options.startScheduler !== false) schedules.start();
 

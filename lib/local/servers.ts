@@ -10,7 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   CreateTableCommand,
+  DeleteTableCommand,
   DescribeTableCommand,
+  PutItemCommand,
   DescribeTimeToLiveCommand,
   ListTablesCommand,
   ScanCommand,
@@ -273,6 +275,7 @@ export async function ensureTables(dynamodb: DynamoDBClient, names: TableNames):
   await Promise.all(
     TABLES.map(async (def) => {
       const tableName = names[def.logicalName];
+      const kept = await itemsOfOutdatedTable(dynamodb, tableName, def);
       if (!(await tableExists(dynamodb, tableName))) {
         const indexes: GlobalSecondaryIndex[] = def.indexes.map((index) => ({
           IndexName: index.indexName,
@@ -295,10 +298,50 @@ export async function ensureTables(dynamodb: DynamoDBClient, names: TableNames):
         }
       }
       await waitUntilActive(dynamodb, tableName);
+      // One at a time: the embedded default's tables are small, and order does not matter.
+      for (const item of kept) {
+        await dynamodb.send(new PutItemCommand({ TableName: tableName, Item: item }));
+      }
       await ensureIndexes(dynamodb, tableName, def);
       if (def.ttlAttribute !== undefined) await ensureTtl(dynamodb, tableName, def.ttlAttribute);
     }),
   );
+}
+
+/**
+ * A table written by an older Dagy lacks an index the schema now has (e.g. `by_parent`), and
+ * dynalite cannot add a GSI to an existing table (UpdateTable ignores `Create`). So: read its
+ * items, drop it, and let `ensureTables` recreate it and write them back. Local data only; in
+ * AWS the stack adds the index. Returns the items to restore (none for an up-to-date table).
+ */
+async function itemsOfOutdatedTable(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+  def: TableDef,
+): Promise<Array<Record<string, AttributeValue>>> {
+  let present: string[];
+  try {
+    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: tableName }));
+    present = (Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName ?? "");
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return [];
+    throw error;
+  }
+  if (def.indexes.every((index) => present.includes(index.indexName))) return [];
+  const items: Array<Record<string, AttributeValue>> = [];
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await dynamodb.send(
+      new ScanCommand({ TableName: tableName, ...(start ? { ExclusiveStartKey: start } : {}) }),
+    );
+    items.push(...(page.Items ?? []));
+    start = page.LastEvaluatedKey;
+  } while (start);
+  await dynamodb.send(new DeleteTableCommand({ TableName: tableName }));
+  for (let attempt = 0; attempt < 300 && (await tableExists(dynamodb, tableName)); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return items;
 }
 
 /** Creates the buckets when missing. Idempotent. */

@@ -68,6 +68,12 @@ export interface RunRecord {
   correlation_id: string;
   trigger_source: string;
   triggered_by?: string;
+  /** Set on the child runs of an isolated map (`trigger_source` "map"): the run that launched it. */
+  parent_run_id?: string;
+  /** A child run of an isolated map runs only this mapped task... */
+  map_task?: string;
+  /** ...for these items of its list: `<first>-<last>`, inclusive. */
+  map_items?: string;
   /** Inline parameters, or absent when spilled to `parameters_uri` (S3) because of size. */
   parameters?: Record<string, Json>;
   parameters_uri?: string;

@@ -12,12 +12,14 @@ import { decodeToken, encodeToken, validateLimit } from "./internal";
 import type { RunRecord } from "./records";
 import { isRunStatus } from "./run-state";
 import { RUN_STATUSES, type RunStatus } from "./schema";
-import { validateFlowName, validateOrgId } from "../identifiers";
+import { validateFlowName, validateOrgId, validateRunId } from "../identifiers";
 
 export interface RunListQuery {
   orgId: string;
   flowName?: string;
   status?: RunStatus;
+  /** The child runs of this run (an isolated map's items), oldest first. */
+  parentRunId?: string;
   /** 1..100, default 25. */
   limit?: number;
   nextToken?: string;
@@ -55,6 +57,7 @@ export function listRunsQuery(tableName: string, q: RunListQuery): RunIndexQuery
     throw new ValidationError(`status must be one of ${RUN_STATUSES.join(", ")}`, "status");
   }
   const limit = validateLimit(q.limit);
+  if (q.parentRunId !== undefined) return childRunsQuery(tableName, q, limit);
   let input: QueryCommandInput;
   let partition: { name: string; value: string };
   if (q.flowName !== undefined) {
@@ -97,6 +100,41 @@ export function listRunsQuery(tableName: string, q: RunListQuery): RunIndexQuery
     sortAttribute: "created_at",
     limit,
     filtered: input.FilterExpression !== undefined,
+  };
+}
+
+/**
+ * A run's children, in launch order (their correlation ids are `<parent>:<i>`). Filtered by
+ * org, so another org's run id lists nothing; flow and status narrow further.
+ */
+function childRunsQuery(tableName: string, q: RunListQuery, limit: number): RunIndexQuery {
+  const parentRunId = validateRunId(q.parentRunId, "parent_run_id");
+  const filters = ["org_id = :org"];
+  const values: Record<string, unknown> = { ":p": parentRunId, ":org": q.orgId };
+  const names: Record<string, string> = {};
+  if (q.flowName !== undefined) {
+    filters.push("flow_name = :flow");
+    values[":flow"] = q.flowName;
+  }
+  if (q.status !== undefined) {
+    filters.push("#status = :status");
+    names["#status"] = "status";
+    values[":status"] = q.status;
+  }
+  return {
+    input: {
+      TableName: tableName,
+      IndexName: "by_parent",
+      KeyConditionExpression: "parent_run_id = :p",
+      FilterExpression: filters.join(" AND "),
+      ExpressionAttributeValues: values,
+      ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
+      ScanIndexForward: true,
+    },
+    partition: { name: "parent_run_id", value: parentRunId },
+    sortAttribute: "created_at",
+    limit,
+    filtered: true,
   };
 }
 

@@ -41,7 +41,9 @@ export const FLOWS_TABLE: TableDef = {
  * the run: `org_flow` = `<org_id>#<flow_name>`, `org_status` = `<org_id>#<status>`.
  * `active_status` is present only while the run is QUEUED or RUNNING (a sparse index the
  * reconciliation sweep reads). `by_task_arn` finds the run of an ECS task whose event does not
- * carry the run id (sparse too: `task_arn` is absent until a task is started). Idempotency records live here too, under
+ * carry the run id (sparse too: `task_arn` is absent until a task is started). `parent_run_id`
+ * is present only on the child runs of an isolated map (`by_parent`, sparse: lists a run's
+ * children in launch order). Idempotency records live here too, under
  * `run_id` = `idempotency#<org_id>#<key>`, expiring through `expires_at`.
  */
 export const RUNS_TABLE: TableDef = {
@@ -71,6 +73,11 @@ export const RUNS_TABLE: TableDef = {
     {
       indexName: "by_task_arn",
       partitionKey: { name: "task_arn", type: "S" },
+    },
+    {
+      indexName: "by_parent",
+      partitionKey: { name: "parent_run_id", type: "S" },
+      sortKey: { name: "created_at", type: "S" },
     },
   ],
   ttlAttribute: "expires_at",

@@ -141,7 +141,17 @@ class DagBuilder implements ActiveBuilder, RefOwner {
     const map: MapSpec = Object.freeze({
       over: Object.freeze(over),
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-      ...(options.isolate === undefined ? {} : { isolate: options.isolate }),
+      ...(options.isolate === true ||
+      options.itemsPerChild !== undefined ||
+      options.workloadProfile !== undefined
+        ? { isolate: true }
+        : options.isolate === false
+          ? { isolate: false }
+          : {}),
+      ...(options.itemsPerChild === undefined ? {} : { items_per_child: options.itemsPerChild }),
+      ...(options.workloadProfile === undefined
+        ? {}
+        : { workload_profile: options.workloadProfile }),
       ...(options.toleratedFailureCount === undefined
         ? {}
         : { tolerated_failure_count: options.toleratedFailureCount }),

@@ -78,6 +78,11 @@ export interface ExecuteOptions {
    */
   readonly exposeParametersAsEnv?: boolean;
   /**
+   * Runs the items of maps marked `isolate: true` outside this process (the worker launches
+   * them as child runs). Without it, isolated maps run in-process like any other.
+   */
+  readonly isolatedMap?: IsolatedMapRunner;
+  /**
    * Tasks already done, with their outputs (task id -> output): a resumed or re-run run. They
    * are not executed again; their outputs feed their downstream tasks as if they had just run.
    * A task is taken as done only when all its upstream tasks are too; others run as usual.
@@ -90,6 +95,26 @@ export interface ExecuteOptions {
    */
   readonly onTaskOutput?: (taskId: string, output: unknown) => void;
 }
+
+/** How one item of an isolated map ended. */
+export type IsolatedItemOutcome =
+  { readonly ok: true; readonly output: unknown } | { readonly ok: false; readonly error: string };
+
+export interface IsolatedMapRequest {
+  /** The mapped task's id. */
+  readonly taskId: string;
+  /** Its `map` marker: `items_per_child`, `workload_profile`, … */
+  readonly spec: MapSpec;
+  /** The resolved list; item i's outcome is reported as `onItem(i, ...)`. */
+  readonly items: readonly unknown[];
+  /** Fires when the run is cancelled or stops: the runner should cancel what it launched. */
+  readonly signal: AbortSignal;
+  /** Report each item once, in any order, as it settles; later reports of an item are ignored. */
+  readonly onItem: (index: number, outcome: IsolatedItemOutcome) => void;
+}
+
+/** Resolves once every item was reported; items never reported then fail. */
+export type IsolatedMapRunner = (request: IsolatedMapRequest) => Promise<void>;
 
 /** What the executor needs of a DAG; a `Dag` from any copy of the SDK fits. */
 export interface RunnableDag {
@@ -199,6 +224,10 @@ class MapRun {
   /** More items failed than tolerated: no new item starts and the map will fail. */
   breach: Error | undefined;
   finished = false;
+  /** An isolated map: its items run elsewhere; this aborts them. */
+  isolated: AbortController | undefined;
+  /** An isolated map: 1 for each item already reported. */
+  reported: Uint8Array | undefined;
 
   constructor(
     readonly index: number,
@@ -251,6 +280,7 @@ class Run {
   private readonly onEvent: ((event: ExecutorEvent) => void) | undefined;
   private readonly signal: AbortSignal | undefined;
   private readonly exposeEnv: boolean;
+  private readonly isolatedMap: IsolatedMapRunner | undefined;
   private readonly onTaskOutput: ((taskId: string, output: unknown) => void) | undefined;
 
   private readonly states: TaskState[];
@@ -300,6 +330,7 @@ class Run {
     this.onEvent = options.onEvent;
     this.signal = options.signal;
     this.exposeEnv = options.exposeParametersAsEnv ?? false;
+    this.isolatedMap = options.isolatedMap;
     this.onTaskOutput = options.onTaskOutput;
 
     const n = this.nodes.length;
@@ -528,9 +559,89 @@ class Run {
     if (list.length === 0) {
       this.finishMap(map);
       this.checkDone();
+    } else if (spec.isolate === true && this.isolatedMap !== undefined) {
+      this.startIsolated(map, this.isolatedMap);
     } else {
       this.openMaps.push(map);
     }
+  }
+
+  /**
+   * An isolated map: every item is handed to the runner at once (it paces the launches) and
+   * counts as running until reported. Items take no slot of this run: they run elsewhere.
+   */
+  private startIsolated(map: MapRun, runner: IsolatedMapRunner): void {
+    const total = map.items.length;
+    const controller = new AbortController();
+    map.isolated = controller;
+    map.reported = new Uint8Array(total);
+    map.next = total;
+    map.running = total;
+    map.firstStart.fill(Date.now());
+    map.attempts.fill(1);
+    map.summary.pending = 0;
+    map.summary.running = total;
+    const onItem = (index: number, outcome: IsolatedItemOutcome): void => {
+      if (map.finished || controller.signal.aborted) return;
+      if (!Number.isInteger(index) || index < 0 || index >= total || map.reported![index]) return;
+      map.reported![index] = 1;
+      map.running--;
+      if (outcome.ok) {
+        map.outputs[index] = outcome.output;
+        map.summary.running--;
+        map.summary.succeeded++;
+        this.emit({
+          event_type: "task_succeeded",
+          timestamp: this.stamp(),
+          run_id: this.runId,
+          task_id: `${map.id}[${index}]`,
+          attempt: 1,
+          duration_ms: Date.now() - map.firstStart[index]!,
+          map_task: map.id,
+          map_index: index,
+        });
+      } else {
+        this.failItem(map, index, new Error(outcome.error));
+      }
+      this.afterItem(map);
+    };
+    const unreported = (why: string): void => {
+      for (let i = 0; i < total; i++) {
+        if (!map.reported![i]) onItem(i, { ok: false, error: why });
+      }
+    };
+    let started: Promise<void>;
+    try {
+      started = Promise.resolve(
+        runner({
+          taskId: map.id,
+          spec: this.nodes[map.index]!.map!,
+          items: map.items,
+          signal: controller.signal,
+          onItem,
+        }),
+      );
+    } catch (error) {
+      started = Promise.reject(toError(error));
+    }
+    started.then(
+      () => unreported(`map "${map.id}": the item's child run ended without an outcome`),
+      (error: unknown) => unreported(`map "${map.id}": ${toError(error).message}`),
+    );
+  }
+
+  /** An isolated map stops: its unreported items are cancelled and the runner told so. */
+  private cancelIsolated(map: MapRun, reason: unknown): void {
+    const controller = map.isolated;
+    if (controller === undefined || controller.signal.aborted) return;
+    for (let i = 0; i < map.items.length; i++) {
+      if (map.reported![i]) continue;
+      map.reported![i] = 1;
+      map.running--;
+      map.summary.running--;
+      map.summary.cancelled++;
+    }
+    controller.abort(reason);
   }
 
   private startItem(map: MapRun, item: number): void {
@@ -845,6 +956,8 @@ class Run {
 
   /** No item of `map` starts any more: those never started are skipped, retries are dropped. */
   private stopMap(map: MapRun): void {
+    // Children still running elsewhere are cancelled: nothing would join their outputs.
+    this.cancelIsolated(map, map.breach ?? new TaskAbortedError("the run stopped"));
     map.summary.skipped += map.summary.pending;
     map.summary.pending = 0;
     map.next = map.items.length;
@@ -983,6 +1096,7 @@ class Run {
       this.remaining--;
     }
     for (const map of this.maps) {
+      this.cancelIsolated(map, reason);
       for (const ctx of [...map.current.values()]) {
         this.settle(ctx);
         ctx.abort(reason);

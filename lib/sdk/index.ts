@@ -34,7 +34,14 @@ export {
   TaskAbortedError,
   TaskTimeoutError,
 } from "./executor";
-export type { ExecuteOptions, FailurePolicy, RunnableDag } from "./executor";
+export type {
+  ExecuteOptions,
+  FailurePolicy,
+  IsolatedItemOutcome,
+  IsolatedMapRequest,
+  IsolatedMapRunner,
+  RunnableDag,
+} from "./executor";
 export { resolveParameters } from "./parameters";
 export type { ParameterSource } from "./parameters";
 export { DEFAULT_TASK_OPTIONS, retryDelay } from "./options";

@@ -1,5 +1,5 @@
 import { DagDefinitionError } from "../errors";
-import type { TaskOptions } from "./types";
+import { MAP_WORKLOAD_PROFILES, type TaskOptions } from "./types";
 
 /** Task options with every default applied; what the executor and `flow_spec.json` use. */
 export interface ResolvedTaskOptions {
@@ -88,6 +88,8 @@ const MAP_OPTION_KEYS: ReadonlySet<string> = new Set([
   ...CALL_OPTION_KEYS,
   "concurrency",
   "isolate",
+  "itemsPerChild",
+  "workloadProfile",
   "toleratedFailureCount",
   "toleratedFailurePercentage",
 ]);
@@ -96,6 +98,8 @@ const MAP_OPTION_KEYS: ReadonlySet<string> = new Set([
 export interface MapOnlyOptions {
   readonly concurrency?: number;
   readonly isolate?: boolean;
+  readonly itemsPerChild?: number;
+  readonly workloadProfile?: string;
   readonly toleratedFailureCount?: number;
   readonly toleratedFailurePercentage?: number;
 }
@@ -108,6 +112,25 @@ export function validateMapOptions(where: string, options: MapOnlyOptions): void
   if (options.isolate !== undefined && typeof options.isolate !== "boolean") {
     throw new DagDefinitionError(
       `${where}: option isolate must be a boolean, got ${JSON.stringify(options.isolate)}`,
+    );
+  }
+  if (options.itemsPerChild !== undefined) {
+    checkNumber(where, "itemsPerChild", options.itemsPerChild, { integer: true, min: 1 });
+  }
+  if (
+    options.workloadProfile !== undefined &&
+    !(MAP_WORKLOAD_PROFILES as readonly unknown[]).includes(options.workloadProfile)
+  ) {
+    throw new DagDefinitionError(
+      `${where}: option workloadProfile must be one of ${MAP_WORKLOAD_PROFILES.join(", ")}, got ${JSON.stringify(options.workloadProfile)}`,
+    );
+  }
+  if (
+    options.isolate === false &&
+    (options.itemsPerChild !== undefined || options.workloadProfile !== undefined)
+  ) {
+    throw new DagDefinitionError(
+      `${where}: itemsPerChild and workloadProfile are for isolated maps; drop isolate: false`,
     );
   }
   if (options.toleratedFailureCount !== undefined) {

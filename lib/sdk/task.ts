@@ -1,7 +1,7 @@
 import { DagDefinitionError } from "../errors";
 import { validateName, validateTaskOptions } from "./options";
 import { registry, TASK_REF_BRAND } from "./registry";
-import type { TaskContext, TaskOptions } from "./types";
+import type { MapWorkloadProfile, TaskContext, TaskOptions } from "./types";
 
 declare const outputType: unique symbol;
 
@@ -50,10 +50,15 @@ export interface MapOptions extends TaskCallOptions {
   /** Most items of this map running at once, within the run's parallelism. Default: no own limit. */
   readonly concurrency?: number;
   /**
-   * Run each item as an isolated child run. Recorded in `flow_spec.json` for the launcher;
-   * the worker runs items in-process for now.
+   * Run items as isolated child runs (each a run of its own on the compute backend: a Fargate
+   * task in AWS, a worker process locally). Where the worker cannot launch children (no
+   * platform API), items run in-process. Implied by `itemsPerChild` and `workloadProfile`.
    */
   readonly isolate?: boolean;
+  /** Isolated: items per child run (default 1); the child runs them like an in-process map. */
+  readonly itemsPerChild?: number;
+  /** Isolated: the child runs' workload profile (`small` … `max`). Default: the parent's. */
+  readonly workloadProfile?: MapWorkloadProfile;
   /** Items that may fail (after their retries) while the map still succeeds. Default 0. */
   readonly toleratedFailureCount?: number;
   /**

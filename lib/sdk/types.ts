@@ -100,14 +100,33 @@ export interface FlowSpec {
   readonly edges: ReadonlyArray<readonly [string, string]>;
 }
 
+/**
+ * Fargate workload profiles a map's child runs may ask for: the launcher's (lib/launcher/types.ts
+ * WORKLOAD_PROFILES) names, repeated here because the SDK imports nothing above it; a test
+ * keeps the two equal.
+ */
+export const MAP_WORKLOAD_PROFILES = [
+  "small",
+  "medium",
+  "large",
+  "xlarge",
+  "heavy",
+  "max",
+] as const;
+export type MapWorkloadProfile = (typeof MAP_WORKLOAD_PROFILES)[number];
+
 /** The `map` marker of a mapped task in `flow_spec.json`. */
 export interface MapSpec {
   /** Where the list comes from: a task's output, or a list written in the flow (its length). */
   readonly over: { readonly task: string } | { readonly length: number };
   /** Most items of this map running at once (always within the run's parallelism). */
   readonly concurrency?: number;
-  /** Items asked to run as isolated child runs; the worker runs them in-process for now. */
+  /** Items run as isolated child runs (the worker launches them when it can reach the API). */
   readonly isolate?: boolean;
+  /** Isolated: items per child run. Default 1. */
+  readonly items_per_child?: number;
+  /** Isolated: the child runs' workload profile. */
+  readonly workload_profile?: MapWorkloadProfile;
   readonly tolerated_failure_count?: number;
   readonly tolerated_failure_percentage?: number;
 }

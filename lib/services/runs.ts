@@ -74,6 +74,8 @@ export interface ListRunsInput {
   readonly orgId?: string;
   readonly flowName?: string;
   readonly status?: RunRecord["status"];
+  /** Only the children of this run (an isolated map's child runs), in launch order. */
+  readonly parentRunId?: string;
   readonly limit: number;
   readonly nextToken?: string;
 }
@@ -82,8 +84,28 @@ export class RunsService {
   constructor(private readonly deps: RunsServiceDeps) {}
 
   /** `trigger` is the edge's name for itself: `api`, `schedule`, `cli`, ... */
-  launch(caller: Caller, input: LaunchInput, trigger: string): Promise<DagLaunchResult> {
-    return this.deps.launcher.launch(this.request(caller, input, trigger));
+  async launch(caller: Caller, input: LaunchInput, trigger: string): Promise<DagLaunchResult> {
+    const request = this.request(caller, input, trigger);
+    if (request.parentRunId !== undefined)
+      await this.checkParent(request.orgId, request.parentRunId);
+    return this.deps.launcher.launch(request);
+  }
+
+  /**
+   * A child run names a parent of the same org that is still active: anything else would
+   * attach a run to another org's tree, or to a parent that can no longer join it.
+   */
+  private async checkParent(orgId: string, parentRunId: string): Promise<void> {
+    const parent = await this.deps.launcher.getRunStatus(parentRunId, { orgId });
+    if (!parent) {
+      throw new ValidationError(`parent_run_id: run ${parentRunId} not found`, "parent_run_id");
+    }
+    if (parent.status !== "RUNNING" && parent.status !== "QUEUED") {
+      throw new ValidationError(
+        `parent_run_id: run ${parentRunId} is ${parent.status}; children are launched only for an active run`,
+        "parent_run_id",
+      );
+    }
   }
 
   /** Builds the launcher request a caller may make: org decided, audit trail set. */
@@ -95,7 +117,8 @@ export class RunsService {
       ...(this.deps.environment ? { environment: this.deps.environment } : {}),
       ...input,
       orgId,
-      triggerSource: trigger,
+      // A child of an isolated map says so, whichever edge carried its launch.
+      triggerSource: input.parentRunId !== undefined ? "map" : trigger,
       ...(triggeredBy !== undefined ? { triggeredBy } : {}),
     };
   }
@@ -128,6 +151,8 @@ export class RunsService {
         trigger,
       );
     });
+    const parents = new Set(requests.flatMap((r) => (r.parentRunId ? [r.parentRunId] : [])));
+    for (const parentRunId of parents) await this.checkParent(orgId, parentRunId);
     return this.deps.launcher.launchBatch(
       requests,
       {
@@ -155,22 +180,52 @@ export class RunsService {
       orgId,
       ...(input.flowName !== undefined ? { flowName: input.flowName } : {}),
       ...(input.status !== undefined ? { status: input.status } : {}),
+      ...(input.parentRunId !== undefined ? { parentRunId: input.parentRunId } : {}),
       limit: input.limit,
       ...(input.nextToken !== undefined ? { nextToken: input.nextToken } : {}),
     });
   }
 
-  /** Unknown run or another org's: RunNotFoundError (the guide's 404); terminal: conflict. */
-  cancel(
+  /**
+   * Unknown run or another org's: RunNotFoundError (the guide's 404); terminal: conflict.
+   * The run's active children (an isolated map's) are cancelled with it, at once: not only
+   * when its worker gets round to it.
+   */
+  async cancel(
     caller: Caller,
     runId: string,
     input: { readonly orgId?: string; readonly reason?: string },
   ): Promise<RunRecord> {
     const orgId = actingOrg(caller, input.orgId, false);
-    return this.deps.launcher.cancelRun(runId, {
+    const cancelled = await this.deps.launcher.cancelRun(runId, {
       ...(orgId !== undefined ? { orgId } : {}),
       ...(input.reason !== undefined ? { reason: input.reason } : {}),
     });
+    await this.cancelChildren(cancelled);
+    return cancelled;
+  }
+
+  private async cancelChildren(parent: RunRecord): Promise<void> {
+    const reason = `parent run ${parent.run_id} was cancelled`;
+    let nextToken: string | undefined;
+    do {
+      const page = await this.deps.runs.list({
+        orgId: parent.org_id,
+        parentRunId: parent.run_id,
+        limit: 100,
+        ...(nextToken !== undefined ? { nextToken } : {}),
+      });
+      for (const child of page.items) {
+        if (child.status !== "QUEUED" && child.status !== "RUNNING") continue;
+        await this.deps.launcher
+          .cancelRun(child.run_id, { orgId: child.org_id, reason })
+          .catch((error: unknown) => {
+            // Finished meanwhile: nothing to cancel.
+            if (!(error instanceof ConflictError)) throw error;
+          });
+      }
+      nextToken = page.nextToken;
+    } while (nextToken !== undefined);
   }
 
   /**

@@ -23,6 +23,8 @@ export interface WorkerConfig extends WorkerRunEnvironment {
   readonly s3Endpoint?: string;
   /** Emit a `worker_timings` log line with start-up marks (DAGY_WORKER_TIMINGS=1). */
   readonly emitTimings: boolean;
+  /** The platform's HTTP API (DAGY_API_URL): where isolated maps ask for child runs. */
+  readonly apiUrl?: string;
   /** The container's stop timeout (DAGY_STOP_TIMEOUT_SECONDS); see `stopDeadlineMs`. */
   readonly stopTimeoutSeconds?: number;
   /** Put `Dagy Run Status Change` on the default bus (DAGY_RUN_STATUS_EVENTS=eventbridge). */
@@ -181,11 +183,48 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     ...(dynamodbEndpoint !== undefined ? { dynamodbEndpoint } : {}),
     ...(s3Endpoint !== undefined ? { s3Endpoint } : {}),
     emitTimings: optional(env, WORKER_EXTRA_ENV.timings) === "1",
+    ...childRunFields(env),
     ...stopTimeout(env),
     ...(optional(env, WORKER_EXTRA_ENV.runStatusEvents)?.toLowerCase() === "eventbridge"
       ? { runStatusEvents: "eventbridge" as const }
       : {}),
   };
+}
+
+/** DAGY_PARENT_RUN_ID, DAGY_MAP_TASK, DAGY_MAP_ITEMS (a child run) and DAGY_API_URL. */
+function childRunFields(env: Env): Partial<WorkerConfig> {
+  const parentRunId = optional(env, WORKER_ENV.parentRunId);
+  const mapTask = optional(env, WORKER_ENV.mapTask);
+  const mapItems = optional(env, WORKER_ENV.mapItems);
+  const apiUrl = optional(env, WORKER_ENV.apiUrl);
+  if ((mapTask === undefined) !== (mapItems === undefined) || (mapTask && !parentRunId)) {
+    throw new ConfigurationError(
+      `${WORKER_ENV.mapTask} and ${WORKER_ENV.mapItems} go together, with ${WORKER_ENV.parentRunId}`,
+    );
+  }
+  if (mapItems !== undefined && parseMapItems(mapItems) === undefined) {
+    throw new ConfigurationError(
+      `${WORKER_ENV.mapItems} must be <first>-<last> with first <= last, got "${mapItems}"`,
+    );
+  }
+  if (apiUrl !== undefined && !/^https?:\/\//.test(apiUrl)) {
+    throw new ConfigurationError(`${WORKER_ENV.apiUrl} must be an http(s) URL`);
+  }
+  return {
+    ...(parentRunId !== undefined ? { parentRunId } : {}),
+    ...(mapTask !== undefined ? { mapTask } : {}),
+    ...(mapItems !== undefined ? { mapItems } : {}),
+    ...(apiUrl !== undefined ? { apiUrl: apiUrl.replace(/\/+$/, "") } : {}),
+  };
+}
+
+/** `"3-7"` -> `{ first: 3, last: 7 }`; undefined when malformed. */
+export function parseMapItems(value: string): { first: number; last: number } | undefined {
+  const match = /^(\d{1,9})-(\d{1,9})$/.exec(value);
+  if (!match) return undefined;
+  const first = Number(match[1]);
+  const last = Number(match[2]);
+  return first <= last ? { first, last } : undefined;
 }
 
 /**

@@ -37,8 +37,9 @@ import {
   type Redact,
 } from "../log";
 import type { RunRecord, TaskOutputRef } from "../persistence/records";
+import type { RunListQuery, RunPage } from "../persistence/run-queries";
 import type { RunStatus } from "../persistence/schema";
-import { RunCancelledError, runDag } from "../sdk";
+import { RunCancelledError, runDag, type IsolatedMapRunner, type RunnableDag } from "../sdk";
 import type { ExecutorEvent, Json, RunResult, TaskState } from "../sdk/types";
 // Module by module, not the storage index: that one pulls in archive extraction (tar), which
 // only a run with dependency packages needs, and which would cost every cold start its load.
@@ -48,6 +49,15 @@ import type { ObjectStore } from "../storage/object-store";
 import { formatS3Uri, parseS3Uri } from "../storage/s3-uri";
 import type { WorkerConfig } from "./config";
 import { installDepPackages, type NpmInstaller } from "./dep-packages";
+import { parseMapItems } from "./config";
+import {
+  HttpChildRunApi,
+  mapOutputsKey,
+  readChildItems,
+  runIsolatedMap,
+  type ChildRunApi,
+  type IsolatedMapOptions,
+} from "./isolated-map";
 import { CloudWatchLogShipper } from "./log-shipper";
 import { TaskOutputKeeper, readKeptOutputs } from "./task-outputs";
 import { TaskStateRecorder } from "./task-states";
@@ -102,6 +112,8 @@ export interface WorkerRunStore {
   ): Promise<RunRecord | undefined>;
   mergeTaskStates(runId: string, states: Record<string, TaskState>): Promise<unknown>;
   recordTaskOutputs(runId: string, outputs: Record<string, TaskOutputRef>): Promise<unknown>;
+  /** Lists a run's children (`parentRunId`); needed by isolated maps. */
+  list?(query: RunListQuery): Promise<RunPage>;
 }
 
 export interface WorkerDeps {
@@ -120,6 +132,22 @@ export interface WorkerDeps {
   readonly shipIntervalMs?: number;
   /** ms since process start when main() began (for `worker_timings`). */
   readonly mainStartedAt?: number;
+  /**
+   * Where isolated maps ask for child runs. Default: the HTTP API at `config.apiUrl`; without
+   * either, isolated maps run in-process.
+   */
+  readonly childRuns?: (parameters: Record<string, Json>) => ChildRunApi;
+  /** Pacing of isolated maps' launches and polls. */
+  readonly isolatedMap?: IsolatedMapOptions;
+}
+
+/** A child run of an isolated map: the one-node DAG it runs and where its items come from. */
+interface MapChild {
+  readonly dag: RunnableDag;
+  readonly taskId: string;
+  readonly first: number;
+  /** Parent's item index -> error, filled from the child's task_failed events. */
+  readonly errors: Record<string, string>;
 }
 
 export interface WorkerOutcome {
@@ -167,6 +195,7 @@ export class WorkerHost {
   private claimed = false;
   /** The record as claimed (ALL_NEW of QUEUED -> RUNNING): parameters may live there. */
   private claimedRun: RunRecord | undefined;
+  private mapChild: MapChild | undefined;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -360,10 +389,16 @@ export class WorkerHost {
       this.mark("flow_loaded");
       if (this.interruption) throw new Interrupted();
 
-      const completed = await this.untilInterrupted(this.completedTasks());
+      if (config.mapTask !== undefined) {
+        this.mapChild = await this.untilInterrupted(this.mapChildDag(loaded.dag));
+      }
+      const isolatedMap = this.isolatedMapRunner(parameters);
+      // A child run resumes nothing: its one task is its whole work.
+      const completed =
+        this.mapChild === undefined ? await this.untilInterrupted(this.completedTasks()) : {};
       this.recorder.start();
       this.outputs.start();
-      result = await runDag(loaded.dag, {
+      result = await runDag(this.mapChild?.dag ?? loaded.dag, {
         runId: config.runId,
         parameters,
         ...(config.maxParallelism !== undefined ? { maxParallelism: config.maxParallelism } : {}),
@@ -372,7 +407,11 @@ export class WorkerHost {
         onTaskOutput: (taskId, output) => this.outputs.keep(taskId, output),
         ...(Object.keys(completed).length > 0 ? { completed } : {}),
         exposeParametersAsEnv: true,
+        ...(isolatedMap !== undefined ? { isolatedMap } : {}),
       });
+      if (this.mapChild !== undefined && result.status === "SUCCEEDED") {
+        result = await this.writeChildOutputs(this.mapChild, result);
+      }
     } catch (error) {
       if (error instanceof Interrupted || this.interruption) return this.recordInterruption();
       throw error;
@@ -391,6 +430,125 @@ export class WorkerHost {
     await Promise.all([this.recorder.flush(), this.outputs.flush()]);
     if (this.interruption) return this.recordInterruption();
     return this.recordResult(result);
+  }
+
+  /** Bucket of `run-outputs/`: the artifacts bucket, where per-task outputs live too. */
+  private get outputsBucket(): string {
+    return parseS3Uri(this.config.artifactUri).bucket;
+  }
+
+  /**
+   * A child run (DAGY_MAP_TASK, DAGY_MAP_ITEMS): the flow reduced to its mapped task, over its
+   * items of the parent's list, run in-process and tolerating every failure so each item's
+   * outcome is written for the parent to join.
+   */
+  private async mapChildDag(dag: RunnableDag): Promise<MapChild> {
+    const { config } = this;
+    const taskId = config.mapTask!;
+    const node = dag.nodes.find((n) => n.id === taskId);
+    if (node?.map === undefined) {
+      throw new DagyError(
+        `${WORKER_ENV.mapTask}=${taskId}: flow ${config.flowName} ${config.flowVersion} has no mapped task "${taskId}"`,
+      );
+    }
+    const range = parseMapItems(config.mapItems!)!;
+    const items = await readChildItems(
+      this.deps.store,
+      this.outputsBucket,
+      config.orgId,
+      config.parentRunId!,
+      taskId,
+      range,
+    );
+    const { concurrency } = node.map;
+    return {
+      taskId,
+      first: range.first,
+      errors: {},
+      dag: {
+        name: dag.name,
+        options: dag.options,
+        nodes: [
+          {
+            ...node,
+            input: items,
+            dynamicInput: false,
+            upstream: [],
+            parameterNames: [],
+            map: {
+              over: { length: items.length },
+              ...(concurrency !== undefined ? { concurrency } : {}),
+              tolerated_failure_percentage: 100,
+            },
+          },
+        ],
+      },
+    };
+  }
+
+  /** Writes the child's outputs object; the child FAILED when any of its items did. */
+  private async writeChildOutputs(child: MapChild, result: RunResult): Promise<RunResult> {
+    const outputs = (result.outputs[child.taskId] as unknown[] | undefined) ?? [];
+    await this.deps.store.put(
+      formatS3Uri(this.outputsBucket, mapOutputsKey(this.config.orgId, this.config.runId)),
+      JSON.stringify({ first: child.first, outputs, errors: child.errors }),
+      { contentType: "application/json" },
+    );
+    const failed = Object.keys(child.errors);
+    if (failed.length === 0) return result;
+    const first = failed[0]!;
+    return {
+      ...result,
+      status: "FAILED",
+      failedTask: child.taskId,
+      error: new DagyError(
+        `${failed.length} of ${outputs.length} items failed; first: ${child.taskId}[${first}]: ${child.errors[first] ?? ""}`,
+      ),
+    };
+  }
+
+  /** Isolated maps launch child runs when the worker can reach the platform; else in-process. */
+  private isolatedMapRunner(parameters: Record<string, Json>): IsolatedMapRunner | undefined {
+    const { config, deps } = this;
+    const list = deps.runs.list?.bind(deps.runs);
+    const api =
+      deps.childRuns?.(parameters) ??
+      (config.apiUrl !== undefined
+        ? new HttpChildRunApi({
+            apiUrl: config.apiUrl,
+            orgId: config.orgId,
+            flowName: config.flowName,
+            flowVersion: config.flowVersion,
+            environment: config.environment,
+            parentRunId: config.runId,
+            correlationId: config.correlationId,
+            parameters,
+          })
+        : undefined);
+    if (api === undefined || list === undefined) return undefined;
+    return (request) =>
+      runIsolatedMap(
+        {
+          api,
+          children: {
+            listChildren: (parentRunId, orgId, nextToken) =>
+              list({
+                orgId,
+                parentRunId,
+                limit: 100,
+                ...(nextToken !== undefined ? { nextToken } : {}),
+              }),
+          },
+          store: deps.store,
+          bucket: this.outputsBucket,
+          orgId: config.orgId,
+          runId: config.runId,
+          sleep: abortableSleep,
+          log: (text, fields) => this.logger.info(text, fields),
+          ...(deps.isolatedMap !== undefined ? { options: deps.isolatedMap } : {}),
+        },
+        request,
+      );
   }
 
   /** QUEUED -> RUNNING, conditionally. Throws NotRunnable for a run this worker must leave alone. */
@@ -502,6 +660,14 @@ export class WorkerHost {
   }
 
   private onEvent(event: ExecutorEvent): void {
+    const child = this.mapChild;
+    if (
+      child !== undefined &&
+      event.event_type === "task_failed" &&
+      event.map_index !== undefined
+    ) {
+      child.errors[String(child.first + event.map_index)] = event.error ?? "failed";
+    }
     if (event.event_type === "task_started" && this.marks.first_task_started === undefined) {
       this.mark("first_task_started");
     }
@@ -677,6 +843,20 @@ export class WorkerHost {
       ? `${text.slice(0, MAX_ERROR_MESSAGE)}…[truncated]`
       : text;
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 /**

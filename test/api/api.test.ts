@@ -416,6 +416,82 @@ describe("GET /runs", () => {
   });
 });
 
+describe("child runs (isolated map)", () => {
+  it("launches children of an active parent via /runs/batch and lists them with GET /runs?parent_run_id", async () => {
+    const org = "map-org";
+    await registerFlow(h.persistence, org, "fan");
+    const parent = bodyOf(
+      await h.api().handle(httpEvent("POST", "/flows/fan/runs", { body: { org_id: org } })),
+    );
+    const parentId = parent.run_id as string;
+    const batch = await h.api().handle(
+      httpEvent("POST", "/runs/batch", {
+        body: {
+          org_id: org,
+          correlation_id: parentId,
+          requests: [0, 1, 2].map((i) => ({
+            flow_name: "fan",
+            parent_run_id: parentId,
+            map_task: "square",
+            map_items: `${i}-${i}`,
+          })),
+        },
+      }),
+    );
+    expect(batch.statusCode).toBe(200);
+    const results = bodyOf(batch).results as Array<Record<string, unknown>>;
+    expect(results.map((r) => r.correlation_id)).toEqual([0, 1, 2].map((i) => `${parentId}:${i}`));
+
+    const listed = bodyOf(
+      await h
+        .api()
+        .handle(httpEvent("GET", "/runs", { query: { org_id: org, parent_run_id: parentId } })),
+    );
+    const runs = listed.runs as Array<Record<string, unknown>>;
+    expect(runs.map((r) => r.run_id)).toEqual(results.map((r) => r.run_id));
+    expect(runs.every((r) => r.parent_run_id === parentId && r.trigger_source === "map")).toBe(
+      true,
+    );
+    const child = bodyOf(
+      await h
+        .api()
+        .handle(
+          httpEvent("GET", `/runs/${results[1]!.run_id as string}`, { query: { org_id: org } }),
+        ),
+    );
+    expect(child).toMatchObject({
+      parent_run_id: parentId,
+      map_task: "square",
+      map_items: "1-1",
+      correlation_id: `${parentId}:1`,
+    });
+  });
+
+  it("answers 400 for a parent of another org, a finished parent, or map fields without a parent", async () => {
+    const org = "map-org-2";
+    await registerFlow(h.persistence, org, "fan");
+    const parentId = bodyOf(
+      await h.api().handle(httpEvent("POST", "/flows/fan/runs", { body: { org_id: org } })),
+    ).run_id as string;
+    const launch = (body: Record<string, unknown>) =>
+      h.api().handle(httpEvent("POST", "/flows/fan/runs", { body: { org_id: org, ...body } }));
+    const other = await h.api().handle(
+      httpEvent("POST", "/flows/fan/runs", {
+        body: { org_id: "map-org", parent_run_id: parentId },
+      }),
+    );
+    expect(other.statusCode).toBe(400);
+    expect(bodyOf(other).error).toMatch(/parent_run_id: run .* not found/);
+    const alone = await launch({ map_task: "square", map_items: "0-1" });
+    expect(alone.statusCode).toBe(400);
+    expect(bodyOf(alone).error).toMatch(/map_task and map_items go together, with parent_run_id/);
+    await h.persistence.runs.transition(parentId, "QUEUED", "CANCELLED");
+    const finished = await launch({ parent_run_id: parentId });
+    expect(finished.statusCode).toBe(400);
+    expect(bodyOf(finished).error).toMatch(/is CANCELLED/);
+  });
+});
+
 describe("POST /runs/{runId}/rerun", () => {
   async function failedRun(): Promise<string> {
     const runId = bodyOf(

@@ -153,6 +153,15 @@ describe("storage", () => {
           KeySchema: [{ AttributeName: "task_arn", KeyType: "HASH" }],
           Projection: { ProjectionType: "ALL" },
         },
+        {
+          // An isolated map's children (GET /runs?parent_run_id=); one new GSI per deploy.
+          IndexName: "by_parent",
+          KeySchema: [
+            { AttributeName: "parent_run_id", KeyType: "HASH" },
+            { AttributeName: "created_at", KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: "ALL" },
+        },
       ],
     });
     template.hasResourceProperties("AWS::DynamoDB::Table", {

@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DescribeTableCommand } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DescribeTableCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import { createDataClients, destroyDataClients } from "../../lib/aws/clients";
 import { ensureBuckets, ensureTables, startLocalServers } from "../../lib/local/servers";
 import { Persistence } from "../../lib/persistence/persistence";
@@ -26,6 +27,7 @@ it("ensureTables creates the schema's tables and indexes, and is idempotent", as
       "by_org",
       "by_org_flow",
       "by_org_status",
+      "by_parent",
       "by_task_arn",
     ]);
     expect(
@@ -68,5 +70,52 @@ it("with a dataDir, runs and objects survive a restart", async () => {
     }
   } finally {
     await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+it("ensureTables adds an index an older runs table lacks, keeping its items", async () => {
+  const servers = await startLocalServers();
+  const clients = createDataClients(servers);
+  try {
+    const tables = tableNamesFor("dagy-old");
+    // A runs table as an earlier Dagy created it: no by_parent index.
+    await clients.dynamodb.send(
+      new CreateTableCommand({
+        TableName: tables.runs,
+        BillingMode: "PAY_PER_REQUEST",
+        AttributeDefinitions: [
+          { AttributeName: "run_id", AttributeType: "S" },
+          { AttributeName: "org_id", AttributeType: "S" },
+          { AttributeName: "created_at", AttributeType: "S" },
+        ],
+        KeySchema: [{ AttributeName: "run_id", KeyType: "HASH" }],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: "by_org",
+            KeySchema: [
+              { AttributeName: "org_id", KeyType: "HASH" },
+              { AttributeName: "created_at", KeyType: "RANGE" },
+            ],
+            Projection: { ProjectionType: "ALL" },
+          },
+        ],
+      }),
+    );
+    await clients.dynamodb.send(
+      new PutItemCommand({
+        TableName: tables.runs,
+        Item: { run_id: { S: "old-run" }, org_id: { S: "acme" }, created_at: { S: "2024" } },
+      }),
+    );
+    await ensureTables(clients.dynamodb, tables);
+    const runs = await clients.dynamodb.send(new DescribeTableCommand({ TableName: tables.runs }));
+    expect(runs.Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName)).toContain("by_parent");
+    const got = await clients.doc.send(
+      new GetCommand({ TableName: tables.runs, Key: { run_id: "old-run" } }),
+    );
+    expect(got.Item).toMatchObject({ run_id: "old-run", org_id: "acme" });
+  } finally {
+    destroyDataClients(clients);
+    await servers.close();
   }
 });

@@ -413,6 +413,57 @@ describe("list", () => {
   });
 });
 
+describe("list by parent_run_id", () => {
+  it("lists a run's children in launch order, only within the org, paging and by status", async () => {
+    const org = uniqueOrg();
+    const parent = newRun({ org_id: org });
+    await persistence.runs.create(parent);
+    const times = timestamps(3);
+    const children = times.map((t, i) =>
+      newRun({
+        org_id: org,
+        created_at: t,
+        updated_at: t,
+        parent_run_id: parent.run_id,
+        trigger_source: "map",
+        correlation_id: `${parent.correlation_id}:${i}`,
+      }),
+    );
+    for (const child of [...children].reverse()) await persistence.runs.create(child);
+    // Another org naming the same parent id never shows up.
+    await persistence.runs.create(newRun({ org_id: uniqueOrg(), parent_run_id: parent.run_id }));
+
+    const all = await persistence.runs.list({ orgId: org, parentRunId: parent.run_id });
+    expect(all.items.map((r) => r.correlation_id)).toEqual(children.map((c) => c.correlation_id));
+    const first = await persistence.runs.list({ orgId: org, parentRunId: parent.run_id, limit: 2 });
+    expect(first.items).toHaveLength(2);
+    const rest = await persistence.runs.list({
+      orgId: org,
+      parentRunId: parent.run_id,
+      limit: 2,
+      nextToken: first.nextToken,
+    });
+    expect(rest.items.map((r) => r.run_id)).toEqual([children[2]!.run_id]);
+
+    await persistence.runs.transition(children[1]!.run_id, "QUEUED", "RUNNING");
+    const running = await persistence.runs.list({
+      orgId: org,
+      parentRunId: parent.run_id,
+      status: "RUNNING",
+    });
+    expect(running.items.map((r) => r.run_id)).toEqual([children[1]!.run_id]);
+    expect(
+      (await persistence.runs.list({ orgId: uniqueOrg(), parentRunId: parent.run_id })).items,
+    ).toEqual([]);
+  });
+
+  it("rejects a malformed parent_run_id naming the field", async () => {
+    await expect(persistence.runs.list({ orgId: uniqueOrg(), parentRunId: "a#b" })).rejects.toThrow(
+      /parent_run_id/,
+    );
+  });
+});
+
 describe("listActive", () => {
   it("lists QUEUED or RUNNING runs, least recently updated first, with an updatedBefore cut", async () => {
     // Far-past timestamps keep this listing apart from runs other tests create now.

@@ -1,0 +1,56 @@
+/**
+ * Isolated maps leave no orphans: once a parent run is terminal (it finished, was cancelled,
+ * or its worker died and reconciliation closed it), its QUEUED or RUNNING child runs are
+ * cancelled. A child relaunched or closed on its own never touches its siblings: only a
+ * terminal parent does.
+ */
+import { ConflictError, RunNotFoundError } from "../errors";
+import type { JsonLogger } from "../log";
+import type { RunRecord } from "../persistence/records";
+import type { RunRepository } from "../persistence/runs";
+import { TERMINAL_STATUSES } from "../persistence/schema";
+
+export interface ChildCancelDependencies {
+  readonly runs: Pick<RunRepository, "get" | "list">;
+  /** Cancels one child (DagLauncher#cancelRun: its task is stopped too). */
+  readonly cancel: (child: RunRecord, reason: string) => Promise<unknown>;
+  readonly logger?: JsonLogger;
+}
+
+/** Cancels the active children of `parentRunId` if it is terminal; returns their ids. */
+export async function cancelOrphanedChildren(
+  parentRunId: string,
+  deps: ChildCancelDependencies,
+): Promise<string[]> {
+  const parent = await deps.runs.get(parentRunId);
+  if (!parent || !TERMINAL_STATUSES.includes(parent.status)) return [];
+  const reason = `parent run ${parentRunId} is ${parent.status}`;
+  const cancelled: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await deps.runs.list({
+      orgId: parent.org_id,
+      parentRunId,
+      limit: 100,
+      ...(nextToken !== undefined ? { nextToken } : {}),
+    });
+    for (const child of page.items) {
+      if (child.status !== "QUEUED" && child.status !== "RUNNING") continue;
+      try {
+        await deps.cancel(child, reason);
+        cancelled.push(child.run_id);
+      } catch (error) {
+        // It finished between the listing and the cancel: nothing left to do.
+        if (!(error instanceof ConflictError) && !(error instanceof RunNotFoundError)) throw error;
+      }
+    }
+    nextToken = page.nextToken;
+  } while (nextToken !== undefined);
+  if (cancelled.length > 0) {
+    deps.logger?.warn(`cancelled ${cancelled.length} child runs: ${reason}`, {
+      run_id: parentRunId,
+      children: cancelled.length,
+    });
+  }
+  return cancelled;
+}
