@@ -62,16 +62,21 @@ const COMMON_OPTIONAL = [
   PLATFORM_ENV.localSecretsFile,
 ] as const;
 
+/** What every function that launches or relaunches may read beyond the required. */
+const LAUNCHER_OPTIONAL = [
+  ...COMMON_OPTIONAL,
+  LAUNCHER_ENV.workerImage,
+  FUNCTION_ENV.defaultWorkloadProfile,
+  HANDLER_ENV.maxRelaunches,
+] as const;
+
 /** Which variables each entry point reads: the stack sets exactly these. */
 export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariables>> = {
   api: {
     required: [...LAUNCHER_VARIABLES, FUNCTION_ENV.apiAuthMode],
     ecsOnly: ECS_LAUNCHER_VARIABLES,
     optional: [
-      ...COMMON_OPTIONAL,
-      LAUNCHER_ENV.workerImage,
-      FUNCTION_ENV.defaultWorkloadProfile,
-      HANDLER_ENV.maxRelaunches,
+      ...LAUNCHER_OPTIONAL,
       FUNCTION_ENV.apiOrgClaim,
       FUNCTION_ENV.launchFunctionArn,
       FUNCTION_ENV.scheduleRulePrefix,
@@ -84,33 +89,20 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
   launch: {
     required: LAUNCHER_VARIABLES,
     ecsOnly: ECS_LAUNCHER_VARIABLES,
-    optional: [
-      ...COMMON_OPTIONAL,
-      LAUNCHER_ENV.workerImage,
-      FUNCTION_ENV.defaultWorkloadProfile,
-      HANDLER_ENV.maxRelaunches,
-    ],
+    optional: LAUNCHER_OPTIONAL,
   },
   // The worker container's name defaults to `worker`, the stack's.
   // Both relaunch runs the infrastructure stopped: they are launchers.
   "task-events": {
     required: LAUNCHER_VARIABLES,
     ecsOnly: ECS_LAUNCHER_VARIABLES,
-    optional: [
-      ...COMMON_OPTIONAL,
-      LAUNCHER_ENV.workerImage,
-      FUNCTION_ENV.defaultWorkloadProfile,
-      HANDLER_ENV.maxRelaunches,
-    ],
+    optional: LAUNCHER_OPTIONAL,
   },
   reconcile: {
     required: LAUNCHER_VARIABLES,
     ecsOnly: ECS_LAUNCHER_VARIABLES,
     optional: [
-      ...COMMON_OPTIONAL,
-      LAUNCHER_ENV.workerImage,
-      FUNCTION_ENV.defaultWorkloadProfile,
-      HANDLER_ENV.maxRelaunches,
+      ...LAUNCHER_OPTIONAL,
       HANDLER_ENV.reconcileQueuedMinutes,
       HANDLER_ENV.reconcileRunningMinutes,
       HANDLER_ENV.reconcileStartTimeoutMinutes,
