@@ -20,12 +20,7 @@ import {
   type UploadDescription,
   type UploadTicket,
 } from "./api-bodies";
-import {
-  apiErrorOf,
-  unreachable,
-  type ApiRequest,
-  type ApiTransport,
-} from "./http-transport";
+import { apiErrorOf, unreachable, type ApiRequest, type ApiTransport } from "./http-transport";
 
 export * from "./api-bodies";
 export * from "./http-transport";
