@@ -167,3 +167,33 @@ export const HANDLER_ENV = {
   /** Relaunches after infrastructure failures when a launch does not say (0-10). Default 2. */
   maxRelaunches: "DAGY_MAX_RELAUNCHES",
 } as const;
+
+/**
+ * Warm workers (issue #14): workers that start ahead of demand and wait for one assignment.
+ *
+ * - A warm worker is started with the platform variables it would get anyway (tables, buckets,
+ *   region, endpoints) plus `DAGY_WARM_SOURCE`; the run's own WORKER_ENV variables arrive later
+ *   in the assignment (lib/worker/warm.ts), exactly as a cold worker's container overrides.
+ * - Locally the source is `ipc` (LocalBackend's pool); on Fargate it is `sqs`: an ECS service
+ *   per pool whose tasks long-poll the pool's queue.
+ */
+export const WARM_ENV = {
+  /** `ipc` (local pool) or `sqs` (Fargate pool). Unset: a cold worker (the run is in its env). */
+  source: "DAGY_WARM_SOURCE",
+  /** Fargate pool: the queue this worker long-polls for assignments. */
+  queueUrl: "DAGY_WARM_QUEUE_URL",
+  /** Fargate pool: the pool's name (its workload profile). */
+  pool: "DAGY_WARM_POOL",
+  /** Table holding each pool's idle-worker count (launcher reserves, workers add themselves). */
+  poolTable: "DAGY_WARM_POOL_TABLE",
+  /**
+   * Launcher: JSON `[{"pool":"small","queue_url":"…","cpu":"256","memory":"512"}]`, the stack's
+   * `warmPool` entries. Unset or `[]`: every launch is cold.
+   */
+  pools: "DAGY_WARM_POOLS",
+  /**
+   * Launcher: a delayed queue; a warm dispatch also sends its run id here, and the consumer
+   * launches cold if no warm worker claimed the run by then.
+   */
+  fallbackQueueUrl: "DAGY_WARM_FALLBACK_QUEUE_URL",
+} as const;

@@ -106,7 +106,15 @@ export interface SubmitResult {
   readonly taskArn: string;
   /** Where the run's output goes, when the backend knows (LocalBackend: the log file path). */
   readonly logStream?: string;
+  /**
+   * `warm`: the run was handed to a worker that was already up (a warm pool's); `cold` or
+   * unset: a new worker was started for it. Recorded on the attempt (`start_mode`).
+   */
+  readonly startMode?: StartMode;
 }
+
+/** How an attempt's worker came to run it (issue #14). */
+export type StartMode = "warm" | "cold";
 
 /** How long a submission may take, when its caller has a budget (a batch inside one request). */
 export interface SubmitOptions {

@@ -35,6 +35,8 @@ export interface RunAttempt {
   reason?: string;
   /** What reconciliation made of the stop: `relaunched`, `failed`, `cancelled`. */
   outcome?: string;
+  /** `warm`: handed to a pool worker that was already up; `cold` (or absent): a new worker. */
+  start_mode?: "warm" | "cold";
 }
 
 /**
