@@ -1,5 +1,6 @@
 import { DagDefinitionError, ValidationError } from "../errors";
 import { PARAMETER_NAME_PATTERN } from "./options";
+import { isPlainObject } from "./plain-object";
 import type { FlowSpec, Json, ParameterDeclaration, ParameterType } from "./types";
 
 export const PARAMETER_TYPES: readonly ParameterType[] = [
@@ -16,12 +17,6 @@ type Declarations = Readonly<Record<string, ParameterDeclaration>>;
 /** Something with parameter declarations: a `flow_spec.json` or a `Dag` (duck-typed). */
 export type ParameterSource =
   Pick<FlowSpec, "parameters"> | { readonly options: { readonly parameters?: Declarations } };
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  return proto === Object.prototype || proto === null;
-}
 
 function describe(value: unknown): string {
   if (value === null) return "null";

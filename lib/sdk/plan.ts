@@ -3,7 +3,7 @@
  * checks it for cycles) and the executor (which schedules with it). Adjacency is in compressed
  * form (one offsets array, one targets array): two allocations per DAG, not one array per node.
  */
-import type { TaskNode } from "./dag";
+import type { TaskNode } from "./builder";
 
 export interface Plan {
   /** Number of upstream tasks of each node. */
