@@ -23,6 +23,7 @@ import {
 } from "./idempotency";
 import { isConditionalCheckFailed, isValidationException, omit, type Item } from "./internal";
 import type { RunAttempt, RunRecord, TaskOutputRef } from "./records";
+import { RunOrgCache } from "./run-org-cache";
 import {
   INTERNAL_ATTRIBUTES,
   assertTransitions,
@@ -69,7 +70,7 @@ const ORG_ID_CACHE_SIZE = 10_000;
 
 export class RunRepository {
   /** run_id -> org_id: a run's org never changes, so transitions need not re-read it. */
-  private readonly orgIds = new Map<string, string>();
+  private readonly orgIds: RunOrgCache;
 
   private readonly taskStates: TaskStateRepository;
   private readonly now: () => Date;
@@ -83,6 +84,7 @@ export class RunRepository {
     options: { readonly now?: () => Date } = {},
   ) {
     this.now = options.now ?? (() => new Date());
+    this.orgIds = new RunOrgCache(doc, tableName, ORG_ID_CACHE_SIZE);
     this.taskStates = new TaskStateRepository(doc, tableName, logger, this.now);
     this.idempotency = new IdempotencyRepository(doc, tableName, this.now);
   }
@@ -119,7 +121,7 @@ export class RunRepository {
       }
       throw error;
     }
-    this.rememberOrg(record.run_id, record.org_id);
+    this.orgIds.remember(record.run_id, record.org_id);
   }
 
   async get(runId: string): Promise<RunRecord | undefined> {
@@ -387,34 +389,12 @@ export class RunRepository {
   private toRecord(item: Record<string, unknown> | undefined): RunRecord | undefined {
     if (!item || item.record_type === IDEMPOTENCY_RECORD_TYPE) return undefined;
     const record = omit<RunRecord>(item, INTERNAL_ATTRIBUTES);
-    this.rememberOrg(record.run_id, record.org_id);
+    this.orgIds.remember(record.run_id, record.org_id);
     return record;
   }
 
-  private rememberOrg(runId: string, orgId: string): void {
-    if (this.orgIds.has(runId)) return;
-    if (this.orgIds.size >= ORG_ID_CACHE_SIZE) {
-      const oldest = this.orgIds.keys().next();
-      if (!oldest.done) this.orgIds.delete(oldest.value);
-    }
-    this.orgIds.set(runId, orgId);
-  }
-
-  private async orgOf(runId: string): Promise<string | undefined> {
-    const cached = this.orgIds.get(runId);
-    if (cached !== undefined) return cached;
-    const out = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { run_id: runId },
-        ProjectionExpression: "org_id",
-        ConsistentRead: true,
-      }),
-    );
-    const orgId: unknown = out.Item?.org_id;
-    if (typeof orgId !== "string") return undefined;
-    this.rememberOrg(runId, orgId);
-    return orgId;
+  private orgOf(runId: string): Promise<string | undefined> {
+    return this.orgIds.orgOf(runId);
   }
 
   private async conditionalUpdate(
