@@ -43,6 +43,8 @@ export interface LambdaFunctionsConstructProps {
  * The four handlers. `api` and `launch` are launchers: they get the guide's full launcher
  * configuration and may start, stop and describe worker tasks. `taskEvents` and `reconcile`
  * settle runs and relaunch those the infrastructure stopped: run records and task control.
+ * With warm pools, a fifth: `warmFallback` launches cold what no warm worker claimed, and every
+ * one of them may dispatch to the pools.
  */
 export class LambdaFunctionsConstruct extends Construct {
   /** HTTP API: runs, flows and schedules. */

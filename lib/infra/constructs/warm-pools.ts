@@ -173,6 +173,8 @@ export class WarmPoolsConstruct extends Construct {
       workloadProfile: config.profile,
       taskRole,
       // The run's own variables arrive with its assignment (lib/worker/sqs-assignments.ts).
+      // The region needs no variable: ECS sets AWS_REGION in every task
+      // (docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-environment-variables.html).
       environment: {
         [WARM_ENV.source]: "sqs",
         [WARM_ENV.queueUrl]: queue.queueUrl,
