@@ -440,4 +440,28 @@ describe("cdk-nag AwsSolutions with warm pools", () => {
   test.each(["develop", "production"] as const)("%s has no unacknowledged finding", (name) => {
     expect(nagFindings((name === "develop" ? warm : production).app)).toEqual([]);
   });
+
+  test("a pushed ECR image on X86_64: warm workers run the same image on the same platform; no finding", () => {
+    const pushed = buildStack({
+      environment: "staging",
+      architecture: "X86_64",
+      workerImage: {
+        kind: "uri",
+        uri: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/dagy-worker:v1.0.0",
+      },
+      warmPool: [{ profile: "xlarge", size: 1 }],
+    });
+    const tasks = Object.values(pushed.template.findResources("AWS::ECS::TaskDefinition"));
+    const cold = tasks.find((t) => t.Properties.Family === "dagy-staging-worker")!.Properties;
+    const warmTask = tasks.find(
+      (t) => t.Properties.Family === "dagy-staging-warm-xlarge",
+    )!.Properties;
+    expect(warmTask.ContainerDefinitions[0].Image).toEqual(cold.ContainerDefinitions[0].Image);
+    expect(warmTask.RuntimePlatform).toEqual({
+      CpuArchitecture: "X86_64",
+      OperatingSystemFamily: "LINUX",
+    });
+    expect([warmTask.Cpu, warmTask.Memory]).toEqual(["4096", "8192"]);
+    expect(nagFindings(pushed.app)).toEqual([]);
+  });
 });
