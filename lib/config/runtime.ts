@@ -11,12 +11,19 @@
 import * as z from "zod/mini";
 import { ConfigurationError } from "../errors";
 import { WORKLOAD_PROFILES, type WorkloadProfile } from "../launcher/types";
-import { FUNCTION_ENV, HANDLER_ENV, LAUNCHER_ENV, parseList, PLATFORM_ENV } from "./env";
+import { FUNCTION_ENV, HANDLER_ENV, LAUNCHER_ENV, parseList, PLATFORM_ENV, WARM_ENV } from "./env";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** The processes that read configuration from their environment. */
-export const ENTRY_POINTS = ["api", "launch", "task-events", "reconcile", "launcher"] as const;
+export const ENTRY_POINTS = [
+  "api",
+  "launch",
+  "task-events",
+  "reconcile",
+  "warm-fallback",
+  "launcher",
+] as const;
 export type EntryPoint = (typeof ENTRY_POINTS)[number];
 
 const TABLE_VARIABLES = [
@@ -68,6 +75,10 @@ const LAUNCHER_OPTIONAL = [
   LAUNCHER_ENV.workerImage,
   FUNCTION_ENV.defaultWorkloadProfile,
   HANDLER_ENV.maxRelaunches,
+  // Set by the stack only when it has warm pools (issue #14).
+  WARM_ENV.pools,
+  WARM_ENV.poolTable,
+  WARM_ENV.fallbackQueueUrl,
 ] as const;
 
 /** Which variables each entry point reads: the stack sets exactly these. */
@@ -107,6 +118,12 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
       HANDLER_ENV.reconcileRunningMinutes,
       HANDLER_ENV.reconcileStartTimeoutMinutes,
     ],
+  },
+  // Launches cold the warm dispatches no warm worker claimed (SQS event source).
+  "warm-fallback": {
+    required: LAUNCHER_VARIABLES,
+    ecsOnly: ECS_LAUNCHER_VARIABLES,
+    optional: LAUNCHER_OPTIONAL,
   },
   // DagLauncher.fromEnv in users' code: the guide's variables; tables default to `dagy-*`.
   launcher: {

@@ -5,7 +5,7 @@
  *
  * CDK-free on purpose: the CLI imports it without loading aws-cdk-lib.
  */
-import { LAUNCHER_ENV, PLATFORM_ENV } from "./env";
+import { LAUNCHER_ENV, PLATFORM_ENV, WARM_ENV } from "./env";
 
 /** Output key -> environment variable. */
 export const STACK_OUTPUTS = {
@@ -27,6 +27,14 @@ export const STACK_OUTPUTS = {
   DagyRegion: PLATFORM_ENV.region,
 } as const;
 export type StackOutputKey = keyof typeof STACK_OUTPUTS;
+
+/** Outputs only a stack with warm pools (`warmPool` config) has, and their variables. */
+export const WARM_STACK_OUTPUTS = {
+  DagyWarmPools: WARM_ENV.pools,
+  DagyWarmPoolTable: WARM_ENV.poolTable,
+  DagyWarmFallbackQueueUrl: WARM_ENV.fallbackQueueUrl,
+} as const;
+export type WarmStackOutputKey = keyof typeof WARM_STACK_OUTPUTS;
 
 /** Outputs that are not launcher variables but that users and the CLI look for. */
 export const EXTRA_STACK_OUTPUTS = {
@@ -56,6 +64,8 @@ export function envFromStackOutputs(outputs: readonly StackOutputEntry[]): Recor
   for (const { OutputKey: key, OutputValue: value } of outputs) {
     if (key !== undefined && value !== undefined && key in STACK_OUTPUTS) {
       env[STACK_OUTPUTS[key as StackOutputKey]] = value;
+    } else if (key !== undefined && value !== undefined && key in WARM_STACK_OUTPUTS) {
+      env[WARM_STACK_OUTPUTS[key as WarmStackOutputKey]] = value;
     }
   }
   return env;

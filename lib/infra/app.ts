@@ -6,6 +6,8 @@
  * - `environment` (required): develop | staging | production (`-c environment=production`).
  * - `config` (optional): path of a JSON file with more StackConfig fields (`-c config=dagy.prod.json`),
  *   relative to the working directory. It may repeat `environment` only with the same value.
+ * - `warmPool` (optional): the warm pools, overriding the file's — a JSON array in cdk.json or
+ *   a JSON string on the command line (`-c 'warmPool=[{"profile":"small","size":2}]'`).
  */
 import { Validations, type App, type Environment } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
@@ -76,7 +78,24 @@ export function configFromContext(app: App, cwd: string): StackConfig {
       );
     }
   }
-  return parseStackConfig({ ...fileConfig, environment: environment ?? fileConfig.environment });
+  const warmPool = warmPoolFromContext(app.node.tryGetContext("warmPool"));
+  return parseStackConfig({
+    ...fileConfig,
+    environment: environment ?? fileConfig.environment,
+    ...(warmPool !== undefined ? { warmPool } : {}),
+  });
+}
+
+/** The `warmPool` context: a JSON array (cdk.json) or its JSON text (`-c warmPool=...`). */
+function warmPoolFromContext(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch (error) {
+    throw new ConfigurationError(
+      `context "warmPool" must be a JSON array such as [{"profile":"small","size":2}]: ${(error as Error).message}`,
+    );
+  }
 }
 
 /** Creates `Dagy-<environment>` in `app` from its context. Throws ConfigurationError. */

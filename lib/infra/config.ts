@@ -115,6 +115,18 @@ const workerImageSchema = z.discriminatedUnion(
   { error: 'kind must be "asset" or "uri"' },
 );
 
+/** Idle tasks one warm pool may keep (each is billed while it waits; see README "Warm pools"). */
+export const MAX_WARM_POOL_SIZE = 50;
+
+/** One warm pool: `size` idle worker tasks of a workload profile, waiting for one run each. */
+const warmPoolSchema = z.strictObject({
+  profile: workloadProfileSchema,
+  size: z
+    .int({ error: `must be a whole number from 1 to ${MAX_WARM_POOL_SIZE}` })
+    .min(1, { error: `must be a whole number from 1 to ${MAX_WARM_POOL_SIZE}` })
+    .max(MAX_WARM_POOL_SIZE, { error: `must be a whole number from 1 to ${MAX_WARM_POOL_SIZE}` }),
+});
+
 const SECRET_ARN_PATTERN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$/;
 
 export const stackConfigSchema = z
@@ -184,6 +196,11 @@ export const stackConfigSchema = z
       })
       .optional(),
     schedules: z.array(scheduleSchema).default([]),
+    /**
+     * Warm pools (issue #14): per workload profile, an ECS service keeping `size` idle workers
+     * that take one run each from the pool's queue. Default per environment: none.
+     */
+    warmPool: z.array(warmPoolSchema).optional(),
     tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
   })
   .superRefine((input, ctx) => {
@@ -211,6 +228,17 @@ export const stackConfigSchema = z
         });
       }
       seen.add(schedule.name);
+    });
+    const profiles = new Set<string>();
+    input.warmPool?.forEach((pool, index) => {
+      if (profiles.has(pool.profile)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["warmPool", index, "profile"],
+          message: `profile "${pool.profile}" has two warm pools; give each profile one pool (raise its size instead)`,
+        });
+      }
+      profiles.add(pool.profile);
     });
   })
   .transform((input) => {
@@ -251,6 +279,7 @@ export const stackConfigSchema = z
       secretArnPatterns: input.secretArnPatterns,
       secretsKmsKeyArn: input.secretsKmsKeyArn,
       schedules: input.schedules,
+      warmPool: input.warmPool ?? defaults.warmPool,
       tags: input.tags,
       retainData: defaults.retainData,
     };
@@ -264,6 +293,7 @@ export type ScheduleConfig = StackConfig["schedules"][number];
 export type ApiAuthConfig = StackConfig["apiAuth"];
 export type WorkerImageConfig = StackConfig["workerImage"];
 export type VpcConfig = StackConfig["vpc"];
+export type WarmPoolConfig = StackConfig["warmPool"][number];
 
 /**
  * Validates and resolves a configuration. Throws `ConfigurationError` listing every problem,

@@ -31,6 +31,8 @@ export interface EnvironmentDefaults {
    * they are deleted with the stack, buckets emptied first.
    */
   readonly retainData: boolean;
+  /** Warm pools when the config sets no `warmPool`: none anywhere (idle tasks cost money). */
+  readonly warmPool: readonly { readonly profile: WorkloadProfile; readonly size: number }[];
   /** Suffix of the worker log group after `/ecs/<appName>-worker`; production keeps the guide's name. */
   readonly workerLogGroupSuffix: string;
 }
@@ -44,6 +46,7 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<DagyEnvironment, EnvironmentD
     traceExpirationDays: 14,
     artifactNoncurrentExpirationDays: 7,
     retainData: false,
+    warmPool: [],
     workerLogGroupSuffix: "-develop",
   },
   staging: {
@@ -54,6 +57,7 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<DagyEnvironment, EnvironmentD
     traceExpirationDays: 30,
     artifactNoncurrentExpirationDays: 30,
     retainData: false,
+    warmPool: [],
     workerLogGroupSuffix: "-staging",
   },
   production: {
@@ -64,6 +68,7 @@ export const ENVIRONMENT_DEFAULTS: Readonly<Record<DagyEnvironment, EnvironmentD
     traceExpirationDays: 90,
     artifactNoncurrentExpirationDays: 90,
     retainData: true,
+    warmPool: [],
     workerLogGroupSuffix: "",
   },
 };

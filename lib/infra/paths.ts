@@ -27,4 +27,6 @@ export const LAMBDA_ENTRIES = {
   launch: path.join(REPO_ROOT, "lambda", "launch.ts"),
   taskEvents: path.join(REPO_ROOT, "lambda", "task-events.ts"),
   reconcile: path.join(REPO_ROOT, "lambda", "reconcile.ts"),
+  /** Warm pools only: launches cold the warm dispatches no worker claimed in time. */
+  warmFallback: path.join(REPO_ROOT, "lambda", "warm-fallback.ts"),
 } as const;

@@ -11,7 +11,14 @@ import { NetworkConstruct } from "./constructs/network";
 import { RunReconciliationConstruct } from "./constructs/run-reconciliation";
 import { SchedulesConstruct } from "./constructs/schedules";
 import { dataRemovalPolicy, StorageConstruct } from "./constructs/storage";
-import { EXTRA_STACK_OUTPUTS, STACK_OUTPUTS, type StackOutputKey } from "../config/stack-outputs";
+import { WarmPoolsConstruct } from "./constructs/warm-pools";
+import {
+  EXTRA_STACK_OUTPUTS,
+  STACK_OUTPUTS,
+  WARM_STACK_OUTPUTS,
+  type StackOutputKey,
+  type WarmStackOutputKey,
+} from "../config/stack-outputs";
 
 export interface DagyStackProps extends StackProps {
   /** The validated configuration (lib/infra/config.ts); the stack reads nothing else. */
@@ -23,6 +30,8 @@ export class DagyStack extends Stack {
   readonly network: NetworkConstruct;
   readonly storage: StorageConstruct;
   readonly compute: ComputeConstruct;
+  /** Only when the config has `warmPool` entries. */
+  readonly warmPools?: WarmPoolsConstruct;
   readonly functions: LambdaFunctionsConstruct;
   readonly api: ApiConstruct;
   readonly schedules: SchedulesConstruct;
@@ -75,6 +84,15 @@ export class DagyStack extends Stack {
         ? { secretsKmsKeyArn: config.secretsKmsKeyArn }
         : {}),
     });
+    if (config.warmPool.length > 0) {
+      this.warmPools = new WarmPoolsConstruct(this, "WarmPools", {
+        resourcePrefix: config.resourcePrefix,
+        pools: config.warmPool,
+        retainData: config.retainData,
+        compute: this.compute,
+        network: this.network,
+      });
+    }
     this.functions = new LambdaFunctionsConstruct(this, "Functions", {
       resourcePrefix: config.resourcePrefix,
       environment: config.environment,
@@ -86,6 +104,7 @@ export class DagyStack extends Stack {
       storage: this.storage,
       compute: this.compute,
       network: this.network,
+      ...(this.warmPools !== undefined ? { warmPools: this.warmPools } : {}),
     });
     this.api = new ApiConstruct(this, "Api", {
       apiName: config.resourcePrefix,
@@ -108,6 +127,7 @@ export class DagyStack extends Stack {
       taskEventsFunction: this.functions.taskEvents.function,
       reconcileFunction: this.functions.reconcile.function,
     });
+    const warmFallback = this.functions.warmFallback;
     this.monitoring = new MonitoringConstruct(this, "Monitoring", {
       resourcePrefix: config.resourcePrefix,
       functions: [
@@ -115,6 +135,7 @@ export class DagyStack extends Stack {
         { name: "launch", function: this.functions.launch.function },
         { name: "task-events", function: this.functions.taskEvents.function },
         { name: "reconcile", function: this.functions.reconcile.function },
+        ...(warmFallback ? [{ name: "warm-fallback", function: warmFallback.function }] : []),
       ],
       apiStage: this.api.stage,
       asyncFunctions: [
@@ -124,6 +145,7 @@ export class DagyStack extends Stack {
       ],
       environment: config.environment,
       workerLogGroup: this.compute.logGroup,
+      deadLetterQueues: this.warmPools?.deadLetterQueues() ?? [],
       ...(config.alarmEmail !== undefined ? { alarmEmail: config.alarmEmail } : {}),
     });
 
@@ -155,6 +177,19 @@ export class DagyStack extends Stack {
         value,
         description: STACK_OUTPUTS[key as StackOutputKey],
       });
+    }
+    if (this.warmPools !== undefined) {
+      const warm: Record<WarmStackOutputKey, string> = {
+        DagyWarmPools: this.warmPools.poolsJson(),
+        DagyWarmPoolTable: this.warmPools.table.tableName,
+        DagyWarmFallbackQueueUrl: this.warmPools.fallbackQueue.queueUrl,
+      };
+      for (const [key, value] of Object.entries(warm)) {
+        new CfnOutput(this, key, {
+          value,
+          description: WARM_STACK_OUTPUTS[key as WarmStackOutputKey],
+        });
+      }
     }
     new CfnOutput(this, EXTRA_STACK_OUTPUTS.apiUrl, {
       value: this.api.url,

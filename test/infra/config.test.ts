@@ -210,6 +210,59 @@ describe("parseStackConfig errors name the field and what is allowed", () => {
     ).toContain("secretArnPatterns[0]: must be a Secrets Manager ARN");
   });
 
+  test("warmPool: none by default in every environment; pools as configured", () => {
+    for (const environment of ["develop", "staging", "production"]) {
+      expect(parseStackConfig({ environment }).warmPool).toEqual([]);
+    }
+    expect(
+      parseStackConfig({
+        environment: "production",
+        warmPool: [
+          { profile: "small", size: 2 },
+          { profile: "large", size: 50 },
+        ],
+      }).warmPool,
+    ).toEqual([
+      { profile: "small", size: 2 },
+      { profile: "large", size: 50 },
+    ]);
+  });
+
+  test("fails when a warm pool names an unknown profile", () => {
+    expect(
+      configError({ environment: "develop", warmPool: [{ profile: "tiny", size: 1 }] }),
+    ).toContain(
+      "warmPool[0].profile: must be a workload profile; allowed: small, medium, large, xlarge, heavy, max",
+    );
+  });
+
+  test.each([0, 51, 1.5, "2"])("fails when a warm pool's size is %p", (size) => {
+    expect(
+      configError({ environment: "develop", warmPool: [{ profile: "small", size }] }),
+    ).toContain("warmPool[0].size: must be a whole number from 1 to 50");
+  });
+
+  test("fails when two warm pools share a profile", () => {
+    expect(
+      configError({
+        environment: "develop",
+        warmPool: [
+          { profile: "small", size: 1 },
+          { profile: "medium", size: 1 },
+          { profile: "small", size: 3 },
+        ],
+      }),
+    ).toContain('warmPool[2].profile: profile "small" has two warm pools');
+  });
+
+  test("fails when a warm pool has an unknown key", () => {
+    expect(
+      configError({ environment: "develop", warmPool: [{ profile: "small", count: 2 }] }),
+    ).toMatch(
+      /warmPool\[0\]\.size: must be a whole number[\s\S]*warmPool\[0\]: Unrecognized key: "count"/,
+    );
+  });
+
   test("lists every problem at once", () => {
     const message = configError({
       environment: "develop",

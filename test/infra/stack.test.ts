@@ -1167,6 +1167,36 @@ describe("the CDK app entry", () => {
     });
   });
 
+  test("`warmPool` context (JSON text from -c, or an array in cdk.json) overrides the config file's", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dagy-config-"));
+    fs.writeFileSync(
+      path.join(dir, "c.json"),
+      JSON.stringify({ warmPool: [{ profile: "large", size: 1 }] }),
+    );
+    const fromFile = configFromContext(newApp({ environment: "develop", config: "c.json" }), dir);
+    expect(fromFile.warmPool).toEqual([{ profile: "large", size: 1 }]);
+    const fromText = configFromContext(
+      newApp({
+        environment: "develop",
+        config: "c.json",
+        warmPool: '[{"profile":"small","size":2}]',
+      }),
+      dir,
+    );
+    expect(fromText.warmPool).toEqual([{ profile: "small", size: 2 }]);
+    const fromArray = configFromContext(
+      newApp({ environment: "develop", warmPool: [{ profile: "medium", size: 3 }] }),
+      dir,
+    );
+    expect(fromArray.warmPool).toEqual([{ profile: "medium", size: 3 }]);
+    expect(() =>
+      configFromContext(newApp({ environment: "develop", warmPool: "[{profile:small}]" }), dir),
+    ).toThrow('context "warmPool" must be a JSON array such as [{"profile":"small","size":2}]');
+    expect(() =>
+      configFromContext(newApp({ environment: "develop", warmPool: '[{"profile":"small"}]' }), dir),
+    ).toThrow("warmPool[0].size: must be a whole number from 1 to 50");
+  });
+
   test("fails when the config file names another environment", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dagy-config-"));
     fs.writeFileSync(path.join(dir, "c.json"), JSON.stringify({ environment: "production" }));

@@ -73,10 +73,15 @@ export class ComputeConstruct extends Construct {
   readonly logGroup: logs.LogGroup;
   readonly taskRole: iam.Role;
   readonly executionRole: iam.Role;
+  private readonly taskRolePrincipal: iam.IPrincipal;
+  private readonly architecture: ComputeConstructProps["architecture"];
+  private readonly props: ComputeConstructProps;
 
   constructor(scope: Construct, id: string, props: ComputeConstructProps) {
     super(scope, id);
     const stack = Stack.of(this);
+    this.props = props;
+    this.architecture = props.architecture;
 
     this.cluster = new ecs.Cluster(this, "Cluster", {
       clusterName: props.resourcePrefix,
@@ -96,7 +101,7 @@ export class ComputeConstruct extends Construct {
     // policy; its trust policy for the task execution role has no conditions, and the ECS
     // agent's assume-role for the execution role is not documented to carry them, so that
     // role keeps the plain service principal.
-    const ecsTasksOfThisAccount = new iam.ServicePrincipal("ecs-tasks.amazonaws.com", {
+    this.taskRolePrincipal = new iam.ServicePrincipal("ecs-tasks.amazonaws.com", {
       conditions: {
         StringEquals: { "aws:SourceAccount": stack.account },
         ArnLike: {
@@ -109,30 +114,63 @@ export class ComputeConstruct extends Construct {
       description: "Dagy worker task execution role: image pull, log driver, secret injection",
     });
     this.taskRole = new iam.Role(this, "TaskRole", {
-      assumedBy: ecsTasksOfThisAccount,
+      assumedBy: this.taskRolePrincipal,
       description:
         "Dagy worker task role: its run record, artifacts, trace objects, run log streams",
     });
 
-    const profile = WORKLOAD_PROFILES[props.workloadProfile];
-    this.taskDefinition = new ecs.FargateTaskDefinition(this, "WorkerTaskDefinition", {
+    const worker = this.newWorkerTaskDefinition(this, "WorkerTaskDefinition", {
       family: `${props.resourcePrefix}-worker`,
+      workloadProfile: props.workloadProfile,
+      taskRole: this.taskRole,
+      image: this.workerImage(props.workerImage, props.architecture),
+      // The launcher passes every DAGY_* variable as container overrides per run.
+      environment: {},
+    });
+    this.taskDefinition = worker.taskDefinition;
+    this.container = worker.container;
+
+    this.grantWorkerData(this.taskRole);
+    this.grantSecretInjection(props);
+  }
+
+  /**
+   * A worker task definition in `scope`: the worker container (`worker`) with the stack's image
+   * unless another is given, sized by `workloadProfile`, with the shared execution role, the
+   * worker log group and the stop timeout; `environment` is added to the two platform settings.
+   * The stack's own worker and each warm pool (constructs/warm-pools.ts) are built by it, so a
+   * warm worker runs exactly what a cold one does.
+   */
+  newWorkerTaskDefinition(
+    scope: Construct,
+    id: string,
+    options: {
+      readonly family: string;
+      readonly workloadProfile: WorkloadProfile;
+      readonly taskRole: iam.IRole;
+      readonly environment: Readonly<Record<string, string>>;
+      readonly image?: ecs.ContainerImage;
+    },
+  ): { taskDefinition: ecs.FargateTaskDefinition; container: ecs.ContainerDefinition } {
+    const profile = WORKLOAD_PROFILES[options.workloadProfile];
+    const taskDefinition = new ecs.FargateTaskDefinition(scope, id, {
+      family: options.family,
       cpu: Number(profile.cpu),
       memoryLimitMiB: Number(profile.memory),
       // The guide's default: 21 GiB, the smallest explicit size; launches may ask for up to 200.
       ephemeralStorageGiB: 21,
       runtimePlatform: {
         cpuArchitecture:
-          props.architecture === "X86_64" ? ecs.CpuArchitecture.X86_64 : ecs.CpuArchitecture.ARM64,
+          this.architecture === "X86_64" ? ecs.CpuArchitecture.X86_64 : ecs.CpuArchitecture.ARM64,
         operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
       },
       executionRole: this.executionRole,
-      taskRole: this.taskRole,
+      taskRole: options.taskRole,
     });
-
-    this.container = this.taskDefinition.addContainer("Worker", {
+    const container = taskDefinition.addContainer("Worker", {
       containerName: WORKER_CONTAINER_NAME,
-      image: this.workerImage(props.workerImage, props.architecture),
+      // Another task definition runs the very image of the stack's worker (same pull rights).
+      image: options.image ?? ecs.ContainerImage.fromRegistry(this.container.imageName),
       essential: true,
       // On SIGTERM the worker drains for up to this budget minus a margin, then records its
       // run; 120 s is Fargate's maximum. The worker reads the same number from its environment.
@@ -141,6 +179,7 @@ export class ComputeConstruct extends Construct {
         [WORKER_EXTRA_ENV.stopTimeoutSeconds]: String(WORKER_STOP_TIMEOUT_SECONDS),
         // Terminal statuses are announced on the account's default event bus.
         [WORKER_EXTRA_ENV.runStatusEvents]: "eventbridge",
+        ...options.environment,
       },
       logging: ecs.LogDrivers.awsLogs({
         logGroup: this.logGroup,
@@ -149,35 +188,44 @@ export class ComputeConstruct extends Construct {
         mode: ecs.AwsLogDriverMode.NON_BLOCKING,
         maxBufferSize: Size.mebibytes(25),
       }),
-      // The launcher passes every DAGY_* variable as container overrides per run.
     });
-
     acknowledgeRule(
-      this.taskDefinition,
+      taskDefinition,
       "AwsSolutions-ECS2",
-      "Two non-secret settings (the stop-timeout budget and where run status events go); secrets reach the worker only through ECS secret injection.",
+      Object.keys(options.environment).length === 0
+        ? "Two non-secret settings (the stop-timeout budget and where run status events go); secrets reach the worker only through ECS secret injection."
+        : "Non-secret settings only (the stop-timeout budget, where run status events go, the warm pool's queue, name and table); secrets reach the worker only through ECS secret injection.",
     );
+    return { taskDefinition, container };
+  }
 
-    this.grantWorkerData(props);
-    this.grantSecretInjection(props);
+  /**
+   * A task role like the worker's (same trust, same data grants), for another worker task
+   * definition: a warm pool's, which adds its queue to it.
+   */
+  newWorkerTaskRole(scope: Construct, id: string, description: string): iam.Role {
+    const role = new iam.Role(scope, id, { assumedBy: this.taskRolePrincipal, description });
+    this.grantWorkerData(role);
+    return role;
   }
 
   /** Everything the worker's own code does, and nothing else. */
-  private grantWorkerData(props: ComputeConstructProps): void {
+  private grantWorkerData(role: iam.Role): void {
+    const props = this.props;
     dynamodb.TableGrants.fromTable(props.runsTable, undefined, false).actions(
-      this.taskRole,
+      role,
       "dynamodb:GetItem",
       "dynamodb:UpdateItem",
     );
     iam.Grant.addToPrincipal({
-      grantee: this.taskRole,
+      grantee: role,
       actions: ["s3:GetObject"],
       resourceArns: WORKER_ARTIFACT_READ_PREFIXES.map((p) =>
         props.artifactsBucket.arnForObjects(p),
       ),
     });
     iam.Grant.addToPrincipal({
-      grantee: this.taskRole,
+      grantee: role,
       actions: ["s3:PutObject"],
       resourceArns: [
         props.tracesBucket.arnForObjects(WORKER_TRACES_WRITE_PREFIX),
@@ -186,10 +234,10 @@ export class ComputeConstruct extends Construct {
       ],
     });
     // The worker ships run events to a log stream named by the run id.
-    this.logGroup.grantWrite(this.taskRole);
+    this.logGroup.grantWrite(role);
     // ... and announces its run's terminal status (`Dagy Run Status Change`) on the default bus.
-    grantDefaultBusPutEvents(this.taskRole);
-    acknowledgeWildcards(this.taskRole, [
+    grantDefaultBusPutEvents(role);
+    acknowledgeWildcards(role, [
       ...WORKER_ARTIFACT_READ_PREFIXES.map((prefix) => ({
         resource: props.artifactsBucket.arnForObjects(prefix),
         reason: `Objects under ${prefix} of the artifacts bucket; keys carry flow, version, slug or run id.`,

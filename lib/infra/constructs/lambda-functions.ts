@@ -1,4 +1,5 @@
 import { Duration, type RemovalPolicy } from "aws-cdk-lib";
+import { SqsEventSource } from "aws-cdk-lib/aws-lambda-event-sources";
 import type * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
 import { HANDLER_ENV, LAUNCHER_ENV, PLATFORM_ENV } from "../../config/env";
@@ -13,6 +14,7 @@ import { DagyFunction } from "./dagy-function";
 import { grantDefaultBusPutEvents } from "./events-grants";
 import type { NetworkConstruct } from "./network";
 import type { StorageConstruct } from "./storage";
+import { WARM_FALLBACK_TIMEOUT, type WarmPoolsConstruct } from "./warm-pools";
 
 /** Key patterns of the artifacts bucket a launcher writes: parameters too large for overrides. */
 export const LAUNCHER_ARTIFACT_WRITE_PREFIXES = ["run-inputs/*"] as const;
@@ -33,12 +35,16 @@ export interface LambdaFunctionsConstructProps {
   readonly network: NetworkConstruct;
   /** Relaunches after infrastructure failures when a launch does not say. Default: the runtime's (2). */
   readonly maxRelaunches?: number;
+  /** The warm pools, when the config has any: every launcher may dispatch to them. */
+  readonly warmPools?: WarmPoolsConstruct;
 }
 
 /**
  * The four handlers. `api` and `launch` are launchers: they get the guide's full launcher
  * configuration and may start, stop and describe worker tasks. `taskEvents` and `reconcile`
  * settle runs and relaunch those the infrastructure stopped: run records and task control.
+ * With warm pools, a fifth: `warmFallback` launches cold what no warm worker claimed, and every
+ * one of them may dispatch to the pools.
  */
 export class LambdaFunctionsConstruct extends Construct {
   /** HTTP API: runs, flows and schedules. */
@@ -49,6 +55,8 @@ export class LambdaFunctionsConstruct extends Construct {
   readonly taskEvents: DagyFunction;
   /** Periodic sweep of runs QUEUED or RUNNING for too long. */
   readonly reconcile: DagyFunction;
+  /** Warm pools only: launches cold the warm dispatches no worker claimed in time. */
+  readonly warmFallback?: DagyFunction;
 
   constructor(scope: Construct, id: string, props: LambdaFunctionsConstructProps) {
     super(scope, id);
@@ -108,6 +116,9 @@ export class LambdaFunctionsConstruct extends Construct {
       // A run they close is announced (`Dagy Run Status Change`) on the default bus.
       grantDefaultBusPutEvents(settler.function);
     }
+    if (props.warmPools !== undefined) {
+      this.warmFallback = this.configureWarmPools(props.warmPools, props, fn);
+    }
     if (props.maxRelaunches !== undefined) {
       for (const fn of this.all) {
         fn.setEnvironment(HANDLER_ENV.maxRelaunches, String(props.maxRelaunches));
@@ -116,7 +127,41 @@ export class LambdaFunctionsConstruct extends Construct {
   }
 
   get all(): readonly DagyFunction[] {
-    return [this.api, this.launch, this.taskEvents, this.reconcile];
+    return [
+      this.api,
+      this.launch,
+      this.taskEvents,
+      this.reconcile,
+      ...(this.warmFallback ? [this.warmFallback] : []),
+    ];
+  }
+
+  /**
+   * Every function that launches may dispatch a run to a warm pool; the warm-fallback function,
+   * fed by the fallback queue, relaunches cold what no warm worker claimed: a relauncher's
+   * rights (RunTask, PassRole of the two worker roles, the runs table) plus the queue's.
+   */
+  private configureWarmPools(
+    warm: WarmPoolsConstruct,
+    props: LambdaFunctionsConstructProps,
+    fn: (name: string, entry: string, description: string, timeout: Duration) => DagyFunction,
+  ): DagyFunction {
+    const fallback = fn(
+      "WarmFallback",
+      LAMBDA_ENTRIES.warmFallback,
+      "Dagy warm dispatches no warm worker claimed: launch cold",
+      WARM_FALLBACK_TIMEOUT,
+    );
+    this.configureRelauncher(fallback, props);
+    grantDefaultBusPutEvents(fallback.function);
+    for (const launcher of [this.api, this.launch, this.taskEvents, this.reconcile, fallback]) {
+      warm.bindDispatcher(launcher);
+    }
+    // Failed records return to the queue alone (reportBatchItemFailures), not the whole batch.
+    fallback.function.addEventSource(
+      new SqsEventSource(warm.fallbackQueue, { batchSize: 10, reportBatchItemFailures: true }),
+    );
+    return fallback;
   }
 
   /**

@@ -12,6 +12,7 @@ import { Construct } from "constructs";
 import { RUN_STATUS_LOG_EVENT } from "../../events/run-status";
 import { METRICS_NAMESPACE, RUN_METRICS, terminalStatusMetric } from "../../metrics";
 import { acknowledgeRule } from "../nag";
+import { WARM_MAX_RECEIVE_COUNT } from "./warm-pools";
 
 export interface MonitoredFunction {
   /** Short name used in alarm names, e.g. `api`. */
@@ -38,6 +39,8 @@ export interface MonitoringConstructProps {
    * worker is not a Lambda, so its EMF lines would not be extracted).
    */
   readonly workerLogGroup: logs.ILogGroup;
+  /** Dead-letter queues (the warm pools'): a message landing there raises `<prefix>-<name>`. */
+  readonly deadLetterQueues?: readonly { readonly name: string; readonly queue: sqs.IQueue }[];
 }
 
 /**
@@ -112,6 +115,20 @@ export class MonitoringConstruct extends Construct {
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
     );
+    for (const { name, queue } of props.deadLetterQueues ?? []) {
+      this.alarms.push(
+        queue
+          .metricApproximateNumberOfMessagesVisible({ period, statistic: "Maximum" })
+          .createAlarm(this, `${name}Alarm`, {
+            alarmName: `${props.resourcePrefix}-${name}`,
+            alarmDescription: `A message was delivered ${WARM_MAX_RECEIVE_COUNT} times without being processed and moved to the dead-letter queue ${name}`,
+            threshold: 1,
+            evaluationPeriods: 1,
+            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          }),
+      );
+    }
     const serverErrors = props.apiStage.metricServerError({ period, statistic: "Sum" });
     this.alarms.push(
       serverErrors.createAlarm(this, "Api5xx", {
