@@ -3,7 +3,7 @@
  * facts (parameters, resources, deployment, trigger, correlation id), its log (follow, filter by
  * task), the traceback when it failed, and cancel.
  */
-import { useEffect } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { apiGet, fetchFlowSpec, isTerminal, seg, type RunDetail } from "../api";
 import { DagView, type DagTask } from "../dag";
 import { durationBetween } from "../format";
@@ -13,6 +13,7 @@ import { href, setQuery } from "../router";
 import { RunActions, Traceback } from "../run/actions";
 import { RunFacts } from "../run/facts";
 import { LogView } from "../run/log-view";
+import { MappedTasks, mappedTasks } from "../run/mapped-tasks";
 import { Timeline } from "../run/timeline";
 import { StatusBadge } from "../status";
 import { ErrorNote, Loading } from "../widgets";
@@ -44,6 +45,8 @@ export function RunPage({
   const logs = useLogStream(runId, detail?.org_id);
   const selectedTask = search.get("task") ?? undefined;
   const now = useNow(detail !== undefined && !isTerminal(detail.status));
+  // Mapped tasks whose items are shown; collapsed by default.
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(new Set());
 
   useEffect(() => {
     document.title = `${detail ? `${detail.flow_name} ${detail.status}` : "Run"} · Dagy`;
@@ -66,13 +69,26 @@ export function RunPage({
 
   const specTasks = spec.data?.flow_spec.tasks;
   const states = detail.task_states ?? {};
+  const maps = mappedTasks(specTasks, detail);
+  const mappedIds = new Set(maps.map((m) => m.id));
   const tasks: DagTask[] = specTasks
-    ? specTasks.map((t) => ({ id: t.id, upstream: t.upstream }))
-    : Object.keys(states).map((id) => ({ id, upstream: [] }));
+    ? specTasks.map((t) => ({ id: t.id, upstream: t.upstream, mapped: mappedIds.has(t.id) }))
+    : Object.keys(states).map((id) => ({ id, upstream: [], mapped: mappedIds.has(id) }));
   for (const id of Object.keys(states)) {
     if (!tasks.some((t) => t.id === id)) tasks.push({ id, upstream: [] });
   }
   const selectTask = (taskId: string | undefined) => setQuery({ task: taskId });
+  const toggleMap = (taskId: string) =>
+    setExpanded((open) => {
+      const next = new Set(open);
+      if (!next.delete(taskId)) next.add(taskId);
+      return next;
+    });
+  // Selecting a mapped node in the DAG also opens its items below.
+  const selectNode = (taskId: string | undefined) => {
+    selectTask(taskId);
+    if (taskId !== undefined && mappedIds.has(taskId) && !expanded.has(taskId)) toggleMap(taskId);
+  };
 
   return (
     <article class="run-page" aria-labelledby="run-title">
@@ -122,8 +138,17 @@ export function RunPage({
             tasks={tasks}
             states={states}
             selected={selectedTask}
-            onSelect={selectTask}
+            onSelect={selectNode}
             label={`Tasks of run ${detail.run_id}. Select a task to filter the log.`}
+          />
+        )}
+        {maps.length > 0 && (
+          <MappedTasks
+            run={detail}
+            tasks={maps}
+            logs={logs}
+            expanded={expanded}
+            onToggle={toggleMap}
           />
         )}
         {detail.task_states_truncated && (

@@ -24,7 +24,10 @@ export function LogView({
     () =>
       selectedTask === undefined
         ? logs.events
-        : logs.events.filter((e: LogEvent) => e.task_id === selectedTask),
+        : // A mapped task's lines include its items' (`square[7]`).
+          logs.events.filter(
+            (e: LogEvent) => e.task_id === selectedTask || e.map_task === selectedTask,
+          ),
     [logs.events, selectedTask],
   );
   useEffect(() => {
