@@ -80,14 +80,17 @@ export function mapCountsText(map: MapSummary): string {
 
 /** A thin bar along the node's bottom edge: succeeded, then failed, out of every item. */
 function MapProgress({ map }: { readonly map: MapSummary }) {
-  const inner = NODE_WIDTH - 12;
+  const inner = NODE_WIDTH - 20;
   const ok = map.total === 0 ? inner : (map.succeeded / map.total) * inner;
-  const bad = map.total === 0 ? 0 : (map.failed / map.total) * inner;
+  // A failure stays visible however many items succeeded.
+  const bad = map.failed === 0 ? 0 : Math.max((map.failed / map.total) * inner, 3);
   return (
-    <g class="map-progress" transform={`translate(6,${NODE_HEIGHT - 6})`} aria-hidden="true">
-      <rect class="map-progress-track" width={inner} height="3" rx="1.5" />
-      <rect class="map-progress-ok" width={ok} height="3" rx="1.5" />
-      {bad > 0 && <rect class="map-progress-failed" x={ok} width={bad} height="3" rx="1.5" />}
+    <g class="map-progress" transform={`translate(10,${NODE_HEIGHT - 9})`} aria-hidden="true">
+      <rect class="map-progress-track" width={inner} height="4" rx="2" />
+      <rect class="map-progress-ok" width={Math.min(ok, inner - bad)} height="4" />
+      {bad > 0 && (
+        <rect class="map-progress-failed" x={Math.min(ok, inner - bad)} width={bad} height="4" />
+      )}
     </g>
   );
 }
@@ -189,7 +192,7 @@ export function DagView({ tasks, states, selected, onSelect, label }: DagViewPro
               <text x="10" y="19" class="dag-label">
                 {truncate(mapped.has(n.id) || map ? `${n.id}[ ]` : n.id)}
               </text>
-              <text x="10" y={map ? 34 : 36} class="dag-state">
+              <text x="10" y={map ? 32 : 36} class="dag-state">
                 {detail}
               </text>
               {map && <MapProgress map={map} />}

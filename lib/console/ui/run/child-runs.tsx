@@ -52,7 +52,12 @@ export function ChildRuns({
   return (
     <>
       {page.error && <ErrorNote error={page.error} what="Refreshing" />}
-      <div class="table-scroll">
+      <div
+        class="table-scroll"
+        tabIndex={0}
+        role="region"
+        aria-label={`Child runs of ${mapTask}, this page`}
+      >
         <table class="map-children" aria-label={`Child runs of ${mapTask}`}>
           <thead>
             <tr>

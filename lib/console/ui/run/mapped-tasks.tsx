@@ -163,8 +163,9 @@ function MapItems({
     <>
       <div class="filters">
         <label>
-          Items
+          Show
           <select
+            aria-label={`Which items of ${taskId}`}
             value={filter}
             onChange={(e) => {
               setFilter((e.target as HTMLSelectElement).value as TaskStatus | "");
@@ -179,7 +180,12 @@ function MapItems({
           </select>
         </label>
       </div>
-      <div class="table-scroll">
+      <div
+        class="table-scroll"
+        tabIndex={0}
+        role="region"
+        aria-label={`Items of ${taskId}, this page`}
+      >
         <table class="map-items" aria-label={`Items of ${taskId}`}>
           <thead>
             <tr>
