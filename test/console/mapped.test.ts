@@ -173,6 +173,30 @@ function mappedSuite(executablePath: string): void {
     expect(logTasks.filter((t) => t !== "[square]" && !/^\[square\[\d+\]\]$/.test(t))).toEqual([]);
   });
 
+  it("keeps a 10,000-item map to one node and one page of items in the page", async () => {
+    const runId = await launch("console_map", { count: 10_000, hold_ms: 0, fail_every: 0 });
+    await page.goto(`${platform.url}/console/runs/${runId}`);
+    await badge(page).filter({ hasText: "SUCCEEDED" }).waitFor({ timeout: 120_000 });
+    await expectText(page.locator('.dag-node[data-task-id="square"]'), "10000/10000 ✓");
+    const logStatus = page.locator('section[aria-labelledby="log-title"] [role="status"]');
+    await expectText(logStatus, "complete");
+    // More events than the page keeps: the oldest were let go, and only the newest are drawn.
+    await expectText(logStatus, "oldest not shown");
+    expect(await page.locator(".log .log-line").count()).toBe(1000);
+
+    await page.getByRole("button", { name: "square[ ] Show items" }).click();
+    const pager = page.getByRole("navigation", { name: "Pages of square's items" });
+    await expectText(pager, "Items 1–100 of 10000 · page 1 of 100");
+    expect(await rows(page, "map-items").count()).toBe(100);
+    // Item 0's events were among those let go, yet its state, tries and duration are known.
+    const first = page.locator('table.map-items tr[data-item="0"]');
+    await expectText(first, "SUCCEEDED");
+    expect((await first.locator("td").nth(2).textContent()) ?? "").toMatch(/\d+ ms/);
+    // The whole page, log included, stays far below one element per item.
+    const elements: number = await page.evaluate("document.querySelectorAll('*').length");
+    expect(elements).toBeLessThan(10_000);
+  });
+
   it("lists an isolated map's child runs, each linking to its own run page", async () => {
     const runId = await launch("console_isolated", { count: 6 });
     await page.goto(`${platform.url}/console/runs/${runId}`);

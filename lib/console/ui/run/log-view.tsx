@@ -5,6 +5,12 @@ import { formatClock } from "../format";
 import type { LogStream } from "../logs";
 import { ErrorNote } from "../widgets";
 
+/**
+ * Lines drawn at most: the newest. A 10,000-item map logs 20,000 events; the page keeps them
+ * (filters see all) but drawing them all would make every update slow.
+ */
+export const MAX_LINES_DRAWN = 1000;
+
 export function LogView({
   logs,
   taskIds,
@@ -30,6 +36,8 @@ export function LogView({
           ),
     [logs.events, selectedTask],
   );
+  const hidden = Math.max(0, shown.length - MAX_LINES_DRAWN);
+  const drawn = hidden > 0 ? shown.slice(hidden) : shown;
   useEffect(() => {
     if (follow && box.current) box.current.scrollTop = box.current.scrollHeight;
   }, [shown.length, follow]);
@@ -66,6 +74,7 @@ export function LogView({
           {shown.length} line{shown.length === 1 ? "" : "s"}
           {logs.complete ? ", complete" : active ? ", following the run" : ""}
           {logs.dropped > 0 ? ` (${logs.dropped} oldest not shown)` : ""}
+          {hidden > 0 ? `; the last ${MAX_LINES_DRAWN} drawn (filter by task to see others)` : ""}
         </span>
       </div>
       {logs.error && <ErrorNote error={logs.error} what="Log" />}
@@ -82,8 +91,8 @@ export function LogView({
           if (atBottom !== follow) setFollow(atBottom);
         }}
       >
-        {shown.map((e, i) => (
-          <div key={i} class={`log-line level-${(e.level ?? "info").toLowerCase()}`}>
+        {drawn.map((e, i) => (
+          <div key={hidden + i} class={`log-line level-${(e.level ?? "info").toLowerCase()}`}>
             <span class="log-time">{formatClock(e.timestamp)}</span>{" "}
             <span class="log-level">{(e.level ?? "info").toUpperCase()}</span>{" "}
             {e.task_id && <span class="log-task">[{e.task_id}]</span>}{" "}
