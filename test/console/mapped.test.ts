@@ -239,4 +239,42 @@ function mappedSuite(executablePath: string): void {
     await badge(page).filter({ hasText: "SUCCEEDED" }).waitFor({ timeout: 15_000 });
     await expectText(page.locator(".log"), "cubing 1");
   });
+
+  it("pages an isolated map's child runs with the API's next_token", async () => {
+    // 100 children a page needs 101 child runs to turn a page (minutes of worker processes on
+    // a small machine); the page's list calls go to the real API with limit=2 instead, so the
+    // three children of this run take two pages of real next_tokens.
+    const runId = await launch("console_isolated", { count: 6 });
+    const seen: string[] = [];
+    await page.route(/\/runs\?.*parent_run_id=/, async (route) => {
+      const url = new URL(route.request().url());
+      expect(url.searchParams.get("limit")).toBe("100");
+      url.searchParams.set("limit", "2");
+      seen.push(url.searchParams.get("next_token") ?? "");
+      await route.continue({ url: url.toString() });
+    });
+    try {
+      await page.goto(`${platform.url}/console/runs/${runId}`);
+      await badge(page).filter({ hasText: "SUCCEEDED" }).waitFor({ timeout: 90_000 });
+      await page.getByRole("button", { name: "cube[ ] Show child runs" }).click();
+      const pager = page.getByRole("navigation", { name: "Pages of cube's child runs" });
+      await expectText(pager, "2 child runs on this page · page 1");
+      const ranges = async () =>
+        (await rows(page, "map-children").allTextContents()).map(
+          (t) => /cube\[\d–\d\]/.exec(t)?.[0],
+        );
+      const firstPage = await ranges();
+      await pager.getByRole("button", { name: "Next →" }).click();
+      await expectText(pager, "1 child run on this page · page 2 of 2");
+      expect(seen.filter((token) => token !== "").length).toBeGreaterThan(0);
+      const secondPage = await ranges();
+      expect([...firstPage, ...secondPage].sort()).toEqual(["cube[0–1]", "cube[2–3]", "cube[4–5]"]);
+      expect(await pager.getByRole("button", { name: "Next →" }).isDisabled()).toBe(true);
+      await pager.getByRole("button", { name: "← Previous" }).click();
+      await expectText(pager, "2 child runs on this page · page 1");
+      expect(await ranges()).toEqual(firstPage);
+    } finally {
+      await page.unroute(/\/runs\?.*parent_run_id=/);
+    }
+  });
 }
