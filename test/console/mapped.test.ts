@@ -238,6 +238,16 @@ function mappedSuite(executablePath: string): void {
     await expectText(page.locator(".run-id"), first?.run_id ?? "?");
     await badge(page).filter({ hasText: "SUCCEEDED" }).waitFor({ timeout: 15_000 });
     await expectText(page.locator(".log"), "cubing 1");
+    // A child runs only the mapped task, for its items, in its own worker: one node, whose
+    // items ran here (no child runs of its own), and a way back to the parent.
+    expect(await page.locator(".dag-node").count()).toBe(1);
+    await expectText(page.locator('.dag-node[data-task-id="cube"]'), "2/2 ✓");
+    await page.getByRole("button", { name: "cube[ ] Show items" }).click();
+    expect(await rows(page, "map-items").count()).toBe(2);
+    await expectText(page.locator(".facts"), "cube[0–1]");
+    await page.locator(".crumbs").getByRole("link", { name: "Parent run" }).click();
+    await page.waitForURL(`**/console/runs/${runId}`);
+    await expectText(page.locator('.dag-node[data-task-id="cube"]'), "6/6 ✓");
   });
 
   it("pages an isolated map's child runs with the API's next_token", async () => {

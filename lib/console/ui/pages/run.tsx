@@ -4,7 +4,7 @@
  * task), the traceback when it failed, and cancel.
  */
 import { useEffect, useState } from "preact/hooks";
-import { apiGet, fetchFlowSpec, isTerminal, seg, type RunDetail } from "../api";
+import { apiGet, fetchFlowSpec, isTerminal, seg, type RunDetail, type TaskSpec } from "../api";
 import { DagView, type DagTask } from "../dag";
 import { durationBetween } from "../format";
 import { useNow, usePolled } from "../hooks";
@@ -67,7 +67,7 @@ export function RunPage({
     return <Loading what={`run ${runId}`} />;
   }
 
-  const specTasks = spec.data?.flow_spec.tasks;
+  const specTasks = childRunTasks(spec.data?.flow_spec.tasks, detail);
   const states = detail.task_states ?? {};
   const maps = mappedTasks(specTasks, detail);
   const mappedIds = new Set(maps.map((m) => m.id));
@@ -95,7 +95,12 @@ export function RunPage({
       <header class="run-header">
         <div>
           <p class="crumbs">
-            <a href={href.runs()}>Runs</a> /
+            <a href={href.runs()}>Runs</a> /{" "}
+            {detail.parent_run_id && (
+              <>
+                <a href={href.run(detail.parent_run_id)}>Parent run</a> /
+              </>
+            )}
           </p>
           <h1 id="run-title">
             <a href={href.flow(detail.flow_name, detail.flow_version)}>{detail.flow_name}</a>{" "}
@@ -181,4 +186,19 @@ export function RunPage({
       </section>
     </article>
   );
+}
+
+/**
+ * A child run of an isolated map runs only its mapped task, for some items, in its own worker:
+ * its DAG is that one task, mapped in-worker. Other runs: the flow's tasks as defined.
+ */
+function childRunTasks(
+  specTasks: readonly TaskSpec[] | undefined,
+  run: RunDetail,
+): readonly TaskSpec[] | undefined {
+  const mapTask = run.map_task;
+  if (specTasks === undefined || !mapTask) return specTasks;
+  return specTasks
+    .filter((t) => t.id === mapTask)
+    .map((t) => ({ ...t, upstream: [], map: { ...t.map, isolate: false } }));
 }

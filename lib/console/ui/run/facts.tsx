@@ -1,6 +1,7 @@
 /** A run's facts: org, trigger, resources, secrets by name, and its parameters. */
 import type { RunDetail } from "../api";
 import { formatTime, jsonText } from "../format";
+import { href } from "../router";
 import { Facts } from "../widgets";
 
 export function RunFacts({ run }: { readonly run: RunDetail }) {
@@ -21,6 +22,22 @@ export function RunFacts({ run }: { readonly run: RunDetail }) {
           ["Environment", run.environment],
           ["Deployment", run.deployment_name ?? "none"],
           ["Trigger", `${run.trigger_source}${run.triggered_by ? ` (${run.triggered_by})` : ""}`],
+          [
+            "Parent run",
+            run.parent_run_id ? (
+              <a href={href.run(run.parent_run_id)} class="mono">
+                {run.parent_run_id}
+              </a>
+            ) : null,
+          ],
+          [
+            "Mapped items",
+            run.map_task && run.map_items ? (
+              <span class="mono">
+                {run.map_task}[{run.map_items.replace("-", "–")}]
+              </span>
+            ) : null,
+          ],
           ["Correlation id", <span class="mono">{run.correlation_id}</span>],
           ["Created", formatTime(run.created_at)],
           ["Started", formatTime(run.started_at)],
