@@ -248,6 +248,11 @@ function mappedSuite(executablePath: string): void {
     await page.locator(".crumbs").getByRole("link", { name: "Parent run" }).click();
     await page.waitForURL(`**/console/runs/${runId}`);
     await expectText(page.locator('.dag-node[data-task-id="cube"]'), "6/6 ✓");
+    // The flow's own page marks the mapped task in its DAG too.
+    await page.goto(`${platform.url}/console/flows/console_isolated`);
+    const defined = page.locator('.dag-node[data-task-id="cube"]');
+    await expectText(defined, "cube[ ]");
+    await expectText(defined, "cube.map() · isolated");
   });
 
   it("pages an isolated map's child runs with the API's next_token", async () => {
