@@ -231,20 +231,23 @@ function mappedSuite(executablePath: string): void {
     const pager = page.getByRole("navigation", { name: "Pages of cube's child runs" });
     await expectText(pager, "3 child runs on this page · page 1 of 1");
 
-    // The first child's link opens its own run page.
-    const first = listed.find((r) => r.map_items === "0-1");
-    await rows(page, "map-children").first().getByRole("link").click();
-    await page.waitForURL(`**/console/runs/${first?.run_id}`);
-    await expectText(page.locator(".run-id"), first?.run_id ?? "?");
+    // The last child's link opens its own run page.
+    const last = listed.find((r) => r.map_items === "4-5");
+    await rows(page, "map-children").nth(2).getByRole("link").click();
+    await page.waitForURL(`**/console/runs/${last?.run_id}`);
+    await expectText(page.locator(".run-id"), last?.run_id ?? "?");
     await badge(page).filter({ hasText: "SUCCEEDED" }).waitFor({ timeout: 15_000 });
-    await expectText(page.locator(".log"), "cubing 1");
+    await expectText(page.locator(".log"), "cubing 5");
     // A child runs only the mapped task, for its items, in its own worker: one node, whose
     // items ran here (no child runs of its own), and a way back to the parent.
     expect(await page.locator(".dag-node").count()).toBe(1);
     await expectText(page.locator('.dag-node[data-task-id="cube"]'), "2/2 ✓");
     await page.getByRole("button", { name: "cube[ ] Show items" }).click();
+    // Numbered as in the parent's list: this child's items are 4 and 5.
     expect(await rows(page, "map-items").count()).toBe(2);
-    await expectText(page.locator(".facts"), "cube[0–1]");
+    await expectText(page.locator('table.map-items tr[data-item="4"]'), "cube[4]");
+    await expectText(page.locator('table.map-items tr[data-item="5"]'), "SUCCEEDED");
+    await expectText(page.locator(".facts"), "cube[4–5]");
     await page.locator(".crumbs").getByRole("link", { name: "Parent run" }).click();
     await page.waitForURL(`**/console/runs/${runId}`);
     await expectText(page.locator('.dag-node[data-task-id="cube"]'), "6/6 ✓");

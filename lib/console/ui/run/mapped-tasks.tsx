@@ -52,7 +52,7 @@ export function MappedTasks({
         const state = run.task_states?.[task.id];
         const map = state?.map;
         const open = expanded.has(task.id);
-        const panelId = `map-items-${task.id}`;
+        const panelId = `map-items-${task.id.replace(/[^\w-]/g, "_")}`;
         return (
           <section key={task.id} class="mapped-task" data-map-task={task.id}>
             <div class="mapped-head">
@@ -60,7 +60,7 @@ export function MappedTasks({
                 type="button"
                 class="map-toggle"
                 aria-expanded={open}
-                aria-controls={panelId}
+                aria-controls={open ? panelId : undefined}
                 onClick={() => onToggle(task.id)}
               >
                 <span aria-hidden="true">{open ? "▾" : "▸"} </span>
@@ -70,8 +70,9 @@ export function MappedTasks({
               <StatusBadge status={state?.status ?? "PENDING"} />
               {map ? (
                 <>
-                  <span class="map-counts" aria-label={mapCountsText(map)}>
-                    {mapCounts(map)}
+                  <span class="map-counts">
+                    <span aria-hidden="true">{mapCounts(map)}</span>
+                    <span class="visually-hidden">{mapCountsText(map)}</span>
                   </span>
                   <progress
                     class="map-bar"
@@ -91,6 +92,7 @@ export function MappedTasks({
                 ) : map ? (
                   <MapItems
                     taskId={task.id}
+                    offset={run.map_task === task.id ? firstItem(run.map_items) : 0}
                     map={map}
                     status={state?.status ?? "PENDING"}
                     logs={logs}
@@ -112,6 +114,12 @@ export function MappedTasks({
   );
 }
 
+/** `3-5` → 3; 0 when absent. */
+function firstItem(mapItems: string | null | undefined): number {
+  const match = /^(\d+)-\d+$/.exec(mapItems ?? "");
+  return match ? Number(match[1]) : 0;
+}
+
 const FILTERS: ReadonlyArray<TaskStatus | ""> = [
   "",
   "FAILED",
@@ -125,11 +133,14 @@ const FILTERS: ReadonlyArray<TaskStatus | ""> = [
 /** One page of an in-worker map's items, optionally only those of one status. */
 function MapItems({
   taskId,
+  offset,
   map,
   status,
   logs,
 }: {
   readonly taskId: string;
+  /** A map's child run numbers its items from 0: this is its first item in the parent's list. */
+  readonly offset: number;
   readonly map: MapSummary;
   readonly status: TaskStatus;
   readonly logs: LogStream;
@@ -198,9 +209,9 @@ function MapItems({
           </thead>
           <tbody>
             {rows.map(([i, item]) => (
-              <tr key={i} data-item={i}>
+              <tr key={i} data-item={i + offset}>
                 <th scope="row" class="mono">
-                  {taskId}[{i}]
+                  {taskId}[{i + offset}]
                 </th>
                 <td>{item ? <StatusBadge status={item.status} /> : <span>unknown</span>}</td>
                 <td>{item && item.attempts > 0 ? item.attempts : "—"}</td>
