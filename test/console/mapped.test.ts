@@ -12,7 +12,13 @@ import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform
 import { defaultWorkerCommand } from "../../lib/worker/bundle";
 import { expectText, waitUntil } from "./browser-helpers";
 import { findChromium, launchChromium, type Browser } from "./chromium";
-import { RECORD_MAP_COUNTS, SEEN_MAP_COUNTS, taskQueryIs } from "./page-scripts";
+import {
+  HORIZONTAL_OVERFLOW,
+  RECORD_MAP_COUNTS,
+  SEEN_MAP_COUNTS,
+  taskQueryIs,
+  UNLABELLED_CONTROLS,
+} from "./page-scripts";
 
 const REPO = resolve(__dirname, "..", "..");
 // As console.test.ts: the README's screenshots are refreshed only with DAGY_SCREENSHOTS=1.
@@ -171,6 +177,19 @@ function mappedSuite(executablePath: string): void {
     await expectText(page.locator(".log"), "[square[49]]");
     const logTasks = await page.locator(".log .log-task").allTextContents();
     expect(logTasks.filter((t) => t !== "[square]" && !/^\[square\[\d+\]\]$/.test(t))).toEqual([]);
+
+    // At a phone's width, expanded: every control labelled, nothing wider than the screen.
+    const phone = await browser.context.newPage();
+    try {
+      await phone.setViewportSize({ width: 390, height: 844 });
+      await phone.goto(`${platform.url}/console/runs/${runId}`);
+      await phone.getByRole("button", { name: "square[ ] Show items" }).click();
+      await rows(phone, "map-items").first().waitFor();
+      expect(await phone.evaluate(UNLABELLED_CONTROLS)).toEqual([]);
+      expect(await phone.evaluate(HORIZONTAL_OVERFLOW)).toBe(0);
+    } finally {
+      await phone.close();
+    }
   });
 
   it("keeps a 10,000-item map to one node and one page of items in the page", async () => {
