@@ -20,6 +20,7 @@ import { consoleBundle } from "../../lib/console/build";
 import { createConsoleHandler } from "../../lib/console/server";
 import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform";
 import { defaultWorkerCommand } from "../../lib/worker/bundle";
+import { expectText, waitUntil } from "./browser-helpers";
 import { findChromium, launchChromium, type Browser } from "./chromium";
 import {
   HORIZONTAL_OVERFLOW,
@@ -433,29 +434,4 @@ function browserSuite(executablePath: string): void {
     await waitUntil(phone, `document.activeElement.id === "main"`);
     await phone.close();
   });
-}
-
-/** Polls an expression in the page until it is truthy (string predicates would need eval, which the console's CSP forbids). */
-async function waitUntil(page: Page, expression: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await page.evaluate(expression)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`never true in the page: ${expression}`);
-}
-
-async function expectText(
-  locator: { textContent(): Promise<string | null>; waitFor(o?: object): Promise<void> },
-  text: string,
-): Promise<void> {
-  await locator.waitFor({ timeout: 15_000 });
-  const deadline = Date.now() + 15_000;
-  let last = "";
-  while (Date.now() < deadline) {
-    last = (await locator.textContent()) ?? "";
-    if (last.includes(text)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  expect(last).toContain(text);
 }

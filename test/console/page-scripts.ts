@@ -33,3 +33,21 @@ export const UNLABELLED_CONTROLS = `
 
 /** How many pixels the page is wider than the window (0: no sideways scrolling). */
 export const HORIZONTAL_OVERFLOW = "document.documentElement.scrollWidth - window.innerWidth";
+
+/** Records every distinct counts line each mapped DAG node shows, in `window.__mapCounts`. */
+export const RECORD_MAP_COUNTS = `
+  window.__mapCounts = {};
+  const recordCounts = () => {
+    for (const node of document.querySelectorAll(".dag-node[data-mapped]")) {
+      const id = node.dataset.taskId || "";
+      const text = (node.querySelector(".dag-state") || {}).textContent || "";
+      const list = (window.__mapCounts[id] = window.__mapCounts[id] || []);
+      if (list[list.length - 1] !== text) list.push(text);
+    }
+  };
+  new MutationObserver(recordCounts).observe(document, {
+    subtree: true, childList: true, characterData: true,
+  });
+`;
+
+export const SEEN_MAP_COUNTS = "window.__mapCounts";

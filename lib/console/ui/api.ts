@@ -94,6 +94,27 @@ export interface RunSummary {
   readonly created_at: string;
   readonly updated_at: string;
   readonly task_arn: string | null;
+  /** Child runs of an isolated map: the parent run, its mapped task and the items (`3-5`). */
+  readonly parent_run_id?: string | null;
+  readonly map_task?: string | null;
+  readonly map_items?: string | null;
+}
+
+/** A mapped task's item counts (lib/sdk/types.ts MapSummary): they add up to `total`. */
+export interface MapSummary {
+  readonly total: number;
+  readonly pending: number;
+  readonly running: number;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly cancelled: number;
+  /** The first items that failed for good (at most 100), errors cut short. */
+  readonly failures: ReadonlyArray<{
+    readonly index: number;
+    readonly attempts: number;
+    readonly error: string;
+  }>;
 }
 
 export interface TaskState {
@@ -103,6 +124,8 @@ export interface TaskState {
   readonly completed_at?: string;
   readonly duration_ms?: number;
   readonly error?: string;
+  /** Set for a mapped task once its list is known. */
+  readonly map?: MapSummary;
 }
 
 /** GET /runs/{id}: the summary and everything else. Optional fields appear as the API grows. */
@@ -142,6 +165,9 @@ export interface LogEvent {
   readonly attempt?: number;
   readonly duration_ms?: number;
   readonly error?: string;
+  /** Events of one item of a mapped task: the mapped task's id and the item's position. */
+  readonly map_task?: string;
+  readonly map_index?: number;
   readonly [key: string]: unknown;
 }
 
@@ -164,6 +190,8 @@ export interface TaskSpec {
   readonly task: string;
   readonly upstream: readonly string[];
   readonly options?: { readonly retries?: number; readonly timeout_ms?: number };
+  /** Set for a mapped task (`task.map(list)`); `isolate`: its items run as child runs. */
+  readonly map?: { readonly isolate?: boolean; readonly items_per_child?: number };
 }
 
 export interface FlowSpec {

@@ -6,7 +6,7 @@
  */
 import { graphlib, layout } from "@dagrejs/dagre";
 import { useMemo } from "preact/hooks";
-import type { TaskState } from "./api";
+import type { MapSummary, TaskState } from "./api";
 import { formatDuration } from "./format";
 import { STATUS_SYMBOL, statusClass, type AnyStatus } from "./status";
 
@@ -15,6 +15,8 @@ export interface DagTask {
   readonly upstream: readonly string[];
   /** Second line when there are no states (a flow's definition), e.g. the task function. */
   readonly detail?: string;
+  /** A mapped task (`task.map(list)`): drawn as one node with its item counts. */
+  readonly mapped?: boolean;
 }
 
 interface Positioned {
@@ -56,6 +58,43 @@ export function layoutDag(tasks: readonly DagTask[]): Positioned {
 const truncate = (text: string) =>
   text.length > MAX_LABEL ? `${text.slice(0, MAX_LABEL - 1)}…` : text;
 
+/** `180/200 ✓ 3 ✗ 17 ▶`: succeeded of all, then failed and running when there are any. */
+export function mapCounts(map: MapSummary): string {
+  return [
+    `${map.succeeded}/${map.total} ${STATUS_SYMBOL.SUCCEEDED}`,
+    map.failed > 0 ? `${map.failed} ${STATUS_SYMBOL.FAILED}` : "",
+    map.running > 0 ? `${map.running} ${STATUS_SYMBOL.RUNNING}` : "",
+  ]
+    .filter(Boolean)
+    .join(" ");
+}
+
+/** The same in words, for screen readers. */
+export function mapCountsText(map: MapSummary): string {
+  return (
+    `${map.succeeded} of ${map.total} items succeeded, ${map.failed} failed, ` +
+    `${map.running} running, ${map.pending} pending` +
+    (map.skipped + map.cancelled > 0 ? `, ${map.skipped + map.cancelled} not run` : "")
+  );
+}
+
+/** A thin bar along the node's bottom edge: succeeded, then failed, out of every item. */
+function MapProgress({ map }: { readonly map: MapSummary }) {
+  const inner = NODE_WIDTH - 20;
+  const ok = map.total === 0 ? inner : (map.succeeded / map.total) * inner;
+  // A failure stays visible however many items succeeded.
+  const bad = map.failed === 0 ? 0 : Math.max((map.failed / map.total) * inner, 3);
+  return (
+    <g class="map-progress" transform={`translate(10,${NODE_HEIGHT - 9})`} aria-hidden="true">
+      <rect class="map-progress-track" width={inner} height="4" rx="2" />
+      <rect class="map-progress-ok" width={Math.min(ok, inner - bad)} height="4" />
+      {bad > 0 && (
+        <rect class="map-progress-failed" x={Math.min(ok, inner - bad)} width={bad} height="4" />
+      )}
+    </g>
+  );
+}
+
 export interface DagViewProps {
   readonly tasks: readonly DagTask[];
   /** Absent: a flow's definition, drawn without states. */
@@ -70,6 +109,7 @@ export function DagView({ tasks, states, selected, onSelect, label }: DagViewPro
   // Keyed by shape: state updates arrive as new arrays of the same tasks.
   const positioned = useMemo(() => layoutDag(tasks), [shape]);
   const details = new Map(tasks.map((t) => [t.id, t.detail]));
+  const mapped = new Set(tasks.filter((t) => t.mapped).map((t) => t.id));
   const select = (id: string) => onSelect?.(selected === id ? undefined : id);
   return (
     <div class="dag-scroll">
@@ -109,11 +149,17 @@ export function DagView({ tasks, states, selected, onSelect, label }: DagViewPro
           const state = states?.[n.id];
           const status: AnyStatus | undefined = states ? (state?.status ?? "PENDING") : undefined;
           const attempts = state?.attempts ?? 0;
-          const detail = status
-            ? `${STATUS_SYMBOL[status]} ${status}${attempts > 1 ? ` · try ${attempts}` : ""}${
-                state?.duration_ms !== undefined ? ` · ${formatDuration(state.duration_ms)}` : ""
-              }`
-            : (details.get(n.id) ?? "task");
+          const map = state?.map;
+          const detail =
+            status && map
+              ? mapCounts(map)
+              : status
+                ? `${STATUS_SYMBOL[status]} ${status}${attempts > 1 ? ` · try ${attempts}` : ""}${
+                    state?.duration_ms !== undefined
+                      ? ` · ${formatDuration(state.duration_ms)}`
+                      : ""
+                  }`
+                : (details.get(n.id) ?? "task");
           const isSelected = selected === n.id;
           return (
             <g
@@ -136,16 +182,20 @@ export function DagView({ tasks, states, selected, onSelect, label }: DagViewPro
                     },
                   }
                 : { role: "img" })}
-              aria-label={`${n.id}: ${status ?? "task"}${attempts > 1 ? `, attempt ${attempts}` : ""}`}
+              {...(mapped.has(n.id) || map ? { "data-mapped": "" } : {})}
+              aria-label={`${n.id}${mapped.has(n.id) || map ? " (mapped)" : ""}: ${status ?? "task"}${
+                map ? `, ${mapCountsText(map)}` : attempts > 1 ? `, attempt ${attempts}` : ""
+              }`}
             >
               <title>{`${n.id}${status ? ` — ${status}` : ""}${state?.error ? `: ${state.error}` : ""}`}</title>
               <rect width={NODE_WIDTH} height={NODE_HEIGHT} rx="6" />
               <text x="10" y="19" class="dag-label">
-                {truncate(n.id)}
+                {truncate(mapped.has(n.id) || map ? `${n.id}[ ]` : n.id)}
               </text>
-              <text x="10" y="36" class="dag-state">
+              <text x="10" y={map ? 32 : 36} class="dag-state">
                 {detail}
               </text>
+              {map && <MapProgress map={map} />}
             </g>
           );
         })}

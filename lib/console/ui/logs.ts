@@ -4,6 +4,7 @@
  */
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, apiGet, seg, type LogEvent, type LogPage } from "./api";
+import { MapItemIndex } from "./map-items";
 
 /** Beyond this many events, the oldest are dropped from the page (the API keeps them all). */
 export const MAX_EVENTS = 20_000;
@@ -16,12 +17,16 @@ export interface LogStream {
   readonly unavailable?: string;
   readonly error?: Error;
   readonly dropped: number;
+  /** Mapped tasks' items, folded from every event received (dropped ones included). */
+  readonly items: MapItemIndex;
 }
 
 export function useLogStream(runId: string, orgId: string | undefined): LogStream {
-  const [stream, setStream] = useState<LogStream>({ events: [], complete: false, dropped: 0 });
+  const [stream, setStream] = useState<LogStream>(() => emptyStream());
   useEffect(() => {
-    setStream({ events: [], complete: false, dropped: 0 });
+    const fresh = emptyStream();
+    const items = fresh.items;
+    setStream(fresh);
     if (orgId === undefined) return;
     let stopped = false;
     let timer: number | undefined;
@@ -34,11 +39,13 @@ export function useLogStream(runId: string, orgId: string | undefined): LogStrea
         });
         if (stopped) return;
         position = page.next_position;
+        items.apply(page.events);
         if (page.events.length > 0 || page.complete) {
           setStream((s) => {
             const all = page.events.length > 0 ? [...s.events, ...page.events] : s.events;
             const over = Math.max(0, all.length - MAX_EVENTS);
             return {
+              items,
               events: over > 0 ? all.slice(over) : all,
               complete: page.complete,
               dropped: s.dropped + over,
@@ -65,6 +72,10 @@ export function useLogStream(runId: string, orgId: string | undefined): LogStrea
   return stream;
 }
 
+function emptyStream(): LogStream {
+  return { events: [], complete: false, dropped: 0, items: new MapItemIndex() };
+}
+
 export interface Attempt {
   readonly taskId: string;
   readonly attempt: number;
@@ -75,12 +86,14 @@ export interface Attempt {
   readonly error?: string;
 }
 
-/** Every task attempt in the log, in start order; retries are separate attempts. */
+/** Every task attempt in the log, in start order; retries are separate attempts; mapped items are left out. */
 export function attemptsFromEvents(events: readonly LogEvent[]): Attempt[] {
   const open = new Map<string, { taskId: string; attempt: number; start: number }>();
   const out: Attempt[] = [];
   for (const e of events) {
     if (!e.task_id || !e.timestamp) continue;
+    // A mapped task's items are told by its own node and items list: one row, not 10,000.
+    if (e.map_task !== undefined) continue;
     const at = Date.parse(e.timestamp);
     const attempt = typeof e.attempt === "number" ? e.attempt : 1;
     const key = `${e.task_id}#${attempt}`;

@@ -40,3 +40,37 @@ export function Loading({ what }: { readonly what: string }) {
     </p>
   );
 }
+
+/** Previous / next through pages; `pages` undefined: more may follow (a next token). */
+export function Pager({
+  label,
+  page,
+  pages,
+  onPage,
+  summary,
+}: {
+  readonly label: string;
+  readonly page: number;
+  readonly pages: number | undefined;
+  readonly onPage: (page: number) => void;
+  readonly summary: string;
+}) {
+  return (
+    <nav class="pager" aria-label={label}>
+      <button type="button" disabled={page === 0} onClick={() => onPage(page - 1)}>
+        ← Previous
+      </button>
+      <span class="muted" role="status">
+        {summary} · page {page + 1}
+        {pages === undefined ? "" : ` of ${pages}`}
+      </span>
+      <button
+        type="button"
+        disabled={pages !== undefined && page >= pages - 1}
+        onClick={() => onPage(page + 1)}
+      >
+        Next →
+      </button>
+    </nav>
+  );
+}

@@ -131,7 +131,10 @@ export function FlowPage({
               tasks={flowSpec.tasks.map((t) => ({
                 id: t.id,
                 upstream: t.upstream,
-                detail: `${t.task}()${t.options?.retries ? ` · ${t.options.retries} retries` : ""}`,
+                detail: `${t.task}${t.map ? `.map()${t.map.isolate ? " · isolated" : ""}` : "()"}${
+                  t.options?.retries ? ` · ${t.options.retries} retries` : ""
+                }`,
+                mapped: t.map !== undefined,
               }))}
               label={`Tasks of ${flow} ${flowSpec.version}`}
             />
