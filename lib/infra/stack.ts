@@ -11,6 +11,7 @@ import { NetworkConstruct } from "./constructs/network";
 import { RunReconciliationConstruct } from "./constructs/run-reconciliation";
 import { SchedulesConstruct } from "./constructs/schedules";
 import { dataRemovalPolicy, StorageConstruct } from "./constructs/storage";
+import { WorkerApiAccess } from "./constructs/worker-api-access";
 import { EXTRA_STACK_OUTPUTS, STACK_OUTPUTS, type StackOutputKey } from "../config/stack-outputs";
 
 export interface DagyStackProps extends StackProps {
@@ -94,6 +95,15 @@ export class DagyStack extends Stack {
       logRetention,
       removalPolicy,
     });
+    // Isolated maps: the worker asks the API for child runs, signed as its task role. In JWT
+    // mode it has no token, so it gets no URL and runs isolated maps in-process (README).
+    if (config.apiAuth.mode === "iam") {
+      new WorkerApiAccess(this, "WorkerApiAccess", {
+        compute: this.compute,
+        api: this.api,
+        runsTable: this.storage.tables.runs,
+      });
+    }
     this.schedules = new SchedulesConstruct(this, "Schedules", {
       schedules: config.schedules,
       resourceNameFor: (name) => configScheduleResourceName(config, name),

@@ -155,7 +155,7 @@ export class ComputeConstruct extends Construct {
     acknowledgeRule(
       this.taskDefinition,
       "AwsSolutions-ECS2",
-      "Two non-secret settings (the stop-timeout budget and where run status events go); secrets reach the worker only through ECS secret injection.",
+      "Non-secret settings (the stop-timeout budget, where run status events go, and in IAM mode the API URL and how to sign for it); secrets reach the worker only through ECS secret injection.",
     );
 
     this.grantWorkerData(props);
