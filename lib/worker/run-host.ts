@@ -536,12 +536,13 @@ export class WorkerHost {
         {
           api,
           children: {
-            listChildren: (parentRunId, orgId, nextToken) =>
+            listChildren: (parentRunId, orgId, nextToken, createdFrom) =>
               list({
                 orgId,
                 parentRunId,
                 limit: 100,
                 ...(nextToken !== undefined ? { nextToken } : {}),
+                ...(createdFrom !== undefined ? { createdFrom } : {}),
               }),
           },
           store: deps.store,
