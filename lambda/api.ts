@@ -33,6 +33,8 @@ const api = createApi({
   services,
   auth: createAuthResolver(config.api.authMode, {
     ...(config.api.orgClaim !== undefined ? { orgClaim: config.api.orgClaim } : {}),
+    // Its sessions are parent runs' workers asking for child runs (lib/services/worker-calls.ts).
+    ...(config.ecs.taskRoleArn !== undefined ? { workerRoleArn: config.ecs.taskRoleArn } : {}),
   }),
   ...(config.region !== undefined ? { region: config.region } : {}),
   ...(config.ecs.logGroup !== undefined ? { logGroup: config.ecs.logGroup } : {}),

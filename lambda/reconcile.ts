@@ -15,6 +15,7 @@ import { announceTerminalTransitions, createRunStatusAnnouncer } from "../lib/ev
 import { stdoutMetricSink } from "../lib/metrics";
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
+import { cancelChildrenOfSettledRun } from "../lib/reconcile/children";
 import { EcsTaskInspector } from "../lib/reconcile/ecs-inspector";
 import { sweepStaleRuns } from "../lib/reconcile/service";
 import type { SweepReport } from "../lib/reconcile/types";
@@ -51,6 +52,20 @@ export const handler = async (): Promise<SweepReport> => {
     startTimeoutMs: config.reconcile.startTimeoutMs,
     relaunch: (run, next) => launcher.relaunch(run, next),
   });
+  // Parents the sweep closed leave no orphans: their isolated maps' active children go too.
+  // One parent's trouble must not cost the others their cleanup, nor the sweep its report.
+  for (const outcome of report.outcomes) {
+    await cancelChildrenOfSettledRun(outcome, {
+      runs: persistence.runs,
+      cancel: (child, reason) => launcher.cancelRun(child.run_id, { orgId: child.org_id, reason }),
+      logger,
+    }).catch((error: unknown) =>
+      logger.error("could not cancel the children of a closed run", {
+        run_id: outcome.runId,
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
+  }
   logger.info("reconciliation sweep done", {
     examined: report.examined,
     closed: report.outcomes.filter((o) => o.action === "failed" || o.action === "cancelled").length,

@@ -17,6 +17,7 @@ import { announceTerminalTransitions, createRunStatusAnnouncer } from "../lib/ev
 import { stdoutMetricSink } from "../lib/metrics";
 import { createJsonLogger } from "../lib/log";
 import { Persistence } from "../lib/persistence/persistence";
+import { cancelChildrenOfSettledRun } from "../lib/reconcile/children";
 import { reconcileEcsTaskEvent, type EcsEventOutcome } from "../lib/reconcile/ecs-event";
 
 const config = parseRuntimeConfig(process.env, "task-events");
@@ -39,8 +40,8 @@ const runs = announceTerminalTransitions(
   }),
 );
 
-export const handler = (event: unknown): Promise<EcsEventOutcome> =>
-  reconcileEcsTaskEvent(event, {
+export const handler = async (event: unknown): Promise<EcsEventOutcome> => {
+  const outcome = await reconcileEcsTaskEvent(event, {
     runs,
     logger,
     relaunch: (run, next) => launcher.relaunch(run, next),
@@ -48,3 +49,11 @@ export const handler = (event: unknown): Promise<EcsEventOutcome> =>
       ? { workerContainer: config.ecs.containerName }
       : {}),
   });
+  // A parent whose worker died leaves no orphans: its isolated maps' active children go too.
+  await cancelChildrenOfSettledRun(outcome, {
+    runs: persistence.runs,
+    cancel: (child, reason) => launcher.cancelRun(child.run_id, { orgId: child.org_id, reason }),
+    logger,
+  });
+  return outcome;
+};

@@ -35,3 +35,19 @@ export type ApiRouteKey = `${ApiRoute["method"]} ${ApiRoute["path"]}`;
 export function routeKey(route: Pick<ApiRoute, "method" | "path">): ApiRouteKey {
   return `${route.method} ${route.path}`;
 }
+
+/**
+ * The routes a parent run's worker calls for an isolated map's children (lib/worker/isolated-map.ts):
+ * the stack grants its task role `execute-api:Invoke` on exactly these, and the API refuses the
+ * worker anything else (lib/services/caller.ts).
+ */
+export const WORKER_ROUTE_NAMES = [
+  "launchBatch",
+  "cancelRun",
+] as const satisfies readonly RouteName[];
+
+export function workerRoutes(): ApiRoute[] {
+  return API_ROUTES.filter((route) =>
+    (WORKER_ROUTE_NAMES as readonly RouteName[]).includes(route.name),
+  );
+}

@@ -19,6 +19,7 @@ import {
   type StackOutputKey,
   type WarmStackOutputKey,
 } from "../config/stack-outputs";
+import { WorkerApiAccess } from "./constructs/worker-api-access";
 
 export interface DagyStackProps extends StackProps {
   /** The validated configuration (lib/infra/config.ts); the stack reads nothing else. */
@@ -113,6 +114,15 @@ export class DagyStack extends Stack {
       logRetention,
       removalPolicy,
     });
+    // Isolated maps: the worker asks the API for child runs, signed as its task role. In JWT
+    // mode it has no token, so it gets no URL and runs isolated maps in-process (README).
+    if (config.apiAuth.mode === "iam") {
+      new WorkerApiAccess(this, "WorkerApiAccess", {
+        compute: this.compute,
+        api: this.api,
+        runsTable: this.storage.tables.runs,
+      });
+    }
     this.schedules = new SchedulesConstruct(this, "Schedules", {
       schedules: config.schedules,
       resourceNameFor: (name) => configScheduleResourceName(config, name),

@@ -20,6 +20,11 @@ export interface RunListQuery {
   status?: RunStatus;
   /** The child runs of this run (an isolated map's items), oldest first. */
   parentRunId?: string;
+  /**
+   * With `parentRunId`: only children created at or after this ISO time (a key condition on
+   * the index's sort key, so the older ones are not read at all, nor paid for).
+   */
+  createdFrom?: string;
   /** 1..100, default 25. */
   limit?: number;
   nextToken?: string;
@@ -58,6 +63,9 @@ export function listRunsQuery(tableName: string, q: RunListQuery): RunIndexQuery
   }
   const limit = validateLimit(q.limit);
   if (q.parentRunId !== undefined) return childRunsQuery(tableName, q, limit);
+  if (q.createdFrom !== undefined) {
+    throw new ValidationError("createdFrom: only with parentRunId", "createdFrom");
+  }
   let input: QueryCommandInput;
   let partition: { name: string; value: string };
   if (q.flowName !== undefined) {
@@ -111,6 +119,12 @@ function childRunsQuery(tableName: string, q: RunListQuery, limit: number): RunI
   const parentRunId = validateRunId(q.parentRunId, "parent_run_id");
   const filters = ["org_id = :org"];
   const values: Record<string, unknown> = { ":p": parentRunId, ":org": q.orgId };
+  if (q.createdFrom !== undefined) {
+    if (Number.isNaN(Date.parse(q.createdFrom))) {
+      throw new ValidationError("createdFrom: must be an ISO timestamp", "createdFrom");
+    }
+    values[":from"] = q.createdFrom;
+  }
   const names: Record<string, string> = {};
   if (q.flowName !== undefined) {
     filters.push("flow_name = :flow");
@@ -125,7 +139,10 @@ function childRunsQuery(tableName: string, q: RunListQuery, limit: number): RunI
     input: {
       TableName: tableName,
       IndexName: "by_parent",
-      KeyConditionExpression: "parent_run_id = :p",
+      KeyConditionExpression:
+        q.createdFrom !== undefined
+          ? "parent_run_id = :p AND created_at >= :from"
+          : "parent_run_id = :p",
       FilterExpression: filters.join(" AND "),
       ExpressionAttributeValues: values,
       ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),

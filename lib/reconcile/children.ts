@@ -9,6 +9,7 @@ import type { JsonLogger } from "../log";
 import type { RunRecord } from "../persistence/records";
 import type { RunRepository } from "../persistence/runs";
 import { TERMINAL_STATUSES } from "../persistence/schema";
+import type { ReconcileAction } from "./types";
 
 export interface ChildCancelDependencies {
   readonly runs: Pick<RunRepository, "get" | "list">;
@@ -53,4 +54,24 @@ export async function cancelOrphanedChildren(
     });
   }
   return cancelled;
+}
+
+/** Reconcile outcomes after which the run is terminal (relaunched and other tasks are not). */
+const CLOSED: ReadonlySet<ReconcileAction> = new Set(["failed", "cancelled", "already_terminal"]);
+
+/**
+ * After reconciliation settled a run (task-events, the sweep, the local platform): a run now
+ * terminal leaves no active children. A relaunched run keeps them (its next attempt joins the
+ * children it launched); `already_terminal` is included because a worker that recorded its
+ * run's end may have died before cancelling them. For a run that never mapped, this costs one
+ * read and one empty `by_parent` query.
+ */
+export function cancelChildrenOfSettledRun(
+  outcome: { readonly runId?: string; readonly action: string },
+  deps: ChildCancelDependencies,
+): Promise<string[]> {
+  if (outcome.runId === undefined || !CLOSED.has(outcome.action as ReconcileAction)) {
+    return Promise.resolve([]);
+  }
+  return cancelOrphanedChildren(outcome.runId, deps);
 }

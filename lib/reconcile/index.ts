@@ -29,7 +29,11 @@ export {
 } from "./ecs-event";
 export { DESCRIBE_TASKS_BATCH, EcsTaskInspector } from "./ecs-inspector";
 export { cancelledMessage, failureMessage, stopReason } from "./messages";
-export { cancelOrphanedChildren, type ChildCancelDependencies } from "./children";
+export {
+  cancelChildrenOfSettledRun,
+  cancelOrphanedChildren,
+  type ChildCancelDependencies,
+} from "./children";
 export {
   DEFAULT_MAX_RELAUNCHES,
   DEFAULT_START_TIMEOUT_MS,

@@ -9,6 +9,10 @@
  * - `jwt`: the org is the token's claim. A requested org that differs from the claim is
  *   refused (403); a token without the claim is refused (401). One org never acts for another.
  * - `local`: the embedded platform on 127.0.0.1 (no authentication, as IAM mode).
+ * - `worker`: in IAM mode, a parent run's worker signing as the worker task role (an isolated
+ *   map's children). It may launch child runs of an active run of the org it names, and cancel
+ *   such children — nothing else (`workerOrg`; the runs service checks the parent). Every other
+ *   service call is refused here, whatever IAM allowed.
  */
 import { ForbiddenError, UnauthorizedError, ValidationError } from "../errors";
 
@@ -26,7 +30,13 @@ export type Caller =
       readonly orgClaim: string;
       readonly sourceIp?: string;
     }
-  | { readonly kind: "local"; readonly sourceIp?: string };
+  | { readonly kind: "local"; readonly sourceIp?: string }
+  | {
+      readonly kind: "worker";
+      /** The worker task role's session: `arn:<partition>:sts::<account>:assumed-role/<role>/<session>`. */
+      readonly principal: string;
+      readonly sourceIp?: string;
+    };
 
 /** Acts for exactly one org; for tests and trusted in-process callers. */
 export const LOCAL_CALLER: Caller = { kind: "local" };
@@ -40,6 +50,11 @@ export function actingOrg(
   requestedOrgId: string | undefined,
   required: boolean,
 ): string | undefined {
+  if (caller.kind === "worker") {
+    throw new ForbiddenError(
+      "the worker task role may only launch and cancel an active run's child runs",
+    );
+  }
   if (caller.kind === "jwt") {
     const claim = caller.claims[caller.orgClaim];
     if (typeof claim !== "string" || claim === "") {
@@ -68,7 +83,9 @@ export function requiredOrg(caller: Caller, requestedOrgId: string | undefined):
 
 /** Who to record as `triggered_by`: the principal or token subject, else the source address. */
 export function callerDescription(caller: Caller): string | undefined {
-  if (caller.kind === "iam" && caller.principal) return caller.principal;
+  if ((caller.kind === "iam" || caller.kind === "worker") && caller.principal) {
+    return caller.principal;
+  }
   if (caller.kind === "jwt" && typeof caller.claims.sub === "string") {
     return `jwt:${caller.claims.sub}`;
   }

@@ -13,6 +13,7 @@ import type { RunPage, RunListQuery } from "../persistence/runs";
 import type { RunRecord } from "../persistence/records";
 import { actingOrg, callerDescription, requiredOrg, type Caller } from "./caller";
 import type { RunLogPage, RunLogSource, TracebackSource } from "./run-logs";
+import { authorizeWorkerCancel, authorizeWorkerLaunches, workerOrg } from "./worker-calls";
 import { checkSecretArns, type SecretPolicy } from "./secrets";
 
 /** What a batch may take inside one HTTP request (API Gateway ends requests at 30 s). */
@@ -86,8 +87,11 @@ export class RunsService {
   /** `trigger` is the edge's name for itself: `api`, `schedule`, `cli`, ... */
   async launch(caller: Caller, input: LaunchInput, trigger: string): Promise<DagLaunchResult> {
     const request = this.request(caller, input, trigger);
-    if (request.parentRunId !== undefined)
+    if (caller.kind === "worker") {
+      await authorizeWorkerLaunches(this.getRun, request.orgId, [request], () => "");
+    } else if (request.parentRunId !== undefined) {
       await this.checkParent(request.orgId, request.parentRunId);
+    }
     return this.deps.launcher.launch(request);
   }
 
@@ -108,9 +112,19 @@ export class RunsService {
     }
   }
 
+  private readonly getRun = (runId: string, options: { readonly orgId: string }) =>
+    this.deps.launcher.getRunStatus(runId, options);
+
+  /** The org a launch acts for; a worker's is the one it names, its parent's (worker-calls.ts). */
+  private launchOrg(caller: Caller, requestedOrgId: string | undefined): string {
+    return caller.kind === "worker"
+      ? workerOrg(requestedOrgId)
+      : requiredOrg(caller, requestedOrgId);
+  }
+
   /** Builds the launcher request a caller may make: org decided, audit trail set. */
   request(caller: Caller, input: LaunchInput, trigger: string): DagLaunchRequest {
-    const orgId = requiredOrg(caller, input.orgId);
+    const orgId = this.launchOrg(caller, input.orgId);
     checkSecretArns(input.secretsEnv, this.deps.secrets ?? { arnPatterns: [] }, caller, orgId);
     const triggeredBy = callerDescription(caller);
     return {
@@ -128,7 +142,7 @@ export class RunsService {
     input: BatchInput,
     trigger: string,
   ): Promise<DagLaunchResult[]> {
-    const orgId = requiredOrg(caller, input.orgId);
+    const orgId = this.launchOrg(caller, input.orgId);
     const requests = input.requests.map((item, index) => {
       if ("orgId" in item) {
         throw new ValidationError(
@@ -151,8 +165,12 @@ export class RunsService {
         trigger,
       );
     });
-    const parents = new Set(requests.flatMap((r) => (r.parentRunId ? [r.parentRunId] : [])));
-    for (const parentRunId of parents) await this.checkParent(orgId, parentRunId);
+    if (caller.kind === "worker") {
+      await authorizeWorkerLaunches(this.getRun, orgId, requests, (i) => `requests[${i}].`);
+    } else {
+      const parents = new Set(requests.flatMap((r) => (r.parentRunId ? [r.parentRunId] : [])));
+      for (const parentRunId of parents) await this.checkParent(orgId, parentRunId);
+    }
     return this.deps.launcher.launchBatch(
       requests,
       {
@@ -196,7 +214,13 @@ export class RunsService {
     runId: string,
     input: { readonly orgId?: string; readonly reason?: string },
   ): Promise<RunRecord> {
-    const orgId = actingOrg(caller, input.orgId, false);
+    let orgId: string | undefined;
+    if (caller.kind === "worker") {
+      orgId = workerOrg(input.orgId);
+      await authorizeWorkerCancel(this.getRun, orgId, runId);
+    } else {
+      orgId = actingOrg(caller, input.orgId, false);
+    }
     const cancelled = await this.deps.launcher.cancelRun(runId, {
       ...(orgId !== undefined ? { orgId } : {}),
       ...(input.reason !== undefined ? { reason: input.reason } : {}),

@@ -25,6 +25,8 @@ export interface WorkerConfig extends WorkerRunEnvironment {
   readonly emitTimings: boolean;
   /** The platform's HTTP API (DAGY_API_URL): where isolated maps ask for child runs. */
   readonly apiUrl?: string;
+  /** Sign requests to `apiUrl` with SigV4 as the task role (DAGY_API_AUTH=sigv4; AWS IAM mode). */
+  readonly apiAuth?: "sigv4";
   /** The container's stop timeout (DAGY_STOP_TIMEOUT_SECONDS); see `stopDeadlineMs`. */
   readonly stopTimeoutSeconds?: number;
   /** Put `Dagy Run Status Change` on the default bus (DAGY_RUN_STATUS_EVENTS=eventbridge). */
@@ -57,6 +59,11 @@ export const WORKER_EXTRA_ENV = {
   stopTimeoutSeconds: "DAGY_STOP_TIMEOUT_SECONDS",
   /** `eventbridge` puts `Dagy Run Status Change` events on the default bus; unset, they are logged. */
   runStatusEvents: "DAGY_RUN_STATUS_EVENTS",
+  /**
+   * `sigv4`: requests to DAGY_API_URL are signed with the task role's credentials (AWS, IAM
+   * mode). Unset: sent as they are (the embedded platform).
+   */
+  apiAuth: "DAGY_API_AUTH",
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -210,7 +217,14 @@ function childRunFields(env: Env): Partial<WorkerConfig> {
   if (apiUrl !== undefined && !/^https?:\/\//.test(apiUrl)) {
     throw new ConfigurationError(`${WORKER_ENV.apiUrl} must be an http(s) URL`);
   }
+  const apiAuth = optional(env, WORKER_EXTRA_ENV.apiAuth);
+  if (apiAuth !== undefined && apiAuth !== "sigv4") {
+    throw new ConfigurationError(
+      `${WORKER_EXTRA_ENV.apiAuth} must be "sigv4" or unset, got "${apiAuth.slice(0, 40)}"`,
+    );
+  }
   return {
+    ...(apiAuth !== undefined ? { apiAuth } : {}),
     ...(parentRunId !== undefined ? { parentRunId } : {}),
     ...(mapTask !== undefined ? { mapTask } : {}),
     ...(mapItems !== undefined ? { mapItems } : {}),

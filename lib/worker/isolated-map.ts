@@ -23,6 +23,7 @@ import type { ObjectStore } from "../storage/object-store";
 import { formatS3Uri } from "../storage/s3-uri";
 import { RunCancelledError, type IsolatedMapRequest, type Json } from "../sdk";
 import { validateOrgId, validateRunId } from "../identifiers";
+import { ChildReadWindow } from "./child-window";
 
 /** `run-outputs/<org>/<run>/map/input-<task>.json`: an isolated map's resolved list. */
 export function mapInputKey(orgId: string, runId: string, taskId: string): string {
@@ -74,6 +75,8 @@ export interface ChildRunSource {
     parentRunId: string,
     orgId: string,
     nextToken?: string,
+    /** Only children created at or after this ISO time (see ChildReadWindow). */
+    createdFrom?: string,
   ): Promise<{ items: RunRecord[]; nextToken?: string }>;
 }
 
@@ -146,6 +149,8 @@ export async function runIsolatedMap(
   let open = ranges.length;
   const launched = new Set<string>();
   const done = new Set<string>();
+  const window = new ChildReadWindow(launched, done);
+  let launchingOver = false;
   const failRange = (range: ChildLaunch, error: string): void => {
     for (let i = range.first; i <= range.last; i++) onItem(i, { ok: false, error });
     open--;
@@ -198,6 +203,7 @@ export async function runIsolatedMap(
       }
       if (queue.length > 0 && pause > 0) await deps.sleep(pause, signal);
     }
+    launchingOver = true;
     deps.log(`launched ${launched.size} child runs`, {
       event_type: "map_children_launched",
       map_task: taskId,
@@ -213,12 +219,13 @@ export async function runIsolatedMap(
       if (signal.aborted) break;
       let progressed = false;
       let token: string | undefined;
+      const from = window.createdFrom;
       do {
-        const page = await deps.children.listChildren(deps.runId, deps.orgId, token);
+        const page = await deps.children.listChildren(deps.runId, deps.orgId, token, from);
         for (const child of page.items) {
-          if (child.map_task !== taskId || done.has(child.run_id) || !TERMINAL.has(child.status)) {
-            continue;
-          }
+          if (child.map_task !== taskId) continue;
+          window.seen(child);
+          if (done.has(child.run_id) || !TERMINAL.has(child.status)) continue;
           done.add(child.run_id);
           progressed = true;
           await joinChild(deps, child, taskId, onItem);
@@ -226,6 +233,7 @@ export async function runIsolatedMap(
         }
         token = page.nextToken;
       } while (token !== undefined && !signal.aborted);
+      window.advance(launchingOver);
       delay = progressed ? basePoll : Math.min(maxPoll, Math.round(delay * 1.5));
     }
   })();

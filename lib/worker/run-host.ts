@@ -59,6 +59,7 @@ import {
   type IsolatedMapOptions,
 } from "./isolated-map";
 import { CloudWatchLogShipper } from "./log-shipper";
+import { taskRoleSigner } from "./api-signing";
 import { TaskOutputKeeper, readKeptOutputs } from "./task-outputs";
 import { TaskStateRecorder } from "./task-states";
 import {
@@ -393,6 +394,9 @@ export class WorkerHost {
         this.mapChild = await this.untilInterrupted(this.mapChildDag(loaded.dag));
       }
       const isolatedMap = this.isolatedMapRunner(parameters);
+      if (isolatedMap === undefined && this.mapChild === undefined) {
+        this.noteInProcessIsolatedMaps(loaded.dag);
+      }
       // A child run resumes nothing: its one task is its whole work.
       const completed =
         this.mapChild === undefined ? await this.untilInterrupted(this.completedTasks()) : {};
@@ -523,6 +527,7 @@ export class WorkerHost {
             parentRunId: config.runId,
             correlationId: config.correlationId,
             parameters,
+            ...(config.apiAuth === "sigv4" ? { sign: taskRoleSigner(config) } : {}),
           })
         : undefined);
     if (api === undefined || list === undefined) return undefined;
@@ -531,12 +536,13 @@ export class WorkerHost {
         {
           api,
           children: {
-            listChildren: (parentRunId, orgId, nextToken) =>
+            listChildren: (parentRunId, orgId, nextToken, createdFrom) =>
               list({
                 orgId,
                 parentRunId,
                 limit: 100,
                 ...(nextToken !== undefined ? { nextToken } : {}),
+                ...(createdFrom !== undefined ? { createdFrom } : {}),
               }),
           },
           store: deps.store,
@@ -549,6 +555,19 @@ export class WorkerHost {
         },
         request,
       );
+  }
+
+  /**
+   * Says so when a flow's isolated maps will run in this process: the worker has no platform
+   * API to ask for child runs (AWS in JWT mode, where the worker has no token; see README).
+   */
+  private noteInProcessIsolatedMaps(dag: RunnableDag): void {
+    const isolated = dag.nodes.filter((node) => node.map?.isolate === true).map((n) => n.id);
+    if (isolated.length === 0) return;
+    this.logger.warn(
+      `isolated maps run in this worker: no ${WORKER_ENV.apiUrl} to launch child runs through`,
+      { event_type: "map_isolation_unavailable", map_tasks: isolated },
+    );
   }
 
   /** QUEUED -> RUNNING, conditionally. Throws NotRunnable for a run this worker must leave alone. */

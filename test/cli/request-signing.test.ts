@@ -12,7 +12,8 @@ import {
   httpTransport,
   type RequestAuthorizer,
 } from "../../lib/cli/api-client";
-import { NodeSha256, sigV4Authorizer } from "../../lib/cli/request-signing";
+import { NodeSha256 } from "../../lib/aws/sigv4";
+import { sigV4Authorizer } from "../../lib/cli/request-signing";
 import { startSigningApiServer, type SigningApiServer } from "../support/signing-api-server";
 
 const REGION = "eu-central-1";

@@ -274,6 +274,51 @@ describe("api batch (finding 6)", () => {
   });
 });
 
+describe("api: a parent run's worker asking for child runs (isolated maps, IAM mode)", () => {
+  test("the worker task role's session launches a child of a RUNNING parent only", async () => {
+    const { bundle } = await onBothForms(async (form, step) => {
+      const parentId = String(
+        bodyOf((await step("api", fixture("http-iam-launch"))).result).run_id,
+      );
+      const event = () => fixture("http-iam-worker-batch", { PARENT_RUN_ID: parentId });
+      const whileQueued = await step("api", event());
+      await new Persistence(form.data.clients.doc, form.data.tables).runs.transition(
+        parentId,
+        "QUEUED",
+        "RUNNING",
+      );
+      const whileRunning = await step("api", event());
+      const childId = String(
+        (bodyOf(whileRunning.result).results as { run_id: string }[])[0]!.run_id,
+      );
+      const child = await runOf(form, childId);
+      return {
+        whileQueued,
+        whileRunning,
+        child: child && {
+          parent_run_id: child.parent_run_id === parentId,
+          triggered_by: child.triggered_by,
+        },
+      };
+    });
+    const { whileQueued, whileRunning, child } = bundle as {
+      whileQueued: Step;
+      whileRunning: Step;
+      child: Record<string, unknown>;
+    };
+    expect((whileQueued.result as HttpReply).statusCode).toBe(403);
+    expect(bodyOf(whileQueued.result).error).toMatch(/is QUEUED/);
+    expect(whileQueued.aws).toEqual([]);
+    expect((whileRunning.result as HttpReply).statusCode).toBe(200);
+    expect(whileRunning.aws.filter((r) => r.operation.endsWith(".RunTask"))).toHaveLength(1);
+    expect(child).toEqual({
+      parent_run_id: true,
+      // The session name is an id: the transcripts normalize it.
+      triggered_by: "arn:aws:sts::123456789012:assumed-role/dagy-develop-task/<id>",
+    });
+  });
+});
+
 describe("launch (schedules and direct invocations)", () => {
   test("a direct invocation without environment launches in the stack's environment (finding 5)", async () => {
     const { bundle } = await onBothForms(async (form, step) => {

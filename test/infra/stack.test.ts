@@ -73,6 +73,22 @@ const arnOf = (id: string) => ({ "Fn::GetAtt": [id, "Arn"] });
 const objectsOf = (bucketId: string, pattern: string) => ({
   "Fn::Join": ["", [arnOf(bucketId), `/${pattern}`]],
 });
+const executeApiArn = (apiId: string, route: string) => ({
+  "Fn::Join": [
+    "",
+    [
+      "arn:",
+      ref("AWS::Partition"),
+      ":execute-api:",
+      ref("AWS::Region"),
+      ":",
+      ref("AWS::AccountId"),
+      ":",
+      ref(apiId),
+      `/$default/${route}`,
+    ],
+  ],
+});
 const accountArn = (service: string, resource: string) => ({
   "Fn::Join": [
     "",
@@ -320,9 +336,12 @@ describe("compute", () => {
           StopTimeout: 120,
           // The worker drains within the same budget after SIGTERM (finding 12), and puts
           // its run's terminal status on the default bus.
+          // ... and, in IAM mode, reaches the API for isolated maps' child runs (signed).
           Environment: [
             { Name: "DAGY_STOP_TIMEOUT_SECONDS", Value: "120" },
             { Name: "DAGY_RUN_STATUS_EVENTS", Value: "eventbridge" },
+            { Name: "DAGY_API_URL", Value: Match.anyValue() },
+            { Name: "DAGY_API_AUTH", Value: "sigv4" },
           ],
           LogConfiguration: {
             LogDriver: "awslogs",
@@ -404,6 +423,25 @@ describe("compute", () => {
         Effect: "Allow",
         Action: "events:PutEvents",
         Resource: accountArn("events", "event-bus/default"),
+      },
+      // Isolated maps: ask the API for child runs, list them on the by_parent index.
+      {
+        Effect: "Allow",
+        Action: "execute-api:Invoke",
+        Resource: [
+          executeApiArn(id("AWS::ApiGatewayV2::Api", "ApiHttpApi"), "POST/runs/batch"),
+          executeApiArn(id("AWS::ApiGatewayV2::Api", "ApiHttpApi"), "POST/runs/*/cancel"),
+        ],
+      },
+      {
+        Effect: "Allow",
+        Action: "dynamodb:Query",
+        Resource: {
+          "Fn::Join": [
+            "",
+            [arnOf(id("AWS::DynamoDB::Table", "StorageRunsTable")), "/index/by_parent"],
+          ],
+        },
       },
     ]);
     template.hasResourceProperties("AWS::IAM::Role", {
@@ -924,6 +962,52 @@ describe("api", () => {
         AuthorizerId: ref(authorizerId),
       });
     }
+  });
+
+  test("isolated maps: the worker gets the API's own URL (no dependency cycle) and signs; the API knows the worker's role", () => {
+    const template = t("develop");
+    const apiId = logicalIdByPrefix(template, "AWS::ApiGatewayV2::Api", "ApiHttpApi");
+    const taskRoleId = logicalIdByPrefix(template, "AWS::IAM::Role", "ComputeTaskRole");
+    const container = (
+      resourceByIdPrefix(template, "AWS::ECS::TaskDefinition", "ComputeWorkerTaskDefinition")
+        .Properties?.ContainerDefinitions as Array<{ Environment: unknown[] }>
+    )[0]!;
+    expect(container.Environment).toContainEqual({
+      Name: "DAGY_API_URL",
+      Value: {
+        "Fn::Join": [
+          "",
+          [
+            "https://",
+            ref(apiId),
+            ".execute-api.",
+            ref("AWS::Region"),
+            ".",
+            ref("AWS::URLSuffix"),
+            "/",
+          ],
+        ],
+      },
+    });
+    expect(container.Environment).toContainEqual({ Name: "DAGY_API_AUTH", Value: "sigv4" });
+    // The API tells the worker's signed calls from an administrator's by its task role.
+    const api = resourceByIdPrefix(template, "AWS::Lambda::Function", "FunctionsApi");
+    expect(api.Properties?.Environment).toMatchObject({
+      Variables: { [LAUNCHER_ENV.taskRoleArn]: arnOf(taskRoleId) },
+    });
+  });
+
+  test("JWT mode: the worker gets no API URL and no execute-api or by_parent grant (isolated maps run in-process)", () => {
+    const template = t("variant");
+    const container = (
+      resourceByIdPrefix(template, "AWS::ECS::TaskDefinition", "ComputeWorkerTaskDefinition")
+        .Properties?.ContainerDefinitions as Array<{ Environment: Array<{ Name: string }> }>
+    )[0]!;
+    expect(container.Environment.map((e) => e.Name)).not.toContain("DAGY_API_URL");
+    const roleId = logicalIdByPrefix(template, "AWS::IAM::Role", "ComputeTaskRole");
+    const actions = statementsOfRole(template, roleId).flatMap((st) => [st.Action].flat());
+    expect(actions).not.toContain("execute-api:Invoke");
+    expect(actions).not.toContain("dynamodb:Query");
   });
 
   test("the $default stage writes JSON access logs and throttles", () => {

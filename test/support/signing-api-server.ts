@@ -16,7 +16,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { SignatureV4 } from "@smithy/signature-v4";
 import type { HttpApiEvent, HttpResponse } from "../../lib/api/http";
-import { NodeSha256, EXECUTE_API_SERVICE } from "../../lib/cli/request-signing";
+import { NodeSha256, EXECUTE_API_SERVICE } from "../../lib/aws/sigv4";
 import { toHttpApiEvent } from "../../lib/local/http-server";
 
 export interface TestCredentials {

@@ -128,3 +128,19 @@ describe("createRedactor", () => {
     expect(createRedactor([])("unchanged")).toBe("unchanged");
   });
 });
+
+describe("DAGY_API_AUTH (isolated maps in AWS)", () => {
+  it("sigv4 with the stack's API URL: the worker signs; unset: it does not", () => {
+    const url = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/";
+    expect(parseWorkerConfig({ ...BASE, DAGY_API_URL: url, DAGY_API_AUTH: "sigv4" })).toMatchObject(
+      { apiUrl: url.slice(0, -1), apiAuth: "sigv4" },
+    );
+    expect(parseWorkerConfig({ ...BASE, DAGY_API_URL: url }).apiAuth).toBeUndefined();
+  });
+
+  it("refuses another scheme, naming the variable", () => {
+    expect(() => parseWorkerConfig({ ...BASE, DAGY_API_AUTH: "bearer" })).toThrow(
+      new ConfigurationError('DAGY_API_AUTH must be "sigv4" or unset, got "bearer"'),
+    );
+  });
+});

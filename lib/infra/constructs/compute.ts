@@ -192,9 +192,7 @@ export class ComputeConstruct extends Construct {
     acknowledgeRule(
       taskDefinition,
       "AwsSolutions-ECS2",
-      Object.keys(options.environment).length === 0
-        ? "Two non-secret settings (the stop-timeout budget and where run status events go); secrets reach the worker only through ECS secret injection."
-        : "Non-secret settings only (the stop-timeout budget, where run status events go, the warm pool's queue, name and table); secrets reach the worker only through ECS secret injection.",
+      "Non-secret settings only (the stop-timeout budget, where run status events go, in IAM mode the API URL and how to sign for it, and a warm pool's queue, name and table); secrets reach the worker only through ECS secret injection.",
     );
     return { taskDefinition, container };
   }
