@@ -11,12 +11,20 @@
 import * as z from "zod/mini";
 import { ConfigurationError } from "../errors";
 import { WORKLOAD_PROFILES, type WorkloadProfile } from "../launcher/types";
-import { FUNCTION_ENV, HANDLER_ENV, LAUNCHER_ENV, parseList, PLATFORM_ENV } from "./env";
+import { FUNCTION_ENV, HANDLER_ENV, LAUNCHER_ENV, parseList, PLATFORM_ENV, WARM_ENV } from "./env";
+import { parseWarmPools, type WarmPoolSpec } from "./warm-pools";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /** The processes that read configuration from their environment. */
-export const ENTRY_POINTS = ["api", "launch", "task-events", "reconcile", "launcher"] as const;
+export const ENTRY_POINTS = [
+  "api",
+  "launch",
+  "task-events",
+  "reconcile",
+  "warm-fallback",
+  "launcher",
+] as const;
 export type EntryPoint = (typeof ENTRY_POINTS)[number];
 
 const TABLE_VARIABLES = [
@@ -70,6 +78,16 @@ const LAUNCHER_OPTIONAL = [
   HANDLER_ENV.maxRelaunches,
 ] as const;
 
+/**
+ * Warm pools on Fargate (issue #14): read by the functions that start first attempts (api,
+ * launch). Relaunches are always cold, so task-events, reconcile and warm-fallback do not.
+ */
+const WARM_DISPATCH_OPTIONAL = [
+  WARM_ENV.pools,
+  WARM_ENV.poolTable,
+  WARM_ENV.fallbackQueueUrl,
+] as const;
+
 /** Which variables each entry point reads: the stack sets exactly these. */
 export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariables>> = {
   api: {
@@ -77,6 +95,7 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
     ecsOnly: ECS_LAUNCHER_VARIABLES,
     optional: [
       ...LAUNCHER_OPTIONAL,
+      ...WARM_DISPATCH_OPTIONAL,
       FUNCTION_ENV.apiOrgClaim,
       FUNCTION_ENV.launchFunctionArn,
       FUNCTION_ENV.scheduleRulePrefix,
@@ -89,7 +108,7 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
   launch: {
     required: LAUNCHER_VARIABLES,
     ecsOnly: ECS_LAUNCHER_VARIABLES,
-    optional: LAUNCHER_OPTIONAL,
+    optional: [...LAUNCHER_OPTIONAL, ...WARM_DISPATCH_OPTIONAL],
   },
   // The worker container's name defaults to `worker`, the stack's.
   // Both relaunch runs the infrastructure stopped: they are launchers.
@@ -107,6 +126,12 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
       HANDLER_ENV.reconcileRunningMinutes,
       HANDLER_ENV.reconcileStartTimeoutMinutes,
     ],
+  },
+  // Consumes the warm fallback queue: a warm dispatch nobody claimed is relaunched cold.
+  "warm-fallback": {
+    required: LAUNCHER_VARIABLES,
+    ecsOnly: ECS_LAUNCHER_VARIABLES,
+    optional: LAUNCHER_OPTIONAL,
   },
   // DagLauncher.fromEnv in users' code: the guide's variables; tables default to `dagy-*`.
   launcher: {
@@ -180,6 +205,15 @@ export interface RuntimeConfig {
   /** Which secrets launches may name; no patterns: any well-formed ARN (local platform). */
   readonly secrets: { readonly arnPatterns: readonly string[]; readonly namePrefix?: string };
   readonly localSecretsFile?: string;
+  /**
+   * Fargate warm pools (DAGY_WARM_POOLS); empty: every launch is cold. With pools, the pool
+   * table and the fallback queue are set too (checked here).
+   */
+  readonly warm: {
+    readonly pools: readonly WarmPoolSpec[];
+    readonly poolTable?: string;
+    readonly fallbackQueueUrl?: string;
+  };
 }
 
 /** Defaults for table names when an entry point may omit them (DagLauncher.fromEnv). */
@@ -222,6 +256,11 @@ const variableSchemas: Record<string, z.ZodMiniType> = {
   [HANDLER_ENV.reconcileQueuedMinutes]: minutes,
   [HANDLER_ENV.reconcileRunningMinutes]: minutes,
   [HANDLER_ENV.reconcileStartTimeoutMinutes]: minutes,
+  // JSON of up to MAX_WARM_POOLS entries: longer than one value; parseWarmPools checks it.
+  [WARM_ENV.pools]: z
+    .string()
+    .check(z.maxLength(16_384, { error: "must be at most 16384 characters" })),
+  [WARM_ENV.fallbackQueueUrl]: url,
   [HANDLER_ENV.maxRelaunches]: z.pipe(
     text.check(z.regex(/^(10|\d)$/, { error: "must be a whole number from 0 to 10" })),
     z.transform(Number),
@@ -258,6 +297,12 @@ export function parseRuntimeConfig(env: Env, entryPoint: EntryPoint): RuntimeCon
     (name) => !values.has(name) && !problems.some((p) => p.startsWith(`${name} `)),
   );
   if (missing.length > 0) problems.unshift(`missing ${missing.join(", ")}`);
+  const warmPools = parseWarmPools(values.get(WARM_ENV.pools) as string | undefined);
+  if (typeof warmPools === "string") problems.push(warmPools);
+  else if (warmPools.length > 0) {
+    const needed = [WARM_ENV.poolTable, WARM_ENV.fallbackQueueUrl].filter((n) => !values.has(n));
+    if (needed.length > 0) problems.push(`${WARM_ENV.pools} needs ${needed.join(" and ")} set`);
+  }
   if (problems.length > 0) {
     throw new ConfigurationError(`${entryPoint} configuration is invalid: ${problems.join("; ")}`);
   }
@@ -330,5 +375,10 @@ export function parseRuntimeConfig(env: Env, entryPoint: EntryPoint): RuntimeCon
       ...opt("namePrefix", FUNCTION_ENV.secretNamePrefix),
     },
     ...opt("localSecretsFile", PLATFORM_ENV.localSecretsFile),
+    warm: {
+      pools: typeof warmPools === "string" ? [] : warmPools,
+      ...opt("poolTable", WARM_ENV.poolTable),
+      ...opt("fallbackQueueUrl", WARM_ENV.fallbackQueueUrl),
+    },
   };
 }
