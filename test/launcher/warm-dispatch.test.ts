@@ -139,8 +139,8 @@ describe("warm dispatch", () => {
     await pools.addIdle(pool);
     const warm = await launcher.launch({ flowName: "hello", orgId: org, workloadProfile: "small" });
     const overrides = ecsMock.commandCalls(RunTaskCommand)[0]!.args[0].input.overrides!;
-    const coldEnv = Object.fromEntries(
-      overrides.containerOverrides![0]!.environment!.map((e) => [e.name, e.value]),
+    const coldEnv: Record<string, string | undefined> = Object.fromEntries(
+      overrides.containerOverrides![0]!.environment!.map((e) => [e.name ?? "", e.value]),
     );
     const warmEnv = (JSON.parse(sent()[1]!.MessageBody!) as { env: Record<string, string> }).env;
     const swap = (v: string | undefined): string | undefined => (v === cold.runId ? warm.runId : v);
