@@ -5,8 +5,10 @@
  * each message names the entry and field.
  */
 import { isValidFargatePair } from "../launcher/fargate";
-import { POOL_NAME_PATTERN } from "../persistence/warm-pools";
 import { WARM_ENV } from "./env";
+
+/** Pool names: the workload profile's or an operator's (`small`, `etl-large`). */
+export const POOL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 /** One Fargate warm pool: its name, its assignment queue and its workers' size. */
 export interface WarmPoolSpec {

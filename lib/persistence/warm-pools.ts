@@ -14,11 +14,11 @@
  * the run cold once its delay has passed — slower, never lost.
  */
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import { POOL_NAME_PATTERN } from "../config/warm-pools";
 import { ValidationError } from "../errors";
 import { isConditionalCheckFailed } from "./internal";
 
-/** Pool names: the workload profile's or an operator's (`small`, `etl-large`). */
-export const POOL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+export { POOL_NAME_PATTERN };
 
 export function validatePoolName(pool: unknown, field = "pool"): string {
   if (typeof pool !== "string" || !POOL_NAME_PATTERN.test(pool)) {
