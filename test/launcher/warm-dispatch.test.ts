@@ -7,7 +7,7 @@ import { SendMessageCommand, SQSClient, type SendMessageCommandInput } from "@aw
 import { mockClient } from "aws-sdk-client-mock";
 import { DagLauncher } from "../../lib/launcher";
 import { EcsBackend } from "../../lib/launcher/ecs-backend";
-import { WarmDispatcher } from "../../lib/launcher/warm-dispatch";
+import { WarmDispatcher, warmDispatcherFromConfig } from "../../lib/launcher/warm-dispatch";
 import { Persistence } from "../../lib/persistence/persistence";
 import { WarmPoolRepository } from "../../lib/persistence/warm-pools";
 import type { WorkerLaunchSpec } from "../../lib/launcher/types";
@@ -256,5 +256,26 @@ describe("runs that always start cold", () => {
           poolStore: pools,
         }),
     ).toThrow(/fallbackDelaySeconds must be whole seconds from 0 to 900/);
+  });
+});
+
+describe("warm dispatcher from the runtime configuration", () => {
+  test("no pools: none (every launch cold)", () => {
+    expect(warmDispatcherFromConfig({ pools: [] }, { doc: env.clients.doc })).toBeUndefined();
+  });
+
+  test("pools without an SQS client are refused, naming the variables", () => {
+    expect(() =>
+      warmDispatcherFromConfig(
+        {
+          pools: [{ pool: "small", queueUrl: POOL_QUEUE, cpu: "256", memory: "512" }],
+          poolTable: "t",
+          fallbackQueueUrl: FALLBACK_QUEUE,
+        },
+        { doc: env.clients.doc },
+      ),
+    ).toThrow(
+      /DAGY_WARM_POOLS names warm pools: DAGY_WARM_POOL_TABLE, DAGY_WARM_FALLBACK_QUEUE_URL and an SQS client are needed/,
+    );
   });
 });
