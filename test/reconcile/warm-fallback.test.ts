@@ -11,7 +11,8 @@ import { EcsBackend } from "../../lib/launcher/ecs-backend";
 import { WarmDispatcher } from "../../lib/launcher/warm-dispatch";
 import { Persistence } from "../../lib/persistence/persistence";
 import { WarmPoolRepository } from "../../lib/persistence/warm-pools";
-import { sweepStaleRuns, type TaskInspector } from "../../lib/reconcile";
+import { reconcileEcsTaskEvent, sweepStaleRuns, type TaskInspector } from "../../lib/reconcile";
+import { ecsTaskStateChange, taskArn } from "../lambda/fixtures/ecs-events";
 import {
   handleWarmFallbackEvent,
   type WarmFallbackDependencies,
@@ -246,5 +247,29 @@ describe("reconciliation sweep and warm placeholders", () => {
     const run = await persistence.runs.get(runId);
     expect(run).toMatchObject({ status: "FAILED", stop_reason: "WARM_UNCLAIMED" });
     expect(run?.error_message).toMatch(/no warm worker of pool small claimed the run/);
+  });
+});
+
+describe("a warm worker that dies during its run", () => {
+  test("its task's STOPPED event (no run id in a service task's overrides) closes the run with the reason", async () => {
+    const { runId } = await launchWarm();
+    // The warm worker's claim: RUNNING on its own ECS task.
+    const workerArn = taskArn("warm-dies");
+    await persistence.runs.transition(runId, "QUEUED", "RUNNING", { task_arn: workerArn });
+    const outcome = await reconcileEcsTaskEvent(
+      ecsTaskStateChange({
+        runId,
+        taskId: "warm-dies",
+        withRunId: false,
+        stopCode: "EssentialContainerExited",
+        stoppedReason: "Essential container in task exited",
+        container: { exitCode: 1 },
+      }),
+      { runs: persistence.runs, relaunch: (run, next) => launcher.relaunch(run, next) },
+    );
+    expect(outcome).toMatchObject({ runId, action: "failed", status: "FAILED" });
+    const run = await persistence.runs.get(runId);
+    expect(run?.status).toBe("FAILED");
+    expect(run?.error_message).toMatch(/exit/i);
   });
 });
