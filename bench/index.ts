@@ -9,6 +9,7 @@ const BENCHMARKS = [
   "isolated",
   "launch",
   "worker",
+  "warm-aws-model",
   "platform",
   "handlers",
   "synth",

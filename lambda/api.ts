@@ -6,6 +6,7 @@ import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { createApi, createAuthResolver, type HttpApiEvent, type HttpResponse } from "../lib/api";
 import { createDocClient, createS3Client, endpointsOf, regionOption } from "../lib/aws/clients";
 import { parseRuntimeConfig } from "../lib/config/runtime";
@@ -26,6 +27,8 @@ const services = createServices(
     events: new EventBridgeClient(region),
     scheduler: new SchedulerClient(region),
     logs: new CloudWatchLogsClient(region),
+    // Warm pools (DAGY_WARM_POOLS): assignments and fallbacks go through SQS.
+    ...(config.warm.pools.length > 0 ? { sqs: new SQSClient(region) } : {}),
   },
   { logger, launcherDeps: { metrics: stdoutMetricSink } },
 );

@@ -6,10 +6,12 @@
  * An event without `environment` launches in the stack's own environment.
  */
 import { ECSClient } from "@aws-sdk/client-ecs";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { createDocClient, endpointsOf, regionOption } from "../lib/aws/dynamodb";
 import { parseRuntimeConfig } from "../lib/config/runtime";
 import { DagLauncher } from "../lib/launcher/dag-launcher";
 import { launcherOptionsFromConfig } from "../lib/launcher/from-config";
+import { warmDispatcherFromConfig } from "../lib/launcher/warm-dispatch";
 import { createJsonLogger } from "../lib/log";
 import { stdoutMetricSink } from "../lib/metrics";
 import { Persistence } from "../lib/persistence/persistence";
@@ -19,11 +21,20 @@ const config = parseRuntimeConfig(process.env, "launch");
 const logger = createJsonLogger({ component: "launch" });
 // DynamoDB and ECS only: with no object store the launcher keeps large parameters in the run
 // record, and the S3 client stays out of this bundle.
-const persistence = new Persistence(createDocClient(endpointsOf(config)), config.tables, {
+const doc = createDocClient(endpointsOf(config));
+const persistence = new Persistence(doc, config.tables, { logger });
+// Warm pools (DAGY_WARM_POOLS): a run a pool fits goes to an idle worker through SQS.
+const warm = warmDispatcherFromConfig(
+  config.warm,
+  {
+    doc,
+    ...(config.warm.pools.length > 0 ? { sqs: new SQSClient(regionOption(config.region)) } : {}),
+  },
   logger,
-});
+);
 const launcher = new DagLauncher(launcherOptionsFromConfig(config), {
   persistence,
+  ...(warm ? { warm } : {}),
   ecsClient: new ECSClient(regionOption(config.region)),
   logger,
   metrics: stdoutMetricSink,

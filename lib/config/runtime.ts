@@ -12,6 +12,7 @@ import * as z from "zod/mini";
 import { ConfigurationError } from "../errors";
 import { WORKLOAD_PROFILES, type WorkloadProfile } from "../launcher/types";
 import { FUNCTION_ENV, HANDLER_ENV, LAUNCHER_ENV, parseList, PLATFORM_ENV, WARM_ENV } from "./env";
+import { parseWarmPools, type WarmPoolSpec } from "./warm-pools";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -75,7 +76,13 @@ const LAUNCHER_OPTIONAL = [
   LAUNCHER_ENV.workerImage,
   FUNCTION_ENV.defaultWorkloadProfile,
   HANDLER_ENV.maxRelaunches,
-  // Set by the stack only when it has warm pools (issue #14).
+] as const;
+
+/**
+ * Warm pools on Fargate (issue #14): read by the functions that start first attempts (api,
+ * launch). Relaunches are always cold, so task-events, reconcile and warm-fallback do not.
+ */
+const WARM_DISPATCH_OPTIONAL = [
   WARM_ENV.pools,
   WARM_ENV.poolTable,
   WARM_ENV.fallbackQueueUrl,
@@ -88,6 +95,7 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
     ecsOnly: ECS_LAUNCHER_VARIABLES,
     optional: [
       ...LAUNCHER_OPTIONAL,
+      ...WARM_DISPATCH_OPTIONAL,
       FUNCTION_ENV.apiOrgClaim,
       FUNCTION_ENV.launchFunctionArn,
       FUNCTION_ENV.scheduleRulePrefix,
@@ -100,7 +108,7 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
   launch: {
     required: LAUNCHER_VARIABLES,
     ecsOnly: ECS_LAUNCHER_VARIABLES,
-    optional: LAUNCHER_OPTIONAL,
+    optional: [...LAUNCHER_OPTIONAL, ...WARM_DISPATCH_OPTIONAL],
   },
   // The worker container's name defaults to `worker`, the stack's.
   // Both relaunch runs the infrastructure stopped: they are launchers.
@@ -119,7 +127,7 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
       HANDLER_ENV.reconcileStartTimeoutMinutes,
     ],
   },
-  // Launches cold the warm dispatches no warm worker claimed (SQS event source).
+  // Consumes the warm fallback queue: a warm dispatch nobody claimed is relaunched cold.
   "warm-fallback": {
     required: LAUNCHER_VARIABLES,
     ecsOnly: ECS_LAUNCHER_VARIABLES,
@@ -197,6 +205,15 @@ export interface RuntimeConfig {
   /** Which secrets launches may name; no patterns: any well-formed ARN (local platform). */
   readonly secrets: { readonly arnPatterns: readonly string[]; readonly namePrefix?: string };
   readonly localSecretsFile?: string;
+  /**
+   * Fargate warm pools (DAGY_WARM_POOLS); empty: every launch is cold. With pools, the pool
+   * table and the fallback queue are set too (checked here).
+   */
+  readonly warm: {
+    readonly pools: readonly WarmPoolSpec[];
+    readonly poolTable?: string;
+    readonly fallbackQueueUrl?: string;
+  };
 }
 
 /** Defaults for table names when an entry point may omit them (DagLauncher.fromEnv). */
@@ -239,6 +256,11 @@ const variableSchemas: Record<string, z.ZodMiniType> = {
   [HANDLER_ENV.reconcileQueuedMinutes]: minutes,
   [HANDLER_ENV.reconcileRunningMinutes]: minutes,
   [HANDLER_ENV.reconcileStartTimeoutMinutes]: minutes,
+  // JSON of up to MAX_WARM_POOLS entries: longer than one value; parseWarmPools checks it.
+  [WARM_ENV.pools]: z
+    .string()
+    .check(z.maxLength(16_384, { error: "must be at most 16384 characters" })),
+  [WARM_ENV.fallbackQueueUrl]: url,
   [HANDLER_ENV.maxRelaunches]: z.pipe(
     text.check(z.regex(/^(10|\d)$/, { error: "must be a whole number from 0 to 10" })),
     z.transform(Number),
@@ -275,6 +297,12 @@ export function parseRuntimeConfig(env: Env, entryPoint: EntryPoint): RuntimeCon
     (name) => !values.has(name) && !problems.some((p) => p.startsWith(`${name} `)),
   );
   if (missing.length > 0) problems.unshift(`missing ${missing.join(", ")}`);
+  const warmPools = parseWarmPools(values.get(WARM_ENV.pools) as string | undefined);
+  if (typeof warmPools === "string") problems.push(warmPools);
+  else if (warmPools.length > 0) {
+    const needed = [WARM_ENV.poolTable, WARM_ENV.fallbackQueueUrl].filter((n) => !values.has(n));
+    if (needed.length > 0) problems.push(`${WARM_ENV.pools} needs ${needed.join(" and ")} set`);
+  }
   if (problems.length > 0) {
     throw new ConfigurationError(`${entryPoint} configuration is invalid: ${problems.join("; ")}`);
   }
@@ -347,5 +375,10 @@ export function parseRuntimeConfig(env: Env, entryPoint: EntryPoint): RuntimeCon
       ...opt("namePrefix", FUNCTION_ENV.secretNamePrefix),
     },
     ...opt("localSecretsFile", PLATFORM_ENV.localSecretsFile),
+    warm: {
+      pools: typeof warmPools === "string" ? [] : warmPools,
+      ...opt("poolTable", WARM_ENV.poolTable),
+      ...opt("fallbackQueueUrl", WARM_ENV.fallbackQueueUrl),
+    },
   };
 }

@@ -124,6 +124,7 @@ export interface TransitioningRunStore {
     from: RunStatus | readonly RunStatus[],
     to: RunStatus,
     fields?: Partial<RunRecord>,
+    options?: { readonly taskArn?: string | null },
   ): Promise<RunRecord | undefined>;
 }
 
@@ -136,8 +137,9 @@ export function announceTerminalTransitions<S extends TransitioningRunStore>(
   announce: RunStatusAnnouncer,
 ): S {
   const wrapped = Object.create(store) as S;
-  wrapped.transition = async (runId, from, to, fields) => {
-    const updated = await store.transition(runId, from, to, fields);
+  // Every argument passes through: the task condition (`options.taskArn`) is part of the write.
+  wrapped.transition = async (runId, from, to, fields, options) => {
+    const updated = await store.transition(runId, from, to, fields, options);
     if (updated && TERMINAL.includes(updated.status)) await announce(updated);
     return updated;
   };

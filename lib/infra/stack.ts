@@ -121,6 +121,9 @@ export class DagyStack extends Stack {
         compute: this.compute,
         api: this.api,
         runsTable: this.storage.tables.runs,
+        ...(this.warmPools !== undefined
+          ? { warmContainers: this.warmPools.pools.map((pool) => pool.container) }
+          : {}),
       });
     }
     this.schedules = new SchedulesConstruct(this, "Schedules", {

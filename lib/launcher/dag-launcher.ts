@@ -270,7 +270,7 @@ export class DagLauncher {
     const submitted = await this.backend.submit(spec);
     const recorded = await this.persistence.runs.recordAttempt(
       run.run_id,
-      attemptRecord(submitted.taskArn, attempt, next, this.clock()),
+      attemptRecord(submitted.taskArn, attempt, next, this.clock(), submitted.startMode),
       attempt - 1,
       { log_stream: submitted.logStream ?? run.log_stream ?? run.run_id },
     );
@@ -367,11 +367,12 @@ export class DagLauncher {
     taskArn: string,
     logStream: string,
     resources: TaskResources,
+    startMode: SubmitResult["startMode"],
   ): Promise<void> {
     try {
       const updated = await this.persistence.runs.recordAttempt(
         runId,
-        attemptRecord(taskArn, 1, resources, this.clock()),
+        attemptRecord(taskArn, 1, resources, this.clock(), startMode),
         0,
         { log_stream: logStream },
       );
@@ -506,14 +507,16 @@ export class DagLauncher {
     }
     let taskArn: string;
     let logStream: string;
+    let startMode: SubmitResult["startMode"];
     try {
       const submitted = await this.backend.submit(spec, options);
       taskArn = submitted.taskArn;
       logStream = submitted.logStream ?? runId;
+      startMode = submitted.startMode;
     } catch (error) {
       return failed(error);
     }
-    await this.recordTask(runId, taskArn, logStream, resources);
+    await this.recordTask(runId, taskArn, logStream, resources, startMode);
     await this.keys.complete(request, runId);
     return { success: true, runId, flowName: flow.flow_name, taskArn, correlationId, metadata };
   }

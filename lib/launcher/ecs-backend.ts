@@ -11,6 +11,9 @@
  * - RunTask overrides cannot carry secrets, so a run with `secretsEnv` uses a task definition
  *   revision whose container declares `secrets: [{name, valueFrom}]`: one family per distinct
  *   secret set (`<base>-s-<hash>`), registered once and reused, never one per run.
+ * - With a WarmDispatcher (./warm-dispatch), a run a warm pool fits is handed to an idle
+ *   worker instead (`warm:<pool>:<runId>`, startMode `warm`); when none is idle, or the
+ *   hand-over fails, it starts cold as above.
  */
 import {
   DescribeTaskDefinitionCommand,
@@ -34,6 +37,8 @@ import { TaskSubmissionError } from "./errors";
 import { backoffDelay, realSleep, withRetries, type RetryPolicy, type Sleep } from "../retry";
 import type { ComputeBackend, SubmitOptions, SubmitResult, WorkerLaunchSpec } from "./types";
 import { buildTaskOverrides } from "./worker-spec";
+import { isWarmTaskArn } from "../persistence/warm-pools";
+import type { WarmDispatcher } from "./warm-dispatch";
 
 /** `startedBy` of every Dagy task: `ListTasks(startedBy="dagy")` finds them all. */
 export const ECS_STARTED_BY = "dagy";
@@ -80,6 +85,8 @@ export interface EcsBackendOptions {
   /** How long a described base task definition is trusted. Default 5 minutes. */
   readonly taskDefinitionCacheMs?: number;
   readonly now?: () => number;
+  /** Warm pools on Fargate: unset, every run starts its own task. */
+  readonly warm?: Pick<WarmDispatcher, "dispatch">;
 }
 
 /** Failure reasons worth retrying: the task could run later or in another AZ. */
@@ -194,6 +201,8 @@ export class EcsBackend implements ComputeBackend {
 
   async submit(spec: WorkerLaunchSpec, options: SubmitOptions = {}): Promise<SubmitResult> {
     const { deadline } = options;
+    const warm = await this.options.warm?.dispatch(spec);
+    if (warm) return warm;
     const taskDefinition = await this.taskDefinitionFor(spec.secretsEnv);
     const input = this.buildRunTaskInput(spec, taskDefinition);
     let reasons: string[] = [];
@@ -217,7 +226,7 @@ export class EcsBackend implements ComputeBackend {
         });
       }
       const taskArn = out.tasks?.[0]?.taskArn;
-      if (taskArn) return { taskArn };
+      if (taskArn) return { taskArn, startMode: "cold" };
       const failures = out.failures ?? [];
       reasons = describeFailures(failures);
       capacityOnly = failures.length > 0 && failures.every(isCapacityFailure);
@@ -242,6 +251,9 @@ export class EcsBackend implements ComputeBackend {
   }
 
   async stop(taskArn: string, reason: string): Promise<void> {
+    // A warm dispatch nobody claimed yet has no task: the run is cancelled in the table, and
+    // the worker that receives the assignment finds it not QUEUED and leaves it alone.
+    if (isWarmTaskArn(taskArn)) return;
     try {
       await this.send(() =>
         this.ecs.send(

@@ -13,6 +13,7 @@ import type { EcsBackendOptions } from "./ecs-backend";
 // which reach this module; the local platform and the CLI inject it (DagLauncherDeps.localBackend).
 import type { LocalBackendOptions } from "./local-backend";
 import type { ComputeBackend, WorkloadProfile } from "./types";
+import type { WarmDispatcher } from "./warm-dispatch";
 
 /** What the launcher needs from persistence (the real `Persistence` satisfies it). */
 export interface LauncherPersistence {
@@ -80,6 +81,11 @@ export interface DagLauncherDeps {
   readonly clients?: Pick<DataClients, "doc">;
   /** Used to build the EcsBackend when no backend is given. */
   readonly ecsClient?: ECSClient;
+  /**
+   * Fargate warm pools for the EcsBackend it builds (`warmDispatcherFromConfig`); unset, every
+   * launch starts its own task.
+   */
+  readonly warm?: Pick<WarmDispatcher, "dispatch">;
   /** The launcher's clock (created_at, idempotency windows, status writes). Default: now. */
   readonly now?: () => Date;
   /** Earlier name of `now`. */

@@ -117,6 +117,7 @@ export function createComputeBackend(
     containerName,
     taskDefinition: o.taskDefinition ?? "",
     ...(o.assignPublicIp !== undefined ? { assignPublicIp: o.assignPublicIp } : {}),
+    ...(deps.warm ? { warm: deps.warm } : {}),
     ...(o.taskRoleArn !== undefined ? { taskRoleArn: o.taskRoleArn } : {}),
     ...(o.taskExecutionRoleArn !== undefined
       ? { taskExecutionRoleArn: o.taskExecutionRoleArn }

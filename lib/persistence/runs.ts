@@ -237,15 +237,19 @@ export class RunRepository {
   /**
    * Closes the current attempt (its stop details written into `attempts`) and puts the run
    * back in the queue for the next: QUEUED, no current task, `relaunches` + 1. Conditional on
-   * the run being active, its current task being `taskArn`, and no cancel requested — so a
-   * repeated stop event, or a cancel racing the relaunch, relaunches nothing. Undefined when
-   * the condition failed.
+   * the run being active (or in `options.from`), its current task being `taskArn`, and no
+   * cancel requested — so a repeated stop event, or a cancel racing the relaunch, relaunches
+   * nothing. Undefined when the condition failed.
    */
   async beginRelaunch(
     runId: string,
     taskArn: string,
     attempts: readonly RunAttempt[],
     relaunches: number,
+    options: {
+      /** Default QUEUED or RUNNING. The warm fallback takes over only a run still QUEUED. */
+      readonly from?: readonly ("QUEUED" | "RUNNING")[];
+    } = {},
   ): Promise<RunRecord | undefined> {
     validateRunId(runId);
     const orgId = await this.orgOf(runId);
@@ -254,7 +258,7 @@ export class RunRepository {
     const statusCondition = writeTransition(
       update,
       orgId,
-      ["QUEUED", "RUNNING"],
+      options.from ?? ["QUEUED", "RUNNING"],
       "QUEUED",
       { attempts: [...attempts], relaunches },
       this.now(),

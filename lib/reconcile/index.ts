@@ -46,3 +46,14 @@ export {
   type NextAttempt,
   type RelaunchCause,
 } from "./heal";
+export {
+  fallBackToCold,
+  handleWarmFallbackEvent,
+  parseWarmFallbackBody,
+  settleStaleWarmDispatch,
+  type SqsBatchResponse,
+  type WarmFallbackAction,
+  type WarmFallbackDependencies,
+  type WarmFallbackOutcome,
+  type WarmFallbackRequest,
+} from "./warm-fallback";

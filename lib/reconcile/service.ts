@@ -18,6 +18,8 @@ import {
   type NextAttempt,
 } from "./heal";
 import { cancelledMessage, failureMessage, stopReason } from "./messages";
+import { isWarmTaskArn } from "../persistence/warm-pools";
+import { settleStaleWarmDispatch, type WarmFallbackOutcome } from "./warm-fallback";
 import type {
   ReconcileOutcome,
   StoppedTask,
@@ -204,6 +206,29 @@ async function relaunchRun(
   }
 }
 
+function warmOutcome(warm: WarmFallbackOutcome): ReconcileOutcome {
+  const common = { runId: warm.runId, ...(warm.status ? { status: warm.status } : {}) };
+  switch (warm.action) {
+    case "relaunched_cold":
+      return {
+        ...common,
+        action: "relaunched",
+        cause: "warm_unclaimed",
+        ...(warm.taskArn ? { taskArn: warm.taskArn } : {}),
+      };
+    case "failed":
+      return {
+        ...common,
+        action: "failed",
+        ...(warm.errorMessage ? { errorMessage: warm.errorMessage } : {}),
+      };
+    case "unknown_run":
+      return { ...common, action: "unknown_run" };
+    default:
+      return { ...common, action: "other_task" };
+  }
+}
+
 export interface SweepOptions extends ReconcileDependencies {
   readonly inspector: TaskInspector;
   /** QUEUED runs not updated for this long are checked. Default 15 minutes. */
@@ -329,6 +354,18 @@ export async function sweepStaleRuns(options: SweepOptions): Promise<SweepReport
   const outcomes: ReconcileOutcome[] = [];
 
   for (const run of queued) {
+    // A warm dispatch has no ECS task to describe: past the fallback's delay, settle it.
+    if (isWarmTaskArn(run.task_arn)) {
+      if (Date.parse(run.updated_at) > neverSubmittedBefore) continue;
+      const warm = await settleStaleWarmDispatch(run as RunRecord & { task_arn: string }, {
+        runs,
+        ...(logger ? { logger } : {}),
+        ...(options.relaunch ? { relaunch: options.relaunch } : {}),
+        ...(options.now ? { now: options.now } : {}),
+      });
+      outcomes.push(warmOutcome(warm));
+      continue;
+    }
     if (run.task_arn || Date.parse(run.updated_at) > neverSubmittedBefore) continue;
     const minutes = Math.round(queuedAfterMs / 60_000);
     const errorMessage = `Run was never submitted: no worker task was started within ${minutes} minutes of queueing (the launcher stopped before RunTask completed); launch it again`;

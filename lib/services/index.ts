@@ -9,12 +9,14 @@ import type { ECSClient } from "@aws-sdk/client-ecs";
 import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SchedulerClient } from "@aws-sdk/client-scheduler";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { RuntimeConfig } from "../config/runtime";
 import { ConfigurationError } from "../errors";
 import { DagLauncher, type DagLauncherDeps } from "../launcher/dag-launcher";
 import { launcherOptionsFromConfig } from "../launcher/from-config";
 import type { ComputeBackend } from "../launcher/types";
+import { warmDispatcherFromConfig } from "../launcher/warm-dispatch";
 import { createJsonLogger, type JsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
 import { EventBridgeScheduleService } from "../schedules/eventbridge";
@@ -47,6 +49,8 @@ export interface ServiceClients {
   readonly events?: EventBridgeClient;
   readonly scheduler?: SchedulerClient;
   readonly logs?: CloudWatchLogsClient;
+  /** Fargate warm pools' queues (DAGY_WARM_POOLS); needed only when pools are configured. */
+  readonly sqs?: SQSClient;
 }
 
 export interface ServiceOverrides {
@@ -88,8 +92,16 @@ export function createServices(
   if (config.computeBackend === "ecs" && !overrides.backend && !clients.ecs) {
     throw new ConfigurationError("createServices: an ECS client is required with the ecs backend");
   }
+  const warm = overrides.backend
+    ? undefined
+    : warmDispatcherFromConfig(
+        config.warm,
+        { doc: clients.doc, ...(clients.sqs ? { sqs: clients.sqs } : {}) },
+        logger,
+      );
   const launcher = new DagLauncher(launcherOptionsFromConfig(config), {
     persistence,
+    ...(warm ? { warm } : {}),
     ...(store ? { store } : {}),
     ...(overrides.backend ? { backend: overrides.backend } : {}),
     ...(clients.ecs ? { ecsClient: clients.ecs } : {}),

@@ -111,7 +111,10 @@ beforeEach(() => {
 describe("EcsBackend.submit", () => {
   it("sends the exact RunTask request and returns the task ARN", async () => {
     ecsMock.on(RunTaskCommand).resolves({ tasks: [{ taskArn: TASK_ARN }], failures: [] });
-    await expect(backend().submit(spec())).resolves.toEqual({ taskArn: TASK_ARN });
+    await expect(backend().submit(spec())).resolves.toEqual({
+      taskArn: TASK_ARN,
+      startMode: "cold",
+    });
     expect(ecsMock.commandCalls(RunTaskCommand).map((c) => c.args[0].input)).toEqual([
       EXPECTED_RUN_TASK,
     ]);
@@ -140,7 +143,10 @@ describe("EcsBackend.submit", () => {
         new ServerException({ message: "Service unavailable", $metadata: { httpStatusCode: 500 } }),
       )
       .resolves({ tasks: [{ taskArn: TASK_ARN }] });
-    await expect(backend().submit(spec())).resolves.toEqual({ taskArn: TASK_ARN });
+    await expect(backend().submit(spec())).resolves.toEqual({
+      taskArn: TASK_ARN,
+      startMode: "cold",
+    });
     const calls = ecsMock.commandCalls(RunTaskCommand);
     expect(calls).toHaveLength(4);
     expect(new Set(calls.map((c) => c.args[0].input.clientToken))).toEqual(new Set([RUN_ID]));
@@ -158,7 +164,10 @@ describe("EcsBackend.submit", () => {
         }),
       )
       .resolves({ tasks: [{ taskArn: TASK_ARN }] });
-    await expect(backend().submit(spec())).resolves.toEqual({ taskArn: TASK_ARN });
+    await expect(backend().submit(spec())).resolves.toEqual({
+      taskArn: TASK_ARN,
+      startMode: "cold",
+    });
     expect(ecsMock.commandCalls(RunTaskCommand)).toHaveLength(2);
   });
 
@@ -211,7 +220,10 @@ describe("EcsBackend.submit", () => {
       .on(RunTaskCommand)
       .resolvesOnce({ failures: [{ reason: "RESOURCE:MEMORY" }] })
       .resolves({ tasks: [{ taskArn: TASK_ARN }] });
-    await expect(backend().submit(spec())).resolves.toEqual({ taskArn: TASK_ARN });
+    await expect(backend().submit(spec())).resolves.toEqual({
+      taskArn: TASK_ARN,
+      startMode: "cold",
+    });
   });
 
   it("fails at once for a missing or inactive task definition", async () => {

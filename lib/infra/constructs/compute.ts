@@ -197,16 +197,6 @@ export class ComputeConstruct extends Construct {
     return { taskDefinition, container };
   }
 
-  /**
-   * A task role like the worker's (same trust, same data grants), for another worker task
-   * definition: a warm pool's, which adds its queue to it.
-   */
-  newWorkerTaskRole(scope: Construct, id: string, description: string): iam.Role {
-    const role = new iam.Role(scope, id, { assumedBy: this.taskRolePrincipal, description });
-    this.grantWorkerData(role);
-    return role;
-  }
-
   /** Everything the worker's own code does, and nothing else. */
   private grantWorkerData(role: iam.Role): void {
     const props = this.props;

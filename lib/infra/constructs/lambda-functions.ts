@@ -154,9 +154,8 @@ export class LambdaFunctionsConstruct extends Construct {
     );
     this.configureRelauncher(fallback, props);
     grantDefaultBusPutEvents(fallback.function);
-    for (const launcher of [this.api, this.launch, this.taskEvents, this.reconcile, fallback]) {
-      warm.bindDispatcher(launcher);
-    }
+    // Only first attempts go warm (api, launch); relaunches, including the fallback's, are cold.
+    for (const launcher of [this.api, this.launch]) warm.bindDispatcher(launcher);
     // Failed records return to the queue alone (reportBatchItemFailures), not the whole batch.
     fallback.function.addEventSource(
       new SqsEventSource(warm.fallbackQueue, { batchSize: 10, reportBatchItemFailures: true }),

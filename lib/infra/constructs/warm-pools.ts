@@ -42,6 +42,7 @@ export interface WarmPool {
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
   readonly taskDefinition: ecs.FargateTaskDefinition;
+  readonly container: ecs.ContainerDefinition;
   readonly taskRole: iam.Role;
   readonly service: ecs.FargateService;
 }
@@ -152,11 +153,12 @@ export class WarmPoolsConstruct extends Construct {
       retentionPeriod: Duration.hours(1),
     });
 
-    const taskRole = compute.newWorkerTaskRole(
-      scope,
-      "TaskRole",
-      `Dagy warm worker (${config.profile}): as the worker's role, plus its pool's queue`,
-    );
+    // Warm workers run as the worker task role itself, plus their pool's queue: the API knows
+    // that role's sessions as workers (isolated maps sign their child launches with it, see
+    // worker-api-access.ts), and a warm worker runs exactly what a cold one does. The cold
+    // worker's role could already update any run record, so sharing it widens nothing that
+    // matters; README "Warm pools on Fargate" says so.
+    const taskRole = compute.taskRole;
     iam.Grant.addToPrincipal({
       grantee: taskRole,
       actions: ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"],
@@ -168,7 +170,7 @@ export class WarmPoolsConstruct extends Construct {
       "dynamodb:UpdateItem",
     );
 
-    const { taskDefinition } = compute.newWorkerTaskDefinition(scope, "TaskDefinition", {
+    const { taskDefinition, container } = compute.newWorkerTaskDefinition(scope, "TaskDefinition", {
       family: name,
       workloadProfile: config.profile,
       taskRole,
@@ -212,6 +214,7 @@ export class WarmPoolsConstruct extends Construct {
       queue,
       deadLetterQueue,
       taskDefinition,
+      container,
       taskRole,
       service,
     };

@@ -1,4 +1,5 @@
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import type * as ecs from "aws-cdk-lib/aws-ecs";
 import * as iam from "aws-cdk-lib/aws-iam";
 import { Construct } from "constructs";
 import { workerRoutes } from "../../api/routes";
@@ -15,6 +16,8 @@ export interface WorkerApiAccessProps {
   readonly compute: ComputeConstruct;
   readonly api: ApiConstruct;
   readonly runsTable: dynamodb.ITable;
+  /** Warm pools' worker containers (constructs/warm-pools.ts): they get the URL too. */
+  readonly warmContainers?: readonly ecs.ContainerDefinition[];
 }
 
 /**
@@ -35,8 +38,10 @@ export class WorkerApiAccess extends Construct {
   constructor(scope: Construct, id: string, props: WorkerApiAccessProps) {
     super(scope, id);
     const { compute, api } = props;
-    compute.container.addEnvironment(WORKER_ENV.apiUrl, api.url);
-    compute.container.addEnvironment(WORKER_EXTRA_ENV.apiAuth, "sigv4");
+    for (const container of [compute.container, ...(props.warmContainers ?? [])]) {
+      container.addEnvironment(WORKER_ENV.apiUrl, api.url);
+      container.addEnvironment(WORKER_EXTRA_ENV.apiAuth, "sigv4");
+    }
 
     // `*` stands for a path parameter; an execute-api ARN is `<api>/<stage>/<METHOD>/<path>`.
     const routeArns = workerRoutes().map((route) =>
