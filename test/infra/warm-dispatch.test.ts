@@ -61,23 +61,29 @@ describe("warm dispatch and fallback", () => {
         { Effect: "Allow", Action: "sqs:SendMessage", Resource: queues },
         { Effect: "Allow", Action: "dynamodb:UpdateItem", Resource: [poolTable] },
       ];
-      if (name === "WarmFallback") {
-        // ... and it consumes the fallback queue through its event source.
-        expected.push({
-          Effect: "Allow",
-          Action: [
-            "sqs:ReceiveMessage",
-            "sqs:ChangeMessageVisibility",
-            "sqs:GetQueueUrl",
-            "sqs:DeleteMessage",
-            "sqs:GetQueueAttributes",
-          ],
-          Resource: queues[2],
-        } as never);
-      }
       expect([name, onWarm]).toEqual([name, expect.arrayContaining(expected)]);
       expect([name, onWarm.length]).toEqual([name, expected.length]);
     }
+    // Relaunches are cold: the relaunchers get none of it; warm-fallback only consumes its queue.
+    for (const name of ["TaskEvents", "Reconcile"]) {
+      expect(Object.keys(envOf(template, name)).filter((v) => v.includes("WARM"))).toEqual([]);
+    }
+    const fallback = statementsOfRole(template, roleOf(template, "WarmFallback")).filter((s) =>
+      JSON.stringify(s.Resource).includes("WarmPools"),
+    );
+    expect(fallback).toEqual([
+      {
+        Effect: "Allow",
+        Action: [
+          "sqs:ReceiveMessage",
+          "sqs:ChangeMessageVisibility",
+          "sqs:GetQueueUrl",
+          "sqs:DeleteMessage",
+          "sqs:GetQueueAttributes",
+        ],
+        Resource: queues[2],
+      },
+    ]);
     // Without pools nothing of the kind exists.
     for (const name of ["Api", "Launch", "TaskEvents", "Reconcile"]) {
       expect(Object.keys(envOf(plain.template, name)).filter((v) => v.includes("WARM"))).toEqual(
@@ -127,7 +133,6 @@ describe("warm dispatch and fallback", () => {
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
         "sqs:ReceiveMessage",
-        "sqs:SendMessage",
       ].sort(),
     );
   });

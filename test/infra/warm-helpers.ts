@@ -21,7 +21,7 @@ export const queueId = (template: Template, pool: string) =>
 export const roleOf = (template: Template, name: string) =>
   id(template, "AWS::IAM::Role", `Functions${name}Role`);
 /** The functions that launch, and so may dispatch to a pool. */
-export const LAUNCHING = ["Api", "Launch", "TaskEvents", "Reconcile", "WarmFallback"] as const;
+export const LAUNCHING = ["Api", "Launch"] as const;
 
 /** A resolved Fn::Join with `{Ref: X}` written as `<X>`: what the Lambda sees, tokens named. */
 export function joined(value: unknown): string {
