@@ -16,6 +16,7 @@
 import type { PutEventsCommandInput, PutEventsCommandOutput } from "@aws-sdk/client-eventbridge";
 import { emfLine, terminalStatusMetric, type MetricSink } from "../metrics";
 import type { RunRecord } from "../persistence/records";
+import type { TransitionOptions } from "../persistence/runs";
 import type { RunStatus } from "../persistence/schema";
 
 export const RUN_STATUS_SOURCE = "dagy";
@@ -124,6 +125,7 @@ export interface TransitioningRunStore {
     from: RunStatus | readonly RunStatus[],
     to: RunStatus,
     fields?: Partial<RunRecord>,
+    options?: TransitionOptions,
   ): Promise<RunRecord | undefined>;
 }
 
@@ -136,8 +138,8 @@ export function announceTerminalTransitions<S extends TransitioningRunStore>(
   announce: RunStatusAnnouncer,
 ): S {
   const wrapped = Object.create(store) as S;
-  wrapped.transition = async (runId, from, to, fields) => {
-    const updated = await store.transition(runId, from, to, fields);
+  wrapped.transition = async (runId, from, to, fields, options) => {
+    const updated = await store.transition(runId, from, to, fields, options);
     if (updated && TERMINAL.includes(updated.status)) await announce(updated);
     return updated;
   };

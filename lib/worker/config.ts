@@ -29,6 +29,10 @@ export interface WorkerConfig extends WorkerRunEnvironment {
   readonly stopTimeoutSeconds?: number;
   /** Put `Dagy Run Status Change` on the default bus (DAGY_RUN_STATUS_EVENTS=eventbridge). */
   readonly runStatusEvents?: "eventbridge";
+  /** This worker's task id when its launcher gave it (DAGY_TASK_ARN). */
+  readonly taskArn?: string;
+  /** Local artifact cache directory (DAGY_ARTIFACT_CACHE_DIR). */
+  readonly artifactCacheDir?: string;
 }
 
 /** ECS's stop timeout when the task definition sets none. */
@@ -57,6 +61,17 @@ export const WORKER_EXTRA_ENV = {
   stopTimeoutSeconds: "DAGY_STOP_TIMEOUT_SECONDS",
   /** `eventbridge` puts `Dagy Run Status Change` events on the default bus; unset, they are logged. */
   runStatusEvents: "DAGY_RUN_STATUS_EVENTS",
+  /**
+   * The worker's own task id, when its launcher knows it up front (LocalBackend: `local:<run>`):
+   * the claim records it on the run and its attempt with the start mode. On Fargate a warm
+   * worker reads its ARN from the task metadata endpoint instead (./task-metadata.ts).
+   */
+  taskArn: "DAGY_TASK_ARN",
+  /**
+   * Local only: a directory of artifacts by SHA-256 (`<sha256>.zip`), shared by the platform's
+   * workers, so a run of an artifact this machine has seen does not download it again.
+   */
+  artifactCacheDir: "DAGY_ARTIFACT_CACHE_DIR",
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -185,6 +200,12 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     emitTimings: optional(env, WORKER_EXTRA_ENV.timings) === "1",
     ...childRunFields(env),
     ...stopTimeout(env),
+    ...(optional(env, WORKER_EXTRA_ENV.taskArn) !== undefined
+      ? { taskArn: optional(env, WORKER_EXTRA_ENV.taskArn) }
+      : {}),
+    ...(optional(env, WORKER_EXTRA_ENV.artifactCacheDir) !== undefined
+      ? { artifactCacheDir: optional(env, WORKER_EXTRA_ENV.artifactCacheDir) }
+      : {}),
     ...(optional(env, WORKER_EXTRA_ENV.runStatusEvents)?.toLowerCase() === "eventbridge"
       ? { runStatusEvents: "eventbridge" as const }
       : {}),
