@@ -210,10 +210,7 @@ async function runOne(config: WorkerConfig, options: RunOptions): Promise<Assign
 }
 
 /** Locally (DAGY_ARTIFACT_CACHE_DIR), artifacts come from the shared cache by SHA-256. */
-function artifactStore(
-  store: ObjectStore,
-  config: WorkerConfig,
-): Pick<ObjectStore, "get" | "put"> {
+function artifactStore(store: ObjectStore, config: WorkerConfig): Pick<ObjectStore, "get" | "put"> {
   if (config.artifactCacheDir === undefined) return store;
   return withArtifactCache(store, {
     dir: config.artifactCacheDir,

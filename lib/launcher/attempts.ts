@@ -9,6 +9,7 @@ import type { RerunSeed } from "./run-record";
 import type {
   CapacityProvider,
   DagLaunchRequest,
+  StartMode,
   WorkerLaunchSpec,
   WorkloadProfile,
 } from "./types";
@@ -27,10 +28,12 @@ export function attemptRecord(
   attempt: number,
   resources: AttemptResources,
   now: Date,
+  startMode?: StartMode,
 ): RunAttempt {
   return {
     attempt,
     task_arn: taskArn,
+    ...(startMode !== undefined ? { start_mode: startMode } : {}),
     ...(resources.workloadProfile !== undefined
       ? { workload_profile: resources.workloadProfile }
       : {}),

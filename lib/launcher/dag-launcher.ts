@@ -73,6 +73,7 @@ import {
   type ComputeBackend,
   type DagLaunchRequest,
   type DagLaunchResult,
+  type StartMode,
   type SubmitOptions,
   type SubmitResult,
 } from "./types";
@@ -270,7 +271,7 @@ export class DagLauncher {
     const submitted = await this.backend.submit(spec);
     const recorded = await this.persistence.runs.recordAttempt(
       run.run_id,
-      attemptRecord(submitted.taskArn, attempt, next, this.clock()),
+      attemptRecord(submitted.taskArn, attempt, next, this.clock(), submitted.startMode),
       attempt - 1,
       { log_stream: submitted.logStream ?? run.log_stream ?? run.run_id },
     );
@@ -367,11 +368,14 @@ export class DagLauncher {
     taskArn: string,
     logStream: string,
     resources: TaskResources,
+    startMode: StartMode | undefined,
   ): Promise<void> {
     try {
+      // Sets the task and appends the attempt only: never the status or task states, which a
+      // warm worker may already have written (it can claim, even finish, before we get here).
       const updated = await this.persistence.runs.recordAttempt(
         runId,
-        attemptRecord(taskArn, 1, resources, this.clock()),
+        attemptRecord(taskArn, 1, resources, this.clock(), startMode),
         0,
         { log_stream: logStream },
       );
@@ -506,14 +510,16 @@ export class DagLauncher {
     }
     let taskArn: string;
     let logStream: string;
+    let startMode: StartMode | undefined;
     try {
       const submitted = await this.backend.submit(spec, options);
       taskArn = submitted.taskArn;
       logStream = submitted.logStream ?? runId;
+      startMode = submitted.startMode;
     } catch (error) {
       return failed(error);
     }
-    await this.recordTask(runId, taskArn, logStream, resources);
+    await this.recordTask(runId, taskArn, logStream, resources, startMode);
     await this.keys.complete(request, runId);
     return { success: true, runId, flowName: flow.flow_name, taskArn, correlationId, metadata };
   }

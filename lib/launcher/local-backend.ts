@@ -11,8 +11,17 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from "node:fs";
 import { join, resolve } from "node:path";
 import { LOCAL_CREDENTIALS } from "../aws/dynamodb";
+import { WARM_ENV } from "../config/env";
+import { WORKER_EXTRA_ENV } from "../worker/config";
 import { TaskSubmissionError } from "./errors";
-import type { ComputeBackend, SubmitResult, WorkerLaunchSpec } from "./types";
+import { LocalWarmPool, type WarmWorker, type WorkerSize } from "./local-warm-pool";
+import {
+  WORKLOAD_PROFILES,
+  type ComputeBackend,
+  type SubmitResult,
+  type StartMode,
+  type WorkerLaunchSpec,
+} from "./types";
 
 export const LOCAL_TASK_ARN_PREFIX = "local:";
 
@@ -82,6 +91,17 @@ export interface LocalBackendOptions {
    * it for child runs. Also settable later (`setApiUrl`): the server starts after the backend.
    */
   readonly apiUrl?: string;
+  /**
+   * Idle warm workers kept per worker size (issue #14): started ahead of demand, handed a run
+   * over IPC. Default 0 here (the platform's `--warm` defaults to 2); 0 disables the pool.
+   */
+  readonly warm?: number;
+  /** Sizes kept warm from the start. Default: the default workload profile's (medium). */
+  readonly warmSizes?: readonly WorkerSize[];
+  /** Workers read artifacts by SHA-256 from here (DAGY_ARTIFACT_CACHE_DIR) before S3. */
+  readonly artifactCacheDir?: string;
+  /** The platform's log (the pool says when it gives a size up). */
+  readonly log?: (line: string) => void;
 }
 
 const DEFAULT_INHERITED = [
@@ -127,8 +147,12 @@ export function runIdOfLocalTask(taskArn: string): string {
 
 interface Job {
   readonly spec: WorkerLaunchSpec;
+  /** The worker's variables: platform ones, the run's, the heap limit. Secrets apart. */
   readonly env: Record<string, string>;
+  readonly secrets: Record<string, string>;
   readonly taskArn: string;
+  /** Set once the job leaves the queue. */
+  mode?: StartMode;
 }
 
 interface Running {
@@ -146,6 +170,7 @@ export class LocalBackend implements ComputeBackend {
   private readonly graceMs: number;
   private closed = false;
   private apiUrl: string | undefined;
+  private readonly pool: LocalWarmPool | undefined;
 
   constructor(private readonly options: LocalBackendOptions) {
     this.apiUrl = options.apiUrl;
@@ -155,6 +180,15 @@ export class LocalBackend implements ComputeBackend {
     this.graceMs = options.stopGraceMs ?? 10_000;
     // Logs hold what runs print: readable by this user only.
     mkdirSync(options.logDir, { recursive: true, mode: 0o700 });
+    const warm = options.warm ?? 0;
+    if (warm > 0) {
+      this.pool = new LocalWarmPool({
+        size: warm,
+        sizes: options.warmSizes ?? [WORKLOAD_PROFILES.medium],
+        spawn: (size) => this.spawnWarm(size),
+        ...(options.log !== undefined ? { log: options.log } : {}),
+      });
+    }
   }
 
   /** Workers started from now on get DAGY_API_URL=`url`. */
@@ -167,25 +201,54 @@ export class LocalBackend implements ComputeBackend {
     return join(this.options.logDir, `${runId}.log`);
   }
 
-  /** Runs started and not yet exited, and runs waiting for a slot. */
-  get stats(): { running: number; queued: number } {
-    return { running: this.running.size, queued: this.queue.length };
+  /** Runs started and not yet exited, runs waiting for a slot, warm workers waiting for a run. */
+  get stats(): { running: number; queued: number; idle: number; starting: number } {
+    return {
+      running: this.running.size,
+      queued: this.queue.length,
+      ...(this.pool?.stats ?? { idle: 0, starting: 0 }),
+    };
   }
 
   async submit(spec: WorkerLaunchSpec): Promise<SubmitResult> {
     if (this.closed) throw new TaskSubmissionError("the local backend is closed");
     // Resolve secrets now, so a missing one fails the launch rather than the worker.
-    const env = { ...this.baseEnv(), ...spec.environment, ...this.resolveSecrets(spec.secretsEnv) };
-    const heap = this.options.enforceMemory === false ? undefined : heapLimitMib(spec.memory);
+    const secrets = this.resolveSecrets(spec.secretsEnv);
+    const taskArn = localTaskArn(spec.runId, spec.attempt);
+    const env = this.withHeap(
+      { ...this.baseEnv(), ...spec.environment, [WORKER_EXTRA_ENV.taskArn]: taskArn },
+      spec.memory,
+    );
+    const job: Job = { spec, env, secrets, taskArn };
+    this.queue.push(job);
+    this.pump();
+    // A job still queued gets its mode when a slot frees; its worker's claim records it then.
+    return {
+      taskArn,
+      logStream: this.logPath(spec.runId),
+      ...(job.mode !== undefined ? { startMode: job.mode } : {}),
+    };
+  }
+
+  private withHeap(env: Record<string, string>, memory: string): Record<string, string> {
+    const heap = this.options.enforceMemory === false ? undefined : heapLimitMib(memory);
     if (heap !== undefined) {
       env.NODE_OPTIONS = [env.NODE_OPTIONS, `--max-old-space-size=${heap}`]
         .filter(Boolean)
         .join(" ");
     }
-    const taskArn = localTaskArn(spec.runId, spec.attempt);
-    this.queue.push({ spec, env, taskArn });
-    this.pump();
-    return { taskArn, logStream: this.logPath(spec.runId) };
+    return env;
+  }
+
+  /** A warm worker of a size: platform variables only, an IPC channel to receive its run. */
+  private spawnWarm(size: WorkerSize): ChildProcess {
+    const [file, ...args] = this.command;
+    const env = this.withHeap({ ...this.baseEnv(), [WARM_ENV.source]: "ipc" }, size.memory);
+    return spawn(file ?? process.execPath, args, {
+      cwd: this.options.cwd ?? REPO_ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+    });
   }
 
   async stop(taskArn: string, _reason: string): Promise<void> {
@@ -219,7 +282,7 @@ export class LocalBackend implements ComputeBackend {
     }
     const all = [...this.running.values()];
     for (const running of all) this.terminate(running);
-    await Promise.all(all.map((r) => r.exited));
+    await Promise.all([...all.map((r) => r.exited), this.pool?.close()]);
   }
 
   private terminate(running: Running): void {
@@ -246,6 +309,9 @@ export class LocalBackend implements ComputeBackend {
     if (this.options.dynamodbEndpoint) env.DAGY_DYNAMODB_ENDPOINT = this.options.dynamodbEndpoint;
     if (this.options.s3Endpoint) env.DAGY_S3_ENDPOINT = this.options.s3Endpoint;
     if (this.apiUrl) env.DAGY_API_URL = this.apiUrl;
+    if (this.options.artifactCacheDir) {
+      env[WORKER_EXTRA_ENV.artifactCacheDir] = this.options.artifactCacheDir;
+    }
     return env;
   }
 
@@ -291,6 +357,13 @@ export class LocalBackend implements ComputeBackend {
     while (!this.closed && this.running.size < this.maxConcurrent) {
       const job = this.queue.shift();
       if (!job) return;
+      const warm = this.pool?.take({ cpu: job.spec.cpu, memory: job.spec.memory });
+      if (warm !== undefined) {
+        job.mode = "warm";
+        this.startWarm(job, warm);
+        continue;
+      }
+      job.mode = "cold";
       // A run must never take the process down: whatever goes wrong starting one worker ends
       // that run (through onExit) and the queue moves on.
       try {
@@ -327,7 +400,8 @@ export class LocalBackend implements ComputeBackend {
     const [file, ...args] = this.command;
     // spawn throws on a NUL byte and its message would quote the value (maybe a secret):
     // name the variable instead.
-    const bad = Object.entries(job.env).find(([k, v]) => k.includes("\0") || v.includes("\0"))?.[0];
+    const env = { ...job.env, ...job.secrets };
+    const bad = Object.entries(env).find(([k, v]) => k.includes("\0") || v.includes("\0"))?.[0];
     const log = this.openLog(runId);
     if (bad !== undefined) {
       this.failToStart(runId, log, `environment variable ${bad} contains a NUL byte`);
@@ -337,7 +411,7 @@ export class LocalBackend implements ComputeBackend {
     try {
       child = spawn(file ?? process.execPath, args, {
         cwd: this.options.cwd ?? REPO_ROOT,
-        env: job.env,
+        env,
         stdio: ["ignore", "pipe", "pipe"],
       });
     } catch (error) {
@@ -385,6 +459,60 @@ export class LocalBackend implements ComputeBackend {
       );
     });
     this.running.set(runId, { child, log, exited });
+  }
+
+  /**
+   * Hands the job to a warm worker over IPC. Its exit is reported exactly as a cold worker's,
+   * so reconciliation relaunches or fails a run whose warm worker died; a worker that found the
+   * run not QUEUED goes back to the pool and reports nothing (the run is someone else's).
+   */
+  private startWarm(job: Job, worker: WarmWorker): void {
+    const runId = job.spec.runId;
+    const log = this.openLog(runId);
+    const all = { ...job.env, ...job.secrets };
+    const bad = Object.entries(all).find(([k, v]) => k.includes("\0") || v.includes("\0"))?.[0];
+    if (bad !== undefined) {
+      this.pool?.release(worker);
+      this.failToStart(runId, log, `environment variable ${bad} contains a NUL byte`);
+      return;
+    }
+    worker.setSink(log);
+    let resolveExit: () => void = () => undefined;
+    const exited = new Promise<void>((resolve) => (resolveExit = resolve));
+    const forget = (): void => {
+      const running = this.running.get(runId);
+      if (running?.child !== worker.child) return;
+      if (running.killTimer) clearTimeout(running.killTimer);
+      this.running.delete(runId);
+    };
+    worker.onExit = (code, signal) => {
+      forget();
+      void endLog(log).then(() => {
+        this.options.onExit?.(runId, {
+          taskArn: job.taskArn,
+          code,
+          signal,
+          ...(HEAP_EXHAUSTED.test(worker.stderrTail) ? { outOfMemory: true } : {}),
+        });
+        resolveExit();
+        this.pump();
+      });
+    };
+    worker.onReleased = () => {
+      forget();
+      this.pool?.release(worker);
+      void endLog(log).then(() => {
+        resolveExit();
+        this.pump();
+      });
+    };
+    this.running.set(runId, { child: worker.child, log, exited });
+    // False only when the worker is exiting: its exit is reported above.
+    worker.assign({
+      type: "dagy:assign",
+      env: job.env,
+      ...(Object.keys(job.secrets).length > 0 ? { secrets: job.secrets } : {}),
+    });
   }
 }
 

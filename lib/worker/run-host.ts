@@ -623,12 +623,14 @@ export class WorkerHost {
         started_at: run.started_at ?? new Date().toISOString(),
       };
       const task = deps.task;
-      if (task === undefined) return deps.runs.transition(config.runId, "QUEUED", "RUNNING", fields);
+      if (task === undefined)
+        return deps.runs.transition(config.runId, "QUEUED", "RUNNING", fields);
       const attempts = run.attempts ?? [];
       const last = attempts[attempts.length - 1];
       // The launcher's attempt for this dispatch is the last one while it is the current task
       // (a warm dispatch's placeholder on Fargate); with no current task, none is recorded yet.
-      const ours = run.task_arn !== undefined && last !== undefined && last.task_arn === run.task_arn;
+      const ours =
+        run.task_arn !== undefined && last !== undefined && last.task_arn === run.task_arn;
       const claimed = await deps.runs.transition(
         config.runId,
         "QUEUED",
