@@ -210,6 +210,11 @@ export class LocalBackend implements ComputeBackend {
     };
   }
 
+  /** Process ids of the warm workers waiting for a run (`dagy dev` diagnostics, tests). */
+  idleWorkerPids(): number[] {
+    return this.pool?.idlePids() ?? [];
+  }
+
   async submit(spec: WorkerLaunchSpec): Promise<SubmitResult> {
     if (this.closed) throw new TaskSubmissionError("the local backend is closed");
     // Resolve secrets now, so a missing one fails the launch rather than the worker.

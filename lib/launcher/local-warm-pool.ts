@@ -119,6 +119,17 @@ export class LocalWarmPool {
     return { idle, starting };
   }
 
+  /** Process ids of the idle (ready) workers. */
+  idlePids(): number[] {
+    const pids: number[] = [];
+    for (const pool of this.pools.values()) {
+      for (const worker of pool.workers) {
+        if (worker.state === "idle" && worker.child.pid !== undefined) pids.push(worker.child.pid);
+      }
+    }
+    return pids;
+  }
+
   /**
    * An idle worker of this size, now taken (busy), or undefined. A size not seen before joins
    * the pool (its workers start now, for the next runs of that size).
