@@ -155,7 +155,13 @@ async function withPlatform<T>(
   warm: number,
   body: (platform: LocalPlatform) => Promise<T>,
 ): Promise<T> {
-  const platform = await startLocalPlatform({ dataDir, cwd: REPO, port: 0, warm, accessLog: false });
+  const platform = await startLocalPlatform({
+    dataDir,
+    cwd: REPO,
+    port: 0,
+    warm,
+    accessLog: false,
+  });
   try {
     return await body(platform);
   } finally {
@@ -174,7 +180,9 @@ export async function main(): Promise<void> {
     const cold = await withPlatform(dataDir, 0, (p) => latency(p, runs, pollMs));
     const line = (name: string, l: Latency) =>
       `  ${name.padEnd(22)} median ${ms(l.client).padStart(9)}   recorded ${ms(l.recorded).padStart(9)}   created -> RUNNING ${ms(l.queuedToRunning).padStart(9)}   start_mode ${JSON.stringify(l.modes)}${l.failures ? `  ${l.failures} FAILED` : ""}`;
-    console.log(`POST -> SUCCEEDED, hello, median of ${runs} sequential runs (polling every ${pollMs} ms):`);
+    console.log(
+      `POST -> SUCCEEDED, hello, median of ${runs} sequential runs (polling every ${pollMs} ms):`,
+    );
     console.log(line("warm pool (--warm 2)", warm));
     console.log(line("cold (--warm 0)", cold));
     console.log(`  node -e 0 (baseline)   median ${ms(node).padStart(9)}`);
@@ -187,7 +195,9 @@ export async function main(): Promise<void> {
     const coldRate = await withPlatform(dataDir, 0, (p) => throughput(p, batch));
     console.log(`\n${batch} hello runs via POST /runs/batch (concurrency 4): runs per minute`);
     console.log(`  warm pool (--warm 2)   ${warmRate.toFixed(0)}`);
-    console.log(`  cold (--warm 0)        ${coldRate.toFixed(0)}   (baseline: a new process per run)`);
+    console.log(
+      `  cold (--warm 0)        ${coldRate.toFixed(0)}   (baseline: a new process per run)`,
+    );
     console.log(`  ratio                  ${(warmRate / coldRate).toFixed(2)}x`);
   } finally {
     await rm(dataDir, { recursive: true, force: true });

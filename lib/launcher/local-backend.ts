@@ -8,12 +8,21 @@
  * returns at once with `local:<runId>` (the run stays QUEUED until its worker starts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from "node:fs";
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join, resolve } from "node:path";
 import { LOCAL_CREDENTIALS } from "../aws/dynamodb";
 import { WARM_ENV } from "../config/env";
 import { WORKER_EXTRA_ENV } from "../worker/config";
 import { TaskSubmissionError } from "./errors";
+import {
+  DEFAULT_INHERITED,
+  endLog,
+  heapLimitMib,
+  resolveLocalSecrets,
+  startFailure,
+} from "./local-worker-env";
+
+export { heapLimitMib } from "./local-worker-env";
 import { LocalWarmPool, type WarmWorker, type WorkerSize } from "./local-warm-pool";
 import {
   WORKLOAD_PROFILES,
@@ -43,15 +52,6 @@ export interface LocalWorkerExit {
 
 /** V8's last words when a heap limit is reached. */
 const HEAP_EXHAUSTED = /JavaScript heap out of memory|Reached heap limit/;
-
-/**
- * The Node heap a worker gets for a task size: three quarters of the memory (MiB), leaving the
- * rest for code, buffers and native memory as in a container of that size.
- */
-export function heapLimitMib(memory: string): number | undefined {
-  const mib = Number(memory);
-  return Number.isFinite(mib) && mib > 0 ? Math.floor(mib * 0.75) : undefined;
-}
 
 export interface LocalBackendOptions {
   /**
@@ -103,20 +103,6 @@ export interface LocalBackendOptions {
   /** The platform's log (the pool says when it gives a size up). */
   readonly log?: (line: string) => void;
 }
-
-const DEFAULT_INHERITED = [
-  "PATH",
-  "HOME",
-  "TMPDIR",
-  "TEMP",
-  "TMP",
-  "SystemRoot",
-  "LANG",
-  "TZ",
-  "NODE_OPTIONS",
-  // The local platform runs on the developer's Node (20+); the worker image runs Node 22.
-  "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED",
-];
 
 /** lib/launcher -> repository root. */
 const REPO_ROOT = resolve(__dirname, "..", "..");
@@ -218,7 +204,7 @@ export class LocalBackend implements ComputeBackend {
   async submit(spec: WorkerLaunchSpec): Promise<SubmitResult> {
     if (this.closed) throw new TaskSubmissionError("the local backend is closed");
     // Resolve secrets now, so a missing one fails the launch rather than the worker.
-    const secrets = this.resolveSecrets(spec.secretsEnv);
+    const secrets = resolveLocalSecrets(this.options.secretsFile, spec.secretsEnv);
     const taskArn = localTaskArn(spec.runId, spec.attempt);
     const env = this.withHeap(
       { ...this.baseEnv(), ...spec.environment, [WORKER_EXTRA_ENV.taskArn]: taskArn },
@@ -318,44 +304,6 @@ export class LocalBackend implements ComputeBackend {
       env[WORKER_EXTRA_ENV.artifactCacheDir] = this.options.artifactCacheDir;
     }
     return env;
-  }
-
-  private resolveSecrets(secretsEnv: Readonly<Record<string, string>>): Record<string, string> {
-    const names = Object.keys(secretsEnv);
-    if (names.length === 0) return {};
-    const file = this.options.secretsFile;
-    if (!file) {
-      throw new TaskSubmissionError(
-        `the run declares secrets (${names.join(", ")}) but no local secrets file is configured (DAGY_LOCAL_SECRETS_FILE)`,
-      );
-    }
-    let store: unknown;
-    try {
-      store = JSON.parse(readFileSync(file, "utf8"));
-    } catch (error) {
-      throw new TaskSubmissionError(
-        `cannot read the local secrets file ${file}: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
-    if (store === null || typeof store !== "object" || Array.isArray(store)) {
-      throw new TaskSubmissionError(
-        `the local secrets file ${file} must be a JSON object of ARN: value`,
-      );
-    }
-    const values = store as Record<string, unknown>;
-    const out: Record<string, string> = {};
-    for (const name of names) {
-      const arn = secretsEnv[name] ?? "";
-      const value = values[arn];
-      if (typeof value !== "string") {
-        // Name the ARN and the variable, never a value.
-        throw new TaskSubmissionError(
-          `secret ${arn} (for ${name}) is not in the local secrets file ${file}`,
-        );
-      }
-      out[name] = value;
-    }
-    return out;
   }
 
   private pump(): void {
@@ -519,27 +467,4 @@ export class LocalBackend implements ComputeBackend {
       ...(Object.keys(job.secrets).length > 0 ? { secrets: job.secrets } : {}),
     });
   }
-}
-
-/** The reason a spawn failed, without the values it was given (they may be secrets). */
-function startFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === "ERR_INVALID_ARG_VALUE" || code === "ERR_INVALID_ARG_TYPE") {
-    return "the worker command or its environment is invalid";
-  }
-  if (error instanceof Error)
-    return code !== undefined ? `${code}: ${error.message}` : error.message;
-  return String(error);
-}
-
-/** Ends a log stream; resolves once it is flushed, or at once if it failed. */
-function endLog(log: WriteStream): Promise<void> {
-  return new Promise((resolveEnd) => {
-    if (log.destroyed || log.errored) {
-      resolveEnd();
-      return;
-    }
-    log.once("error", () => resolveEnd());
-    log.end(() => resolveEnd());
-  });
 }

@@ -111,5 +111,5 @@ export class IpcAssignmentSource implements AssignmentSource {
 
 /** The source over this process's IPC channel (the worker was spawned with one). */
 export function createIpcAssignmentSource(): IpcAssignmentSource {
-  return new IpcAssignmentSource(process as unknown as IpcChannel);
+  return new IpcAssignmentSource(process);
 }
