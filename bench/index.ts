@@ -10,6 +10,7 @@ const BENCHMARKS = [
   "launch",
   "worker",
   "platform",
+  "warm",
   "handlers",
   "synth",
   "console",

@@ -7,7 +7,7 @@
  *   process start). The issue's target: warm at most half of `node -e 0`.
  * - 200 `hello` runs through `POST /runs/batch`: runs per minute with the pool and without.
  *
- *   npx tsx bench/warm.ts [--runs 20] [--batch 200] [--poll 5]
+ *   npx tsx bench/warm.ts [--runs 20] [--batch 200] [--poll 10] [--no-batch]
  */
 import { spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -172,7 +172,7 @@ async function withPlatform<T>(
 export async function main(): Promise<void> {
   const runs = arg("runs", 20);
   const batch = arg("batch", 200);
-  const pollMs = arg("poll", 5);
+  const pollMs = arg("poll", 10);
   const dataDir = await mkdtemp(join(tmpdir(), "dagy-bench-warm-"));
   try {
     const node = nodeStart(runs);
@@ -191,6 +191,7 @@ export async function main(): Promise<void> {
       `  target: warm <= half of node -e 0 (${ms(node / 2)}) -> ${ratio <= 0.5 ? "MET" : "NOT MET"} (warm is ${ratio.toFixed(2)}x node -e 0; cold/warm ${(cold.client / warm.client).toFixed(1)}x)`,
     );
 
+    if (process.argv.includes("--no-batch")) return;
     const warmRate = await withPlatform(dataDir, 2, (p) => throughput(p, batch));
     const coldRate = await withPlatform(dataDir, 0, (p) => throughput(p, batch));
     console.log(`\n${batch} hello runs via POST /runs/batch (concurrency 4): runs per minute`);

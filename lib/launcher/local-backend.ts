@@ -139,6 +139,8 @@ interface Job {
   readonly taskArn: string;
   /** Set once the job leaves the queue. */
   mode?: StartMode;
+  /** It waited for a slot: it may wait for a starting warm worker too (see pump). */
+  backlog?: boolean;
 }
 
 interface Running {
@@ -172,6 +174,7 @@ export class LocalBackend implements ComputeBackend {
         size: warm,
         sizes: options.warmSizes ?? [WORKLOAD_PROFILES.medium],
         spawn: (size) => this.spawnWarm(size),
+        onIdle: () => this.pump(),
         ...(options.log !== undefined ? { log: options.log } : {}),
       });
     }
@@ -213,6 +216,7 @@ export class LocalBackend implements ComputeBackend {
     const job: Job = { spec, env, secrets, taskArn };
     this.queue.push(job);
     this.pump();
+    if (job.mode === undefined) job.backlog = true;
     // A job still queued gets its mode when a slot frees; its worker's claim records it then.
     return {
       taskArn,
@@ -310,7 +314,14 @@ export class LocalBackend implements ComputeBackend {
     while (!this.closed && this.running.size < this.maxConcurrent) {
       const job = this.queue.shift();
       if (!job) return;
-      const warm = this.pool?.take({ cpu: job.spec.cpu, memory: job.spec.memory });
+      const size = { cpu: job.spec.cpu, memory: job.spec.memory };
+      const warm = this.pool?.take(size);
+      // A backlog is bound by process starts: a run that already waited takes the pool's next
+      // worker (already starting) rather than start a process of its own beside it.
+      if (warm === undefined && job.backlog && this.pool?.hasStarting(size)) {
+        this.queue.unshift(job);
+        return;
+      }
       if (warm !== undefined) {
         job.mode = "warm";
         this.startWarm(job, warm);

@@ -33,6 +33,11 @@ export interface LocalWarmPoolOptions {
   readonly spawn: (size: WorkerSize) => ChildProcess;
   /** A line for the platform's log (a size given up, say). */
   readonly log?: (line: string) => void;
+  /**
+   * The pool changed in a way queued runs care about: a worker became idle (started, or
+   * released), or one that was starting died (those waiting for it start cold).
+   */
+  readonly onIdle?: () => void;
 }
 
 type State = "starting" | "idle" | "busy" | "gone";
@@ -119,6 +124,14 @@ export class LocalWarmPool {
     return { idle, starting };
   }
 
+  /** True when a worker of this size is starting (it will be idle soon, unless it dies). */
+  hasStarting(size: WorkerSize): boolean {
+    const pool = this.pools.get(keyOf(size));
+    if (pool === undefined || this.closed) return false;
+    for (const worker of pool.workers) if (worker.state === "starting") return true;
+    return false;
+  }
+
   /** Process ids of the idle (ready) workers. */
   idlePids(): number[] {
     const pids: number[] = [];
@@ -166,6 +179,7 @@ export class LocalWarmPool {
     }
     worker.state = "idle";
     pool.workers.add(worker);
+    this.options.onIdle?.();
   }
 
   /** Stops every idle worker and waits for their exits. Taken workers are the backend's. */
@@ -225,6 +239,7 @@ export class LocalWarmPool {
       if (worker.state === "starting") {
         worker.state = "idle";
         pool.failures = 0;
+        this.options.onIdle?.();
       } else if (worker.state === "busy") {
         worker.onReleased?.();
       }
@@ -244,6 +259,8 @@ export class LocalWarmPool {
           pool,
           `a warm worker exited before it was ready (code ${code}, signal ${signal})`,
         );
+        // A queued run waiting for this worker must start cold now, not wait for the retry.
+        this.options.onIdle?.();
       } else {
         this.refill(pool);
       }
