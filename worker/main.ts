@@ -6,6 +6,11 @@
  * Exit codes (EXIT_CODES in lib/worker/run-host.ts): 0 succeeded, 1 a task failed, 2 worker
  * error (configuration, artifact, dependency package, crash), 3 cancelled, 4 stopped by
  * SIGTERM without a cancel request (Spot interruption, StopTask), 5 the run was not QUEUED.
+ *
+ * Warm mode (DAGY_WARM_SOURCE=ipc|sqs, issue #14): started with platform variables only, the
+ * worker opens its clients and waits for one assignment (lib/worker/warm-worker.ts), whose
+ * variables it lays over its own environment before running exactly as above. A SIGTERM while
+ * idle exits 0.
  */
 import { performance } from "node:perf_hooks";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
