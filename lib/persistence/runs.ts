@@ -69,8 +69,11 @@ const ORG_ID_CACHE_SIZE = 10_000;
 
 /** Extra conditions (and attempt fields) of one `transition`. */
 export interface TransitionOptions {
-  /** Also require the run's current task to be this one (null: that it has none). */
-  readonly taskArn?: string | null;
+  /**
+   * Also require the run's current task to be this one (null: that it has none; `absentOr`:
+   * none, or this one — a worker claiming while the launcher records the same task).
+   */
+  readonly taskArn?: string | null | { readonly absentOr: string };
   /**
    * Also set fields of the last attempt (`attempts[index]`), on condition that the run has
    * exactly `index + 1` attempts: the worker's claim says who ran it (task ARN, start mode).
@@ -167,7 +170,9 @@ export class RunRepository {
       condition +=
         options.taskArn === null
           ? ` AND attribute_not_exists(${arn})`
-          : ` AND ${arn} = ${update.value(options.taskArn)}`;
+          : typeof options.taskArn === "object"
+            ? ` AND (attribute_not_exists(${arn}) OR ${arn} = ${update.value(options.taskArn.absentOr)})`
+            : ` AND ${arn} = ${update.value(options.taskArn)}`;
     }
     if (options.lastAttempt !== undefined) {
       const { index, fields: attemptFields } = options.lastAttempt;

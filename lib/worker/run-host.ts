@@ -637,7 +637,8 @@ export class WorkerHost {
         "RUNNING",
         { ...fields, task_arn: task.taskArn },
         {
-          taskArn: run.task_arn ?? null,
+          // No task recorded yet: the launcher may be recording this very one as we write.
+          taskArn: run.task_arn ?? { absentOr: task.taskArn },
           ...(ours
             ? {
                 lastAttempt: {
