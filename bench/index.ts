@@ -11,6 +11,7 @@ const BENCHMARKS = [
   "worker",
   "warm-aws-model",
   "platform",
+  "warm",
   "handlers",
   "synth",
   "console",

@@ -6,11 +6,16 @@
  * Exit codes (EXIT_CODES in lib/worker/run-host.ts): 0 succeeded, 1 a task failed, 2 worker
  * error (configuration, artifact, dependency package, crash), 3 cancelled, 4 stopped by
  * SIGTERM without a cancel request (Spot interruption, StopTask), 5 the run was not QUEUED.
+ *
+ * Warm mode (DAGY_WARM_SOURCE=ipc|sqs, issue #14): started with platform variables only, the
+ * worker opens its clients and waits for one assignment (lib/worker/warm-worker.ts), whose
+ * variables it lays over its own environment before running exactly as above. A SIGTERM while
+ * idle exits 0.
  */
 import { performance } from "node:perf_hooks";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { createDataClients, destroyDataClients, type DataClients } from "../lib/aws/clients";
-import { PLATFORM_ENV, WORKER_ENV } from "../lib/config/env";
+import { PLATFORM_ENV, WARM_ENV, WORKER_ENV } from "../lib/config/env";
 import { RunRepository } from "../lib/persistence/runs";
 import { ObjectStore } from "../lib/storage/object-store";
 import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
@@ -19,10 +24,25 @@ import {
   createRunStatusAnnouncer,
   type PutEvents,
 } from "../lib/events/run-status";
-import { parseWorkerConfig, peekRunId, stopDeadlineMs } from "../lib/worker/config";
+import {
+  parseWorkerConfig,
+  peekRunId,
+  stopDeadlineMs,
+  type WorkerConfig,
+} from "../lib/worker/config";
+import { withArtifactCache } from "../lib/worker/artifact-cache";
+import { createIpcAssignmentSource } from "../lib/worker/ipc-assignments";
+import { readOwnTaskArn } from "../lib/worker/task-metadata";
+import type { AssignmentSource } from "../lib/worker/warm";
+import { serveAssignments, type AssignmentOutcome } from "../lib/worker/warm-worker";
 import { createJsonLogger, createRedactor, stdoutLines } from "../lib/log";
 import { redactProcessOutput } from "../lib/worker/redact";
-import { EXIT_CODES, WorkerHost, recordStartFailure } from "../lib/worker/run-host";
+import {
+  EXIT_CODES,
+  WorkerHost,
+  recordStartFailure,
+  type WorkerDeps,
+} from "../lib/worker/run-host";
 
 // Imports are evaluated first, so this is "process start -> bundle loaded -> main".
 const mainStartedAt = Math.round(performance.now() * 10) / 10;
@@ -69,24 +89,48 @@ async function failWithoutConfig(error: unknown): Promise<number> {
   return EXIT_CODES.workerError;
 }
 
-async function main(): Promise<number> {
-  // The SDK's "Node < 22" notice is for developers, not a run's log (the image runs Node 22).
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  let config;
+/** Where the worker's data clients point: the platform variables, read before any run. */
+function openDataClients(env: NodeJS.ProcessEnv): DataClients {
+  const region = env[PLATFORM_ENV.region]?.trim();
+  const dynamodbEndpoint = env[PLATFORM_ENV.dynamodbEndpoint]?.trim();
+  const s3Endpoint = env[PLATFORM_ENV.s3Endpoint]?.trim();
+  return createDataClients({
+    ...(region ? { region } : {}),
+    ...(dynamodbEndpoint ? { dynamodbEndpoint } : {}),
+    ...(s3Endpoint ? { s3Endpoint } : {}),
+  });
+}
+
+/** How one run is hosted: the worker's task when known, a hook at the claim. */
+interface RunOptions {
+  readonly clients: DataClients;
+  readonly task?: WorkerDeps["task"];
+  readonly onClaimed?: () => void;
+}
+
+/** Parses the run's configuration from process.env and runs it. */
+async function runFromEnv(
+  options: Omit<RunOptions, "task"> & { readonly warm?: { readonly taskArn?: string } },
+): Promise<AssignmentOutcome> {
+  let config: WorkerConfig;
   try {
     config = parseWorkerConfig(process.env);
   } catch (error) {
-    return failWithoutConfig(error);
+    return { exitCode: await failWithoutConfig(error), claimed: false };
   }
+  const taskArn = config.taskArn ?? options.warm?.taskArn;
+  return runOne(config, {
+    ...options,
+    ...(taskArn !== undefined
+      ? { task: { taskArn, startMode: options.warm !== undefined ? "warm" : "cold" } }
+      : {}),
+  });
+}
 
+async function runOne(config: WorkerConfig, options: RunOptions): Promise<AssignmentOutcome> {
   // Task code may print a secret itself; nothing the process writes may carry one.
   if (config.secretValues.length > 0) redactProcessOutput(createRedactor(config.secretValues));
-
-  const clients = createDataClients({
-    ...(config.region !== undefined ? { region: config.region } : {}),
-    ...(config.dynamodbEndpoint !== undefined ? { dynamodbEndpoint: config.dynamodbEndpoint } : {}),
-    ...(config.s3Endpoint !== undefined ? { s3Endpoint: config.s3Endpoint } : {}),
-  });
+  const { clients } = options;
   // Loaded only when shipping is on: the client module is a sizeable part of the bundle's
   // start-up cost, and most runs do not need it.
   let logs: CloudWatchLogsClient | undefined;
@@ -120,11 +164,13 @@ async function main(): Promise<number> {
   const stopDeadline = stopDeadlineMs(config.stopTimeoutSeconds);
   const host = new WorkerHost(config, {
     runs,
-    store: new ObjectStore(clients.s3),
+    store: artifactStore(new ObjectStore(clients.s3), config),
     ...(logs !== undefined ? { logs } : {}),
     mainStartedAt,
     // Local child runs are processes on this machine: no RunTask rate to respect.
     ...(config.dynamodbEndpoint !== undefined ? { isolatedMap: LOCAL_ISOLATED_MAP } : {}),
+    ...(options.task !== undefined ? { task: options.task } : {}),
+    ...(options.onClaimed !== undefined ? { onClaimed: options.onClaimed } : {}),
   });
 
   const onSignal = (signal: NodeJS.Signals) => {
@@ -142,19 +188,100 @@ async function main(): Promise<number> {
       process.exit(EXIT_CODES.interrupted);
     }, stopDeadline).unref();
   };
+  // A throw in a task's stray callback: fail the run rather than die with it RUNNING.
+  const onCrash = (error: Error): void => host.crash(error);
+  // A task's floating promise that rejects is a bug in the task, not a reason to kill the run.
+  const onRejection = (reason: unknown): void => host.reportUnhandledRejection(reason);
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
-  // A throw in a task's stray callback: fail the run rather than die with it RUNNING.
-  process.on("uncaughtException", (error) => host.crash(error));
-  // A task's floating promise that rejects is a bug in the task, not a reason to kill the run.
-  process.on("unhandledRejection", (reason) => host.reportUnhandledRejection(reason));
+  process.on("uncaughtException", onCrash);
+  process.on("unhandledRejection", onRejection);
 
   try {
     const outcome = await host.run();
-    return outcome.exitCode;
+    return { exitCode: outcome.exitCode, claimed: host.hasClaimed() };
   } finally {
     logs?.destroy();
     events?.destroy();
+    if (!host.hasClaimed()) {
+      // A warm worker that was handed a run not its own waits for the next one: this run's
+      // handlers must not outlive it.
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+      process.off("uncaughtException", onCrash);
+      process.off("unhandledRejection", onRejection);
+    }
+  }
+}
+
+/** Locally (DAGY_ARTIFACT_CACHE_DIR), artifacts come from the shared cache by SHA-256. */
+function artifactStore(store: ObjectStore, config: WorkerConfig): Pick<ObjectStore, "get" | "put"> {
+  if (config.artifactCacheDir === undefined) return store;
+  return withArtifactCache(store, {
+    dir: config.artifactCacheDir,
+    uri: config.artifactUri,
+    sha256: config.artifactSha256,
+  });
+}
+
+/** A warm worker: clients open, runtime loaded, waiting for its one run. */
+async function serveWarm(source: string): Promise<number> {
+  const clients = openDataClients(process.env);
+  try {
+    let assignments: AssignmentSource;
+    let taskArn: string | undefined;
+    if (source === "ipc") {
+      assignments = createIpcAssignmentSource();
+    } else if (source === "sqs") {
+      const { createSqsAssignmentSource } = await import("../lib/worker/sqs-assignments");
+      assignments = createSqsAssignmentSource(process.env, { doc: clients.doc });
+      taskArn = await readOwnTaskArn(process.env);
+    } else {
+      log.error(`${WARM_ENV.source} must be "ipc" or "sqs", got "${source}"`, {
+        event_type: "worker_error",
+      });
+      return EXIT_CODES.workerError;
+    }
+    return await serveAssignments({
+      source: assignments,
+      run: (assignment) =>
+        runFromEnv({
+          clients,
+          warm: taskArn !== undefined ? { taskArn } : {},
+          onClaimed: () => void assignment.ack(),
+        }),
+      onReleased: (runId, exitCode) =>
+        log.info("the assigned run was not QUEUED; waiting for the next assignment", {
+          event_type: "warm_assignment_released",
+          run_id: runId,
+          exit_code: exitCode,
+        }),
+    });
+  } finally {
+    destroyDataClients(clients);
+  }
+}
+
+async function main(): Promise<number> {
+  // The SDK's "Node < 22" notice is for developers, not a run's log (the image runs Node 22).
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+  const warmSource = process.env[WARM_ENV.source]?.trim();
+  if (warmSource) return serveWarm(warmSource);
+  let config: WorkerConfig;
+  try {
+    config = parseWorkerConfig(process.env);
+  } catch (error) {
+    return failWithoutConfig(error);
+  }
+  const clients = openDataClients(process.env);
+  try {
+    const taskArn = config.taskArn;
+    const outcome = await runOne(config, {
+      clients,
+      ...(taskArn !== undefined ? { task: { taskArn, startMode: "cold" as const } } : {}),
+    });
+    return outcome.exitCode;
+  } finally {
     destroyDataClients(clients);
   }
 }

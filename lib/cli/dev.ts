@@ -2,7 +2,7 @@
  * Lazy `require`, not `import()`, as in commands.ts: bin/dagy.js runs the CLI through tsx's
  * CommonJS hook, which native dynamic import() bypasses. */
 import { isAbsolute, join, relative } from "node:path";
-import { DEFAULT_CONCURRENCY, DEFAULT_ORG } from "../local/state";
+import { DEFAULT_CONCURRENCY, DEFAULT_ORG, DEFAULT_WARM, MAX_WARM } from "../local/state";
 import { parseCommandArgs, positiveInteger } from "./args";
 import { EXIT, UsageError, formatDuration, formatTable, type CliCommand, type CliIO } from "./io";
 import { parsePort } from "./target";
@@ -23,6 +23,8 @@ Options:
       --host <host>          Interface to listen on (default 127.0.0.1; the API has no auth).
       --data-dir <dir>       Data directory (default: $DAGY_DATA_DIR, else .dagy).
       --concurrency <n>      Workers running at once; more runs wait QUEUED (default ${DEFAULT_CONCURRENCY}).
+      --warm <n>             Idle workers kept ready per worker size, so a run starts without
+                             starting a process (default ${DEFAULT_WARM}; 0 disables).
       --org <org_id>         Org the flows are registered for (default ${DEFAULT_ORG}).
       --flows <glob>         Flow files to register, relative to this directory (e.g.
                              "flows/**/*.ts"; quote it so the shell leaves it alone).
@@ -37,6 +39,18 @@ Secrets: runs launched with secrets_env ({"DB_PASSWORD": "arn:aws:secretsmanager
 the values from <data-dir>/secrets.json, a JSON object {"<secret arn>": "<value>"} (created
 empty, mode 0600); values are never logged.
 `;
+
+/** `--warm`: a whole number from 0 (no pool) to MAX_WARM. */
+function warmCount(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n > MAX_WARM) {
+    throw new UsageError(
+      `--warm must be a whole number from 0 to ${MAX_WARM}, got "${text}"`,
+      "dev",
+    );
+  }
+  return n;
+}
 
 /** A path as the user can paste it: relative to their cwd when inside it, else absolute. */
 function displayPath(path: string, cwd: string): string {
@@ -53,6 +67,7 @@ export const command: CliCommand = {
       host: { type: "string" },
       "data-dir": { type: "string" },
       concurrency: { type: "string" },
+      warm: { type: "string" },
       org: { type: "string" },
       flows: { type: "string" },
       "no-examples": { type: "boolean" },
@@ -81,6 +96,8 @@ export const command: CliCommand = {
         ? undefined
         : positiveInteger("dev", "--concurrency", values.concurrency);
 
+    const warm = values.warm === undefined ? undefined : warmCount(values.warm);
+
     const { startLocalPlatform, PACKAGE_ROOT, EXAMPLE_INPUT } =
       require("../local/platform") as typeof import("../local/platform");
     // The project's flows; in this repository (no flows setting) its examples.
@@ -103,6 +120,7 @@ export const command: CliCommand = {
       ...(port !== undefined ? { port } : {}),
       ...(values.host !== undefined ? { host: values.host } : {}),
       ...(concurrency !== undefined ? { concurrency } : {}),
+      ...(warm !== undefined ? { warm } : {}),
       ...(values.org !== undefined ? { orgId: values.org } : {}),
       registerExamples: values["no-examples"] !== true,
       ...(flowFiles !== undefined ? { flowFiles, flowsRoot: io.cwd } : {}),
@@ -124,7 +142,7 @@ export const command: CliCommand = {
         ],
         [
           "  workers",
-          `up to ${platform.concurrency} at once; output in ${show(platform.logDir)}/<run_id>.log`,
+          `up to ${platform.concurrency} at once, ${platform.warm > 0 ? `${platform.warm} kept warm` : "none kept warm"}; output in ${show(platform.logDir)}/<run_id>.log`,
         ],
         [
           "  secrets",

@@ -16,6 +16,7 @@
 import type { PutEventsCommandInput, PutEventsCommandOutput } from "@aws-sdk/client-eventbridge";
 import { emfLine, terminalStatusMetric, type MetricSink } from "../metrics";
 import type { RunRecord } from "../persistence/records";
+import type { TransitionOptions } from "../persistence/runs";
 import type { RunStatus } from "../persistence/schema";
 
 export const RUN_STATUS_SOURCE = "dagy";
@@ -124,7 +125,7 @@ export interface TransitioningRunStore {
     from: RunStatus | readonly RunStatus[],
     to: RunStatus,
     fields?: Partial<RunRecord>,
-    options?: { readonly taskArn?: string | null },
+    options?: TransitionOptions,
   ): Promise<RunRecord | undefined>;
 }
 

@@ -73,6 +73,7 @@ import {
   type ComputeBackend,
   type DagLaunchRequest,
   type DagLaunchResult,
+  type StartMode,
   type SubmitOptions,
   type SubmitResult,
 } from "./types";
@@ -367,15 +368,27 @@ export class DagLauncher {
     taskArn: string,
     logStream: string,
     resources: TaskResources,
-    startMode: SubmitResult["startMode"],
+    startMode: StartMode | undefined,
   ): Promise<void> {
     try {
-      const updated = await this.persistence.runs.recordAttempt(
-        runId,
-        attemptRecord(taskArn, 1, resources, this.clock(), startMode),
-        0,
-        { log_stream: logStream },
-      );
+      // Sets the task and appends the attempt only: never the status or task states, which a
+      // warm worker may already have written (it can claim, even finish, before we get here).
+      const attempt = attemptRecord(taskArn, 1, resources, this.clock(), startMode);
+      let updated = await this.persistence.runs.recordAttempt(runId, attempt, 0, {
+        log_stream: logStream,
+      });
+      if (updated === undefined && startMode === "warm") {
+        // The warm worker claimed first and wrote its real task ARN over none: record the
+        // attempt under that ARN, so reconciliation and relaunch budgets see it.
+        const run = await this.persistence.runs.get(runId);
+        if (run?.task_arn && (run.attempts ?? []).length === 0) {
+          updated = await this.persistence.runs.recordClaimedFirstAttempt(
+            runId,
+            attempt,
+            run.task_arn,
+          );
+        }
+      }
       // Cancelled while we were submitting: the task must not run on.
       if (updated?.status === "CANCELLED") {
         await this.stopQuietly(
@@ -507,7 +520,7 @@ export class DagLauncher {
     }
     let taskArn: string;
     let logStream: string;
-    let startMode: SubmitResult["startMode"];
+    let startMode: StartMode | undefined;
     try {
       const submitted = await this.backend.submit(spec, options);
       taskArn = submitted.taskArn;

@@ -20,7 +20,14 @@ export interface LauncherPersistence {
   readonly flows: Pick<Persistence["flows"], "resolve">;
   readonly runs: Pick<
     Persistence["runs"],
-    "create" | "get" | "transition" | "update" | "requestCancel" | "recordAttempt" | "addRerun"
+    | "create"
+    | "get"
+    | "transition"
+    | "update"
+    | "requestCancel"
+    | "recordAttempt"
+    | "recordClaimedFirstAttempt"
+    | "addRerun"
   >;
   readonly idempotency: Pick<Persistence["idempotency"], "claim" | "complete" | "release">;
   readonly deployments: Pick<Persistence["deployments"], "resolvePackageUris">;

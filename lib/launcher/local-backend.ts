@@ -8,11 +8,29 @@
  * returns at once with `local:<runId>` (the run stays QUEUED until its worker starts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from "node:fs";
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join, resolve } from "node:path";
 import { LOCAL_CREDENTIALS } from "../aws/dynamodb";
+import { WARM_ENV } from "../config/env";
+import { WORKER_EXTRA_ENV } from "../worker/config";
 import { TaskSubmissionError } from "./errors";
-import type { ComputeBackend, SubmitResult, WorkerLaunchSpec } from "./types";
+import {
+  DEFAULT_INHERITED,
+  endLog,
+  heapLimitMib,
+  resolveLocalSecrets,
+  startFailure,
+} from "./local-worker-env";
+
+export { heapLimitMib } from "./local-worker-env";
+import { LocalWarmPool, type WarmWorker, type WorkerSize } from "./local-warm-pool";
+import {
+  WORKLOAD_PROFILES,
+  type ComputeBackend,
+  type SubmitResult,
+  type StartMode,
+  type WorkerLaunchSpec,
+} from "./types";
 
 export const LOCAL_TASK_ARN_PREFIX = "local:";
 
@@ -34,15 +52,6 @@ export interface LocalWorkerExit {
 
 /** V8's last words when a heap limit is reached. */
 const HEAP_EXHAUSTED = /JavaScript heap out of memory|Reached heap limit/;
-
-/**
- * The Node heap a worker gets for a task size: three quarters of the memory (MiB), leaving the
- * rest for code, buffers and native memory as in a container of that size.
- */
-export function heapLimitMib(memory: string): number | undefined {
-  const mib = Number(memory);
-  return Number.isFinite(mib) && mib > 0 ? Math.floor(mib * 0.75) : undefined;
-}
 
 export interface LocalBackendOptions {
   /**
@@ -82,21 +91,18 @@ export interface LocalBackendOptions {
    * it for child runs. Also settable later (`setApiUrl`): the server starts after the backend.
    */
   readonly apiUrl?: string;
+  /**
+   * Idle warm workers kept per worker size (issue #14): started ahead of demand, handed a run
+   * over IPC. Default 0 here (the platform's `--warm` defaults to 2); 0 disables the pool.
+   */
+  readonly warm?: number;
+  /** Sizes kept warm from the start. Default: the default workload profile's (medium). */
+  readonly warmSizes?: readonly WorkerSize[];
+  /** Workers read artifacts by SHA-256 from here (DAGY_ARTIFACT_CACHE_DIR) before S3. */
+  readonly artifactCacheDir?: string;
+  /** The platform's log (the pool says when it gives a size up). */
+  readonly log?: (line: string) => void;
 }
-
-const DEFAULT_INHERITED = [
-  "PATH",
-  "HOME",
-  "TMPDIR",
-  "TEMP",
-  "TMP",
-  "SystemRoot",
-  "LANG",
-  "TZ",
-  "NODE_OPTIONS",
-  // The local platform runs on the developer's Node (20+); the worker image runs Node 22.
-  "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED",
-];
 
 /** lib/launcher -> repository root. */
 const REPO_ROOT = resolve(__dirname, "..", "..");
@@ -127,8 +133,14 @@ export function runIdOfLocalTask(taskArn: string): string {
 
 interface Job {
   readonly spec: WorkerLaunchSpec;
+  /** The worker's variables: platform ones, the run's, the heap limit. Secrets apart. */
   readonly env: Record<string, string>;
+  readonly secrets: Record<string, string>;
   readonly taskArn: string;
+  /** Set once the job leaves the queue. */
+  mode?: StartMode;
+  /** It waited for a slot: it may wait for a starting warm worker too (see pump). */
+  backlog?: boolean;
 }
 
 interface Running {
@@ -146,6 +158,7 @@ export class LocalBackend implements ComputeBackend {
   private readonly graceMs: number;
   private closed = false;
   private apiUrl: string | undefined;
+  private readonly pool: LocalWarmPool | undefined;
 
   constructor(private readonly options: LocalBackendOptions) {
     this.apiUrl = options.apiUrl;
@@ -155,6 +168,16 @@ export class LocalBackend implements ComputeBackend {
     this.graceMs = options.stopGraceMs ?? 10_000;
     // Logs hold what runs print: readable by this user only.
     mkdirSync(options.logDir, { recursive: true, mode: 0o700 });
+    const warm = options.warm ?? 0;
+    if (warm > 0) {
+      this.pool = new LocalWarmPool({
+        size: warm,
+        sizes: options.warmSizes ?? [WORKLOAD_PROFILES.medium],
+        spawn: (size) => this.spawnWarm(size),
+        onIdle: () => this.pump(),
+        ...(options.log !== undefined ? { log: options.log } : {}),
+      });
+    }
   }
 
   /** Workers started from now on get DAGY_API_URL=`url`. */
@@ -167,25 +190,60 @@ export class LocalBackend implements ComputeBackend {
     return join(this.options.logDir, `${runId}.log`);
   }
 
-  /** Runs started and not yet exited, and runs waiting for a slot. */
-  get stats(): { running: number; queued: number } {
-    return { running: this.running.size, queued: this.queue.length };
+  /** Runs started and not yet exited, runs waiting for a slot, warm workers waiting for a run. */
+  get stats(): { running: number; queued: number; idle: number; starting: number } {
+    return {
+      running: this.running.size,
+      queued: this.queue.length,
+      ...(this.pool?.stats ?? { idle: 0, starting: 0 }),
+    };
+  }
+
+  /** Process ids of the warm workers waiting for a run (`dagy dev` diagnostics, tests). */
+  idleWorkerPids(): number[] {
+    return this.pool?.idlePids() ?? [];
   }
 
   async submit(spec: WorkerLaunchSpec): Promise<SubmitResult> {
     if (this.closed) throw new TaskSubmissionError("the local backend is closed");
     // Resolve secrets now, so a missing one fails the launch rather than the worker.
-    const env = { ...this.baseEnv(), ...spec.environment, ...this.resolveSecrets(spec.secretsEnv) };
-    const heap = this.options.enforceMemory === false ? undefined : heapLimitMib(spec.memory);
+    const secrets = resolveLocalSecrets(this.options.secretsFile, spec.secretsEnv);
+    const taskArn = localTaskArn(spec.runId, spec.attempt);
+    const env = this.withHeap(
+      { ...this.baseEnv(), ...spec.environment, [WORKER_EXTRA_ENV.taskArn]: taskArn },
+      spec.memory,
+    );
+    const job: Job = { spec, env, secrets, taskArn };
+    this.queue.push(job);
+    this.pump();
+    if (job.mode === undefined) job.backlog = true;
+    // A job still queued gets its mode when a slot frees; its worker's claim records it then.
+    return {
+      taskArn,
+      logStream: this.logPath(spec.runId),
+      ...(job.mode !== undefined ? { startMode: job.mode } : {}),
+    };
+  }
+
+  private withHeap(env: Record<string, string>, memory: string): Record<string, string> {
+    const heap = this.options.enforceMemory === false ? undefined : heapLimitMib(memory);
     if (heap !== undefined) {
       env.NODE_OPTIONS = [env.NODE_OPTIONS, `--max-old-space-size=${heap}`]
         .filter(Boolean)
         .join(" ");
     }
-    const taskArn = localTaskArn(spec.runId, spec.attempt);
-    this.queue.push({ spec, env, taskArn });
-    this.pump();
-    return { taskArn, logStream: this.logPath(spec.runId) };
+    return env;
+  }
+
+  /** A warm worker of a size: platform variables only, an IPC channel to receive its run. */
+  private spawnWarm(size: WorkerSize): ChildProcess {
+    const [file, ...args] = this.command;
+    const env = this.withHeap({ ...this.baseEnv(), [WARM_ENV.source]: "ipc" }, size.memory);
+    return spawn(file ?? process.execPath, args, {
+      cwd: this.options.cwd ?? REPO_ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+    });
   }
 
   async stop(taskArn: string, _reason: string): Promise<void> {
@@ -219,7 +277,7 @@ export class LocalBackend implements ComputeBackend {
     }
     const all = [...this.running.values()];
     for (const running of all) this.terminate(running);
-    await Promise.all(all.map((r) => r.exited));
+    await Promise.all([...all.map((r) => r.exited), this.pool?.close()]);
   }
 
   private terminate(running: Running): void {
@@ -246,51 +304,30 @@ export class LocalBackend implements ComputeBackend {
     if (this.options.dynamodbEndpoint) env.DAGY_DYNAMODB_ENDPOINT = this.options.dynamodbEndpoint;
     if (this.options.s3Endpoint) env.DAGY_S3_ENDPOINT = this.options.s3Endpoint;
     if (this.apiUrl) env.DAGY_API_URL = this.apiUrl;
+    if (this.options.artifactCacheDir) {
+      env[WORKER_EXTRA_ENV.artifactCacheDir] = this.options.artifactCacheDir;
+    }
     return env;
-  }
-
-  private resolveSecrets(secretsEnv: Readonly<Record<string, string>>): Record<string, string> {
-    const names = Object.keys(secretsEnv);
-    if (names.length === 0) return {};
-    const file = this.options.secretsFile;
-    if (!file) {
-      throw new TaskSubmissionError(
-        `the run declares secrets (${names.join(", ")}) but no local secrets file is configured (DAGY_LOCAL_SECRETS_FILE)`,
-      );
-    }
-    let store: unknown;
-    try {
-      store = JSON.parse(readFileSync(file, "utf8"));
-    } catch (error) {
-      throw new TaskSubmissionError(
-        `cannot read the local secrets file ${file}: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
-    if (store === null || typeof store !== "object" || Array.isArray(store)) {
-      throw new TaskSubmissionError(
-        `the local secrets file ${file} must be a JSON object of ARN: value`,
-      );
-    }
-    const values = store as Record<string, unknown>;
-    const out: Record<string, string> = {};
-    for (const name of names) {
-      const arn = secretsEnv[name] ?? "";
-      const value = values[arn];
-      if (typeof value !== "string") {
-        // Name the ARN and the variable, never a value.
-        throw new TaskSubmissionError(
-          `secret ${arn} (for ${name}) is not in the local secrets file ${file}`,
-        );
-      }
-      out[name] = value;
-    }
-    return out;
   }
 
   private pump(): void {
     while (!this.closed && this.running.size < this.maxConcurrent) {
       const job = this.queue.shift();
       if (!job) return;
+      const size = { cpu: job.spec.cpu, memory: job.spec.memory };
+      const warm = this.pool?.take(size);
+      // A backlog is bound by process starts: a run that already waited takes the pool's next
+      // worker (already starting) rather than start a process of its own beside it.
+      if (warm === undefined && job.backlog && this.pool?.hasStarting(size)) {
+        this.queue.unshift(job);
+        return;
+      }
+      if (warm !== undefined) {
+        job.mode = "warm";
+        this.startWarm(job, warm);
+        continue;
+      }
+      job.mode = "cold";
       // A run must never take the process down: whatever goes wrong starting one worker ends
       // that run (through onExit) and the queue moves on.
       try {
@@ -327,7 +364,8 @@ export class LocalBackend implements ComputeBackend {
     const [file, ...args] = this.command;
     // spawn throws on a NUL byte and its message would quote the value (maybe a secret):
     // name the variable instead.
-    const bad = Object.entries(job.env).find(([k, v]) => k.includes("\0") || v.includes("\0"))?.[0];
+    const env = { ...job.env, ...job.secrets };
+    const bad = Object.entries(env).find(([k, v]) => k.includes("\0") || v.includes("\0"))?.[0];
     const log = this.openLog(runId);
     if (bad !== undefined) {
       this.failToStart(runId, log, `environment variable ${bad} contains a NUL byte`);
@@ -337,7 +375,7 @@ export class LocalBackend implements ComputeBackend {
     try {
       child = spawn(file ?? process.execPath, args, {
         cwd: this.options.cwd ?? REPO_ROOT,
-        env: job.env,
+        env,
         stdio: ["ignore", "pipe", "pipe"],
       });
     } catch (error) {
@@ -386,27 +424,58 @@ export class LocalBackend implements ComputeBackend {
     });
     this.running.set(runId, { child, log, exited });
   }
-}
 
-/** The reason a spawn failed, without the values it was given (they may be secrets). */
-function startFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === "ERR_INVALID_ARG_VALUE" || code === "ERR_INVALID_ARG_TYPE") {
-    return "the worker command or its environment is invalid";
-  }
-  if (error instanceof Error)
-    return code !== undefined ? `${code}: ${error.message}` : error.message;
-  return String(error);
-}
-
-/** Ends a log stream; resolves once it is flushed, or at once if it failed. */
-function endLog(log: WriteStream): Promise<void> {
-  return new Promise((resolveEnd) => {
-    if (log.destroyed || log.errored) {
-      resolveEnd();
+  /**
+   * Hands the job to a warm worker over IPC. Its exit is reported exactly as a cold worker's,
+   * so reconciliation relaunches or fails a run whose warm worker died; a worker that found the
+   * run not QUEUED goes back to the pool and reports nothing (the run is someone else's).
+   */
+  private startWarm(job: Job, worker: WarmWorker): void {
+    const runId = job.spec.runId;
+    const log = this.openLog(runId);
+    const all = { ...job.env, ...job.secrets };
+    const bad = Object.entries(all).find(([k, v]) => k.includes("\0") || v.includes("\0"))?.[0];
+    if (bad !== undefined) {
+      this.pool?.release(worker);
+      this.failToStart(runId, log, `environment variable ${bad} contains a NUL byte`);
       return;
     }
-    log.once("error", () => resolveEnd());
-    log.end(() => resolveEnd());
-  });
+    worker.setSink(log);
+    let resolveExit: () => void = () => undefined;
+    const exited = new Promise<void>((resolve) => (resolveExit = resolve));
+    const forget = (): void => {
+      const running = this.running.get(runId);
+      if (running?.child !== worker.child) return;
+      if (running.killTimer) clearTimeout(running.killTimer);
+      this.running.delete(runId);
+    };
+    worker.onExit = (code, signal) => {
+      forget();
+      void endLog(log).then(() => {
+        this.options.onExit?.(runId, {
+          taskArn: job.taskArn,
+          code,
+          signal,
+          ...(HEAP_EXHAUSTED.test(worker.stderrTail) ? { outOfMemory: true } : {}),
+        });
+        resolveExit();
+        this.pump();
+      });
+    };
+    worker.onReleased = () => {
+      forget();
+      this.pool?.release(worker);
+      void endLog(log).then(() => {
+        resolveExit();
+        this.pump();
+      });
+    };
+    this.running.set(runId, { child: worker.child, log, exited });
+    // False only when the worker is exiting: its exit is reported above.
+    worker.assign({
+      type: "dagy:assign",
+      env: job.env,
+      ...(Object.keys(job.secrets).length > 0 ? { secrets: job.secrets } : {}),
+    });
+  }
 }

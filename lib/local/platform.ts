@@ -42,6 +42,8 @@ import {
 } from "./servers";
 import {
   DEFAULT_CONCURRENCY,
+  DEFAULT_WARM,
+  MAX_WARM,
   DEFAULT_DATA_DIR,
   DEFAULT_HOST,
   DEFAULT_ORG,
@@ -88,6 +90,11 @@ export interface LocalPlatformOptions {
   readonly port?: number;
   /** Workers running at once; more runs wait QUEUED. Default 4. */
   readonly concurrency?: number;
+  /**
+   * Idle warm workers kept per worker size, each ready to take a run in milliseconds (issue
+   * #14). Default 2; 0 disables the pool (every run starts a new worker process).
+   */
+  readonly warm?: number;
   /** Register the example flows (`<package>/examples/flows/*.ts`). Default true. */
   readonly registerExamples?: boolean;
   /** Folder of flows registered at start. Default `<package>/examples/flows`. */
@@ -152,6 +159,8 @@ export interface LocalPlatform {
   readonly secretsFile: string;
   readonly secretCount: number;
   readonly concurrency: number;
+  /** Idle warm workers kept per worker size (0: none). */
+  readonly warm: number;
   readonly clients: DataClients;
   readonly persistence: Persistence;
   readonly store: ObjectStore;
@@ -324,6 +333,10 @@ export async function startLocalPlatform(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new ConfigurationError(`concurrency must be a whole number >= 1, got ${concurrency}`);
   }
+  const warm = options.warm ?? DEFAULT_WARM;
+  if (!Number.isInteger(warm) || warm < 0 || warm > MAX_WARM) {
+    throw new ConfigurationError(`warm must be a whole number from 0 to ${MAX_WARM}, got ${warm}`);
+  }
   await mkdir(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
 
   // A platform.json naming this very pid is stale (pids restart at 1 in containers) unless
@@ -488,6 +501,10 @@ export async function startLocalPlatform(
       secretsFile,
       stopGraceMs: options.stopGraceMs ?? 5000,
       onExit,
+      warm,
+      // Artifacts are immutable and named by their hash: one download per machine, not per run.
+      artifactCacheDir: join(dataDir, "cache", "artifacts"),
+      log,
     });
     cleanups.push(async () => {
       closing = true;
@@ -646,6 +663,7 @@ export async function startLocalPlatform(
       secretsFile,
       secretCount,
       concurrency,
+      warm,
       clients,
       persistence,
       store,

@@ -26,6 +26,10 @@ export const DEFAULT_HOST = "127.0.0.1";
 /** The org the example flows are registered for (the guide's). */
 export const DEFAULT_ORG = "acme-corp";
 export const DEFAULT_CONCURRENCY = 4;
+/** Idle warm workers kept per worker size by default (`--warm`, issue #14). */
+export const DEFAULT_WARM = 2;
+/** More idle workers than this is a typo, not a pool: each is a Node process. */
+export const MAX_WARM = 32;
 export const LOCAL_REGION = "us-east-1";
 export const LOCAL_TABLE_PREFIX = "dagy-local";
 export const LOCAL_ARTIFACT_BUCKET = "dagy-local-artifacts";

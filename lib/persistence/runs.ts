@@ -68,6 +68,20 @@ export {
 
 const ORG_ID_CACHE_SIZE = 10_000;
 
+/** Extra conditions (and attempt fields) of one `transition`. */
+export interface TransitionOptions {
+  /**
+   * Also require the run's current task to be this one (null: that it has none; `absentOr`:
+   * none, or this one — a worker claiming while the launcher records the same task).
+   */
+  readonly taskArn?: string | null | { readonly absentOr: string };
+  /**
+   * Also set fields of the last attempt (`attempts[index]`), on condition that the run has
+   * exactly `index + 1` attempts: the worker's claim says who ran it (task ARN, start mode).
+   */
+  readonly lastAttempt?: { readonly index: number; readonly fields: Partial<RunAttempt> };
+}
+
 export class RunRepository {
   /** run_id -> org_id: a run's org never changes, so transitions need not re-read it. */
   private readonly orgIds: RunOrgCache;
@@ -142,10 +156,7 @@ export class RunRepository {
     from: RunStatus | readonly RunStatus[],
     to: RunStatus,
     fields: Partial<RunRecord> = {},
-    options: {
-      /** Also require the run's current task to be this one (null: that it has none). */
-      readonly taskArn?: string | null;
-    } = {},
+    options: TransitionOptions = {},
   ): Promise<RunRecord | undefined> {
     const fromList: readonly RunStatus[] = typeof from === "string" ? [from] : from;
     assertTransitions(fromList, to);
@@ -161,7 +172,17 @@ export class RunRepository {
       condition +=
         options.taskArn === null
           ? ` AND attribute_not_exists(${arn})`
-          : ` AND ${arn} = ${update.value(options.taskArn)}`;
+          : typeof options.taskArn === "object"
+            ? ` AND (attribute_not_exists(${arn}) OR ${arn} = ${update.value(options.taskArn.absentOr)})`
+            : ` AND ${arn} = ${update.value(options.taskArn)}`;
+    }
+    if (options.lastAttempt !== undefined) {
+      const { index, fields: attemptFields } = options.lastAttempt;
+      if (!Number.isInteger(index) || index < 0) throw new Error(`bad attempt index ${index}`);
+      for (const [key, value] of Object.entries(attemptFields)) {
+        if (value !== undefined) update.setElementField("attempts", index, key, value);
+      }
+      condition += ` AND size(${update.name("attempts")}) = ${update.value(index + 1)}`;
     }
     return this.conditionalUpdate(runId, update, condition);
   }
@@ -230,7 +251,31 @@ export class RunRepository {
       previousAttempts === 0
         ? `(attribute_not_exists(${attempts}) OR size(${attempts}) = ${update.value(0)})`
         : `size(${attempts}) = ${update.value(previousAttempts)}`;
-    const condition = `attribute_exists(${update.name("org_id")}) AND attribute_not_exists(${arn}) AND ${count}`;
+    // A warm worker may claim the run (writing this very task ARN) before the launcher records
+    // its attempt: that is the same task, not a concurrent relaunch.
+    const condition = `attribute_exists(${update.name("org_id")}) AND (attribute_not_exists(${arn}) OR ${arn} = ${update.value(attempt.task_arn)}) AND ${count}`;
+    return this.conditionalUpdate(runId, update, condition, expression);
+  }
+
+  /**
+   * The first attempt of a warm dispatch whose worker claimed the run before the launcher
+   * recorded it: the worker wrote its real task ARN (Fargate: from task metadata) where the
+   * launcher only knows a placeholder. The attempt is appended with the worker's ARN, and the
+   * run's `task_arn` is left as the worker wrote it. Conditional on no attempt yet and that task
+   * still being the run's, so it adds nothing twice. Undefined when the condition failed.
+   */
+  async recordClaimedFirstAttempt(
+    runId: string,
+    attempt: RunAttempt,
+    claimedTaskArn: string,
+  ): Promise<RunRecord | undefined> {
+    validateRunId(runId);
+    const update = new UpdateBuilder();
+    update.set("updated_at", this.now().toISOString());
+    const attempts = update.name("attempts");
+    const value = update.value([{ ...attempt, task_arn: claimedTaskArn }]);
+    const expression = `${update.expression()}, ${attempts} = ${value}`;
+    const condition = `attribute_exists(${update.name("org_id")}) AND ${update.name("task_arn")} = ${update.value(claimedTaskArn)} AND (attribute_not_exists(${attempts}) OR size(${attempts}) = ${update.value(0)})`;
     return this.conditionalUpdate(runId, update, condition, expression);
   }
 

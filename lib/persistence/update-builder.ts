@@ -14,6 +14,12 @@ export class UpdateBuilder {
     this.values[`:a${i}`] = value;
     this.sets.push(`#a${i} = :a${i}`);
   }
+  /** `attribute[index].key = value` (a field of one element of a list attribute). */
+  setElementField(attribute: string, index: number, key: string, value: unknown): void {
+    const list = this.name(attribute);
+    const field = this.name(key);
+    this.sets.push(`${list}[${index}].${field} = ${this.value(value)}`);
+  }
   remove(attribute: string): void {
     const i = this.n++;
     this.names[`#a${i}`] = attribute;

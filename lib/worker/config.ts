@@ -31,6 +31,10 @@ export interface WorkerConfig extends WorkerRunEnvironment {
   readonly stopTimeoutSeconds?: number;
   /** Put `Dagy Run Status Change` on the default bus (DAGY_RUN_STATUS_EVENTS=eventbridge). */
   readonly runStatusEvents?: "eventbridge";
+  /** This worker's task id when its launcher gave it (DAGY_TASK_ARN). */
+  readonly taskArn?: string;
+  /** Local artifact cache directory (DAGY_ARTIFACT_CACHE_DIR). */
+  readonly artifactCacheDir?: string;
 }
 
 /** ECS's stop timeout when the task definition sets none. */
@@ -64,6 +68,17 @@ export const WORKER_EXTRA_ENV = {
    * mode). Unset: sent as they are (the embedded platform).
    */
   apiAuth: "DAGY_API_AUTH",
+  /**
+   * The worker's own task id, when its launcher knows it up front (LocalBackend: `local:<run>`):
+   * the claim records it on the run and its attempt with the start mode. On Fargate a warm
+   * worker reads its ARN from the task metadata endpoint instead (./task-metadata.ts).
+   */
+  taskArn: "DAGY_TASK_ARN",
+  /**
+   * Local only: a directory of artifacts by SHA-256 (`<sha256>.zip`), shared by the platform's
+   * workers, so a run of an artifact this machine has seen does not download it again.
+   */
+  artifactCacheDir: "DAGY_ARTIFACT_CACHE_DIR",
 } as const;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -192,6 +207,12 @@ export function parseWorkerConfig(env: Env): WorkerConfig {
     emitTimings: optional(env, WORKER_EXTRA_ENV.timings) === "1",
     ...childRunFields(env),
     ...stopTimeout(env),
+    ...(optional(env, WORKER_EXTRA_ENV.taskArn) !== undefined
+      ? { taskArn: optional(env, WORKER_EXTRA_ENV.taskArn) }
+      : {}),
+    ...(optional(env, WORKER_EXTRA_ENV.artifactCacheDir) !== undefined
+      ? { artifactCacheDir: optional(env, WORKER_EXTRA_ENV.artifactCacheDir) }
+      : {}),
     ...(optional(env, WORKER_EXTRA_ENV.runStatusEvents)?.toLowerCase() === "eventbridge"
       ? { runStatusEvents: "eventbridge" as const }
       : {}),

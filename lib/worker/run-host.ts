@@ -36,8 +36,9 @@ import {
   type JsonLogger,
   type Redact,
 } from "../log";
-import type { RunRecord, TaskOutputRef } from "../persistence/records";
+import type { RunAttempt, RunRecord, TaskOutputRef } from "../persistence/records";
 import type { RunListQuery, RunPage } from "../persistence/run-queries";
+import type { TransitionOptions } from "../persistence/runs";
 import type { RunStatus } from "../persistence/schema";
 import { RunCancelledError, runDag, type IsolatedMapRunner, type RunnableDag } from "../sdk";
 import type { ExecutorEvent, Json, RunResult, TaskState } from "../sdk/types";
@@ -110,12 +111,16 @@ export interface WorkerRunStore {
     from: RunStatus,
     to: RunStatus,
     fields?: Partial<RunRecord>,
+    options?: TransitionOptions,
   ): Promise<RunRecord | undefined>;
   mergeTaskStates(runId: string, states: Record<string, TaskState>): Promise<unknown>;
   recordTaskOutputs(runId: string, outputs: Record<string, TaskOutputRef>): Promise<unknown>;
   /** Lists a run's children (`parentRunId`); needed by isolated maps. */
   list?(query: RunListQuery): Promise<RunPage>;
 }
+
+/** How this worker came to run its run (recorded on the attempt as `start_mode`). */
+export type StartMode = NonNullable<RunAttempt["start_mode"]>;
 
 export interface WorkerDeps {
   readonly runs: WorkerRunStore;
@@ -140,6 +145,14 @@ export interface WorkerDeps {
   readonly childRuns?: (parameters: Record<string, Json>) => ChildRunApi;
   /** Pacing of isolated maps' launches and polls. */
   readonly isolatedMap?: IsolatedMapOptions;
+  /**
+   * The task this worker is, when it knows (a warm worker's ECS task ARN, a local worker's
+   * `local:` id): the claim records it on the run and its attempt, so reconciliation finds the
+   * run by this task when the worker dies.
+   */
+  readonly task?: { readonly taskArn: string; readonly startMode: StartMode };
+  /** Called once the run is claimed (a warm worker acknowledges its assignment). Never throws. */
+  readonly onClaimed?: () => void;
 }
 
 /** A child run of an isolated map: the one-node DAG it runs and where its items come from. */
@@ -593,14 +606,7 @@ export class WorkerHost {
         status: cancelled?.status ?? "CANCELLED",
       });
     }
-    const now = new Date().toISOString();
-    const claimed =
-      run.status === "QUEUED"
-        ? await deps.runs.transition(config.runId, "QUEUED", "RUNNING", {
-            // A relaunched attempt keeps the run's first start; attempts keep their own times.
-            started_at: run.started_at ?? now,
-          })
-        : undefined;
+    const claimed = run.status === "QUEUED" ? await this.claimQueued(run) : undefined;
     if (claimed === undefined) {
       const current = (await deps.runs.get(config.runId)) ?? run;
       const exitCode = current.status === "CANCELLED" ? EXIT_CODES.cancelled : EXIT_CODES.notRun;
@@ -613,6 +619,59 @@ export class WorkerHost {
     this.claimed = true;
     this.claimedRun = claimed;
     this.mark("run_claimed");
+    deps.onClaimed?.();
+  }
+
+  /** True once this worker moved the run QUEUED -> RUNNING (it is this worker's run). */
+  hasClaimed(): boolean {
+    return this.claimed;
+  }
+
+  /**
+   * The conditional QUEUED -> RUNNING write. A worker that knows its task also records it: the
+   * run's `task_arn` and its last attempt's `task_arn` and `start_mode`, in the same write. The
+   * launcher may record its attempt between our read and our write (a warm worker can be that
+   * quick): then the write is retried on the fresh record, never forced.
+   */
+  private async claimQueued(first: RunRecord): Promise<RunRecord | undefined> {
+    const { config, deps } = this;
+    let run: RunRecord | undefined = first;
+    for (let tries = 0; tries < 3 && run?.status === "QUEUED"; tries++) {
+      const fields: Partial<RunRecord> = {
+        // A relaunched attempt keeps the run's first start; attempts keep their own times.
+        started_at: run.started_at ?? new Date().toISOString(),
+      };
+      const task = deps.task;
+      if (task === undefined)
+        return deps.runs.transition(config.runId, "QUEUED", "RUNNING", fields);
+      const attempts = run.attempts ?? [];
+      const last = attempts[attempts.length - 1];
+      // The launcher's attempt for this dispatch is the last one while it is the current task
+      // (a warm dispatch's placeholder on Fargate); with no current task, none is recorded yet.
+      const ours =
+        run.task_arn !== undefined && last !== undefined && last.task_arn === run.task_arn;
+      const claimed = await deps.runs.transition(
+        config.runId,
+        "QUEUED",
+        "RUNNING",
+        { ...fields, task_arn: task.taskArn },
+        {
+          // No task recorded yet: the launcher may be recording this very one as we write.
+          taskArn: run.task_arn ?? { absentOr: task.taskArn },
+          ...(ours
+            ? {
+                lastAttempt: {
+                  index: attempts.length - 1,
+                  fields: { task_arn: task.taskArn, start_mode: task.startMode },
+                },
+              }
+            : {}),
+        },
+      );
+      if (claimed !== undefined) return claimed;
+      run = await deps.runs.get(config.runId);
+    }
+    return undefined;
   }
 
   /** Outputs an earlier attempt (or the run re-run from its failure) kept: those tasks are done. */

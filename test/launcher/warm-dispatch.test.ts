@@ -133,6 +133,39 @@ describe("warm dispatch", () => {
     ]);
   });
 
+  test("a warm worker that claims before the launcher records: the attempt is recorded under the worker's task ARN, not the placeholder", async () => {
+    await pools.addIdle(pool);
+    const workerArn = "arn:aws:ecs:us-east-1:123456789012:task/dagy/warm1";
+    // The worker receives the assignment and claims at once, as the launcher is still sending.
+    sqsMock.on(SendMessageCommand, { QueueUrl: POOL_QUEUE }).callsFake(async (input) => {
+      const { run_id: runId } = JSON.parse(input.MessageBody) as { run_id: string };
+      await persistence.runs.transition(
+        runId,
+        "QUEUED",
+        "RUNNING",
+        { task_arn: workerArn },
+        {
+          taskArn: { absentOr: workerArn },
+        },
+      );
+      return { MessageId: "m-2" };
+    });
+    const result = await launcher.launch({
+      flowName: "hello",
+      orgId: org,
+      workloadProfile: "small",
+    });
+    expect(result.success).toBe(true);
+    const run = await persistence.runs.get(result.runId);
+    expect(run?.status).toBe("RUNNING");
+    expect(run?.task_arn).toBe(workerArn);
+    expect(run?.attempts).toEqual([
+      expect.objectContaining({ attempt: 1, task_arn: workerArn, start_mode: "warm" }),
+    ]);
+    expect((await persistence.runs.findByTaskArn(workerArn))?.run_id).toBe(result.runId);
+    expect(ecsMock.commandCalls(StopTaskCommand)).toHaveLength(0);
+  });
+
   test("the same assignment body as the cold RunTask's environment, variable for variable", async () => {
     // Cold first (pool empty), then warm: the two runs' environments differ only in their ids.
     const cold = await launcher.launch({ flowName: "hello", orgId: org, workloadProfile: "small" });

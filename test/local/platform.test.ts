@@ -204,6 +204,11 @@ describe("local platform", () => {
     expect(cancel.status).toBe(200);
     const run = await waitForRun(platform, runId, terminal, "terminal");
     expect(run.status).toBe("CANCELLED");
+    // The worker records CANCELLED, then exits: its exit may still be on its way.
+    const deadline = Date.now() + 10_000;
+    while (platform.backend.stats.running > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
     await platform.settled();
     expect(platform.backend.stats.running).toBe(0);
   });

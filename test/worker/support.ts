@@ -7,7 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { buildFlow } from "../../lib/bundler";
-import { DagLauncher, LocalBackend, type LocalWorkerExit } from "../../lib/launcher";
+import {
+  DagLauncher,
+  LocalBackend,
+  type LocalBackendOptions,
+  type LocalWorkerExit,
+} from "../../lib/launcher";
 import { Persistence, registerFlow, type FlowRecord, type RunRecord } from "../../lib/persistence";
 import { ObjectStore } from "../../lib/storage";
 import { ensureWorkerBundle } from "../../lib/worker/bundle";
@@ -34,6 +39,10 @@ export interface WorkerHarness {
 
 export async function startWorkerHarness(
   secrets: Readonly<Record<string, string>> = {},
+  backendOptions: Pick<LocalBackendOptions, "warm" | "warmSizes" | "maxConcurrent"> & {
+    /** Give workers an artifact cache under the harness's directory. */
+    readonly artifactCache?: boolean;
+  } = {},
 ): Promise<WorkerHarness> {
   const [env, bundle] = await Promise.all([startTestEnv(), ensureWorkerBundle()]);
   const dir = mkdtempSync(path.join(tmpdir(), "dagy-worker-test-"));
@@ -49,6 +58,12 @@ export async function startWorkerHarness(
     s3Endpoint: env.endpoints.s3Endpoint,
     secretsFile,
     stopGraceMs: 10_000,
+    ...(backendOptions.warm !== undefined ? { warm: backendOptions.warm } : {}),
+    ...(backendOptions.warmSizes !== undefined ? { warmSizes: backendOptions.warmSizes } : {}),
+    ...(backendOptions.maxConcurrent !== undefined
+      ? { maxConcurrent: backendOptions.maxConcurrent }
+      : {}),
+    ...(backendOptions.artifactCache ? { artifactCacheDir: path.join(dir, "artifact-cache") } : {}),
     onExit: (runId, exit) => {
       exits.set(runId, exit);
       for (const resolve of waiters.get(runId) ?? []) resolve(exit);

@@ -1,0 +1,287 @@
+/**
+ * LocalBackend's warm pool (issue #14): worker processes started ahead of demand with
+ * DAGY_WARM_SOURCE=ipc, one pool per worker size (cpu/memory: the Node heap limit is per size),
+ * each waiting for one run over IPC (lib/worker/ipc-assignments.ts speaks the worker's side).
+ *
+ * - `take` hands out an idle worker and refills in the background, off the run's critical path.
+ * - A worker that was handed a run not its own (the run was not QUEUED) says `dagy:ready` again
+ *   and comes back (`release`).
+ * - An idle worker that dies is replaced; a size whose workers keep dying before they are ready
+ *   is retried with a growing delay and given up after MAX_START_FAILURES in a row (no spinning).
+ * - The pool reports nothing about runs: once a worker is taken, its exit is the backend's.
+ */
+import type { ChildProcess } from "node:child_process";
+import type { Writable } from "node:stream";
+import type { AssignMessage } from "../worker/ipc-assignments";
+
+/** Consecutive workers of one size that died before `ready`, after which the size is left cold. */
+export const MAX_START_FAILURES = 5;
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 30_000;
+
+export interface WorkerSize {
+  readonly cpu: string;
+  readonly memory: string;
+}
+
+export interface LocalWarmPoolOptions {
+  /** Idle workers kept per size. 0: no pool. */
+  readonly size: number;
+  /** Sizes kept warm from the start (others join at their first run). */
+  readonly sizes: readonly WorkerSize[];
+  /** Starts a warm worker of a size (stdio piped, with an IPC channel). May throw. */
+  readonly spawn: (size: WorkerSize) => ChildProcess;
+  /** A line for the platform's log (a size given up, say). */
+  readonly log?: (line: string) => void;
+  /**
+   * The pool changed in a way queued runs care about: a worker became idle (started, or
+   * released), or one that was starting died (those waiting for it start cold).
+   */
+  readonly onIdle?: () => void;
+}
+
+type State = "starting" | "idle" | "busy" | "gone";
+
+/** One warm worker process. */
+export class WarmWorker {
+  state: State = "starting";
+  /** Set by the backend when it hands this worker a run. */
+  onExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
+  /** Set by the backend: the worker said the run was not its own and waits again. */
+  onReleased: (() => void) | undefined;
+  private sink: Writable | undefined;
+  private tail = "";
+
+  constructor(
+    readonly child: ChildProcess,
+    readonly size: WorkerSize,
+  ) {
+    const forward = (chunk: Buffer): void => {
+      if (this.sink !== undefined && !this.sink.destroyed) this.sink.write(chunk);
+    };
+    child.stdout?.on("data", forward);
+    child.stderr?.on("data", (chunk: Buffer) => {
+      forward(chunk);
+      this.tail = (this.tail + chunk.toString("utf8")).slice(-4096);
+    });
+  }
+
+  /** The last 4 KiB the worker wrote to stderr (heap exhaustion shows there). */
+  get stderrTail(): string {
+    return this.tail;
+  }
+
+  /** Where the worker's output goes from now on (a run's log). */
+  setSink(sink: Writable | undefined): void {
+    this.sink = sink;
+  }
+
+  /** Sends the run. False when the channel is gone (the worker is exiting: its exit reports). */
+  assign(message: AssignMessage): boolean {
+    if (!this.child.connected) return false;
+    try {
+      return this.child.send(message);
+    } catch {
+      return false;
+    }
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+}
+
+function keyOf(size: WorkerSize): string {
+  return `${size.cpu}/${size.memory}`;
+}
+
+interface SizePool {
+  readonly size: WorkerSize;
+  readonly workers: Set<WarmWorker>;
+  failures: number;
+  retryTimer?: NodeJS.Timeout;
+  givenUp: boolean;
+}
+
+export class LocalWarmPool {
+  private readonly pools = new Map<string, SizePool>();
+  private closed = false;
+
+  constructor(private readonly options: LocalWarmPoolOptions) {
+    for (const size of options.sizes) this.poolOf(size);
+  }
+
+  /** Idle (ready) and starting workers, over every size. */
+  get stats(): { idle: number; starting: number } {
+    let idle = 0;
+    let starting = 0;
+    for (const pool of this.pools.values()) {
+      for (const worker of pool.workers) {
+        if (worker.state === "idle") idle++;
+        else if (worker.state === "starting") starting++;
+      }
+    }
+    return { idle, starting };
+  }
+
+  /** True when a worker of this size is starting (it will be idle soon, unless it dies). */
+  hasStarting(size: WorkerSize): boolean {
+    const pool = this.pools.get(keyOf(size));
+    if (pool === undefined || this.closed) return false;
+    for (const worker of pool.workers) if (worker.state === "starting") return true;
+    return false;
+  }
+
+  /** Process ids of the idle (ready) workers. */
+  idlePids(): number[] {
+    const pids: number[] = [];
+    for (const pool of this.pools.values()) {
+      for (const worker of pool.workers) {
+        if (worker.state === "idle" && worker.child.pid !== undefined) pids.push(worker.child.pid);
+      }
+    }
+    return pids;
+  }
+
+  /**
+   * An idle worker of this size, now taken (busy), or undefined. A size not seen before joins
+   * the pool (its workers start now, for the next runs of that size).
+   */
+  take(size: WorkerSize): WarmWorker | undefined {
+    if (this.closed || this.options.size <= 0) return undefined;
+    const pool = this.poolOf(size);
+    let taken: WarmWorker | undefined;
+    for (const worker of pool.workers) {
+      if (worker.state === "idle" && worker.alive && worker.child.connected) {
+        taken = worker;
+        break;
+      }
+    }
+    if (taken !== undefined) {
+      taken.state = "busy";
+      pool.workers.delete(taken);
+    }
+    // Off the critical path: the caller sends the assignment first.
+    setImmediate(() => this.refill(pool));
+    return taken;
+  }
+
+  /** A taken worker that is waiting again (its run was not its own): idle once more. */
+  release(worker: WarmWorker): void {
+    const pool = this.poolOf(worker.size);
+    worker.onExit = undefined;
+    worker.onReleased = undefined;
+    worker.setSink(undefined);
+    if (this.closed || pool.workers.size >= this.options.size) {
+      worker.state = "gone";
+      worker.child.kill("SIGTERM");
+      return;
+    }
+    worker.state = "idle";
+    pool.workers.add(worker);
+    this.options.onIdle?.();
+  }
+
+  /** Stops every idle worker and waits for their exits. Taken workers are the backend's. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const exits: Promise<void>[] = [];
+    for (const pool of this.pools.values()) {
+      if (pool.retryTimer) clearTimeout(pool.retryTimer);
+      for (const worker of pool.workers) {
+        worker.state = "gone";
+        if (!worker.alive) continue;
+        exits.push(new Promise((resolveExit) => worker.child.once("close", () => resolveExit())));
+        worker.child.kill("SIGTERM");
+      }
+      pool.workers.clear();
+    }
+    await Promise.all(exits);
+  }
+
+  private poolOf(size: WorkerSize): SizePool {
+    const key = keyOf(size);
+    let pool = this.pools.get(key);
+    if (pool === undefined) {
+      pool = {
+        size: { cpu: size.cpu, memory: size.memory },
+        workers: new Set(),
+        failures: 0,
+        givenUp: false,
+      };
+      this.pools.set(key, pool);
+      const created = pool;
+      setImmediate(() => this.refill(created));
+    }
+    return pool;
+  }
+
+  private refill(pool: SizePool): void {
+    if (this.closed || pool.givenUp || pool.retryTimer !== undefined) return;
+    while (pool.workers.size < this.options.size) {
+      if (!this.startOne(pool)) return;
+    }
+  }
+
+  /** Starts one worker; false when spawning failed (a retry is scheduled). */
+  private startOne(pool: SizePool): boolean {
+    let child: ChildProcess;
+    try {
+      child = this.options.spawn(pool.size);
+    } catch (error) {
+      this.startFailed(pool, error instanceof Error ? error.message : String(error));
+      return false;
+    }
+    const worker = new WarmWorker(child, pool.size);
+    pool.workers.add(worker);
+    child.on("message", (message: unknown) => {
+      if ((message as { type?: unknown } | null)?.type !== "dagy:ready") return;
+      if (worker.state === "starting") {
+        worker.state = "idle";
+        pool.failures = 0;
+        this.options.onIdle?.();
+      } else if (worker.state === "busy") {
+        worker.onReleased?.();
+      }
+    });
+    child.on("error", () => undefined); // "close" follows and says what happened
+    child.on("close", (code, signal) => {
+      const was = worker.state;
+      worker.state = "gone";
+      if (was === "busy") {
+        worker.onExit?.(code, signal);
+        return;
+      }
+      pool.workers.delete(worker);
+      if (this.closed || was === "gone") return;
+      if (was === "starting") {
+        this.startFailed(
+          pool,
+          `a warm worker exited before it was ready (code ${code}, signal ${signal})`,
+        );
+        // A queued run waiting for this worker must start cold now, not wait for the retry.
+        this.options.onIdle?.();
+      } else {
+        this.refill(pool);
+      }
+    });
+    return true;
+  }
+
+  private startFailed(pool: SizePool, reason: string): void {
+    pool.failures++;
+    if (pool.failures >= MAX_START_FAILURES) {
+      pool.givenUp = true;
+      this.options.log?.(
+        `warm pool ${keyOf(pool.size)}: ${pool.failures} workers in a row failed to start (${reason}); runs of this size start cold`,
+      );
+      return;
+    }
+    const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (pool.failures - 1));
+    pool.retryTimer = setTimeout(() => {
+      pool.retryTimer = undefined;
+      this.refill(pool);
+    }, delay);
+    pool.retryTimer.unref();
+  }
+}

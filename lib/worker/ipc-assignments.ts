@@ -1,0 +1,115 @@
+/**
+ * The local pool's assignment source (DAGY_WARM_SOURCE=ipc): LocalBackend spawns the worker with
+ * an IPC channel and sends it its run as a message. The messages, both ways, are below; the pool
+ * (lib/launcher/local-warm-pool.ts) speaks the other side.
+ */
+import type { Assignment, AssignmentSource } from "./warm";
+
+/** Parent -> worker: one run (the run's worker variables and its resolved secrets). */
+export interface AssignMessage {
+  readonly type: "dagy:assign";
+  readonly env: Record<string, string>;
+  readonly secrets?: Record<string, string>;
+}
+
+/** Worker -> parent. */
+export type WorkerMessage =
+  /**
+   * Loaded and waiting: count me as idle. Sent again after an assignment that was not this
+   * worker's to run (the run was not QUEUED: a duplicate, or cancelled).
+   */
+  | { readonly type: "dagy:ready" }
+  /** The assignment for `run_id` was taken (claimed, or found not QUEUED). */
+  | { readonly type: "dagy:ack"; readonly run_id: string }
+  /** Leaving without a run (SIGTERM while idle). */
+  | { readonly type: "dagy:leave" };
+
+export function isAssignMessage(message: unknown): message is AssignMessage {
+  if (message === null || typeof message !== "object") return false;
+  const m = message as Partial<AssignMessage>;
+  return m.type === "dagy:assign" && typeof m.env === "object" && m.env !== null;
+}
+
+/** What the source needs of a process (the real one, or a fake in tests). */
+export interface IpcChannel {
+  send?(message: WorkerMessage): unknown;
+  on(event: "message", listener: (message: unknown) => void): unknown;
+  on(event: "disconnect", listener: () => void): unknown;
+  readonly connected?: boolean;
+}
+
+export class IpcAssignmentSource implements AssignmentSource {
+  private readonly pending: AssignMessage[] = [];
+  private waiter: ((message: AssignMessage | undefined) => void) | undefined;
+  private closed = false;
+
+  constructor(private readonly channel: IpcChannel) {
+    channel.on("message", (message) => {
+      if (!isAssignMessage(message)) return;
+      if (this.waiter) {
+        const wake = this.waiter;
+        this.waiter = undefined;
+        wake(message);
+      } else this.pending.push(message);
+    });
+    // The parent went away: nothing will be assigned; the worker exits.
+    channel.on("disconnect", () => {
+      this.closed = true;
+      this.waiter?.(undefined);
+      this.waiter = undefined;
+    });
+  }
+
+  async next(signal: AbortSignal): Promise<Assignment | undefined> {
+    const message = this.pending.shift() ?? (await this.wait(signal));
+    if (message === undefined) return undefined;
+    const runId = message.env.DAGY_RUN_ID ?? "";
+    return {
+      env: message.env,
+      ...(message.secrets !== undefined ? { secrets: message.secrets } : {}),
+      ack: () => {
+        this.send({ type: "dagy:ack", run_id: runId });
+        return Promise.resolve();
+      },
+    };
+  }
+
+  ready(): Promise<void> {
+    this.send({ type: "dagy:ready" });
+    return Promise.resolve();
+  }
+
+  leave(): Promise<void> {
+    this.send({ type: "dagy:leave" });
+    return Promise.resolve();
+  }
+
+  private wait(signal: AbortSignal): Promise<AssignMessage | undefined> {
+    if (this.closed || signal.aborted) return Promise.resolve(undefined);
+    return new Promise((resolveNext) => {
+      const onAbort = (): void => {
+        this.waiter = undefined;
+        resolveNext(undefined);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.waiter = (message) => {
+        signal.removeEventListener("abort", onAbort);
+        resolveNext(message);
+      };
+    });
+  }
+
+  private send(message: WorkerMessage): void {
+    if (this.closed || this.channel.connected === false || !this.channel.send) return;
+    try {
+      this.channel.send(message);
+    } catch {
+      // The parent is gone: nothing to tell.
+    }
+  }
+}
+
+/** The source over this process's IPC channel (the worker was spawned with one). */
+export function createIpcAssignmentSource(): IpcAssignmentSource {
+  return new IpcAssignmentSource(process);
+}
