@@ -269,6 +269,8 @@ export class LocalWarmPool {
   }
 
   private startFailed(pool: SizePool, reason: string): void {
+    // Workers start in parallel: those already starting when the size was given up fail too.
+    if (pool.givenUp) return;
     pool.failures++;
     if (pool.failures >= MAX_START_FAILURES) {
       pool.givenUp = true;
