@@ -20,7 +20,7 @@ import { join, resolve } from "node:path";
 import { build, type Metafile } from "esbuild";
 import { LAMBDA_BUNDLE_ALIASES } from "../lib/infra/constructs/dagy-function";
 
-const HANDLERS = ["api", "launch", "task-events", "reconcile"] as const;
+const HANDLERS = ["api", "registration", "launch", "task-events", "reconcile"] as const;
 const TARGET_KB = 500;
 const TARGET_INIT_MS = 150;
 const INIT_RUNS = 5;
@@ -37,6 +37,20 @@ const FORBIDDEN = [
   "@aws-sdk/credential-provider-node",
   "@aws-sdk/nested-clients",
 ];
+
+/** Registration code (presigner, archive checks): the registration function's alone. */
+const REGISTRATION_ONLY = [
+  "@aws-sdk/s3-request-presigner",
+  "tar",
+  "fflate",
+  "lib/storage/uploads",
+  "lib/storage/archive",
+  "lib/persistence/registry",
+];
+const FORBIDDEN_IN: Partial<Record<(typeof HANDLERS)[number], readonly string[]>> = {
+  api: REGISTRATION_ONLY,
+  launch: REGISTRATION_ONLY,
+};
 
 const ROOT = resolve(__dirname, "..");
 
@@ -168,7 +182,7 @@ export async function main(): Promise<void> {
       const chain = await measure(entry, join(dir, `${name}-chain.js`), false, false);
       const external = await measure(entry, join(externalDir, `${name}.js`), true, false);
       const inputs = Object.keys(bundled.metafile.inputs);
-      const forbidden = FORBIDDEN.filter((f) =>
+      const forbidden = [...FORBIDDEN, ...(FORBIDDEN_IN[name] ?? [])].filter((f) =>
         inputs.some((p) => p.includes(`node_modules/${f}/`) || p.startsWith(f)),
       );
       const verdict =

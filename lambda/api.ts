@@ -1,24 +1,32 @@
 /**
- * HTTP API handler (API Gateway HTTP API, payload 2.0). Configuration is parsed and every
- * object built once per execution environment; each request is routed by `createApi`.
+ * HTTP API handler (API Gateway HTTP API, payload 2.0) for every route but registration's
+ * (lib/api/routes.ts, `fn: "api"`): launches, runs, flows read, schedules, deployments, logs.
+ * Configuration is parsed and every object built once per execution environment. It imports
+ * the core services only (lib/services/core.ts), so the registration code (presigner,
+ * archive checks: lambda/registration.ts) is not in its bundle.
  */
 import { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { ECSClient } from "@aws-sdk/client-ecs";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import { SchedulerClient } from "@aws-sdk/client-scheduler";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { createApi, createAuthResolver, type HttpApiEvent, type HttpResponse } from "../lib/api";
+import {
+  createAuthResolver,
+  createCoreApi,
+  type HttpApiEvent,
+  type HttpResponse,
+} from "../lib/api";
 import { createDocClient, createS3Client, endpointsOf, regionOption } from "../lib/aws/clients";
 import { parseRuntimeConfig } from "../lib/config/runtime";
 import { createJsonLogger } from "../lib/log";
 import { stdoutMetricSink } from "../lib/metrics";
-import { createServices } from "../lib/services";
+import { createCoreServices } from "../lib/services/core";
 
 const config = parseRuntimeConfig(process.env, "api");
 const logger = createJsonLogger({ component: "api" });
 const endpoints = endpointsOf(config);
 const region = regionOption(config.region);
-const services = createServices(
+const services = createCoreServices(
   config,
   {
     doc: createDocClient(endpoints),
@@ -32,7 +40,7 @@ const services = createServices(
   },
   { logger, launcherDeps: { metrics: stdoutMetricSink } },
 );
-const api = createApi({
+const api = createCoreApi({
   services,
   auth: createAuthResolver(config.api.authMode, {
     ...(config.api.orgClaim !== undefined ? { orgClaim: config.api.orgClaim } : {}),

@@ -7,9 +7,16 @@
 import { randomUUID } from "node:crypto";
 import { DagyError, errorCode, MethodNotAllowedError, RunNotFoundError } from "../errors";
 import type { JsonLogger } from "../log";
-import type { Services } from "../services";
 import type { AuthResolver } from "./auth";
-import { createHandlers, type ApiServices } from "./handlers";
+import {
+  apiHandlers,
+  createHandlers,
+  registrationHandlers,
+  type ApiServices,
+  type CoreApiServices,
+  type Handler,
+  type RegistrationApiServices,
+} from "./handlers";
 import {
   jsonResponse,
   refuseControlCharacters,
@@ -17,18 +24,20 @@ import {
   type HttpResponse,
 } from "./http";
 import { matchRoute, pathWithoutStage } from "./router";
-import { API_ROUTES } from "./routes";
+import type { Route } from "./router";
+import { API_ROUTES, routesOf, type RouteName } from "./routes";
 import type { LogLink } from "./shape";
 import { httpStatusOf } from "./status";
 
 export type { AuthMode, AuthResolver } from "./auth";
 export { createAuthResolver } from "./auth";
-export type { ApiServices } from "./handlers";
+export type { ApiServices, CoreApiServices, RegistrationApiServices } from "./handlers";
 export type { HttpApiEvent, HttpResponse } from "./http";
 export { MAX_BATCH_REQUESTS } from "./schemas";
 
-export interface ApiDependencies {
-  readonly services: ApiServices | Services;
+/** `S`: the services the served routes call; every service by default (all routes). */
+export interface ApiDependencies<S = ApiServices> {
+  readonly services: S;
   readonly auth: AuthResolver;
   /** Where a run's logs are; default: the CloudWatch stream in `logGroup`, with a console link. */
   readonly logStreamLink?: (run: import("../persistence/records").RunRecord) => LogLink;
@@ -45,9 +54,29 @@ export interface Api {
 // The guide's contract, byte for byte: no `code` here.
 const RUN_NOT_FOUND_BODY = { error: "Run not found" };
 
+/** Every route, in one process: the local platform and tests. */
 export function createApi(deps: ApiDependencies): Api {
-  const handlers = createHandlers(deps);
+  return serve(API_ROUTES, createHandlers(deps), deps);
+}
 
+/**
+ * The api function: the routes `routes.ts` gives to `api`. Any other route is answered as
+ * unknown here (API Gateway sends those to the registration function).
+ */
+export function createCoreApi(deps: ApiDependencies<CoreApiServices>): Api {
+  return serve(routesOf("api"), apiHandlers(deps), deps);
+}
+
+/** The registration function: uploading and committing flows and packages, listing packages. */
+export function createRegistrationApi(deps: ApiDependencies<RegistrationApiServices>): Api {
+  return serve(routesOf("registration"), registrationHandlers(deps.services), deps);
+}
+
+function serve<Name extends RouteName>(
+  routes: readonly Route<Name>[],
+  handlers: Record<Name, Handler>,
+  deps: Pick<ApiDependencies<unknown>, "auth" | "logger">,
+): Api {
   function errorResponse(error: unknown, event: HttpApiEvent, requestId: string): HttpResponse {
     // The guide's exact 404 body for runs.
     if (error instanceof RunNotFoundError) return jsonResponse(404, RUN_NOT_FOUND_BODY);
@@ -78,7 +107,7 @@ export function createApi(deps: ApiDependencies): Api {
           event.rawPath || event.requestContext.http.path,
           event.requestContext.stage,
         );
-        const match = matchRoute(API_ROUTES, event.requestContext.http.method, path);
+        const match = matchRoute(routes, event.requestContext.http.method, path);
         refuseControlCharacters(match.params, "path");
         const caller = deps.auth.callerOf(event);
         return await handlers[match.name]({ event, params: match.params, caller });

@@ -19,6 +19,7 @@ export type Env = Readonly<Record<string, string | undefined>>;
 /** The processes that read configuration from their environment. */
 export const ENTRY_POINTS = [
   "api",
+  "registration",
   "launch",
   "task-events",
   "reconcile",
@@ -103,6 +104,22 @@ export const ENTRY_POINT_VARIABLES: Readonly<Record<EntryPoint, EntryPointVariab
       FUNCTION_ENV.secretNamePrefix,
       HANDLER_ENV.schedulerRoleArn,
       HANDLER_ENV.schedulerGroup,
+    ],
+  },
+  // Registers flows and packages: their two tables and the artifacts bucket; launches nothing.
+  registration: {
+    required: [
+      PLATFORM_ENV.flowsTable,
+      PLATFORM_ENV.depPackagesTable,
+      LAUNCHER_ENV.artifactBucket,
+      FUNCTION_ENV.apiAuthMode,
+    ],
+    ecsOnly: [],
+    optional: [
+      PLATFORM_ENV.region,
+      PLATFORM_ENV.dynamodbEndpoint,
+      PLATFORM_ENV.s3Endpoint,
+      FUNCTION_ENV.apiOrgClaim,
     ],
   },
   launch: {

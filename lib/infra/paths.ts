@@ -24,6 +24,7 @@ export const WORKER_ASSET_EXCLUDES = [
 
 export const LAMBDA_ENTRIES = {
   api: path.join(REPO_ROOT, "lambda", "api.ts"),
+  registration: path.join(REPO_ROOT, "lambda", "registration.ts"),
   launch: path.join(REPO_ROOT, "lambda", "launch.ts"),
   taskEvents: path.join(REPO_ROOT, "lambda", "task-events.ts"),
   reconcile: path.join(REPO_ROOT, "lambda", "reconcile.ts"),

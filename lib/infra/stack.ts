@@ -109,7 +109,10 @@ export class DagyStack extends Stack {
     });
     this.api = new ApiConstruct(this, "Api", {
       apiName: config.resourcePrefix,
-      handler: this.functions.api.function,
+      handlers: {
+        api: this.functions.api.function,
+        registration: this.functions.registration.function,
+      },
       auth: config.apiAuth,
       logRetention,
       removalPolicy,
@@ -145,6 +148,7 @@ export class DagyStack extends Stack {
       resourcePrefix: config.resourcePrefix,
       functions: [
         { name: "api", function: this.functions.api.function },
+        { name: "registration", function: this.functions.registration.function },
         { name: "launch", function: this.functions.launch.function },
         { name: "task-events", function: this.functions.taskEvents.function },
         { name: "reconcile", function: this.functions.reconcile.function },

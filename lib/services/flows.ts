@@ -1,24 +1,19 @@
 /**
- * Flows: register a version (presigned upload, then commit), list an org's flows, a flow's
- * versions, and one version's spec (for drawing its DAG and building a launch form).
+ * Flows: register a version (presigned upload, then commit). Reading flows is the catalog's
+ * (./flow-catalog.ts), which this service extends, so one object serves every flow route.
  */
-import {
-  ArtifactError,
-  ConflictError,
-  FlowNotFoundError,
-  PayloadTooLargeError,
-  ValidationError,
-} from "../errors";
+import { ArtifactError, ConflictError, PayloadTooLargeError, ValidationError } from "../errors";
 import type { Persistence } from "../persistence/persistence";
-import type { FlowSummary } from "../persistence/flows";
 import type { FlowRecord } from "../persistence/records";
 import { readArtifactSpec, registerFlow } from "../persistence/registry";
 import { validateFlowName, validateFlowVersion } from "../persistence/validate";
-import type { FlowSpec } from "../sdk/types";
 import { sha256Hex } from "../hash";
 import type { ObjectStore } from "../storage/object-store";
 import type { PresignedUpload, UploadStore } from "../storage/uploads";
 import { requiredOrg, type Caller } from "./caller";
+import { FlowCatalog } from "./flow-catalog";
+
+export type { FlowVersionDetail } from "./flow-catalog";
 
 /** Largest artifact accepted (a flow's bundle and sources, zipped). */
 export const MAX_ARTIFACT_BYTES = 256 * 1024 * 1024;
@@ -73,13 +68,11 @@ export interface FlowsServiceDeps {
   readonly clock?: () => Date;
 }
 
-export interface FlowVersionDetail {
-  readonly record: FlowRecord;
-  readonly spec: FlowSpec;
-}
-
-export class FlowsService {
-  constructor(private readonly deps: FlowsServiceDeps) {}
+/** Registers flow versions; reads them as the catalog does (./flow-catalog.ts). */
+export class FlowsService extends FlowCatalog {
+  constructor(private readonly deps: FlowsServiceDeps) {
+    super(deps.persistence);
+  }
 
   /** Step 1 of registering: where to PUT the artifact. */
   async createUpload(
@@ -133,33 +126,6 @@ export class FlowsService {
     await this.deps.store.delete(uri);
     return record;
   }
-
-  list(caller: Caller, requestedOrgId?: string): Promise<FlowSummary[]> {
-    return this.deps.persistence.flows.listFlows(requiredOrg(caller, requestedOrgId));
-  }
-
-  async versions(caller: Caller, flowName: string, requestedOrgId?: string): Promise<FlowRecord[]> {
-    const orgId = requiredOrg(caller, requestedOrgId);
-    const versions = await this.deps.persistence.flows.listVersions(orgId, flowName);
-    if (versions.length === 0) throw flowNotFound(flowName, orgId);
-    return versions;
-  }
-
-  /** One version (`latest` resolves) with its parsed spec. */
-  async version(
-    caller: Caller,
-    flowName: string,
-    version: string,
-    requestedOrgId?: string,
-  ): Promise<FlowVersionDetail> {
-    const orgId = requiredOrg(caller, requestedOrgId);
-    const record = await this.deps.persistence.flows.resolve(orgId, flowName, version);
-    return { record, spec: JSON.parse(record.spec) as FlowSpec };
-  }
-}
-
-function flowNotFound(flowName: string, orgId: string): FlowNotFoundError {
-  return new FlowNotFoundError(`Flow not found: ${flowName} is not registered for org ${orgId}`);
 }
 
 function conflictingVersion(flowName: string, version: string, sha: string): ConflictError {

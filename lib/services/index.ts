@@ -1,83 +1,47 @@
 /**
- * `createServices(config, clients)`: the one place the platform's objects are built — the api
- * and launch Lambdas, the local platform and tests call it. Everything a service needs comes
- * from the runtime configuration and the clients handed in; the embedded platform swaps in its
- * own compute backend, schedule store and log source through `overrides`.
+ * `createServices(config, clients)`: the one place the platform's objects are built — the local
+ * platform, the launch Lambda and tests call it. Everything a service needs comes from the
+ * runtime configuration and the clients handed in; the embedded platform swaps in its own
+ * compute backend, schedule store and log source through `overrides`.
+ *
+ * It composes two halves that the HTTP API's two Lambda functions build on their own:
+ * `createCoreServices` (./core.ts: runs, reading flows, deployments, schedules) for the api
+ * function, and `createRegistrationServices` (./registration.ts: registering flows and
+ * packages) for the registration function, whose presigner and archive code the api's bundle
+ * must not carry. Entry points that need one half import its module, not this one.
  */
-import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
-import type { ECSClient } from "@aws-sdk/client-ecs";
-import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
-import type { S3Client } from "@aws-sdk/client-s3";
-import type { SchedulerClient } from "@aws-sdk/client-scheduler";
-import type { SQSClient } from "@aws-sdk/client-sqs";
-import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type { RuntimeConfig } from "../config/runtime";
-import { ConfigurationError } from "../errors";
-import { DagLauncher, type DagLauncherDeps } from "../launcher/dag-launcher";
-import { launcherOptionsFromConfig } from "../launcher/from-config";
-import type { ComputeBackend } from "../launcher/types";
-import { warmDispatcherFromConfig } from "../launcher/warm-dispatch";
-import { createJsonLogger, type JsonLogger } from "../log";
-import { Persistence } from "../persistence/persistence";
-import { EventBridgeScheduleService } from "../schedules/eventbridge";
-import type { ScheduleService as ScheduleStore } from "../schedules/types";
-import { ObjectStore } from "../storage/object-store";
-import { UploadStore } from "../storage/uploads";
-import { FlowsService } from "./flows";
-import { DeploymentsService, PackagesService } from "./packages";
 import {
-  CloudWatchRunLogSource,
-  ObjectTracebackSource,
-  type RunLogSource,
-  type TracebackSource,
-} from "./run-logs";
-import { RunsService } from "./runs";
-import { SchedulesService } from "./schedules";
+  createCoreServices,
+  type CoreServices,
+  type ServiceClients,
+  type ServiceOverrides,
+} from "./core";
+import type { FlowsService } from "./flows";
+import type { PackagesService } from "./packages";
+import { createRegistrationServices } from "./registration";
 
 export * from "./caller";
+export { FlowCatalog, type FlowVersionDetail } from "./flow-catalog";
 export { FlowsService, MAX_ARTIFACT_BYTES } from "./flows";
-export { DeploymentsService, PackagesService, MAX_PACKAGE_BYTES } from "./packages";
+export { DeploymentsService } from "./deployments";
+export { PackagesService, MAX_PACKAGE_BYTES } from "./packages";
 export * from "./run-logs";
 export { RunsService, type BatchInput, type LaunchInput, type RunLauncher } from "./runs";
 export { SchedulesService, type ScheduleInput, type ScheduleView } from "./schedules";
+export {
+  createCoreServices,
+  type CoreServices,
+  type ServiceClients,
+  type ServiceOverrides,
+} from "./core";
+export { createRegistrationServices, type RegistrationServices } from "./registration";
 
-export interface ServiceClients {
-  readonly doc: DynamoDBDocumentClient;
-  /** Uploads, tracebacks and large parameters; without it those routes are unavailable. */
-  readonly s3?: S3Client;
-  readonly ecs?: ECSClient;
-  readonly events?: EventBridgeClient;
-  readonly scheduler?: SchedulerClient;
-  readonly logs?: CloudWatchLogsClient;
-  /** Fargate warm pools' queues (DAGY_WARM_POOLS); needed only when pools are configured. */
-  readonly sqs?: SQSClient;
-}
-
-export interface ServiceOverrides {
-  /** A compute backend other than ECS (the embedded platform's worker processes). */
-  readonly backend?: ComputeBackend;
-  /** Where schedules live, when not EventBridge (the embedded platform's scheduler). */
-  readonly scheduleStore?: ScheduleStore;
-  /** Where run logs are read, when not CloudWatch (the embedded platform's files). */
-  readonly logSource?: RunLogSource;
-  readonly logger?: JsonLogger;
-  readonly clock?: () => Date;
-  /** Extra launcher dependencies (id generator, ...). */
-  readonly launcherDeps?: Pick<DagLauncherDeps, "idGenerator" | "metrics">;
-  /** Parallel launches in a batch. Default 10. */
-  readonly batchConcurrency?: number;
-}
-
-export interface Services {
-  readonly config: RuntimeConfig;
-  readonly persistence: Persistence;
-  readonly launcher: DagLauncher;
-  readonly runs: RunsService;
+/** Every service: what the local platform serves in one process. */
+export interface Services extends Omit<CoreServices, "flows"> {
+  /** Reading and registering flows; unset without an S3 client and an artifacts bucket. */
   readonly flows?: FlowsService;
   readonly packages?: PackagesService;
-  readonly deployments: DeploymentsService;
-  readonly schedules?: SchedulesService;
-  readonly store?: ObjectStore;
 }
 
 export function createServices(
@@ -85,106 +49,13 @@ export function createServices(
   clients: ServiceClients,
   overrides: ServiceOverrides = {},
 ): Services {
-  const logger = overrides.logger ?? createJsonLogger({ component: config.entryPoint });
-  const clock = overrides.clock;
-  const persistence = new Persistence(clients.doc, config.tables, { logger });
-  const store = clients.s3 ? new ObjectStore(clients.s3) : undefined;
-  if (config.computeBackend === "ecs" && !overrides.backend && !clients.ecs) {
-    throw new ConfigurationError("createServices: an ECS client is required with the ecs backend");
-  }
-  const warm = overrides.backend
-    ? undefined
-    : warmDispatcherFromConfig(
-        config.warm,
-        { doc: clients.doc, ...(clients.sqs ? { sqs: clients.sqs } : {}) },
-        logger,
-      );
-  const launcher = new DagLauncher(launcherOptionsFromConfig(config), {
-    persistence,
-    ...(warm ? { warm } : {}),
-    ...(store ? { store } : {}),
-    ...(overrides.backend ? { backend: overrides.backend } : {}),
-    ...(clients.ecs ? { ecsClient: clients.ecs } : {}),
-    ...(clock ? { clock } : {}),
-    ...overrides.launcherDeps,
-    logger,
-  });
-
-  const logSource =
-    overrides.logSource ??
-    (clients.logs && config.ecs.logGroup
-      ? new CloudWatchRunLogSource(clients.logs, config.ecs.logGroup)
-      : undefined);
-  const tracebacks: TracebackSource | undefined =
-    store && config.tracesBucket
-      ? new ObjectTracebackSource(store, config.tracesBucket)
-      : undefined;
-  const runs = new RunsService({
-    launcher,
-    secrets: config.secrets,
-    runs: persistence.runs,
-    ...(config.environment !== undefined ? { environment: config.environment } : {}),
-    ...(logSource ? { logs: logSource } : {}),
-    ...(tracebacks ? { tracebacks } : {}),
-    ...(overrides.batchConcurrency !== undefined
-      ? { batchConcurrency: overrides.batchConcurrency }
-      : {}),
-  });
-
-  const uploads =
-    clients.s3 && config.artifactBucket
-      ? new UploadStore(clients.s3, config.artifactBucket, clock)
-      : undefined;
-  const registry =
-    store && uploads && config.artifactBucket
-      ? { persistence, store, uploads, artifactBucket: config.artifactBucket }
-      : undefined;
-
-  const scheduleStore = overrides.scheduleStore ?? eventBridgeSchedules(config, clients);
+  const { flows: _catalog, ...core } = createCoreServices(config, clients, overrides);
   return {
-    config,
-    persistence,
-    launcher,
-    runs,
-    ...(registry ? { flows: new FlowsService({ ...registry, ...(clock ? { clock } : {}) }) } : {}),
-    ...(registry
-      ? {
-          packages: new PackagesService({
-            ...registry,
-            ...(clock ? { clock } : {}),
-          }),
-        }
-      : {}),
-    deployments: new DeploymentsService(persistence, clock),
-    ...(scheduleStore
-      ? {
-          schedules: new SchedulesService({
-            store: scheduleStore,
-            persistence,
-            secrets: config.secrets,
-            ...(config.environment !== undefined ? { environment: config.environment } : {}),
-            ...(clock ? { clock } : {}),
-          }),
-        }
-      : {}),
-    ...(store ? { store } : {}),
+    ...core,
+    ...createRegistrationServices(config, clients, {
+      persistence: core.persistence,
+      ...(core.store ? { store: core.store } : {}),
+      ...(overrides.clock ? { clock: overrides.clock } : {}),
+    }),
   };
-}
-
-/** Runtime schedules as EventBridge rules (UTC) or Scheduler schedules (time zones). */
-function eventBridgeSchedules(
-  config: RuntimeConfig,
-  clients: ServiceClients,
-): ScheduleStore | undefined {
-  const { launchFunctionArn, rulePrefix, schedulerRoleArn, schedulerGroup } = config.schedules;
-  if (!launchFunctionArn || !clients.events) return undefined;
-  return new EventBridgeScheduleService({
-    events: clients.events,
-    launchFunctionArn,
-    ...(rulePrefix !== undefined ? { namePrefix: rulePrefix } : {}),
-    ...(schedulerRoleArn !== undefined && clients.scheduler
-      ? { scheduler: clients.scheduler, schedulerRoleArn }
-      : {}),
-    ...(schedulerGroup !== undefined ? { schedulerGroup } : {}),
-  });
 }

@@ -1,11 +1,11 @@
 /**
- * Dependency packages (upload, commit, list) and deployments (named sets of packages; set,
- * list). Packages are checked at commit with the same rules the worker applies when it
+ * Dependency packages (upload, commit, list). Deployments (named sets of packages) are
+ * ./deployments.ts, re-exported here. Packages are checked at commit with the same rules the worker applies when it
  * extracts them (in registerDepPackage), so a package that could never be installed is refused
  * when it is pushed.
  */
 import type { Persistence } from "../persistence/persistence";
-import type { DeploymentRecord, DepPackageRecord } from "../persistence/records";
+import type { DepPackageRecord } from "../persistence/records";
 import { registerDepPackage } from "../persistence/registry";
 import { validateFlowVersion, validateSlug } from "../persistence/validate";
 import type { PackageFormat } from "../storage/keys";
@@ -14,6 +14,8 @@ import type { PresignedUpload, UploadStore } from "../storage/uploads";
 import { ValidationError } from "../errors";
 import { requiredOrg, type Caller } from "./caller";
 import { checkUploadRequest, readStagedUpload, type UploadRequest } from "./flows";
+
+export { DeploymentsService } from "./deployments";
 
 /** Largest package accepted (compressed). */
 export const MAX_PACKAGE_BYTES = 512 * 1024 * 1024;
@@ -91,38 +93,5 @@ export class PackagesService {
 
   list(caller: Caller, requestedOrgId?: string): Promise<DepPackageRecord[]> {
     return this.deps.persistence.depPackages.listForOrg(requiredOrg(caller, requestedOrgId));
-  }
-}
-
-export class DeploymentsService {
-  constructor(
-    private readonly persistence: Persistence,
-    private readonly clock: () => Date = () => new Date(),
-  ) {}
-
-  /** Creates or replaces a deployment; every package must exist and be usable by the org. */
-  async set(
-    caller: Caller,
-    name: string,
-    input: {
-      readonly orgId?: string;
-      readonly environment?: string;
-      readonly packages: readonly string[];
-    },
-  ): Promise<DeploymentRecord> {
-    const orgId = requiredOrg(caller, input.orgId);
-    const record: DeploymentRecord = {
-      org_id: orgId,
-      deployment_name: name,
-      environment: input.environment ?? name,
-      dep_package_slugs: [...input.packages],
-      updated_at: this.clock().toISOString(),
-    };
-    await this.persistence.deployments.put(record);
-    return record;
-  }
-
-  list(caller: Caller, requestedOrgId?: string): Promise<DeploymentRecord[]> {
-    return this.persistence.deployments.list(requiredOrg(caller, requestedOrgId));
   }
 }

@@ -5,9 +5,12 @@
  * answered by a recording endpoint. The same fixtures drive the source handlers; both forms
  * must answer, write and call AWS identically.
  */
+import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { zipSync } from "fflate";
 import { Persistence } from "../../lib/persistence/persistence";
+import { API_ROUTES, routeKey } from "../../lib/api/routes";
 import { registerFlow } from "../api/harness";
 import {
   deployedStack,
@@ -34,6 +37,36 @@ interface HttpReply {
 }
 const bodyOf = (reply: unknown): Record<string, unknown> =>
   JSON.parse((reply as HttpReply).body) as Record<string, unknown>;
+
+/**
+ * An IAM-authorized HTTP API event for `method path` (the registration fixture): with a JSON
+ * body, base64 as API Gateway sends it, or, without one, the org in the query string.
+ */
+function registrationEvent(method: string, rawPath: string, body?: unknown): unknown {
+  const text = body === undefined ? "" : JSON.stringify(body);
+  const route = API_ROUTE_KEYS.find((key) => routeMatches(key, method, rawPath)) ?? "$default";
+  const event = fixture("http-iam-registration", {
+    METHOD: method,
+    PATH: rawPath,
+    ROUTE_KEY: route,
+    LENGTH: String(Buffer.byteLength(text)),
+    BODY: Buffer.from(text).toString("base64"),
+  }) as Record<string, unknown>;
+  if (body !== undefined) return event;
+  const { body: _none, isBase64Encoded: _encoded, ...withoutBody } = event;
+  return {
+    ...withoutBody,
+    rawQueryString: "org_id=acme-corp",
+    queryStringParameters: { org_id: "acme-corp" },
+  };
+}
+
+const API_ROUTE_KEYS = API_ROUTES.map(routeKey);
+function routeMatches(key: string, method: string, rawPath: string): boolean {
+  const [keyMethod, template] = key.split(" ") as [string, string];
+  const pattern = new RegExp(`^${template.replace(/\{[^}]+\}/g, "[^/]+")}$`);
+  return keyMethod === method && pattern.test(rawPath);
+}
 
 let stack: DeployedStack;
 const forms: Partial<Record<"source" | "bundle", Form>> = {};
@@ -115,7 +148,7 @@ const envOf = (body: RunTaskBody): Record<string, string> =>
 
 describe("the deployed bundles", () => {
   test("every function's asset is a minified bundle with its handler", () => {
-    for (const fn of ["api", "launch", "task-events", "reconcile"] as const) {
+    for (const fn of ["api", "registration", "launch", "task-events", "reconcile"] as const) {
       const code = fs.readFileSync(stack.functions[fn].bundle, "utf8");
       expect(stack.functions[fn].handler).toBe("index.handler");
       // Minified: few, long lines; and no TypeScript source was shipped.
@@ -182,6 +215,14 @@ describe("api (HTTP API payload 2.0)", () => {
     );
     const reply = (bundle as Step).result as HttpReply;
     expect(reply.statusCode).toBe(404);
+    expect((bundle as Step).aws).toEqual([]);
+  });
+
+  test("the api bundle leaves registration routes to the registration function: 404 here", async () => {
+    const { bundle } = await onBothForms(async (_form, step) =>
+      step("api", registrationEvent("POST", "/dep-packages/uploads", { org_id: "acme-corp" })),
+    );
+    expect((bundle as Step).result).toMatchObject({ statusCode: 404 });
     expect((bundle as Step).aws).toEqual([]);
   });
 
@@ -316,6 +357,75 @@ describe("api: a parent run's worker asking for child runs (isolated maps, IAM m
       // The session name is an id: the transcripts normalize it.
       triggered_by: "arn:aws:sts::123456789012:assumed-role/dagy-develop-task/<id>",
     });
+  });
+});
+
+describe("registration (HTTP API payload 2.0)", () => {
+  test("a dependency package is uploaded through the presigned URL and committed by the registration bundle", async () => {
+    const archive = Buffer.from(
+      zipSync({ "shared_utils/index.js": new TextEncoder().encode("module.exports = 1;\n") }),
+    );
+    const sha256 = createHash("sha256").update(archive).digest("hex");
+    const pkg = { org_id: "acme-corp", name: "shared-utils", version: "1.0.0", format: "zip" };
+    const { bundle } = await onBothForms(async (form, step) => {
+      const upload = await step(
+        "registration",
+        registrationEvent("POST", "/dep-packages/uploads", {
+          ...pkg,
+          sha256,
+          size: archive.length,
+        }),
+      );
+      const { upload_url: url, ...uploadRest } = bodyOf(upload.result);
+      const put = await fetch(String(url), {
+        method: "PUT",
+        headers: uploadRest.upload_headers as Record<string, string>,
+        body: archive,
+      });
+      await put.arrayBuffer();
+      const commit = await step(
+        "registration",
+        registrationEvent("POST", "/dep-packages", { ...pkg, upload_id: uploadRest.upload_id }),
+      );
+      const listed = await step("registration", registrationEvent("GET", "/dep-packages"));
+      const stored = await new Persistence(form.data.clients.doc, form.data.tables).depPackages.get(
+        "shared-utils",
+      );
+      return {
+        // The URL is signed for this form's S3 endpoint at this second: not comparable.
+        upload: {
+          status: (upload.result as HttpReply).statusCode,
+          body: uploadRest,
+          aws: upload.aws,
+        },
+        put: put.status,
+        commit,
+        listed: {
+          status: (listed.result as HttpReply).statusCode,
+          names: (bodyOf(listed.result).packages as { name: string }[]).map((p) => p.name),
+        },
+        stored,
+      };
+    });
+    const result = bundle as {
+      upload: { status: number; body: Record<string, unknown>; aws: unknown[] };
+      put: number;
+      commit: Step;
+      listed: { status: number; names: string[] };
+      stored: Record<string, unknown>;
+    };
+    expect(result.upload.status).toBe(200);
+    expect(result.upload.aws).toEqual([]);
+    expect(result.put).toBe(200);
+    expect((result.commit.result as HttpReply).statusCode).toBe(200);
+    expect(bodyOf(result.commit.result)).toMatchObject({
+      name: "shared-utils",
+      org_id: "acme-corp",
+      version: "1.0.0",
+      sha256,
+    });
+    expect(result.listed).toEqual({ status: 200, names: ["shared-utils"] });
+    expect(result.stored).toMatchObject({ slug: "shared-utils", org_id: "acme-corp", sha256 });
   });
 });
 

@@ -552,7 +552,7 @@ describe("functions", () => {
 
   test("house defaults: Node.js 22, ARM64, source maps, JSON logs to a log group with retention", () => {
     const template = t("develop");
-    for (const name of ["api", "launch", "task-events", "reconcile"]) {
+    for (const name of ["api", "registration", "launch", "task-events", "reconcile"]) {
       template.hasResourceProperties("AWS::Lambda::Function", {
         FunctionName: `dagy-develop-${name}`,
         Runtime: "nodejs22.x",
@@ -569,7 +569,7 @@ describe("functions", () => {
       });
     }
     // Roles are ours, not AWSLambdaBasicExecutionRole (which may write any log group).
-    for (const name of ["Api", "Launch", "TaskEvents", "Reconcile"]) {
+    for (const name of ["Api", "Registration", "Launch", "TaskEvents", "Reconcile"]) {
       const role = resourceByIdPrefix(template, "AWS::IAM::Role", `Functions${name}Role`);
       expect(role.Properties?.ManagedPolicyArns).toBeUndefined();
     }
@@ -689,23 +689,21 @@ describe("functions", () => {
         Resource: "*",
       });
       const artifacts = logicalIdByPrefix(template, "AWS::S3::Bucket", "StorageArtifactsBucket");
-      // The launch function writes only spilled parameters; the api also stages uploads and
-      // registers flows and packages.
+      // Both write only spilled parameters: registering is the registration function's.
       expect(statementWith(statements, "s3:PutObject").Resource).toEqual(
-        name === "Launch"
-          ? objectsOf(artifacts, "run-inputs/*")
-          : ["run-inputs/*", "uploads/*", "flows/*", "dep-packages/*"].map((p) =>
-              objectsOf(artifacts, p),
-            ),
+        objectsOf(artifacts, "run-inputs/*"),
       );
     }
     const api = statementsOfRole(template, roleOf(template, "Api"));
-    expect(statementWith(api, "s3:DeleteObject").Resource).toEqual(
-      objectsOf(
-        logicalIdByPrefix(template, "AWS::S3::Bucket", "StorageArtifactsBucket"),
-        "uploads/*",
-      ),
-    );
+    expect(statementsWith(api, "s3:DeleteObject")).toEqual([]);
+    // Reading flows (launches, the flow routes) and packages (deployments): no writes.
+    for (const table of ["StorageFlowsTable", "StorageDepPackagesTable"]) {
+      const tableArn = arnOf(logicalIdByPrefix(template, "AWS::DynamoDB::Table", table));
+      for (const statement of api.filter((st) => JSON.stringify(st.Resource).includes(table))) {
+        expect(statement.Resource).toContainEqual(tableArn);
+        expect(statement.Action).not.toContain("dynamodb:PutItem");
+      }
+    }
     // The worker log group only (its Arn ends in `:*`, covering the group's streams).
     expect(statementWith(api, "logs:GetLogEvents").Resource).toContainEqual(
       arnOf(logicalIdByPrefix(template, "AWS::Logs::LogGroup", "ComputeWorkerLogGroup")),
@@ -737,6 +735,54 @@ describe("functions", () => {
       "sqs:GetQueueAttributes",
       "sqs:GetQueueUrl",
       "sqs:SendMessage",
+    ]);
+  });
+
+  test("registration role: registry keys of the artifacts bucket, the flows and dep-packages tables; nothing else", () => {
+    const template = t("develop");
+    const artifacts = logicalIdByPrefix(template, "AWS::S3::Bucket", "StorageArtifactsBucket");
+    const registry = ["uploads/*", "flows/*", "dep-packages/*"].map((p) => objectsOf(artifacts, p));
+    // CDK's read-write set, on the table and (dep-packages has one) its indexes; the stream
+    // actions come as their own statement.
+    const tableAccess = (table: string, indexes: boolean) => {
+      const id = logicalIdByPrefix(template, "AWS::DynamoDB::Table", table);
+      const Resource = [
+        arnOf(id),
+        ...(indexes ? [{ "Fn::Join": ["", [arnOf(id), "/index/*"]] }] : []),
+      ];
+      return [
+        {
+          Effect: "Allow",
+          Action: [
+            "dynamodb:BatchGetItem",
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:Scan",
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:DescribeTable",
+          ],
+          Resource,
+        },
+        { Effect: "Allow", Action: ["dynamodb:GetRecords", "dynamodb:GetShardIterator"], Resource },
+      ];
+    };
+    expect(statementsOfRole(template, roleOf(template, "Registration"))).toEqual([
+      {
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: arnOf(
+          logicalIdByPrefix(template, "AWS::Logs::LogGroup", "FunctionsRegistration"),
+        ),
+      },
+      { Effect: "Allow", Action: "s3:GetObject", Resource: registry },
+      { Effect: "Allow", Action: "s3:PutObject", Resource: registry },
+      { Effect: "Allow", Action: "s3:DeleteObject", Resource: objectsOf(artifacts, "uploads/*") },
+      ...tableAccess("StorageFlowsTable", false),
+      ...tableAccess("StorageDepPackagesTable", true),
     ]);
   });
 
@@ -946,6 +992,43 @@ describe("api", () => {
     template.resourceCountIs("AWS::ApiGatewayV2::Authorizer", 0);
   });
 
+  test("each route is integrated with the function its table entry names", () => {
+    const template = t("develop");
+    const integrations = template.findResources("AWS::ApiGatewayV2::Integration");
+    // A route's Target is `integrations/<Ref to its integration>`; the integration's URI is
+    // its function's Arn.
+    const functionOf = (routeTarget: unknown): string => {
+      const target = routeTarget as { "Fn::Join": [string, [string, { Ref: string }]] };
+      const integration = integrations[target["Fn::Join"][1][1].Ref];
+      const uri = integration?.Properties.IntegrationUri as { "Fn::GetAtt": [string, string] };
+      return uri["Fn::GetAtt"][0];
+    };
+    const expected = {
+      api: logicalIdByPrefix(template, "AWS::Lambda::Function", "FunctionsApiFunction"),
+      registration: logicalIdByPrefix(
+        template,
+        "AWS::Lambda::Function",
+        "FunctionsRegistrationFunction",
+      ),
+    };
+    expect(Object.keys(integrations)).toHaveLength(2);
+    const routes = Object.values(template.findResources("AWS::ApiGatewayV2::Route"));
+    for (const route of API_ROUTES) {
+      const resource = routes.find((r) => r.Properties.RouteKey === routeKey(route));
+      expect([route.name, functionOf(resource!.Properties.Target)]).toEqual([
+        route.name,
+        expected[route.fn],
+      ]);
+    }
+    expect(API_ROUTES.filter((r) => r.fn === "registration").map((r) => r.name)).toEqual([
+      "commitFlowVersion",
+      "createFlowUpload",
+      "listPackages",
+      "commitPackage",
+      "createPackageUpload",
+    ]);
+  });
+
   test("JWT mode: one JWT authorizer with the issuer and audience on every route", () => {
     const template = t("variant");
     template.hasResourceProperties("AWS::ApiGatewayV2::Authorizer", {
@@ -1129,6 +1212,7 @@ describe("run metrics (finding 9)", () => {
 describe("runtime configuration coverage", () => {
   const FUNCTIONS = {
     api: "api",
+    registration: "registration",
     launch: "launch",
     "task-events": "task-events",
     reconcile: "reconcile",

@@ -20,6 +20,15 @@ const FORBIDDEN = [
   "node_modules/@aws-sdk/nested-clients/",
 ];
 
+/** What only registering flows and packages needs. */
+const REGISTRATION_CODE = [
+  "node_modules/@aws-sdk/s3-request-presigner/",
+  "node_modules/tar/",
+  "node_modules/fflate/",
+  "lib/storage/uploads.ts",
+  "lib/persistence/registry.ts",
+];
+
 async function bundleInputs(handler: string): Promise<string[]> {
   const result = await build({
     entryPoints: [path.join(ROOT, "lambda", `${handler}.ts`)],
@@ -40,15 +49,15 @@ async function bundleInputs(handler: string): Promise<string[]> {
 }
 
 describe("Lambda handler bundles", () => {
-  it.each(["api", "launch", "task-events", "reconcile"])(
+  it.each(["api", "registration", "launch", "task-events", "reconcile"])(
     "%s carries environment credentials only, and neither LocalBackend nor build tooling",
     async (handler) => {
       const inputs = await bundleInputs(handler);
       expect(inputs.filter((p) => FORBIDDEN.some((f) => p.includes(f)))).toEqual([]);
       expect(inputs).toContain("lambda/aws-credentials.ts");
       // No S3 client where no S3 call is made: the launcher keeps large parameters in the run
-      // record. (The api reads uploads and tracebacks, so it carries one.)
-      if (handler !== "api") {
+      // record. (The api reads tracebacks and spills parameters; registration stages uploads.)
+      if (handler !== "api" && handler !== "registration") {
         expect(inputs.filter((p) => p.includes("node_modules/@aws-sdk/client-s3/"))).toEqual([]);
       }
       expect(inputs.some((p) => p.includes("node_modules/@aws-sdk/client-dynamodb/"))).toBe(true);
@@ -57,4 +66,13 @@ describe("Lambda handler bundles", () => {
       );
     },
   );
+
+  it("api holds none of the registration code (presigner, archive checks): that is the registration function's", async () => {
+    const api = await bundleInputs("api");
+    const registration = await bundleInputs("registration");
+    for (const code of REGISTRATION_CODE) {
+      expect([code, api.filter((p) => p.includes(code))]).toEqual([code, []]);
+      expect([code, registration.some((p) => p.includes(code))]).toEqual([code, true]);
+    }
+  });
 });

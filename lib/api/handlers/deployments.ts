@@ -1,5 +1,5 @@
 /** Handlers of the deployment routes (named sets of dependency packages): list, set. */
-import type { DeploymentsService } from "../../services";
+import type { DeploymentsService } from "../../services/deployments";
 import { jsonResponse, parseJsonBody } from "../http";
 import { deploymentSchema, parseWith } from "../schemas";
 import { deploymentBody } from "../shape";

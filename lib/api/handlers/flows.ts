@@ -1,14 +1,18 @@
-/** Handlers of the flow routes: list flows and versions, read one, upload and commit a version. */
-import type { FlowsService } from "../../services";
+/**
+ * Handlers of the flow routes: list flows and versions and read one (the api function, over the
+ * flow catalog), upload and commit a version (the registration function).
+ */
+import type { FlowCatalog } from "../../services/flow-catalog";
+import type { FlowsService } from "../../services/flows";
 import { jsonResponse, parseJsonBody } from "../http";
 import { flowCommitSchema, flowUploadSchema, parseWith } from "../schemas";
 import { flowVersionBody, uploadBody } from "../shape";
 import { orgQuery, requestedOrg, type HandlerGroup } from "./request";
 
-type FlowRoute =
-  "listFlows" | "listFlowVersions" | "getFlowVersion" | "createFlowUpload" | "commitFlowVersion";
+type FlowReadRoute = "listFlows" | "listFlowVersions" | "getFlowVersion";
+type FlowRegistrationRoute = "createFlowUpload" | "commitFlowVersion";
 
-export function flowHandlers(flows: () => FlowsService): HandlerGroup<FlowRoute> {
+export function flowReadHandlers(flows: () => FlowCatalog): HandlerGroup<FlowReadRoute> {
   return {
     async listFlows({ event, caller }) {
       const list = await flows().list(caller, orgQuery(event));
@@ -40,7 +44,13 @@ export function flowHandlers(flows: () => FlowsService): HandlerGroup<FlowRoute>
         flow_spec: detail.spec,
       });
     },
+  };
+}
 
+export function flowRegistrationHandlers(
+  flows: () => FlowsService,
+): HandlerGroup<FlowRegistrationRoute> {
+  return {
     async createFlowUpload({ event, params, caller }) {
       const body = parseWith(flowUploadSchema, parseJsonBody(event) ?? {});
       const orgId = requestedOrg(body.org_id, orgQuery(event));

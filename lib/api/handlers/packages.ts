@@ -1,5 +1,5 @@
 /** Handlers of the dependency-package routes: list, upload, commit. */
-import type { PackagesService } from "../../services";
+import type { PackagesService } from "../../services/packages";
 import { jsonResponse, parseJsonBody } from "../http";
 import { packageCommitSchema, packageUploadSchema, parseWith } from "../schemas";
 import { packageBody, uploadBody } from "../shape";

@@ -1,6 +1,7 @@
 /** Handlers of the run routes: launch (one or a batch), read, list, cancel, rerun, logs, traceback. */
 import { ValidationError } from "../../errors";
 import type { RunRecord } from "../../persistence/records";
+import type { RunsService } from "../../services/runs";
 import type { ApiDependencies } from "../index";
 import { jsonResponse, parseJsonBody, queryParams } from "../http";
 import {
@@ -41,7 +42,9 @@ type RunRoute =
   | "getRunTraceback"
   | "launchBatch";
 
-export function runHandlers(deps: ApiDependencies): HandlerGroup<RunRoute> {
+export function runHandlers(
+  deps: ApiDependencies<{ readonly runs: RunsService }>,
+): HandlerGroup<RunRoute> {
   const services = deps.services;
   const logLink =
     deps.logStreamLink ??

@@ -6,13 +6,13 @@ import * as integrations from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
-import { API_ROUTES } from "../../api/routes";
+import { API_ROUTES, type ApiFunction } from "../../api/routes";
 import type { ApiAuthConfig } from "../config";
 
 export interface ApiConstructProps {
   readonly apiName: string;
-  /** The one function behind every route. */
-  readonly handler: lambda.IFunction;
+  /** The function behind each route, by the route's `fn` (lib/api/routes.ts). */
+  readonly handlers: Readonly<Record<ApiFunction, lambda.IFunction>>;
   /** IAM (SigV4-signed requests; default) or JWT (an OIDC issuer). */
   readonly auth: ApiAuthConfig;
   readonly logRetention: logs.RetentionDays;
@@ -22,8 +22,9 @@ export interface ApiConstructProps {
 }
 
 /**
- * The HTTP API: every route in `API_ROUTES` behind one authorizer and one Lambda integration,
- * with JSON access logs. There is no unauthenticated route.
+ * The HTTP API: every route in `API_ROUTES` behind one authorizer, each integrated with the
+ * function its `fn` names (one integration per function), with JSON access logs. There is no
+ * unauthenticated route.
  */
 export class ApiConstruct extends Construct {
   readonly httpApi: apigwv2.HttpApi;
@@ -66,12 +67,19 @@ export class ApiConstruct extends Construct {
       },
     });
 
-    const integration = new integrations.HttpLambdaIntegration("Handler", props.handler);
+    // "Handler" for the api function keeps its integration's logical ID as before the split.
+    const byFunction: Record<ApiFunction, integrations.HttpLambdaIntegration> = {
+      api: new integrations.HttpLambdaIntegration("Handler", props.handlers.api),
+      registration: new integrations.HttpLambdaIntegration(
+        "RegistrationHandler",
+        props.handlers.registration,
+      ),
+    };
     for (const route of API_ROUTES) {
       this.httpApi.addRoutes({
         path: route.path,
         methods: [apigwv2.HttpMethod[route.method]],
-        integration,
+        integration: byFunction[route.fn],
       });
     }
   }

@@ -18,7 +18,7 @@ import { WARM_FALLBACK_TIMEOUT, type WarmPoolsConstruct } from "./warm-pools";
 
 /** Key patterns of the artifacts bucket a launcher writes: parameters too large for overrides. */
 export const LAUNCHER_ARTIFACT_WRITE_PREFIXES = ["run-inputs/*"] as const;
-/** Key patterns the api reads and writes to register flows and packages. */
+/** Key patterns the registration function reads and writes to register flows and packages. */
 export const ARTIFACT_REGISTRY_PREFIXES = ["uploads/*", "flows/*", "dep-packages/*"] as const;
 
 export interface LambdaFunctionsConstructProps {
@@ -40,15 +40,19 @@ export interface LambdaFunctionsConstructProps {
 }
 
 /**
- * The four handlers. `api` and `launch` are launchers: they get the guide's full launcher
- * configuration and may start, stop and describe worker tasks. `taskEvents` and `reconcile`
- * settle runs and relaunch those the infrastructure stopped: run records and task control.
- * With warm pools, a fifth: `warmFallback` launches cold what no warm worker claimed, and every
- * one of them may dispatch to the pools.
+ * The five handlers. `api` and `launch` are launchers: they get the guide's full launcher
+ * configuration and may start, stop and describe worker tasks. `registration` serves the HTTP
+ * routes that register flows and packages (lib/api/routes.ts `fn`): their tables and the
+ * artifacts bucket's registry keys, no task control. `taskEvents` and `reconcile` settle runs
+ * and relaunch those the infrastructure stopped: run records and task control. With warm
+ * pools, a sixth: `warmFallback` launches cold what no warm worker claimed; `api` and `launch`
+ * may dispatch to the pools.
  */
 export class LambdaFunctionsConstruct extends Construct {
-  /** HTTP API: runs, flows and schedules. */
+  /** HTTP API: runs, reading flows, schedules, deployments, logs. */
   readonly api: DagyFunction;
+  /** HTTP API: uploading and committing flow versions and dependency packages. */
+  readonly registration: DagyFunction;
   /** `{"action":"launch",...}` events: schedules and direct invokes. */
   readonly launch: DagyFunction;
   /** ECS Task State Change (STOPPED): settles runs whose task died. */
@@ -60,21 +64,19 @@ export class LambdaFunctionsConstruct extends Construct {
 
   constructor(scope: Construct, id: string, props: LambdaFunctionsConstructProps) {
     super(scope, id);
-    const common = {
-      logRetention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-      // Each function gets the variables its entry point reads (ENTRY_POINT_VARIABLES in
-      // lib/config/runtime.ts; the stack test holds the two together) and no others.
-      environment: { [FUNCTION_ENV.computeBackend]: "ecs" },
-    };
+    // Each function gets the variables its entry point reads (ENTRY_POINT_VARIABLES in
+    // lib/config/runtime.ts; the stack test holds the two together) and no others.
     const fn = (
       name: string,
       entry: string,
       description: string,
       timeout: Duration,
+      environment: Readonly<Record<string, string>> = { [FUNCTION_ENV.computeBackend]: "ecs" },
     ): DagyFunction =>
       new DagyFunction(this, name, {
-        ...common,
+        logRetention: props.logRetention,
+        removalPolicy: props.removalPolicy,
+        environment,
         entry,
         description,
         timeout,
@@ -83,6 +85,14 @@ export class LambdaFunctionsConstruct extends Construct {
 
     // 29 s: API Gateway answers 503 after 30 s whatever the function does.
     this.api = fn("Api", LAMBDA_ENTRIES.api, "Dagy HTTP API", Duration.seconds(29));
+    // Launches nothing: no compute backend to name.
+    this.registration = fn(
+      "Registration",
+      LAMBDA_ENTRIES.registration,
+      "Dagy HTTP API: flow and package registration",
+      Duration.seconds(29),
+      {},
+    );
     this.launch = fn("Launch", LAMBDA_ENTRIES.launch, "Dagy launch events", Duration.seconds(60));
     this.taskEvents = fn(
       "TaskEvents",
@@ -99,15 +109,18 @@ export class LambdaFunctionsConstruct extends Construct {
 
     this.configureLauncher(this.launch, props, false);
     this.configureLauncher(this.api, props, true);
-    this.api.setEnvironment(FUNCTION_ENV.apiAuthMode, props.apiAuth.mode);
+    this.configureRegistration(this.registration, props);
+    for (const http of [this.api, this.registration]) {
+      http.setEnvironment(FUNCTION_ENV.apiAuthMode, props.apiAuth.mode);
+      if (props.apiAuth.mode === "jwt") {
+        http.setEnvironment(FUNCTION_ENV.apiOrgClaim, props.apiAuth.orgClaim);
+      }
+    }
     // The api refuses secrets outside what the execution role may read, and in JWT mode
     // another org's (lib/services/secrets.ts).
     this.api
       .setEnvironment(FUNCTION_ENV.secretArnPatterns, props.compute.secretArnPatterns.join(","))
       .setEnvironment(FUNCTION_ENV.secretNamePrefix, props.compute.secretNamePrefix);
-    if (props.apiAuth.mode === "jwt") {
-      this.api.setEnvironment(FUNCTION_ENV.apiOrgClaim, props.apiAuth.orgClaim);
-    }
 
     // Both settle run records and, when the infrastructure stopped a run's task, relaunch it.
     this.configureRelauncher(this.taskEvents, props);
@@ -120,7 +133,13 @@ export class LambdaFunctionsConstruct extends Construct {
       this.warmFallback = this.configureWarmPools(props.warmPools, props, fn);
     }
     if (props.maxRelaunches !== undefined) {
-      for (const fn of this.all) {
+      for (const fn of [
+        this.api,
+        this.launch,
+        this.taskEvents,
+        this.reconcile,
+        ...(this.warmFallback ? [this.warmFallback] : []),
+      ]) {
         fn.setEnvironment(HANDLER_ENV.maxRelaunches, String(props.maxRelaunches));
       }
     }
@@ -129,11 +148,28 @@ export class LambdaFunctionsConstruct extends Construct {
   get all(): readonly DagyFunction[] {
     return [
       this.api,
+      this.registration,
       this.launch,
       this.taskEvents,
       this.reconcile,
       ...(this.warmFallback ? [this.warmFallback] : []),
     ];
+  }
+
+  /**
+   * Registration stages uploads under `uploads/` (presigned PUTs), reads them back, copies them
+   * to their keys (`flows/`, `dep-packages/`; GetObject also answers the HeadObject that checks
+   * an existing key's owner), deletes the staged object, and records flows and packages.
+   */
+  private configureRegistration(fn: DagyFunction, props: LambdaFunctionsConstructProps): void {
+    const { storage } = props;
+    fn.bindBucket(LAUNCHER_ENV.artifactBucket, storage.artifactsBucket, {
+      read: ARTIFACT_REGISTRY_PREFIXES,
+      write: ARTIFACT_REGISTRY_PREFIXES,
+      delete: ["uploads/*"],
+    })
+      .bindTable(PLATFORM_ENV.flowsTable, storage.tables.flows, "readWrite")
+      .bindTable(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages, "readWrite");
   }
 
   /**
@@ -200,15 +236,14 @@ export class LambdaFunctionsConstruct extends Construct {
   }
 
   /**
-   * Launchers start, stop and describe worker tasks. The api also registers flow versions and
-   * packages (presigned uploads staged under `uploads/`, then copied to their keys), sets
-   * deployments and reads run logs and tracebacks for its callers, who need
-   * `execute-api:Invoke` and nothing else.
+   * Launchers start, stop and describe worker tasks. The api also sets deployments and reads
+   * run logs and tracebacks for its callers, who need `execute-api:Invoke` and nothing else;
+   * registering flows and packages is the registration function's.
    */
   private configureLauncher(
     launcher: DagyFunction,
     props: LambdaFunctionsConstructProps,
-    registry: boolean,
+    api: boolean,
   ): void {
     const { storage, compute, network } = props;
     launcher
@@ -226,36 +261,23 @@ export class LambdaFunctionsConstruct extends Construct {
       .setEnvironment(LAUNCHER_ENV.logGroup, compute.logGroup.logGroupName)
       // The launcher only hands the traces bucket to the worker; the api reads tracebacks.
       .bindBucket(LAUNCHER_ENV.tracesBucket, storage.tracesBucket, {
-        ...(registry ? { read: ["exceptions/*"] } : {}),
+        ...(api ? { read: ["exceptions/*"] } : {}),
       })
       .setEnvironment(PLATFORM_ENV.taskDefinition, compute.taskDefinition.family)
       .setEnvironment(PLATFORM_ENV.containerName, WORKER_CONTAINER_NAME)
-      .bindBucket(
-        LAUNCHER_ENV.artifactBucket,
-        storage.artifactsBucket,
-        registry
-          ? {
-              // GetObject also answers the HeadObject calls that check an existing key's owner.
-              read: ARTIFACT_REGISTRY_PREFIXES,
-              write: [...LAUNCHER_ARTIFACT_WRITE_PREFIXES, ...ARTIFACT_REGISTRY_PREFIXES],
-              delete: ["uploads/*"],
-            }
-          : { write: LAUNCHER_ARTIFACT_WRITE_PREFIXES },
-      )
-      .bindTable(PLATFORM_ENV.flowsTable, storage.tables.flows, registry ? "readWrite" : "read")
+      .bindBucket(LAUNCHER_ENV.artifactBucket, storage.artifactsBucket, {
+        write: LAUNCHER_ARTIFACT_WRITE_PREFIXES,
+      })
+      .bindTable(PLATFORM_ENV.flowsTable, storage.tables.flows, "read")
       .bindTable(PLATFORM_ENV.runsTable, storage.tables.runs, "readWrite")
       .bindTable(
         PLATFORM_ENV.deploymentsTable,
         storage.tables.deployments,
-        registry ? "readWrite" : "read",
+        api ? "readWrite" : "read",
       )
-      .bindTable(
-        PLATFORM_ENV.depPackagesTable,
-        storage.tables.depPackages,
-        registry ? "readWrite" : "read",
-      );
+      .bindTable(PLATFORM_ENV.depPackagesTable, storage.tables.depPackages, "read");
     compute.grantLaunch(launcher.function);
-    if (registry) compute.logGroup.grant(launcher.function, "logs:GetLogEvents");
+    if (api) compute.logGroup.grant(launcher.function, "logs:GetLogEvents");
   }
 }
 

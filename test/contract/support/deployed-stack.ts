@@ -40,11 +40,12 @@ export const CONTRACT_STACK_CONFIG: StackConfigInput = {
   ],
 };
 
-export const FUNCTIONS = ["api", "launch", "task-events", "reconcile"] as const;
+export const FUNCTIONS = ["api", "registration", "launch", "task-events", "reconcile"] as const;
 export type FunctionName = (typeof FUNCTIONS)[number];
 
 const LOGICAL_PREFIX: Record<FunctionName, string> = {
   api: "FunctionsApi",
+  registration: "FunctionsRegistration",
   launch: "FunctionsLaunch",
   "task-events": "FunctionsTaskEvents",
   reconcile: "FunctionsReconcile",

@@ -21,6 +21,7 @@ export const CLUSTER_ARN = `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/dagy-develo
 
 const SOURCE_ENTRIES: Record<FunctionName, string> = {
   api: "../../../lambda/api",
+  registration: "../../../lambda/registration",
   launch: "../../../lambda/launch",
   "task-events": "../../../lambda/task-events",
   reconcile: "../../../lambda/reconcile",
