@@ -10,7 +10,6 @@ import {
   nagFindings,
   resourceByIdPrefix,
   statementsOfRole,
-  statementWith,
   type BuiltStack,
 } from "./helpers";
 import { arnOf, buildWarmStack, id, joined, queueId, ref } from "./warm-helpers";
