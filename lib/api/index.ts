@@ -6,8 +6,6 @@
  */
 import { randomUUID } from "node:crypto";
 import { DagyError, errorCode, MethodNotAllowedError, RunNotFoundError } from "../errors";
-import type { JsonLogger } from "../log";
-import type { AuthResolver } from "./auth";
 import {
   apiHandlers,
   createHandlers,
@@ -26,26 +24,18 @@ import {
 import { matchRoute, pathWithoutStage } from "./router";
 import type { Route } from "./router";
 import { API_ROUTES, routesOf, type RouteName } from "./routes";
-import type { LogLink } from "./shape";
 import { httpStatusOf } from "./status";
 
 export type { AuthMode, AuthResolver } from "./auth";
 export { createAuthResolver } from "./auth";
 export type { ApiServices, CoreApiServices, RegistrationApiServices } from "./handlers";
+import type { HandlerDependencies } from "./handlers/request";
+export type { HandlerDependencies };
 export type { HttpApiEvent, HttpResponse } from "./http";
 export { MAX_BATCH_REQUESTS } from "./schemas";
 
 /** `S`: the services the served routes call; every service by default (all routes). */
-export interface ApiDependencies<S = ApiServices> {
-  readonly services: S;
-  readonly auth: AuthResolver;
-  /** Where a run's logs are; default: the CloudWatch stream in `logGroup`, with a console link. */
-  readonly logStreamLink?: (run: import("../persistence/records").RunRecord) => LogLink;
-  readonly region?: string;
-  /** The worker's CloudWatch log group, for log links. */
-  readonly logGroup?: string;
-  readonly logger?: JsonLogger;
-}
+export type ApiDependencies<S = ApiServices> = HandlerDependencies<S>;
 
 export interface Api {
   handle(event: HttpApiEvent): Promise<HttpResponse>;

@@ -1,6 +1,6 @@
 /** DagLauncher options from the one runtime configuration (lib/config/runtime.ts). */
 import type { RuntimeConfig } from "../config/runtime";
-import type { DagLauncherOptions } from "./dag-launcher";
+import type { DagLauncherOptions } from "./launcher-options";
 
 export function launcherOptionsFromConfig(config: RuntimeConfig): DagLauncherOptions {
   const { ecs } = config;

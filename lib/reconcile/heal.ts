@@ -4,14 +4,11 @@
  * stuck PENDING, an image pull hiccup, and (with `oom_policy: "scale_up"`) running out of
  * memory — relaunches it, a bounded number of times. Pure functions: the service applies them.
  */
-import {
-  DEFAULT_MAX_RELAUNCHES,
-  WORKLOAD_PROFILES,
-  type CapacityProvider,
-  type WorkloadProfile,
-} from "../launcher/types";
+import { DEFAULT_MAX_RELAUNCHES, WORKLOAD_PROFILES, type WorkloadProfile } from "../launcher/types";
 import type { RunAttempt, RunRecord } from "../persistence/records";
-import type { StoppedTask } from "./types";
+import type { NextAttempt, StoppedTask } from "./types";
+
+export type { NextAttempt } from "./types";
 
 export { DEFAULT_MAX_RELAUNCHES };
 /** Spot interruptions of one run after which its next attempt runs on on-demand FARGATE. */
@@ -32,13 +29,6 @@ const TRANSIENT_START_PATTERN =
 export type RelaunchCause = "capacity" | "start_error" | "spot" | "start_timeout" | "oom";
 
 /** Resources of the next attempt. */
-export interface NextAttempt {
-  readonly workloadProfile?: WorkloadProfile;
-  readonly cpu: string;
-  readonly memory: string;
-  readonly capacityProvider: CapacityProvider;
-}
-
 export type HealDecision =
   | { readonly kind: "cancel" }
   | { readonly kind: "fail"; readonly note?: string }

@@ -15,13 +15,14 @@ import {
   closeAttempt,
   decide,
   type HealDecision,
-  type NextAttempt,
 } from "./heal";
 import { cancelledMessage, failureMessage, stopReason } from "./messages";
 import { isWarmTaskArn } from "../persistence/warm-pools";
+export type { RelaunchRun } from "./types";
 import { settleStaleWarmDispatch, type WarmFallbackOutcome } from "./warm-fallback";
 import type {
   ReconcileOutcome,
+  RelaunchRun,
   StoppedTask,
   SweepReport,
   TaskInspector,
@@ -33,15 +34,6 @@ export type ReconcileRunStore = Pick<
   "get" | "transition" | "listActive" | "beginRelaunch"
 > &
   Partial<Pick<RunRepository, "findByTaskArn">>;
-
-/**
- * Starts the next attempt of a run reconciliation put back in the queue (DagLauncher#relaunch
- * fits). It records the attempt; it throws when the backend cannot start the task.
- */
-export type RelaunchRun = (
-  run: RunRecord,
-  next: NextAttempt,
-) => Promise<{ readonly taskArn: string }>;
 
 export interface ReconcileDependencies {
   readonly runs: ReconcileRunStore;

@@ -2,7 +2,9 @@
  * Task-state reconciliation: a run whose worker died without recording an outcome is closed
  * here — from ECS task events, from the periodic sweep, and (locally) from a dead child process.
  */
+import type { RunRecord } from "../persistence/records";
 import type { RunStatus } from "../persistence/schema";
+import type { CapacityProvider, WorkloadProfile } from "../launcher/types";
 
 /** A worker that stopped, normalized from an ECS event, DescribeTasks or a local child exit. */
 export interface StoppedTask {
@@ -78,3 +80,20 @@ export interface SweepReport {
   readonly examined: number;
   readonly outcomes: readonly ReconcileOutcome[];
 }
+
+/** The resources of a run's next attempt (the same, or changed by a heal decision). */
+export interface NextAttempt {
+  readonly workloadProfile?: WorkloadProfile;
+  readonly cpu: string;
+  readonly memory: string;
+  readonly capacityProvider: CapacityProvider;
+}
+
+/**
+ * Starts the next attempt of a run reconciliation put back in the queue (DagLauncher#relaunch
+ * fits). It records the attempt; it throws when the backend cannot start the task.
+ */
+export type RelaunchRun = (
+  run: RunRecord,
+  next: NextAttempt,
+) => Promise<{ readonly taskArn: string }>;

@@ -22,7 +22,7 @@ import { isWarmTaskArn, poolOfWarmTaskArn, validatePoolName } from "../persisten
 import { validateOrgId, validateRunId } from "../identifiers";
 import type { JsonLogger } from "../log";
 import type { NextAttempt } from "./heal";
-import type { RelaunchRun } from "./service";
+import type { RelaunchRun } from "./types";
 import type { WorkloadProfile } from "../launcher/types";
 
 export interface WarmFallbackRequest {

@@ -13,7 +13,7 @@ import type { FlowsService } from "../../services/flows";
 import type { PackagesService } from "../../services/packages";
 import type { RunsService } from "../../services/runs";
 import type { SchedulesService } from "../../services/schedules";
-import type { ApiDependencies } from "../index";
+import type { HandlerDependencies } from "./request";
 import type { RouteName, RouteNameOf } from "../routes";
 import { deploymentHandlers } from "./deployments";
 import { flowReadHandlers, flowRegistrationHandlers } from "./flows";
@@ -47,7 +47,7 @@ function need<T>(service: T | undefined, what: string): T {
 }
 
 export function apiHandlers(
-  deps: ApiDependencies<CoreApiServices>,
+  deps: HandlerDependencies<CoreApiServices>,
 ): HandlerGroup<RouteNameOf<"api">> {
   const services = deps.services;
   return {
@@ -67,6 +67,6 @@ export function registrationHandlers(
   };
 }
 
-export function createHandlers(deps: ApiDependencies): Record<RouteName, Handler> {
+export function createHandlers(deps: HandlerDependencies<ApiServices>): Record<RouteName, Handler> {
   return { ...apiHandlers(deps), ...registrationHandlers(deps.services) };
 }

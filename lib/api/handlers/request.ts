@@ -3,6 +3,10 @@
  * accept alike (the org a request names, launch fields, the Idempotency-Key header).
  */
 import { ValidationError } from "../../errors";
+import type { JsonLogger } from "../../log";
+import type { RunRecord } from "../../persistence/records";
+import type { AuthResolver } from "../auth";
+import type { LogLink } from "../shape";
 import { fromWireInput } from "../../launcher/request";
 import { validateIdempotencyKey } from "../../persistence/validate";
 import type { Caller } from "../../services/caller";
@@ -73,4 +77,16 @@ export function launchInput(wire: Record<string, unknown>, prefix = ""): LaunchI
 
 export function orgQuery(event: HttpApiEvent): string | undefined {
   return parseWith(orgOnlyQuerySchema, queryParams(event)).org_id;
+}
+
+/** What the handlers are built with: `S`, the services the served routes call. */
+export interface HandlerDependencies<S> {
+  readonly services: S;
+  readonly auth: AuthResolver;
+  /** Where a run's logs are; default: the CloudWatch stream in `logGroup`, with a console link. */
+  readonly logStreamLink?: (run: RunRecord) => LogLink;
+  readonly region?: string;
+  /** The worker's CloudWatch log group, for log links. */
+  readonly logGroup?: string;
+  readonly logger?: JsonLogger;
 }

@@ -2,7 +2,7 @@
 import { ValidationError } from "../../errors";
 import type { RunRecord } from "../../persistence/records";
 import type { RunsService } from "../../services/runs";
-import type { ApiDependencies } from "../index";
+import type { HandlerDependencies } from "./request";
 import { jsonResponse, parseJsonBody, queryParams } from "../http";
 import {
   batchBodySchema,
@@ -43,7 +43,7 @@ type RunRoute =
   | "launchBatch";
 
 export function runHandlers(
-  deps: ApiDependencies<{ readonly runs: RunsService }>,
+  deps: HandlerDependencies<{ readonly runs: RunsService }>,
 ): HandlerGroup<RunRoute> {
   const services = deps.services;
   const logLink =
