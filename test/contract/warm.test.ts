@@ -1,0 +1,262 @@
+/**
+ * Contract tests of warm dispatch (issue #14) over the deployed form: the stack's warm pool of
+ * the `small` profile (CONTRACT_STACK_CONFIG), the `launch` bundle reserving an idle worker in
+ * the pool table (dynalite) and sending its two SQS messages to the recording endpoint, and the
+ * `warm-fallback` bundle consuming the fallback queue's SQS event. Each scenario runs on the
+ * source handlers too, with identical results.
+ */
+import { createHash } from "node:crypto";
+import { Persistence } from "../../lib/persistence/persistence";
+import { WarmPoolRepository } from "../../lib/persistence/warm-pools";
+import type { Form } from "./support/forms";
+import { envOf, fixture, runOf, useForms, type RunTaskBody, type Step } from "./support/scenario";
+
+const { onBothForms } = useForms();
+
+const pools = (form: Form) => new WarmPoolRepository(form.data.clients.doc, form.poolTable);
+
+/** The SQS messages a step sent, in the order they were sent, with their queue's name. */
+function sentMessages(step: Step, form: Form): { queue: string; body: unknown; delay?: number }[] {
+  return form.aws
+    .requestsFor("SendMessage")
+    .filter((r) => step.aws.includes(r))
+    .map((r) => {
+      const input = r.body as { QueueUrl: string; MessageBody: string; DelaySeconds?: number };
+      return {
+        queue: input.QueueUrl.split("/").pop()!,
+        body: JSON.parse(input.MessageBody) as unknown,
+        ...(input.DelaySeconds !== undefined ? { delay: input.DelaySeconds } : {}),
+      };
+    });
+}
+
+/**
+ * The SQS event Lambda delivers for one message: the example standard queue message event of
+ * "Using Lambda with Amazon SQS" (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html,
+ * "Example standard queue message event"), one record, on the stack's fallback queue, with
+ * `body` and its `md5OfBody`.
+ */
+function sqsEvent(body: string, messageId: string): unknown {
+  return fixture("sqs-warm-fallback", {
+    MESSAGE_ID: messageId,
+    BODY: JSON.stringify(body).slice(1, -1),
+    MD5: createHash("md5").update(body).digest("hex"),
+  });
+}
+
+/** A direct launch of `etl_pipeline` (the documented direct-launch event) with `idle` workers. */
+async function launchWith(
+  form: Form,
+  step: (fn: "launch", event: unknown) => Promise<Step>,
+  idle: number,
+): Promise<{ launched: Step; runId: string }> {
+  for (let i = 0; i < idle; i++) await pools(form).addIdle("small");
+  const launched = await step("launch", fixture("launch-direct"));
+  return { launched, runId: String((launched.result as { run_id: string }).run_id) };
+}
+
+type Attempt = Record<string, unknown>;
+
+describe("launch with a warm pool (the documented direct-launch event)", () => {
+  test("one idle worker: the fallback (delayed), then the assignment; no RunTask; the run waits on the warm placeholder", async () => {
+    const { bundle } = await onBothForms(async (form, step) => {
+      const { launched, runId } = await launchWith(form, step, 1);
+      return {
+        launched,
+        sent: sentMessages(launched, form),
+        run: await runOf(form, runId),
+        idleAfter: await pools(form).idle("small"),
+        runId,
+      };
+    });
+    const { launched, sent, run, idleAfter } = bundle as {
+      launched: Step;
+      sent: { queue: string; body: Record<string, unknown>; delay?: number }[];
+      run: Record<string, unknown>;
+      idleAfter: number;
+    };
+    expect(launched.result).toMatchObject({
+      success: true,
+      run_id: "<uuid>",
+      task_arn: "warm:small:<uuid>",
+    });
+    expect(launched.aws.map((r) => r.operation)).toEqual([
+      "AmazonSQS.SendMessage",
+      "AmazonSQS.SendMessage",
+    ]);
+    // In this order: the safety net first, so no run is handed out without it.
+    expect(sent.map((m) => m.queue)).toEqual([
+      "dagy-develop-warm-fallback",
+      "dagy-develop-warm-small",
+    ]);
+    expect(sent[0]).toEqual({
+      queue: "dagy-develop-warm-fallback",
+      body: { v: 1, run_id: "<uuid>", org_id: "acme-corp", pool: "small" },
+      delay: 30,
+    });
+    expect(sent[1]).toEqual({
+      queue: "dagy-develop-warm-small",
+      body: { v: 1, run_id: "<uuid>", org_id: "acme-corp", env: expect.any(Object) as unknown },
+    });
+    const env = sent[1]!.body.env as Record<string, string>;
+    expect(env).toMatchObject({
+      DAGY_RUN_ID: "<uuid>",
+      DAGY_ORG_ID: "acme-corp",
+      DAGY_FLOW_NAME: "etl_pipeline",
+      DAGY_ENVIRONMENT: "develop",
+    });
+    expect(run).toMatchObject({
+      status: "QUEUED",
+      task_arn: "warm:small:<uuid>",
+      workload_profile: "small",
+    });
+    expect(run.attempts).toEqual([
+      expect.objectContaining({ attempt: 1, task_arn: "warm:small:<uuid>", start_mode: "warm" }),
+    ]);
+    expect(idleAfter).toBe(0);
+  });
+
+  test("no idle worker: pool exhausted, one RunTask, started cold; the assignment env is exactly the cold task's", async () => {
+    const { bundle } = await onBothForms(async (form, step) => {
+      const cold = await launchWith(form, step, 0);
+      const warm = await launchWith(form, step, 1);
+      const warmEnv = (sentMessages(warm.launched, form)[1]?.body as { env: unknown }).env;
+      return {
+        launched: cold.launched,
+        run: await runOf(form, cold.runId),
+        coldEnv: envOf(cold.launched.aws[0]!.body as RunTaskBody),
+        warmEnv,
+      };
+    });
+    const { launched, run, coldEnv, warmEnv } = bundle as {
+      launched: Step;
+      run: Record<string, unknown>;
+      coldEnv: Record<string, string>;
+      warmEnv: Record<string, string>;
+    };
+    expect(launched.aws.map((r) => r.operation)).toEqual([
+      "AmazonEC2ContainerServiceV20141113.RunTask",
+    ]);
+    expect((launched.aws[0]!.body as RunTaskBody).taskDefinition).toBe("dagy-develop-worker");
+    expect(run).toMatchObject({
+      status: "QUEUED",
+      task_arn: expect.stringMatching(/^arn:aws:ecs:/) as unknown,
+    });
+    expect(run.attempts).toEqual([expect.objectContaining({ attempt: 1, start_mode: "cold" })]);
+    // The warm worker receives exactly the container environment a cold task is given.
+    expect(warmEnv).toEqual(coldEnv);
+  });
+});
+
+describe("warm-fallback (the documented SQS event, ReportBatchItemFailures)", () => {
+  test("an unclaimed warm dispatch is launched cold once; the same message again launches nothing", async () => {
+    const { bundle } = await onBothForms(async (form, step) => {
+      const { launched, runId } = await launchWith(form, step, 1);
+      const fallbackBody = (form.aws.requestsFor("SendMessage")[0]!.body as { MessageBody: string })
+        .MessageBody;
+      const event = sqsEvent(fallbackBody, "059f36b4-87a3-44ab-83d2-661975830a7d");
+      const first = await step("warm-fallback", event);
+      const afterFirst = await runOf(form, runId);
+      const again = await step("warm-fallback", event);
+      return { launched: launched.result, first, again, afterFirst, run: await runOf(form, runId) };
+    });
+    const { first, again, afterFirst, run } = bundle as {
+      first: Step;
+      again: Step;
+      afterFirst: Record<string, unknown>;
+      run: Record<string, unknown>;
+    };
+    expect(first.result).toEqual({ batchItemFailures: [] });
+    expect(first.aws.map((r) => r.operation)).toEqual([
+      "AmazonEC2ContainerServiceV20141113.RunTask",
+    ]);
+    const runTask = first.aws[0]!.body as RunTaskBody;
+    expect(runTask.taskDefinition).toBe("dagy-develop-worker");
+    expect(envOf(runTask)).toMatchObject({ DAGY_RUN_ID: "<uuid>", DAGY_ATTEMPT: "2" });
+    expect(afterFirst).toMatchObject({
+      status: "QUEUED",
+      task_arn: expect.stringMatching(/^arn:aws:ecs:/) as unknown,
+    });
+    const attempts = afterFirst.attempts as Attempt[];
+    expect(attempts).toHaveLength(2);
+    expect(attempts[0]).toMatchObject({
+      attempt: 1,
+      task_arn: "warm:small:<uuid>",
+      start_mode: "warm",
+      outcome: "unclaimed",
+      reason: "no warm worker of pool small claimed the run; launched cold",
+      stopped_at: "<time>",
+    });
+    expect(attempts[1]).toMatchObject({
+      attempt: 2,
+      task_arn: afterFirst.task_arn,
+      start_mode: "cold",
+      workload_profile: "small",
+    });
+    // Delivered again (SQS is at-least-once): no second task, the run unchanged.
+    expect(again.result).toEqual({ batchItemFailures: [] });
+    expect(again.aws).toEqual([]);
+    expect(run).toEqual(afterFirst);
+  });
+
+  test("a garbled body is dropped, not returned for retry; the valid message beside it still launches", async () => {
+    const { bundle } = await onBothForms(async (form, step) => {
+      const { runId } = await launchWith(form, step, 1);
+      const fallbackBody = (form.aws.requestsFor("SendMessage")[0]!.body as { MessageBody: string })
+        .MessageBody;
+      const garbled = sqsEvent('{"v":1,"run_id":', "2e1424d4-f796-459a-8184-9c92662be6da") as {
+        Records: unknown[];
+      };
+      const valid = sqsEvent(fallbackBody, "059f36b4-87a3-44ab-83d2-661975830a7d") as {
+        Records: unknown[];
+      };
+      const alone = await step("warm-fallback", garbled);
+      const batch = await step("warm-fallback", {
+        Records: [...garbled.Records, ...valid.Records],
+      });
+      const run = await runOf(form, runId);
+      return { alone, batch, attempts: (run?.attempts as Attempt[]).map((a) => a.outcome ?? null) };
+    });
+    const { alone, batch, attempts } = bundle as { alone: Step; batch: Step; attempts: unknown[] };
+    // lib/reconcile/warm-fallback.ts: a garbled message is logged and dropped (a retry would
+    // not fix it); only I/O errors are listed in batchItemFailures.
+    expect(alone.result).toEqual({ batchItemFailures: [] });
+    expect(alone.aws).toEqual([]);
+    expect(batch.result).toEqual({ batchItemFailures: [] });
+    expect(batch.aws.map((r) => r.operation)).toEqual([
+      "AmazonEC2ContainerServiceV20141113.RunTask",
+    ]);
+    expect(attempts).toEqual(["unclaimed", null]);
+  });
+
+  test("a run a warm worker claimed (RUNNING) is left alone", async () => {
+    const { bundle } = await onBothForms(async (form, step) => {
+      const { runId } = await launchWith(form, step, 1);
+      const fallbackBody = (form.aws.requestsFor("SendMessage")[0]!.body as { MessageBody: string })
+        .MessageBody;
+      // The worker's claim: QUEUED -> RUNNING on the placeholder (RunHost's conditional write).
+      const runs = new Persistence(form.data.clients.doc, form.data.tables).runs;
+      await runs.transition(runId, "QUEUED", "RUNNING");
+      const before = await runOf(form, runId);
+      const fallback = await step(
+        "warm-fallback",
+        sqsEvent(fallbackBody, "059f36b4-87a3-44ab-83d2-661975830a7d"),
+      );
+      return {
+        fallback,
+        unchanged: (await runOf(form, runId))?.updated_at === before?.updated_at,
+        run: await runOf(form, runId),
+      };
+    });
+    const { fallback, unchanged, run } = bundle as {
+      fallback: Step;
+      unchanged: boolean;
+      run: Record<string, unknown>;
+    };
+    expect(fallback.result).toEqual({ batchItemFailures: [] });
+    expect(fallback.aws).toEqual([]);
+    expect(unchanged).toBe(true);
+    expect(run).toMatchObject({ status: "RUNNING", task_arn: "warm:small:<uuid>" });
+    expect((run.attempts as Attempt[]).map((a) => a.outcome ?? null)).toEqual([null]);
+  });
+});
