@@ -158,10 +158,19 @@ describe("warm-fallback (the documented SQS event, ReportBatchItemFailures)", ()
       const first = await step("warm-fallback", event);
       const afterFirst = await runOf(form, runId);
       const again = await step("warm-fallback", event);
-      return { launched: launched.result, first, again, afterFirst, run: await runOf(form, runId) };
+      const coldRunId = first.aws[0] && envOf(first.aws[0].body as RunTaskBody).DAGY_RUN_ID;
+      return {
+        launched: launched.result,
+        first,
+        coldTaskRunsThisRun: coldRunId === runId,
+        again,
+        afterFirst,
+        run: await runOf(form, runId),
+      };
     });
-    const { first, again, afterFirst, run } = bundle as {
+    const { first, coldTaskRunsThisRun, again, afterFirst, run } = bundle as {
       first: Step;
+      coldTaskRunsThisRun: boolean;
       again: Step;
       afterFirst: Record<string, unknown>;
       run: Record<string, unknown>;
@@ -172,7 +181,7 @@ describe("warm-fallback (the documented SQS event, ReportBatchItemFailures)", ()
     ]);
     const runTask = first.aws[0]!.body as RunTaskBody;
     expect(runTask.taskDefinition).toBe("dagy-develop-worker");
-    expect(envOf(runTask)).toMatchObject({ DAGY_RUN_ID: "<uuid>", DAGY_ATTEMPT: "2" });
+    expect(coldTaskRunsThisRun).toBe(true);
     expect(afterFirst).toMatchObject({
       status: "QUEUED",
       task_arn: expect.stringMatching(/^arn:aws:ecs:/) as unknown,
@@ -242,20 +251,16 @@ describe("warm-fallback (the documented SQS event, ReportBatchItemFailures)", ()
         "warm-fallback",
         sqsEvent(fallbackBody, "059f36b4-87a3-44ab-83d2-661975830a7d"),
       );
-      return {
-        fallback,
-        unchanged: (await runOf(form, runId))?.updated_at === before?.updated_at,
-        run: await runOf(form, runId),
-      };
+      return { fallback, before, run: await runOf(form, runId) };
     });
-    const { fallback, unchanged, run } = bundle as {
+    const { fallback, before, run } = bundle as {
       fallback: Step;
-      unchanged: boolean;
+      before: Record<string, unknown>;
       run: Record<string, unknown>;
     };
     expect(fallback.result).toEqual({ batchItemFailures: [] });
     expect(fallback.aws).toEqual([]);
-    expect(unchanged).toBe(true);
+    expect(run).toEqual(before);
     expect(run).toMatchObject({ status: "RUNNING", task_arn: "warm:small:<uuid>" });
     expect((run.attempts as Attempt[]).map((a) => a.outcome ?? null)).toEqual([null]);
   });
