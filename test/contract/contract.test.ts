@@ -1,9 +1,11 @@
 /**
  * Contract tests over the deployed form (issue 10): the stack is synthesized with bundling, and
  * each Lambda's uploaded `index.js` is invoked with AWS-documented events (test/contract/
- * fixtures) against dynalite and s3rver, with ECS, EventBridge, Scheduler and CloudWatch Logs
- * answered by a recording endpoint. The same fixtures drive the source handlers; both forms
- * must answer, write and call AWS identically.
+ * fixtures) against dynalite and s3rver, with ECS, EventBridge, Scheduler, CloudWatch Logs and
+ * SQS answered by a recording endpoint. The same fixtures drive the source handlers; both forms
+ * must answer, write and call AWS identically. The stack has a warm pool of the `small` profile
+ * whose table counts no idle worker here: launches below find it exhausted and start cold
+ * (warm dispatch and the warm-fallback function: warm.test.ts).
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -103,6 +105,8 @@ describe("api (HTTP API payload 2.0)", () => {
       cpu: "256",
       memory: "512",
     });
+    // The pool serves `small` but counts no idle worker: exhausted, so a cold start.
+    expect(run.attempts).toEqual([expect.objectContaining({ attempt: 1, start_mode: "cold" })]);
     expect((status.result as HttpReply).statusCode).toBe(200);
     expect(bodyOf(status.result)).toMatchObject({ status: "QUEUED", flow_name: "etl_pipeline" });
   });

@@ -57,6 +57,20 @@ async function launchWith(
 
 type Attempt = Record<string, unknown>;
 
+/** The second message id of the documented example event. */
+const GARBLED_ID = "2e1424d4-f796-459a-8184-9c92662be6da";
+
+/** The JSON lines the form's handlers logged since the scenario began. */
+function logLines(form: Form): Record<string, unknown>[] {
+  return form.logs.flatMap((line) => {
+    try {
+      return [JSON.parse(line) as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
+}
+
 describe("launch with a warm pool (the documented direct-launch event)", () => {
   test("one idle worker: the fallback (delayed), then the assignment; no RunTask; the run waits on the warm placeholder", async () => {
     const { bundle } = await onBothForms(async (form, step) => {
@@ -213,7 +227,7 @@ describe("warm-fallback (the documented SQS event, ReportBatchItemFailures)", ()
       const { runId } = await launchWith(form, step, 1);
       const fallbackBody = (form.aws.requestsFor("SendMessage")[0]!.body as { MessageBody: string })
         .MessageBody;
-      const garbled = sqsEvent('{"v":1,"run_id":', "2e1424d4-f796-459a-8184-9c92662be6da") as {
+      const garbled = sqsEvent('{"v":1,"run_id":', GARBLED_ID) as {
         Records: unknown[];
       };
       const valid = sqsEvent(fallbackBody, "059f36b4-87a3-44ab-83d2-661975830a7d") as {
@@ -224,9 +238,27 @@ describe("warm-fallback (the documented SQS event, ReportBatchItemFailures)", ()
         Records: [...garbled.Records, ...valid.Records],
       });
       const run = await runOf(form, runId);
-      return { alone, batch, attempts: (run?.attempts as Attempt[]).map((a) => a.outcome ?? null) };
+      return {
+        alone,
+        batch,
+        attempts: (run?.attempts as Attempt[]).map((a) => a.outcome ?? null),
+        reported: logLines(form)
+          .filter((line) => line.event_type === "warm_fallback_refused")
+          .map(({ level, message, message_id, problem }) => ({
+            level,
+            text: message,
+            // The transcripts normalize ids: say which message it names.
+            message: message_id === GARBLED_ID ? "the garbled one" : message_id,
+            problem,
+          })),
+      };
     });
-    const { alone, batch, attempts } = bundle as { alone: Step; batch: Step; attempts: unknown[] };
+    const { alone, batch, attempts, reported } = bundle as {
+      alone: Step;
+      batch: Step;
+      attempts: unknown[];
+      reported: unknown[];
+    };
     // lib/reconcile/warm-fallback.ts: a garbled message is logged and dropped (a retry would
     // not fix it); only I/O errors are listed in batchItemFailures.
     expect(alone.result).toEqual({ batchItemFailures: [] });
@@ -236,6 +268,14 @@ describe("warm-fallback (the documented SQS event, ReportBatchItemFailures)", ()
       "AmazonEC2ContainerServiceV20141113.RunTask",
     ]);
     expect(attempts).toEqual(["unclaimed", null]);
+    // Reported in the function's log, once per delivery, naming the message and the problem.
+    const refusal = {
+      level: "warn",
+      text: "warm fallback message refused; dropped",
+      message: "the garbled one",
+      problem: "body: not JSON",
+    };
+    expect(reported).toEqual([refusal, refusal]);
   });
 
   test("a run a warm worker claimed (RUNNING) is left alone", async () => {

@@ -35,6 +35,10 @@ export interface Form {
   /** The warm pool table (DAGY_WARM_POOL_TABLE) in this form's dynalite; it starts empty. */
   readonly poolTable: string;
   readonly aws: AwsEndpoint;
+  /** What the handlers wrote to stdout (their log lines), in order; emptied by `reset()`. */
+  readonly logs: string[];
+  /** Forgets the recorded AWS requests, their answers set with `aws.answer`, and the logs. */
+  reset(): void;
   /** Invokes the function's handler as Lambda would: with the event, once loaded (cold start once). */
   invoke(fn: FunctionName, event: unknown, variant?: Record<string, string>): Promise<unknown>;
   close(): Promise<void>;
@@ -149,7 +153,7 @@ class BundleProcess {
     });
   }
 
-  async invoke(event: unknown): Promise<unknown> {
+  async invoke(event: unknown, logs: string[]): Promise<unknown> {
     await this.ready;
     const id = this.nextId++;
     const reply = await new Promise<RunnerReply>((resolve) => {
@@ -157,6 +161,7 @@ class BundleProcess {
       this.child.send({ id, event });
     });
     this.pending.delete(id);
+    logs.push(...(reply.logs ?? []));
     if (reply.error)
       throw Object.assign(new Error(reply.error.message), { code: reply.error.code });
     return reply.result;
@@ -172,12 +177,35 @@ interface RunnerReply {
   readonly id?: number;
   readonly result?: unknown;
   readonly error?: { message: string; stack?: string; code?: string };
+  readonly logs?: string[];
+}
+
+/** Runs `body` with what it writes to stdout also appended to `logs`, line by line. */
+async function capturingStdout<T>(logs: string[], body: () => Promise<T>): Promise<T> {
+  const chunks: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (chunk: string | Uint8Array, ...rest: never[]) => {
+    chunks.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+    return write(chunk, ...rest);
+  };
+  try {
+    return await body();
+  } finally {
+    process.stdout.write = write;
+    logs.push(
+      ...chunks
+        .join("")
+        .split("\n")
+        .filter((line) => line.length > 0),
+    );
+  }
 }
 
 export async function startForm(kind: FormKind, stack: DeployedStack): Promise<Form> {
   const data = await startTestEnv();
   const poolTable = await createPoolTable(data);
   const aws = await startAwsEndpoint();
+  const logs: string[] = [];
   const sources = new Map<string, Handler>();
   const bundles = new Map<string, BundleProcess>();
   const sourceHandler = (fn: FunctionName, key: string): Handler => {
@@ -198,6 +226,11 @@ export async function startForm(kind: FormKind, stack: DeployedStack): Promise<F
     data,
     poolTable,
     aws,
+    logs,
+    reset() {
+      aws.reset();
+      logs.length = 0;
+    },
     invoke(fn, event, variant = {}) {
       const env = { ...deployedEnvironment(stack, fn, { data, poolTable, aws }), ...variant };
       const key = `${fn}|${JSON.stringify(variant)}`;
@@ -211,9 +244,9 @@ export async function startForm(kind: FormKind, stack: DeployedStack): Promise<F
           process = new BundleProcess(bundle, handler.split(".").pop() ?? "handler", env);
           bundles.set(key, process);
         }
-        return process.invoke(payload);
+        return process.invoke(payload, logs);
       }
-      return withEnv(env, () => sourceHandler(fn, key)(payload));
+      return withEnv(env, () => capturingStdout(logs, () => sourceHandler(fn, key)(payload)));
     },
     async close() {
       for (const process of bundles.values()) process.close();

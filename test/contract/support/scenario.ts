@@ -74,7 +74,7 @@ export function useForms(): Forms {
       const transcripts: Record<string, unknown> = {};
       for (const kind of ["source", "bundle"] as const) {
         const form = forms[kind]!;
-        form.aws.reset();
+        form.reset();
         const step: StepFn = async (fn, event, variant) => {
           const before = form.aws.requests.length;
           const result = await form.invoke(fn, event, variant);
