@@ -57,6 +57,8 @@ async function launchWith(
 
 type Attempt = Record<string, unknown>;
 
+const WARM_WORKER_TASK = "arn:aws:ecs:us-east-1:123456789012:task/dagy-develop/warmworker1";
+
 /** The second message id of the documented example event. */
 const GARBLED_ID = "2e1424d4-f796-459a-8184-9c92662be6da";
 
@@ -75,16 +77,21 @@ describe("launch with a warm pool (the documented direct-launch event)", () => {
   test("one idle worker: the fallback (delayed), then the assignment; no RunTask; the run waits on the warm placeholder", async () => {
     const { bundle } = await onBothForms(async (form, step) => {
       const { launched, runId } = await launchWith(form, step, 1);
+      const sent = sentMessages(launched, form);
+      const bodies = sent.map((m) => m.body as { run_id: string; env?: Record<string, string> });
       return {
         launched,
-        sent: sentMessages(launched, form),
+        sent,
+        // The transcripts normalize ids: say whether both messages name the launched run.
+        namesTheRun:
+          bodies.every((b) => b.run_id === runId) && bodies[1]?.env?.DAGY_RUN_ID === runId,
         run: await runOf(form, runId),
         idleAfter: await pools(form).idle("small"),
-        runId,
       };
     });
-    const { launched, sent, run, idleAfter } = bundle as {
+    const { launched, sent, namesTheRun, run, idleAfter } = bundle as {
       launched: Step;
+      namesTheRun: boolean;
       sent: { queue: string; body: Record<string, unknown>; delay?: number }[];
       run: Record<string, unknown>;
       idleAfter: number;
@@ -112,12 +119,24 @@ describe("launch with a warm pool (the documented direct-launch event)", () => {
       queue: "dagy-develop-warm-small",
       body: { v: 1, run_id: "<uuid>", org_id: "acme-corp", env: expect.any(Object) as unknown },
     });
+    expect(namesTheRun).toBe(true);
     const env = sent[1]!.body.env as Record<string, string>;
-    expect(env).toMatchObject({
+    // Exactly the worker environment of the run (lib/launcher/worker-spec.ts), the run's id and
+    // this form's table and bucket names normalized.
+    expect(env).toEqual({
       DAGY_RUN_ID: "<uuid>",
       DAGY_ORG_ID: "acme-corp",
       DAGY_FLOW_NAME: "etl_pipeline",
+      DAGY_FLOW_VERSION: "1.0.0",
+      DAGY_ARTIFACT_URI: "s3://dagy-artifacts-<suffix>/flows/etl_pipeline/1.0.0/artifact.zip",
+      DAGY_ARTIFACT_SHA256: "a".repeat(64),
       DAGY_ENVIRONMENT: "develop",
+      DAGY_CORRELATION_ID: "direct-1",
+      DAGY_PARAMETERS: '{"date":"2024-03-14"}',
+      DAGY_RUNS_TABLE: "dagy-test-<suffix>-runs",
+      DAGY_TRACES_BUCKET: "dagy-traces-<suffix>",
+      DAGY_ECS_LOG_GROUP: "/ecs/dagy-worker-develop",
+      AWS_REGION: "us-east-1",
     });
     expect(run).toMatchObject({
       status: "QUEUED",
@@ -159,6 +178,34 @@ describe("launch with a warm pool (the documented direct-launch event)", () => {
     expect(run.attempts).toEqual([expect.objectContaining({ attempt: 1, start_mode: "cold" })]);
     // The warm worker receives exactly the container environment a cold task is given.
     expect(warmEnv).toEqual(coldEnv);
+  });
+});
+
+describe("api with a warm pool (HTTP API payload 2.0)", () => {
+  test("an IAM-authorized launch with one idle worker goes warm: two SendMessage, no RunTask", async () => {
+    const { bundle } = await onBothForms(async (form, step) => {
+      await pools(form).addIdle("small");
+      const launched = await step("api", fixture("http-iam-launch"));
+      const runId = String(
+        (JSON.parse((launched.result as { body: string }).body) as { run_id: string }).run_id,
+      );
+      return { launched, sent: sentMessages(launched, form), run: await runOf(form, runId) };
+    });
+    const { launched, sent, run } = bundle as {
+      launched: Step;
+      sent: { queue: string }[];
+      run: Record<string, unknown>;
+    };
+    expect(launched.result).toMatchObject({ statusCode: 200 });
+    expect(launched.aws.map((r) => r.operation)).toEqual([
+      "AmazonSQS.SendMessage",
+      "AmazonSQS.SendMessage",
+    ]);
+    expect(sent.map((m) => m.queue)).toEqual([
+      "dagy-develop-warm-fallback",
+      "dagy-develop-warm-small",
+    ]);
+    expect(run).toMatchObject({ status: "QUEUED", task_arn: "warm:small:<uuid>" });
   });
 });
 
@@ -283,9 +330,16 @@ describe("warm-fallback (the documented SQS event, ReportBatchItemFailures)", ()
       const { runId } = await launchWith(form, step, 1);
       const fallbackBody = (form.aws.requestsFor("SendMessage")[0]!.body as { MessageBody: string })
         .MessageBody;
-      // The worker's claim: QUEUED -> RUNNING on the placeholder (RunHost's conditional write).
+      // A warm worker's claim (lib/worker/run-host.ts): QUEUED -> RUNNING on condition that the
+      // task is still the placeholder, writing its own ECS task ARN.
       const runs = new Persistence(form.data.clients.doc, form.data.tables).runs;
-      await runs.transition(runId, "QUEUED", "RUNNING");
+      await runs.transition(
+        runId,
+        "QUEUED",
+        "RUNNING",
+        { task_arn: WARM_WORKER_TASK },
+        { taskArn: `warm:small:${runId}` },
+      );
       const before = await runOf(form, runId);
       const fallback = await step(
         "warm-fallback",
@@ -301,7 +355,7 @@ describe("warm-fallback (the documented SQS event, ReportBatchItemFailures)", ()
     expect(fallback.result).toEqual({ batchItemFailures: [] });
     expect(fallback.aws).toEqual([]);
     expect(run).toEqual(before);
-    expect(run).toMatchObject({ status: "RUNNING", task_arn: "warm:small:<uuid>" });
+    expect(run).toMatchObject({ status: "RUNNING", task_arn: WARM_WORKER_TASK });
     expect((run.attempts as Attempt[]).map((a) => a.outcome ?? null)).toEqual([null]);
   });
 });
