@@ -1,9 +1,11 @@
 /**
  * Contract tests over the deployed form (issue 10): the stack is synthesized with bundling, and
  * each Lambda's uploaded `index.js` is invoked with AWS-documented events (test/contract/
- * fixtures) against dynalite and s3rver, with ECS, EventBridge, Scheduler and CloudWatch Logs
- * answered by a recording endpoint. The same fixtures drive the source handlers; both forms
- * must answer, write and call AWS identically.
+ * fixtures) against dynalite and s3rver, with ECS, EventBridge, Scheduler, CloudWatch Logs and
+ * SQS answered by a recording endpoint. The same fixtures drive the source handlers; both forms
+ * must answer, write and call AWS identically. The stack has a warm pool of the `small` profile
+ * whose table counts no idle worker here: launches below find it exhausted and start cold
+ * (warm dispatch and the warm-fallback function: warm.test.ts).
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
@@ -11,24 +13,9 @@ import * as path from "node:path";
 import { zipSync } from "fflate";
 import { Persistence } from "../../lib/persistence/persistence";
 import { API_ROUTES, routeKey } from "../../lib/api/routes";
-import { registerFlow } from "../api/harness";
-import {
-  deployedStack,
-  ruleTargetInput,
-  scheduleTargetInput,
-  type DeployedStack,
-  type FunctionName,
-} from "./support/deployed-stack";
-import { CLUSTER_ARN, normalize, startForm, type Form } from "./support/forms";
-
-const FIXTURES = path.join(__dirname, "fixtures");
-
-/** A fixture, with `${NAME}` placeholders filled in. */
-function fixture(name: string, values: Record<string, string> = {}): unknown {
-  let text = fs.readFileSync(path.join(FIXTURES, `${name}.json`), "utf8");
-  for (const [key, value] of Object.entries(values)) text = text.split(`\${${key}}`).join(value);
-  return JSON.parse(text) as unknown;
-}
+import { FUNCTIONS, ruleTargetInput, scheduleTargetInput } from "./support/deployed-stack";
+import { CLUSTER_ARN } from "./support/forms";
+import { envOf, fixture, runOf, useForms, type RunTaskBody, type Step } from "./support/scenario";
 
 interface HttpReply {
   readonly statusCode: number;
@@ -68,87 +55,12 @@ function routeMatches(key: string, method: string, rawPath: string): boolean {
   return keyMethod === method && pattern.test(rawPath);
 }
 
-let stack: DeployedStack;
-const forms: Partial<Record<"source" | "bundle", Form>> = {};
-
-beforeAll(async () => {
-  stack = deployedStack();
-  for (const kind of ["source", "bundle"] as const) {
-    const form = await startForm(kind, stack);
-    await registerFlow(
-      new Persistence(form.data.clients.doc, form.data.tables),
-      "acme-corp",
-      "etl_pipeline",
-      "1.0.0",
-      form.data.buckets.artifacts,
-    );
-    forms[kind] = form;
-  }
-}, 180_000);
-
-afterAll(async () => {
-  for (const form of Object.values(forms)) await form?.close();
-});
-
-interface Step {
-  readonly fn: FunctionName;
-  readonly result: unknown;
-  /** AWS requests the step made, other than DynamoDB and S3 (which are checked through state). */
-  readonly aws: readonly { operation: string; body: unknown }[];
-}
-
-/** Runs `scenario` on both forms and checks they did exactly the same; returns the bundle's. */
-async function onBothForms(
-  scenario: (
-    form: Form,
-    step: (fn: FunctionName, event: unknown, variant?: Record<string, string>) => Promise<Step>,
-  ) => Promise<unknown>,
-): Promise<{ bundle: unknown; form: Form }> {
-  const transcripts: Record<string, unknown> = {};
-  for (const kind of ["source", "bundle"] as const) {
-    const form = forms[kind]!;
-    form.aws.reset();
-    const step = async (fn: FunctionName, event: unknown, variant?: Record<string, string>) => {
-      const before = form.aws.requests.length;
-      const result = await form.invoke(fn, event, variant);
-      // Concurrent calls (a batch) arrive in any order: compare them as a set.
-      const key = (r: unknown): string => JSON.stringify(r).replace(/[0-9a-f-]{32,36}/g, "");
-      const aws = form.aws.requests.slice(before).sort((a, b) => key(a).localeCompare(key(b)));
-      return { fn, result, aws };
-    };
-    transcripts[kind] = normalize(form, await scenario(form, step));
-  }
-  expect(transcripts.bundle).toEqual(transcripts.source);
-  return { bundle: transcripts.bundle, form: forms.bundle! };
-}
-
-async function runOf(form: Form, runId: string): Promise<Record<string, unknown> | undefined> {
-  return (await new Persistence(form.data.clients.doc, form.data.tables).runs.get(runId)) as
-    Record<string, unknown> | undefined;
-}
-
-type RunTaskBody = {
-  taskDefinition: string;
-  propagateTags?: string;
-  overrides: {
-    cpu?: string;
-    memory?: string;
-    containerOverrides: {
-      name: string;
-      cpu?: number;
-      memory?: number;
-      environment: { name: string; value: string }[];
-    }[];
-  };
-};
-const envOf = (body: RunTaskBody): Record<string, string> =>
-  Object.fromEntries(
-    body.overrides.containerOverrides[0]!.environment.map((e) => [e.name, e.value]),
-  );
+const { stack: deployed, onBothForms } = useForms();
 
 describe("the deployed bundles", () => {
   test("every function's asset is a minified bundle with its handler", () => {
-    for (const fn of ["api", "registration", "launch", "task-events", "reconcile"] as const) {
+    const stack = deployed();
+    for (const fn of FUNCTIONS) {
       const code = fs.readFileSync(stack.functions[fn].bundle, "utf8");
       expect(stack.functions[fn].handler).toBe("index.handler");
       // Minified: few, long lines; and no TypeScript source was shipped.
@@ -193,6 +105,8 @@ describe("api (HTTP API payload 2.0)", () => {
       cpu: "256",
       memory: "512",
     });
+    // The pool serves `small` but counts no idle worker: exhausted, so a cold start.
+    expect(run.attempts).toEqual([expect.objectContaining({ attempt: 1, start_mode: "cold" })]);
     expect((status.result as HttpReply).statusCode).toBe(200);
     expect(bodyOf(status.result)).toMatchObject({ status: "QUEUED", flow_name: "etl_pipeline" });
   });
@@ -444,7 +358,7 @@ describe("launch (schedules and direct invocations)", () => {
 
   test("a config schedule's rule delivers its target input for the documented Scheduled Event", async () => {
     const input = ruleTargetInput(
-      stack.template,
+      deployed().template,
       "dagy-cfg-develop-etl-daily",
       fixture("eventbridge-scheduled-event"),
     );
@@ -463,7 +377,7 @@ describe("launch (schedules and direct invocations)", () => {
 
   test("a time-zoned config schedule's Scheduler input launches", async () => {
     const input = scheduleTargetInput(
-      stack.template,
+      deployed().template,
       "dagy-cfg-develop-etl-berlin",
       fixture("scheduler-context") as Record<string, string>,
     );

@@ -1,12 +1,15 @@
 /**
  * A local endpoint for the AWS services with no wire-compatible server (ECS, EventBridge,
- * CloudWatch Logs, EventBridge Scheduler): it speaks their JSON protocols — awsJson1_1 (POST /
- * with `X-Amz-Target: <Service>.<Operation>`) and, for Scheduler, restJson1 — answers with
+ * CloudWatch Logs, EventBridge Scheduler, SQS): it speaks their JSON protocols — awsJson1_1
+ * (POST / with `X-Amz-Target: <Service>.<Operation>`), for SQS awsJson1_0 (the same, with
+ * `X-Amz-Target: AmazonSQS.<Operation>` and content type application/x-amz-json-1.0: the SDK
+ * v3 SQS client's protocol, @aws-sdk/client-sqs AwsJson1_0Protocol with serviceTarget
+ * "AmazonSQS") and, for Scheduler, restJson1 — answers with
  * documented response shapes, and records every request. The handlers reach it through the
  * SDK's service-specific endpoint variables (AWS_ENDPOINT_URL_<SERVICE>), which is also how a
  * deployed function would be pointed elsewhere: no code path differs.
  */
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -81,6 +84,16 @@ const DEFAULT_ANSWERS: Record<string, Answer> = {
       message: `Rule ${String(input.Rule)} does not exist.`,
     },
   }),
+  // SQS SendMessage: the SDK checks MD5OfMessageBody against the body it sent
+  // (@aws-sdk/middleware-sdk-sqs, "Invalid MD5 checksum"), so it is the body's MD5 in hex, as
+  // SQS computes it ("An MD5 digest of the non-URL-encoded message body string"):
+  // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+  SendMessage: (input) => ({
+    body: {
+      MessageId: randomUUID(),
+      MD5OfMessageBody: createHash("md5").update(String(input.MessageBody), "utf8").digest("hex"),
+    },
+  }),
   GetLogEvents: () => ({
     body: { events: [], nextForwardToken: "f/0", nextBackwardToken: "b/0" },
   }),
@@ -131,8 +144,11 @@ export async function startAwsEndpoint(): Promise<AwsEndpoint> {
           : schedulerAnswer(req.method ?? "GET", req.url ?? "/");
       const errorType = (reply as { errorType?: string }).errorType;
       res.writeHead(reply.status ?? 200, {
+        // Answered in the request's own JSON protocol version (1.0 for SQS, 1.1 for the others).
         "content-type":
-          typeof target === "string" ? "application/x-amz-json-1.1" : "application/json",
+          typeof target === "string"
+            ? (req.headers["content-type"] ?? "application/x-amz-json-1.1")
+            : "application/json",
         "x-amzn-requestid": randomUUID(),
         ...(errorType !== undefined ? { "x-amzn-errortype": errorType } : {}),
       });
@@ -151,6 +167,7 @@ export async function startAwsEndpoint(): Promise<AwsEndpoint> {
       AWS_ENDPOINT_URL_EVENTBRIDGE: url,
       AWS_ENDPOINT_URL_SCHEDULER: url,
       AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: url,
+      AWS_ENDPOINT_URL_SQS: url,
     },
     reset() {
       requests.length = 0;

@@ -9,8 +9,9 @@ import { fork, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { startTestEnv, type TestEnv } from "../../support/local-servers";
+import { createPoolTable } from "../../support/warm-pool-table";
 import { startAwsEndpoint, type AwsEndpoint } from "./aws-endpoint";
-import type { DeployedStack, FunctionName } from "./deployed-stack";
+import { resolveIntrinsic, type DeployedStack, type FunctionName } from "./deployed-stack";
 
 export type FormKind = "source" | "bundle";
 type Handler = (event: unknown) => Promise<unknown>;
@@ -25,20 +26,28 @@ const SOURCE_ENTRIES: Record<FunctionName, string> = {
   launch: "../../../lambda/launch",
   "task-events": "../../../lambda/task-events",
   reconcile: "../../../lambda/reconcile",
+  "warm-fallback": "../../../lambda/warm-fallback",
 };
 
 export interface Form {
   readonly kind: FormKind;
   readonly data: TestEnv;
+  /** The warm pool table (DAGY_WARM_POOL_TABLE) in this form's dynalite; it starts empty. */
+  readonly poolTable: string;
   readonly aws: AwsEndpoint;
+  /** What the handlers wrote to stdout (their log lines), in order; emptied by `reset()`. */
+  readonly logs: string[];
+  /** Forgets the recorded AWS requests, their answers set with `aws.answer`, and the logs. */
+  reset(): void;
   /** Invokes the function's handler as Lambda would: with the event, once loaded (cold start once). */
   invoke(fn: FunctionName, event: unknown, variant?: Record<string, string>): Promise<unknown>;
   close(): Promise<void>;
 }
 
 /** Values for the variables CloudFormation resolves at deploy time, here. */
-function referenceValues(data: TestEnv): Record<string, string> {
+function referenceValues(data: TestEnv, poolTable: string): Record<string, string> {
   return {
+    DAGY_WARM_POOL_TABLE: poolTable,
     DAGY_ECS_CLUSTER_ARN: CLUSTER_ARN,
     DAGY_ECS_EXECUTION_ROLE_ARN: `arn:aws:iam::${ACCOUNT}:role/dagy-develop-execution`,
     DAGY_ECS_TASK_ROLE_ARN: `arn:aws:iam::${ACCOUNT}:role/dagy-develop-task`,
@@ -58,18 +67,34 @@ function referenceValues(data: TestEnv): Record<string, string> {
   };
 }
 
+/**
+ * A queue's URL (what `Ref` of an AWS::SQS::Queue resolves to), on the recording endpoint:
+ * `<endpoint>/<account>/<QueueName>`. The SQS client sends each request to its QueueUrl's
+ * host unless an endpoint is configured in code (@aws-sdk/middleware-sdk-sqs, queueUrlMiddleware;
+ * AWS_ENDPOINT_URL_SQS does not count), so a URL on sqs.<region>.amazonaws.com would leave the
+ * test; with it here, both agree as in AWS, where the QueueUrl host is the regional endpoint.
+ */
+function queueUrls(aws: AwsEndpoint) {
+  return (_id: string, resource: { Type: string; Properties?: Record<string, unknown> }) =>
+    resource.Type === "AWS::SQS::Queue" && typeof resource.Properties?.QueueName === "string"
+      ? `${aws.url}/${ACCOUNT}/${resource.Properties.QueueName}`
+      : undefined;
+}
+
 /** The function's environment as deployed here. Throws for a reference this test cannot resolve. */
 export function deployedEnvironment(
   stack: DeployedStack,
   fn: FunctionName,
-  data: TestEnv,
-  aws: AwsEndpoint,
+  form: { readonly data: TestEnv; readonly poolTable: string; readonly aws: AwsEndpoint },
 ): Record<string, string> {
-  const refs = referenceValues(data);
+  const { data, aws } = form;
+  const refs = referenceValues(data, form.poolTable);
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(stack.functions[fn].environment)) {
+  const { environment, references } = stack.functions[fn];
+  for (const [name, value] of Object.entries(environment)) {
     if (name === "NODE_OPTIONS") continue; // read by node at start-up, not by the handler
-    const resolved = value ?? refs[name];
+    const resolved =
+      value ?? resolveIntrinsic(stack.template, references[name], queueUrls(aws)) ?? refs[name];
     if (resolved === undefined) {
       throw new Error(`${fn}: ${name} is a deploy-time reference the contract tests do not know`);
     }
@@ -128,7 +153,7 @@ class BundleProcess {
     });
   }
 
-  async invoke(event: unknown): Promise<unknown> {
+  async invoke(event: unknown, logs: string[]): Promise<unknown> {
     await this.ready;
     const id = this.nextId++;
     const reply = await new Promise<RunnerReply>((resolve) => {
@@ -136,6 +161,7 @@ class BundleProcess {
       this.child.send({ id, event });
     });
     this.pending.delete(id);
+    logs.push(...(reply.logs ?? []));
     if (reply.error)
       throw Object.assign(new Error(reply.error.message), { code: reply.error.code });
     return reply.result;
@@ -151,11 +177,35 @@ interface RunnerReply {
   readonly id?: number;
   readonly result?: unknown;
   readonly error?: { message: string; stack?: string; code?: string };
+  readonly logs?: string[];
+}
+
+/** Runs `body` with what it writes to stdout also appended to `logs`, line by line. */
+async function capturingStdout<T>(logs: string[], body: () => Promise<T>): Promise<T> {
+  const chunks: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (chunk: string | Uint8Array, ...rest: never[]) => {
+    chunks.push(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+    return write(chunk, ...rest);
+  };
+  try {
+    return await body();
+  } finally {
+    process.stdout.write = write;
+    logs.push(
+      ...chunks
+        .join("")
+        .split("\n")
+        .filter((line) => line.length > 0),
+    );
+  }
 }
 
 export async function startForm(kind: FormKind, stack: DeployedStack): Promise<Form> {
   const data = await startTestEnv();
+  const poolTable = await createPoolTable(data);
   const aws = await startAwsEndpoint();
+  const logs: string[] = [];
   const sources = new Map<string, Handler>();
   const bundles = new Map<string, BundleProcess>();
   const sourceHandler = (fn: FunctionName, key: string): Handler => {
@@ -174,9 +224,15 @@ export async function startForm(kind: FormKind, stack: DeployedStack): Promise<F
   return {
     kind,
     data,
+    poolTable,
     aws,
+    logs,
+    reset() {
+      aws.reset();
+      logs.length = 0;
+    },
     invoke(fn, event, variant = {}) {
-      const env = { ...deployedEnvironment(stack, fn, data, aws), ...variant };
+      const env = { ...deployedEnvironment(stack, fn, { data, poolTable, aws }), ...variant };
       const key = `${fn}|${JSON.stringify(variant)}`;
       // Events cross a process boundary in Lambda: they arrive as parsed JSON.
       const payload = JSON.parse(JSON.stringify(event)) as unknown;
@@ -188,9 +244,9 @@ export async function startForm(kind: FormKind, stack: DeployedStack): Promise<F
           process = new BundleProcess(bundle, handler.split(".").pop() ?? "handler", env);
           bundles.set(key, process);
         }
-        return process.invoke(payload);
+        return process.invoke(payload, logs);
       }
-      return withEnv(env, () => sourceHandler(fn, key)(payload));
+      return withEnv(env, () => capturingStdout(logs, () => sourceHandler(fn, key)(payload)));
     },
     async close() {
       for (const process of bundles.values()) process.close();
@@ -210,6 +266,8 @@ const ISO_TIME = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z/g;
  */
 export function normalize(form: Form, value: unknown): unknown {
   let text = JSON.stringify(value ?? null);
+  // Queue URLs name this form's recording endpoint (see queueUrls).
+  text = text.split(form.aws.url).join("<aws-endpoint>");
   // Every table and bucket name of a test environment carries one random suffix.
   const suffix = /-([0-9a-f]{8})-runs$/.exec(form.data.tables.runs)?.[1];
   if (suffix !== undefined) text = text.split(suffix).join("<suffix>");
