@@ -57,7 +57,10 @@ async function terminalRun(platform: LocalPlatform, runId: string): Promise<Json
 async function children(platform: LocalPlatform, parentRunId: string): Promise<Json[]> {
   const listed = await http(platform, "GET", `/runs?org_id=${ORG}&parent_run_id=${parentRunId}`);
   expect(listed.status).toBe(200);
-  return listed.body.runs as Json[];
+  // Listed in creation order (the by_parent index's sort key); a batch of children is launched
+  // concurrently, so that is not always list order: put them in list order by their position.
+  const position = (run: Json) => Number(String(run.correlation_id).split(":").pop());
+  return (listed.body.runs as Json[]).sort((a, b) => position(a) - position(b));
 }
 
 describe("isolated maps on the local platform", () => {
