@@ -13,6 +13,7 @@
  * idle exits 0.
  */
 import { performance } from "node:perf_hooks";
+import { GetCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { createDataClients, destroyDataClients, type DataClients } from "../lib/aws/clients";
 import { PLATFORM_ENV, WARM_ENV, WORKER_ENV } from "../lib/config/env";
@@ -25,6 +26,7 @@ import {
   type PutEvents,
 } from "../lib/events/run-status";
 import {
+  WORKER_EXTRA_ENV,
   parseWorkerConfig,
   peekRunId,
   stopDeadlineMs,
@@ -32,6 +34,7 @@ import {
 } from "../lib/worker/config";
 import { withArtifactCache } from "../lib/worker/artifact-cache";
 import { createIpcAssignmentSource } from "../lib/worker/ipc-assignments";
+import { Preloader, type PreloadedArtifact } from "../lib/worker/preload";
 import { readOwnTaskArn } from "../lib/worker/task-metadata";
 import type { AssignmentSource } from "../lib/worker/warm";
 import { serveAssignments, type AssignmentOutcome } from "../lib/worker/warm-worker";
@@ -106,6 +109,7 @@ interface RunOptions {
   readonly clients: DataClients;
   readonly task?: WorkerDeps["task"];
   readonly onClaimed?: () => void;
+  readonly preloaded?: PreloadedArtifact;
 }
 
 /** Parses the run's configuration from process.env and runs it. */
@@ -171,6 +175,7 @@ async function runOne(config: WorkerConfig, options: RunOptions): Promise<Assign
     ...(config.dynamodbEndpoint !== undefined ? { isolatedMap: LOCAL_ISOLATED_MAP } : {}),
     ...(options.task !== undefined ? { task: options.task } : {}),
     ...(options.onClaimed !== undefined ? { onClaimed: options.onClaimed } : {}),
+    ...(options.preloaded !== undefined ? { preloaded: options.preloaded } : {}),
   });
 
   const onSignal = (signal: NodeJS.Signals) => {
@@ -215,12 +220,56 @@ async function runOne(config: WorkerConfig, options: RunOptions): Promise<Assign
 }
 
 /** Locally (DAGY_ARTIFACT_CACHE_DIR), artifacts come from the shared cache by SHA-256. */
-function artifactStore(store: ObjectStore, config: WorkerConfig): Pick<ObjectStore, "get" | "put"> {
+function artifactStore(
+  store: ObjectStore,
+  config: Pick<WorkerConfig, "artifactCacheDir" | "artifactUri" | "artifactSha256">,
+): Pick<ObjectStore, "get" | "put"> {
   if (config.artifactCacheDir === undefined) return store;
   return withArtifactCache(store, {
     dir: config.artifactCacheDir,
     uri: config.artifactUri,
     sha256: config.artifactSha256,
+  });
+}
+
+/** What an idle worker of the local pool prepares for its likely next run (preload.ts). */
+function createPreloader(clients: DataClients): Preloader {
+  const store = new ObjectStore(clients.s3);
+  const cacheDir = process.env[WORKER_EXTRA_ENV.artifactCacheDir]?.trim() || undefined;
+  return new Preloader({
+    store: (uri, sha256) =>
+      artifactStore(store, {
+        ...(cacheDir !== undefined ? { artifactCacheDir: cacheDir } : {}),
+        artifactUri: uri,
+        artifactSha256: sha256,
+      }),
+    // A key no run has (run ids start with a letter or digit): a read, and a write whose
+    // condition cannot hold, that only warm the client (its first requests are the slowest).
+    touchRunsTable: async (table) => {
+      const Key = { run_id: "#warm-probe" };
+      await clients.doc.send(new GetCommand({ TableName: table, Key }));
+      await clients.doc
+        .send(
+          new UpdateCommand({
+            TableName: table,
+            Key,
+            UpdateExpression: "SET #p = :p",
+            ConditionExpression: "attribute_exists(#k)",
+            ExpressionAttributeNames: { "#p": "probe", "#k": "run_id" },
+            ExpressionAttributeValues: { ":p": true },
+          }),
+        )
+        .catch(() => undefined);
+    },
+    onPreloaded: (uri, sha256, error) =>
+      error === undefined
+        ? log.info("artifact preloaded", { event_type: "artifact_preloaded", artifact_uri: uri })
+        : log.warn("could not preload the artifact; the run loads it as usual", {
+            event_type: "artifact_preload_failed",
+            artifact_uri: uri,
+            artifact_sha256: sha256,
+            error: error instanceof Error ? error.message : JSON.stringify(error),
+          }),
   });
 }
 
@@ -230,8 +279,11 @@ async function serveWarm(source: string): Promise<number> {
   try {
     let assignments: AssignmentSource;
     let taskArn: string | undefined;
+    let preloader: Preloader | undefined;
     if (source === "ipc") {
-      assignments = createIpcAssignmentSource();
+      const idle = createPreloader(clients);
+      preloader = idle;
+      assignments = createIpcAssignmentSource((message) => idle.preload(message));
     } else if (source === "sqs") {
       const { createSqsAssignmentSource } = await import("../lib/worker/sqs-assignments");
       assignments = createSqsAssignmentSource(process.env, { doc: clients.doc });
@@ -244,12 +296,18 @@ async function serveWarm(source: string): Promise<number> {
     }
     return await serveAssignments({
       source: assignments,
-      run: (assignment) =>
-        runFromEnv({
+      run: async (assignment) => {
+        const preloaded = await preloader?.take(
+          assignment.env[WORKER_ENV.artifactUri] ?? "",
+          assignment.env[WORKER_ENV.artifactSha256] ?? "",
+        );
+        return runFromEnv({
           clients,
           warm: taskArn !== undefined ? { taskArn } : {},
           onClaimed: () => void assignment.ack(),
-        }),
+          ...(preloaded !== undefined ? { preloaded } : {}),
+        });
+      },
       onReleased: (runId, exitCode) =>
         log.info("the assigned run was not QUEUED; waiting for the next assignment", {
           event_type: "warm_assignment_released",

@@ -168,14 +168,29 @@ export interface LoadArtifactOptions extends Pick<LoadFlowOptions, "extraNodePat
   readonly filename?: string;
 }
 
+/** An artifact read and verified, its bundle not yet run (see openArtifact). */
+export interface OpenedArtifact extends ArtifactContents {
+  readonly bundle: string;
+}
+
 /**
- * Verifies an artifact (bundle sha256 against metadata, SDK major version) and loads its DAG
- * with this process's SDK.
+ * Verifies an artifact and loads its DAG with this process's SDK: `openArtifact`, then
+ * `evaluateArtifact`.
  *
  * @throws ArtifactError when verification fails
  * @throws FlowBuildError when the bundle throws while loading or defines other than one DAG
  */
 export function loadArtifact(zip: Uint8Array, options: LoadArtifactOptions = {}): LoadedArtifact {
+  return evaluateArtifact(openArtifact(zip), options);
+}
+
+/**
+ * Reads and verifies an artifact (its JSON files, bundle sha256 against metadata, SDK major
+ * version) without running any of its code: a warm worker does this while it waits.
+ *
+ * @throws ArtifactError when verification fails
+ */
+export function openArtifact(zip: Uint8Array): OpenedArtifact {
   const { spec, metadata, entries, files } = readContents(
     zip,
     (name) => name.endsWith(".js") && !name.startsWith(SOURCES_DIR),
@@ -200,7 +215,21 @@ export function loadArtifact(zip: Uint8Array, options: LoadArtifactOptions = {})
         `worker's SDK ${SDK_VERSION} (major versions differ); rebuild it with this dagy`,
     );
   }
-  const bundle = Buffer.from(bytes).toString("utf8");
+  return { spec, metadata, entries, bundle: Buffer.from(bytes).toString("utf8") };
+}
+
+/**
+ * Runs an opened artifact's bundle with this process's SDK and returns its DAG.
+ *
+ * @throws ArtifactError when the bundle's DAG is not the one the spec names
+ * @throws FlowBuildError when the bundle throws while loading or defines other than one DAG
+ */
+export function evaluateArtifact(
+  opened: OpenedArtifact,
+  options: LoadArtifactOptions = {},
+): LoadedArtifact {
+  const { spec, metadata, entries, bundle } = opened;
+  const bundleEntry = metadata.entry;
   const filename = options.filename ?? `/dagy/${spec.name}@${spec.version}/${bundleEntry}`;
   const dag = loadFlowBundle(bundle, filename, {
     sourceName: `${metadata.source} (artifact ${spec.name}@${spec.version})`,

@@ -8,12 +8,15 @@ export {
   METADATA_ENTRY,
   SOURCES_DIR,
   SPEC_ENTRY,
+  evaluateArtifact,
   loadArtifact,
+  openArtifact,
   packArtifact,
   readArtifact,
   type ArtifactContents,
   type LoadArtifactOptions,
   type LoadedArtifact,
+  type OpenedArtifact,
 } from "./artifact";
 export { FlowBuildError } from "./errors";
 export { loadFlowBundle, type LoadFlowOptions } from "./loader";

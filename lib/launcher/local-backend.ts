@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
 import { join, resolve } from "node:path";
 import { LOCAL_CREDENTIALS } from "../aws/dynamodb";
-import { WARM_ENV } from "../config/env";
+import { WARM_ENV, WORKER_ENV } from "../config/env";
 import { WORKER_EXTRA_ENV } from "../worker/config";
 import { TaskSubmissionError } from "./errors";
 import {
@@ -325,6 +325,7 @@ export class LocalBackend implements ComputeBackend {
       if (warm !== undefined) {
         job.mode = "warm";
         this.startWarm(job, warm);
+        this.hintPool(job);
         continue;
       }
       job.mode = "cold";
@@ -335,7 +336,20 @@ export class LocalBackend implements ComputeBackend {
       } catch (error) {
         this.failToStart(job.spec.runId, undefined, startFailure(error));
       }
+      this.hintPool(job);
     }
+  }
+
+  /** The pool's idle workers of the job's size preload its artifact for the next run. */
+  private hintPool(job: Job): void {
+    const artifactUri = job.env[WORKER_ENV.artifactUri];
+    const artifactSha256 = job.env[WORKER_ENV.artifactSha256];
+    if (this.pool === undefined || !artifactUri || !artifactSha256) return;
+    const runsTable = job.env[WORKER_ENV.runsTable];
+    this.pool.hint(
+      { cpu: job.spec.cpu, memory: job.spec.memory },
+      { type: "dagy:preload", artifactUri, artifactSha256, ...(runsTable ? { runsTable } : {}) },
+    );
   }
 
   /** Reports a worker that never started, after its log has the reason. */

@@ -6,6 +6,8 @@
  * - `take` hands out an idle worker and refills in the background, off the run's critical path.
  * - A worker that was handed a run not its own (the run was not QUEUED) says `dagy:ready` again
  *   and comes back (`release`).
+ * - `hint` names the artifact a size's runs most likely need next: its idle workers preload it
+ *   (`dagy:preload`, lib/worker/preload.ts), and so does each worker as it becomes idle.
  * - An idle worker that dies is replaced; a size whose workers keep dying before they are ready
  *   is retried with a growing delay and given up after MAX_START_FAILURES in a row (no spinning).
  * - The pool reports nothing about runs: once a worker is taken, its exit is the backend's.
@@ -13,6 +15,7 @@
 import type { ChildProcess } from "node:child_process";
 import type { Writable } from "node:stream";
 import type { AssignMessage } from "../worker/ipc-assignments";
+import type { PreloadMessage } from "../worker/preload";
 
 /** Consecutive workers of one size that died before `ready`, after which the size is left cold. */
 export const MAX_START_FAILURES = 5;
@@ -51,6 +54,7 @@ export class WarmWorker {
   onReleased: (() => void) | undefined;
   private sink: Writable | undefined;
   private tail = "";
+  private hinted: PreloadMessage | undefined;
 
   constructor(
     readonly child: ChildProcess,
@@ -74,6 +78,16 @@ export class WarmWorker {
   /** Where the worker's output goes from now on (a run's log). */
   setSink(sink: Writable | undefined): void {
     this.sink = sink;
+  }
+
+  /** Sends a preload hint unless this worker has it already. Idle workers only. */
+  preload(message: PreloadMessage): void {
+    if (this.state !== "idle" || this.hinted === message || !this.child.connected) return;
+    try {
+      if (this.child.send(message)) this.hinted = message;
+    } catch {
+      // The worker is exiting: its exit is handled where it is.
+    }
   }
 
   /** Sends the run. False when the channel is gone (the worker is exiting: its exit reports). */
@@ -101,6 +115,8 @@ interface SizePool {
   failures: number;
   retryTimer?: NodeJS.Timeout;
   givenUp: boolean;
+  /** The artifact of this size's last run: what its idle workers preload. */
+  hint?: PreloadMessage;
 }
 
 export class LocalWarmPool {
@@ -166,6 +182,25 @@ export class LocalWarmPool {
     return taken;
   }
 
+  /**
+   * The artifact runs of this size most likely need next (the last one's): idle workers of
+   * the size preload it, and so does every worker that becomes idle from now on.
+   */
+  hint(size: WorkerSize, message: PreloadMessage): void {
+    if (this.closed || this.options.size <= 0) return;
+    const pool = this.poolOf(size);
+    const same = pool.hint;
+    if (
+      same?.artifactUri === message.artifactUri &&
+      same.artifactSha256 === message.artifactSha256 &&
+      same.runsTable === message.runsTable
+    ) {
+      return;
+    }
+    pool.hint = message;
+    for (const worker of pool.workers) worker.preload(message);
+  }
+
   /** A taken worker that is waiting again (its run was not its own): idle once more. */
   release(worker: WarmWorker): void {
     const pool = this.poolOf(worker.size);
@@ -179,6 +214,7 @@ export class LocalWarmPool {
     }
     worker.state = "idle";
     pool.workers.add(worker);
+    if (pool.hint !== undefined) worker.preload(pool.hint);
     this.options.onIdle?.();
   }
 
@@ -239,6 +275,7 @@ export class LocalWarmPool {
       if (worker.state === "starting") {
         worker.state = "idle";
         pool.failures = 0;
+        if (pool.hint !== undefined) worker.preload(pool.hint);
         this.options.onIdle?.();
       } else if (worker.state === "busy") {
         worker.onReleased?.();

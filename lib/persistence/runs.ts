@@ -39,6 +39,7 @@ import {
   defaultPersistenceLogger,
   type PersistenceLogger,
 } from "./task-states";
+import { addTransitionOptions, type TransitionOptions } from "./transition-options";
 import { UpdateBuilder } from "./update-builder";
 import {
   activeRunsQuery,
@@ -56,6 +57,7 @@ import {
 } from "../identifiers";
 
 export type { ActiveRunQuery, RunListQuery, RunPage } from "./run-queries";
+export { MAX_ENTRIES_WITH_TRANSITION, type TransitionOptions } from "./transition-options";
 
 export { IDEMPOTENCY_TTL_SECONDS, type IdempotencyClaim } from "./idempotency";
 export {
@@ -67,20 +69,6 @@ export {
 } from "./task-states";
 
 const ORG_ID_CACHE_SIZE = 10_000;
-
-/** Extra conditions (and attempt fields) of one `transition`. */
-export interface TransitionOptions {
-  /**
-   * Also require the run's current task to be this one (null: that it has none; `absentOr`:
-   * none, or this one — a worker claiming while the launcher records the same task).
-   */
-  readonly taskArn?: string | null | { readonly absentOr: string };
-  /**
-   * Also set fields of the last attempt (`attempts[index]`), on condition that the run has
-   * exactly `index + 1` attempts: the worker's claim says who ran it (task ARN, start mode).
-   */
-  readonly lastAttempt?: { readonly index: number; readonly fields: Partial<RunAttempt> };
-}
 
 export class RunRepository {
   /** run_id -> org_id: a run's org never changes, so transitions need not re-read it. */
@@ -162,28 +150,14 @@ export class RunRepository {
     assertTransitions(fromList, to);
     assertWritableFields(fields, "transition()");
     validateRunId(runId);
-    const orgId = await this.orgOf(runId);
+    // A caller that knows the org saves its read; the condition checks it either way.
+    const orgId = options.orgId ?? (await this.orgOf(runId));
     if (orgId === undefined) return undefined;
 
     const update = new UpdateBuilder();
-    let condition = writeTransition(update, orgId, fromList, to, fields, this.now());
-    if (options.taskArn !== undefined) {
-      const arn = update.name("task_arn");
-      condition +=
-        options.taskArn === null
-          ? ` AND attribute_not_exists(${arn})`
-          : typeof options.taskArn === "object"
-            ? ` AND (attribute_not_exists(${arn}) OR ${arn} = ${update.value(options.taskArn.absentOr)})`
-            : ` AND ${arn} = ${update.value(options.taskArn)}`;
-    }
-    if (options.lastAttempt !== undefined) {
-      const { index, fields: attemptFields } = options.lastAttempt;
-      if (!Number.isInteger(index) || index < 0) throw new Error(`bad attempt index ${index}`);
-      for (const [key, value] of Object.entries(attemptFields)) {
-        if (value !== undefined) update.setElementField("attempts", index, key, value);
-      }
-      condition += ` AND size(${update.name("attempts")}) = ${update.value(index + 1)}`;
-    }
+    const condition =
+      writeTransition(update, orgId, fromList, to, fields, this.now()) +
+      addTransitionOptions(update, options);
     return this.conditionalUpdate(runId, update, condition);
   }
 

@@ -20,6 +20,10 @@ export class UpdateBuilder {
     const field = this.name(key);
     this.sets.push(`${list}[${index}].${field} = ${this.value(value)}`);
   }
+  /** `attribute.key = value` (one entry of a map attribute, which must exist). */
+  setMapEntry(attribute: string, key: string, value: unknown): void {
+    this.sets.push(`${this.name(attribute)}.${this.name(key)} = ${this.value(value)}`);
+  }
   remove(attribute: string): void {
     const i = this.n++;
     this.names[`#a${i}`] = attribute;

@@ -3,9 +3,13 @@
  * an IPC channel and sends it its run as a message. The messages, both ways, are below; the pool
  * (lib/launcher/local-warm-pool.ts) speaks the other side.
  */
+import { isPreloadMessage, type PreloadMessage } from "./preload";
 import type { Assignment, AssignmentSource } from "./warm";
 
-/** Parent -> worker: one run (the run's worker variables and its resolved secrets). */
+/**
+ * Parent -> worker: one run (the run's worker variables and its resolved secrets). While idle,
+ * a worker may also be sent a `dagy:preload` (./preload.ts).
+ */
 export interface AssignMessage {
   readonly type: "dagy:assign";
   readonly env: Record<string, string>;
@@ -43,8 +47,18 @@ export class IpcAssignmentSource implements AssignmentSource {
   private waiter: ((message: AssignMessage | undefined) => void) | undefined;
   private closed = false;
 
-  constructor(private readonly channel: IpcChannel) {
+  constructor(
+    private readonly channel: IpcChannel,
+    options: {
+      /** An idle worker's hint of its next run's artifact (./preload.ts). */
+      readonly onPreload?: (message: PreloadMessage) => void;
+    } = {},
+  ) {
     channel.on("message", (message) => {
+      if (isPreloadMessage(message)) {
+        options.onPreload?.(message);
+        return;
+      }
       if (!isAssignMessage(message)) return;
       if (this.waiter) {
         const wake = this.waiter;
@@ -110,6 +124,8 @@ export class IpcAssignmentSource implements AssignmentSource {
 }
 
 /** The source over this process's IPC channel (the worker was spawned with one). */
-export function createIpcAssignmentSource(): IpcAssignmentSource {
-  return new IpcAssignmentSource(process);
+export function createIpcAssignmentSource(
+  onPreload?: (message: PreloadMessage) => void,
+): IpcAssignmentSource {
+  return new IpcAssignmentSource(process, onPreload !== undefined ? { onPreload } : {});
 }

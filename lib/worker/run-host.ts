@@ -25,7 +25,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
-import { loadArtifact } from "../artifact/artifact";
+import { evaluateArtifact, openArtifact } from "../artifact/artifact";
 import { WORKER_ENV } from "../config/env";
 import { ArtifactError, DagyError } from "../errors";
 import { realSleep, withRetries, type RetryPolicy } from "../retry";
@@ -39,6 +39,7 @@ import {
 import type { RunAttempt, RunRecord, TaskOutputRef } from "../persistence/records";
 import type { RunListQuery, RunPage } from "../persistence/run-queries";
 import type { TransitionOptions } from "../persistence/runs";
+import { MAX_ENTRIES_WITH_TRANSITION } from "../persistence/transition-options";
 import type { RunStatus } from "../persistence/schema";
 import { RunCancelledError, runDag, type IsolatedMapRunner, type RunnableDag } from "../sdk";
 import type { ExecutorEvent, Json, RunResult, TaskState } from "../sdk/types";
@@ -49,6 +50,7 @@ import { sha256Hex } from "../hash";
 import type { ObjectStore } from "../storage/object-store";
 import { formatS3Uri, parseS3Uri } from "../storage/s3-uri";
 import type { WorkerConfig } from "./config";
+import type { PreloadedArtifact } from "./preload";
 import { installDepPackages, type NpmInstaller } from "./dep-packages";
 import { parseMapItems } from "./config";
 import {
@@ -153,6 +155,11 @@ export interface WorkerDeps {
   readonly task?: { readonly taskArn: string; readonly startMode: StartMode };
   /** Called once the run is claimed (a warm worker acknowledges its assignment). Never throws. */
   readonly onClaimed?: () => void;
+  /**
+   * The artifact a warm worker preloaded while idle (./preload.ts): used only when it is this
+   * run's (same URI and SHA-256, verified when it was fetched); its bundle still runs here.
+   */
+  readonly preloaded?: PreloadedArtifact;
 }
 
 /** A child run of an isolated map: the one-node DAG it runs and where its items come from. */
@@ -174,6 +181,9 @@ export interface WorkerOutcome {
 type Interruption =
   | { readonly kind: "stop"; readonly reason: string }
   | { readonly kind: "crash"; readonly error: unknown };
+
+/** What the final status write carries besides the status (TransitionOptions' fields). */
+type ClosingRecords = Required<Pick<TransitionOptions, "taskStates" | "taskOutputs">>;
 
 /** A run the worker must not touch: the outcome says why. */
 class NotRunnable extends Error {
@@ -210,6 +220,8 @@ export class WorkerHost {
   /** The record as claimed (ALL_NEW of QUEUED -> RUNNING): parameters may live there. */
   private claimedRun: RunRecord | undefined;
   private mapChild: MapChild | undefined;
+  /** Task states and outputs the final status write carries (see unwrittenRecords). */
+  private closing: ClosingRecords | undefined;
 
   constructor(
     private readonly config: WorkerConfig,
@@ -351,15 +363,25 @@ export class WorkerHost {
 
   private async execute(workDir: string): Promise<WorkerOutcome> {
     const { config, deps } = this;
+    const preloaded =
+      deps.preloaded?.uri === config.artifactUri &&
+      deps.preloaded.sha256 === config.artifactSha256.toLowerCase()
+        ? deps.preloaded
+        : undefined;
     this.logger.info("worker started", {
       event_type: "worker_started",
       environment: config.environment,
       artifact_uri: config.artifactUri,
       dep_packages: config.depPackageUris.length,
+      ...(deps.preloaded !== undefined ? { artifact_preloaded: preloaded !== undefined } : {}),
     });
 
     // The download overlaps the claim: both are on the critical path to the first task.
-    const artifact = deps.store.get(config.artifactUri).then((bytes) => {
+    const artifact = (
+      preloaded !== undefined
+        ? Promise.resolve(preloaded.bytes)
+        : deps.store.get(config.artifactUri)
+    ).then((bytes) => {
       this.mark("artifact_fetched");
       return bytes;
     });
@@ -375,7 +397,8 @@ export class WorkerHost {
     let result: RunResult;
     try {
       const bytes = await this.untilInterrupted(artifact);
-      const actual = sha256Hex(bytes);
+      // A preloaded artifact was verified against this very hash when it was fetched.
+      const actual = preloaded?.sha256 ?? sha256Hex(bytes);
       if (actual !== config.artifactSha256) {
         throw new ArtifactError(
           `artifact checksum mismatch: ${config.artifactUri} has sha256 ${actual}, ` +
@@ -399,7 +422,9 @@ export class WorkerHost {
         nodePaths = installed.nodePaths;
         this.mark("dep_packages_installed");
       }
-      const loaded = loadArtifact(bytes, { extraNodePaths: nodePaths });
+      const loaded = evaluateArtifact(preloaded?.opened ?? openArtifact(bytes), {
+        extraNodePaths: nodePaths,
+      });
       this.mark("flow_loaded");
       if (this.interruption) throw new Interrupted();
 
@@ -443,8 +468,12 @@ export class WorkerHost {
       }
     }
     this.recorder.applyResult({ tasks });
-    // Outputs are on record before the status: a re-run from the failure reads them.
-    await Promise.all([this.recorder.flush(), this.outputs.flush()]);
+    // Outputs are on record before the status (a re-run from the failure reads them): few of
+    // them ride in the status write itself (one round trip, not three); more are written first.
+    this.closing = await this.unwrittenRecords();
+    if (this.closing === undefined) {
+      await Promise.all([this.recorder.flush(), this.outputs.flush()]);
+    }
     if (this.interruption) return this.recordInterruption();
     return this.recordResult(result);
   }
@@ -586,6 +615,8 @@ export class WorkerHost {
   /** QUEUED -> RUNNING, conditionally. Throws NotRunnable for a run this worker must leave alone. */
   private async claim(): Promise<void> {
     const { config, deps } = this;
+    const first = await this.claimFirst();
+    if (first !== undefined) return this.claimedWith(first);
     const run = await deps.runs.get(config.runId);
     if (run === undefined) {
       const text = `run ${config.runId} not found in ${config.runsTable}`;
@@ -616,10 +647,31 @@ export class WorkerHost {
       });
       throw new NotRunnable({ exitCode, status: current.status });
     }
+    this.claimedWith(claimed);
+  }
+
+  private claimedWith(run: RunRecord): void {
     this.claimed = true;
-    this.claimedRun = claimed;
+    this.claimedRun = run;
     this.mark("run_claimed");
-    deps.onClaimed?.();
+    this.deps.onClaimed?.();
+  }
+
+  /**
+   * The common case in one write, without reading the run first: QUEUED for its first
+   * attempt, no cancel requested, and no task recorded but this worker's. Undefined when the
+   * run is in any other state: the caller reads it and decides as before.
+   */
+  private claimFirst(): Promise<RunRecord | undefined> {
+    const { config, deps } = this;
+    const task = deps.task;
+    return deps.runs.transition(
+      config.runId,
+      "QUEUED",
+      "RUNNING",
+      { started_at: new Date().toISOString(), ...(task ? { task_arn: task.taskArn } : {}) },
+      { orgId: config.orgId, firstClaim: task !== undefined ? { task } : {} },
+    );
   }
 
   /** True once this worker moved the run QUEUED -> RUNNING (it is this worker's run). */
@@ -872,6 +924,20 @@ export class WorkerHost {
   ): Promise<WorkerOutcome> {
     const completedAt = new Date().toISOString();
     const all: Partial<RunRecord> = { ...fields, completed_at: completedAt, exit_code: exitCode };
+    const closing = this.closing;
+    this.closing = undefined;
+    if (closing !== undefined) {
+      const updated = await this.deps.runs
+        .transition(this.config.runId, "RUNNING", status, all, closing)
+        // The item size limit, say: they are written apart below, then the status.
+        .catch(() => undefined);
+      if (updated !== undefined) {
+        this.recorder.written(Object.keys(closing.taskStates));
+        this.outputs.written(Object.keys(closing.taskOutputs.entries));
+        return this.recorded(status, exitCode, fields);
+      }
+      await Promise.all([this.recorder.flush(), this.outputs.flush()]);
+    }
     const attempts = FINISH_RETRY.maxAttempts;
     return withRetries(
       async () => {
@@ -889,17 +955,7 @@ export class WorkerHost {
             ...(fields.error_message ? { errorMessage: fields.error_message } : {}),
           };
         }
-        this.mark("run_recorded");
-        this.logger.info(`run ${status.toLowerCase()}`, {
-          event_type: "run_recorded",
-          status,
-          exit_code: exitCode,
-        });
-        return {
-          exitCode,
-          status,
-          ...(fields.error_message ? { errorMessage: fields.error_message } : {}),
-        };
+        return this.recorded(status, exitCode, fields);
       },
       FINISH_RETRY,
       {
@@ -914,6 +970,45 @@ export class WorkerHost {
           }),
       },
     );
+  }
+
+  private recorded(
+    status: "SUCCEEDED" | "FAILED" | "CANCELLED",
+    exitCode: ExitCode,
+    fields: Partial<RunRecord>,
+  ): WorkerOutcome {
+    this.mark("run_recorded");
+    this.logger.info(`run ${status.toLowerCase()}`, {
+      event_type: "run_recorded",
+      status,
+      exit_code: exitCode,
+    });
+    return {
+      exitCode,
+      status,
+      ...(fields.error_message ? { errorMessage: fields.error_message } : {}),
+    };
+  }
+
+  /**
+   * The task states and outputs not yet on record, when few enough to ride in the final status
+   * write; undefined when they are written apart first.
+   */
+  private async unwrittenRecords(): Promise<ClosingRecords | undefined> {
+    const [states, outputs] = await Promise.all([
+      this.recorder.unwritten(),
+      this.outputs.unwritten(),
+    ]);
+    const count = Object.keys(states).length + Object.keys(outputs).length;
+    if (count > MAX_ENTRIES_WITH_TRANSITION) return undefined;
+    return {
+      taskStates: states,
+      taskOutputs: {
+        entries: outputs,
+        // No map yet (none claimed, none written by this worker): the write creates it.
+        createMap: this.claimedRun?.task_outputs === undefined && !this.outputs.hasWritten,
+      },
+    };
   }
 
   private truncate(text: string): string {

@@ -48,8 +48,14 @@ export class TaskOutputKeeper {
   private readonly uploads = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<void> = Promise.resolve();
+  private wrote = false;
 
   constructor(private readonly options: TaskOutputKeeperOptions) {}
+
+  /** True once a write of outputs succeeded (the run record has a `task_outputs` map). */
+  get hasWritten(): boolean {
+    return this.wrote;
+  }
 
   start(): void {
     if (this.timer) return;
@@ -121,6 +127,22 @@ export class TaskOutputKeeper {
     return this.inFlight;
   }
 
+  /**
+   * The records not yet written, once uploads and a write under way have settled: for a caller
+   * that writes them itself (the worker's last status write). `written` then marks them done;
+   * until then they stay queued for the next flush.
+   */
+  async unwritten(): Promise<Record<string, TaskOutputRef>> {
+    await this.inFlight;
+    await Promise.all([...this.uploads]);
+    return { ...this.pending };
+  }
+
+  /** These tasks' records were written by someone else (see `unwritten`). */
+  written(taskIds: readonly string[]): void {
+    for (const id of taskIds) delete this.pending[id];
+  }
+
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -134,6 +156,7 @@ export class TaskOutputKeeper {
     this.pending = {};
     try {
       await this.options.sink.recordTaskOutputs(this.options.runId, batch);
+      this.wrote = true;
     } catch (error) {
       // Retried with the next flush, unless a newer record for the task came in.
       this.pending = { ...batch, ...this.pending };

@@ -198,6 +198,26 @@ export class TaskStateRecorder {
     return this.inFlight;
   }
 
+  /**
+   * The changes not yet written, once a write under way has settled: for a caller that writes
+   * them itself (the worker's last status write carries them). `written` then marks them done;
+   * until then they stay queued for the next flush.
+   */
+  async unwritten(): Promise<Record<string, TaskState>> {
+    await this.inFlight;
+    const batch: Record<string, TaskState> = {};
+    for (const id of this.dirty) {
+      const state = this.states.get(id);
+      if (state) batch[id] = { ...state };
+    }
+    return batch;
+  }
+
+  /** These tasks' states were written by someone else (see `unwritten`). */
+  written(taskIds: readonly string[]): void {
+    for (const id of taskIds) this.dirty.delete(id);
+  }
+
   /** Stops the timer and writes what is left. Never rejects. */
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);

@@ -4,6 +4,9 @@
  * never respawned in a tight loop.
  */
 import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { LocalWarmPool, MAX_START_FAILURES } from "../../lib/launcher/local-warm-pool";
 
 const SIZE = { cpu: "256", memory: "512" };
@@ -41,5 +44,70 @@ describe("LocalWarmPool", () => {
     expect(pool.take(SIZE)).toBeUndefined();
     expect(pool.hasStarting(SIZE)).toBe(false);
     await pool.close();
+  }, 40_000);
+
+  it("sends the size's last artifact to its idle workers, and to each that becomes idle later", async () => {
+    // Each worker says ready, then writes every message it gets to a file named by its pid.
+    const dir = mkdtempSync(join(tmpdir(), "dagy-pool-hint-"));
+    const script = `const fs = require("fs");
+      process.send({ type: "dagy:ready" });
+      process.on("message", (m) => fs.appendFileSync(${JSON.stringify(dir)} + "/" + process.pid, JSON.stringify(m) + "\\n"));`;
+    const pool = new LocalWarmPool({
+      size: 2,
+      sizes: [SIZE],
+      spawn: () =>
+        spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "pipe", "ipc"] }),
+    });
+    const received = (pid: number): Array<{ type: string; artifactSha256?: string }> => {
+      try {
+        return readFileSync(join(dir, String(pid)), "utf8")
+          .trim()
+          .split("\n")
+          .map((line) => JSON.parse(line) as { type: string });
+      } catch {
+        return [];
+      }
+    };
+    const until = async (probe: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 20_000;
+      while (!probe()) {
+        if (Date.now() > deadline) throw new Error("timed out");
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    try {
+      await until(() => pool.idlePids().length === 2);
+      const hint = (sha: string) => ({
+        type: "dagy:preload" as const,
+        artifactUri: "s3://bucket/flows/hello/1/artifact.zip",
+        artifactSha256: sha,
+        runsTable: "runs",
+      });
+      pool.hint(SIZE, hint("a".repeat(64)));
+      pool.hint(SIZE, hint("a".repeat(64))); // the same again: not sent twice
+      const first = pool.idlePids();
+      await until(() => first.every((pid) => received(pid).length === 1));
+      for (const pid of first) {
+        expect(received(pid)).toEqual([hint("a".repeat(64))]);
+      }
+
+      // A worker taken for a run gets nothing more; its replacement gets the hint once idle.
+      const taken = pool.take(SIZE)!;
+      pool.hint(SIZE, hint("b".repeat(64)));
+      await until(() => pool.idlePids().length === 2);
+      const replacement = pool.idlePids().find((pid) => !first.includes(pid))!;
+      const stayed = pool.idlePids().find((pid) => first.includes(pid))!;
+      await until(() => received(replacement).length === 1 && received(stayed).length === 2);
+      expect(received(replacement)).toEqual([hint("b".repeat(64))]);
+      expect(received(stayed).map((m) => m.artifactSha256)).toEqual([
+        "a".repeat(64),
+        "b".repeat(64),
+      ]);
+      expect(received(taken.child.pid!)).toHaveLength(1);
+      taken.child.kill("SIGKILL");
+    } finally {
+      await pool.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 40_000);
 });
