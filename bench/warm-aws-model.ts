@@ -18,21 +18,11 @@
  *   npx tsx bench/warm-aws-model.ts
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
 import { CreateTableCommand, DescribeTableCommand } from "@aws-sdk/client-dynamodb";
-import { createDataClients, destroyDataClients } from "../lib/aws/clients";
-import { buildFlow } from "../lib/bundler";
-import { ensureBuckets, ensureTables, startLocalServers } from "../lib/local/servers";
-import { RunRepository } from "../lib/persistence/runs";
-import { tableNamesFor } from "../lib/persistence/schema";
 import { WarmPoolRepository } from "../lib/persistence/warm-pools";
-import { ObjectStore, sha256Hex } from "../lib/storage";
-import { buildWorkerBundle } from "../lib/worker/bundle";
+import { setUpEtlWorkerBench } from "./support/etl-worker";
 
 const RUNS = 7;
-const REPO_ROOT = path.resolve(__dirname, "..");
 
 /** Modelled figures (ms), each with where it comes from. */
 const MODEL = {
@@ -77,67 +67,13 @@ function run(file: string, args: string[], env: Record<string, string>): Promise
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 
 export async function main(): Promise<void> {
-  const bundle = await buildWorkerBundle();
-  const servers = await startLocalServers();
-  const clients = createDataClients(servers);
-  const tables = tableNamesFor("dagy-bench-warm");
-  const buckets = { artifacts: "dagy-bench-warm-artifacts", traces: "dagy-bench-warm-traces" };
-  const outDir = await mkdtemp(path.join(tmpdir(), "dagy-bench-warm-"));
+  const bench = await setUpEtlWorkerBench("dagy-bench-warm");
+  const { bundle, clients } = bench;
   try {
-    await ensureTables(clients.dynamodb, tables);
-    await ensureBuckets(clients.s3, [buckets.artifacts, buckets.traces]);
-    const { artifact, metadata } = await buildFlow({
-      entry: "examples/flows/etl_pipeline.ts",
-      cwd: REPO_ROOT,
-    });
-    const artifactUri = `s3://${buckets.artifacts}/flows/${metadata.name}/${metadata.version}/artifact.zip`;
-    await new ObjectStore(clients.s3).put(artifactUri, artifact);
-    const runs = new RunRepository(clients.doc, tables.runs);
-
     const samples: Timings[] = [];
     for (let i = 0; i <= RUNS; i++) {
       const runId = `bench-warm-${Date.now()}-${i}`;
-      const now = new Date().toISOString();
-      await runs.create({
-        run_id: runId,
-        org_id: "bench",
-        flow_name: metadata.name,
-        flow_version: metadata.version,
-        status: "QUEUED",
-        environment: "bench",
-        correlation_id: runId,
-        trigger_source: "bench",
-        artifact_s3_uri: artifactUri,
-        artifact_sha256: sha256Hex(artifact),
-        dep_package_uris: [],
-        secret_names: [],
-        created_at: now,
-        updated_at: now,
-      });
-      const stdout = await run(process.execPath, [bundle.file], {
-        PATH: process.env.PATH ?? "",
-        AWS_REGION: "us-east-1",
-        AWS_ACCESS_KEY_ID: "local",
-        AWS_SECRET_ACCESS_KEY: "local",
-        DAGY_RUN_ID: runId,
-        DAGY_ORG_ID: "bench",
-        DAGY_FLOW_NAME: metadata.name,
-        DAGY_FLOW_VERSION: metadata.version,
-        DAGY_ARTIFACT_URI: artifactUri,
-        DAGY_ARTIFACT_SHA256: sha256Hex(artifact),
-        DAGY_ENVIRONMENT: "bench",
-        DAGY_CORRELATION_ID: runId,
-        DAGY_PARAMETERS: JSON.stringify({
-          date: "2024-03-14",
-          source: path.join(REPO_ROOT, "examples/data/orders.csv"),
-          destination: path.join(outDir, `${runId}.json`),
-        }),
-        DAGY_RUNS_TABLE: tables.runs,
-        DAGY_TRACES_BUCKET: buckets.traces,
-        DAGY_DYNAMODB_ENDPOINT: servers.dynamodbEndpoint,
-        DAGY_S3_ENDPOINT: servers.s3Endpoint,
-        DAGY_WORKER_TIMINGS: "1",
-      });
+      const stdout = await run(process.execPath, [bundle.file], await bench.queueRun(runId));
       const line = stdout.split("\n").find((l) => l.includes('"event_type":"worker_timings"'));
       if (line === undefined) throw new Error("the worker wrote no worker_timings line");
       if (i > 0) samples.push(JSON.parse(line) as Timings); // the first run warms file caches
@@ -212,9 +148,7 @@ export async function main(): Promise<void> {
       `  saving per warm start: ${seconds(coldLow - warmTotal)}-${seconds(coldHigh - warmTotal)} (${(coldLow / warmTotal).toFixed(0)}x-${(coldHigh / warmTotal).toFixed(0)}x faster)`,
     );
   } finally {
-    destroyDataClients(clients);
-    await servers.close();
-    await rm(outDir, { recursive: true, force: true });
+    await bench.close();
   }
 }
 

@@ -11,16 +11,9 @@
  * Target: < 300 ms from process start to the first task (median of 10).
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { createDataClients, destroyDataClients } from "../lib/aws/clients";
-import { buildFlow } from "../lib/bundler";
-import { ensureBuckets, ensureTables, startLocalServers } from "../lib/local/servers";
-import { RunRepository } from "../lib/persistence/runs";
-import { tableNamesFor } from "../lib/persistence/schema";
-import { ObjectStore, sha256Hex } from "../lib/storage";
-import { buildWorkerBundle, defaultWorkerCommand } from "../lib/worker/bundle";
+import { defaultWorkerCommand } from "../lib/worker/bundle";
+import { setUpEtlWorkerBench } from "./support/etl-worker";
 
 const RUNS = 10;
 const BASELINE_RUNS = 3;
@@ -59,74 +52,19 @@ function runWorker(
 }
 
 export async function main(): Promise<void> {
-  const bundle = await buildWorkerBundle();
+  const bench = await setUpEtlWorkerBench("dagy-bench");
+  const { bundle } = bench;
   console.log(
     `worker bundle: ${path.relative(REPO_ROOT, bundle.file)} (${(bundle.bytes / 1024).toFixed(0)} KiB)`,
   );
-  const servers = await startLocalServers();
-  const clients = createDataClients(servers);
-  const tables = tableNamesFor("dagy-bench");
-  const buckets = { artifacts: "dagy-bench-artifacts", traces: "dagy-bench-traces" };
-  const outDir = await mkdtemp(path.join(tmpdir(), "dagy-bench-worker-"));
   try {
-    await ensureTables(clients.dynamodb, tables);
-    await ensureBuckets(clients.s3, [buckets.artifacts, buckets.traces]);
-    const { artifact, metadata } = await buildFlow({
-      entry: "examples/flows/etl_pipeline.ts",
-      cwd: REPO_ROOT,
-    });
-    const artifactUri = `s3://${buckets.artifacts}/flows/${metadata.name}/${metadata.version}/artifact.zip`;
-    await new ObjectStore(clients.s3).put(artifactUri, artifact);
-    const artifactSha256 = sha256Hex(artifact);
-    const runs = new RunRepository(clients.doc, tables.runs);
-
     const measure = async (command: readonly string[], count: number) => {
       const samples: Timings[] = [];
       const walls: number[] = [];
       // One warm-up run (file-system caches), then the measured ones.
       for (let i = 0; i <= count; i++) {
         const runId = `bench-${Date.now()}-${i}`;
-        const now = new Date().toISOString();
-        await runs.create({
-          run_id: runId,
-          org_id: "bench",
-          flow_name: metadata.name,
-          flow_version: metadata.version,
-          status: "QUEUED",
-          environment: "bench",
-          correlation_id: runId,
-          trigger_source: "bench",
-          artifact_s3_uri: artifactUri,
-          artifact_sha256: artifactSha256,
-          dep_package_uris: [],
-          secret_names: [],
-          created_at: now,
-          updated_at: now,
-        });
-        const result = await runWorker(command, {
-          PATH: process.env.PATH ?? "",
-          AWS_REGION: "us-east-1",
-          AWS_ACCESS_KEY_ID: "local",
-          AWS_SECRET_ACCESS_KEY: "local",
-          DAGY_RUN_ID: runId,
-          DAGY_ORG_ID: "bench",
-          DAGY_FLOW_NAME: metadata.name,
-          DAGY_FLOW_VERSION: metadata.version,
-          DAGY_ARTIFACT_URI: artifactUri,
-          DAGY_ARTIFACT_SHA256: artifactSha256,
-          DAGY_ENVIRONMENT: "bench",
-          DAGY_CORRELATION_ID: runId,
-          DAGY_PARAMETERS: JSON.stringify({
-            date: "2024-03-14",
-            source: path.join(REPO_ROOT, "examples/data/orders.csv"),
-            destination: path.join(outDir, `${runId}.json`),
-          }),
-          DAGY_RUNS_TABLE: tables.runs,
-          DAGY_TRACES_BUCKET: buckets.traces,
-          DAGY_DYNAMODB_ENDPOINT: servers.dynamodbEndpoint,
-          DAGY_S3_ENDPOINT: servers.s3Endpoint,
-          DAGY_WORKER_TIMINGS: "1",
-        });
+        const result = await runWorker(command, await bench.queueRun(runId));
         if (result.code !== 0) {
           throw new Error(`worker exited with ${result.code}:\n${result.stdout.slice(-3000)}`);
         }
@@ -210,9 +148,7 @@ export async function main(): Promise<void> {
     );
     console.log(`  spawn -> process exit (parent's wall clock)    ${median(tsx.walls).toFixed(1)}`);
   } finally {
-    destroyDataClients(clients);
-    await servers.close();
-    await rm(outDir, { recursive: true, force: true });
+    await bench.close();
   }
 }
 
