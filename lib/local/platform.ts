@@ -6,31 +6,33 @@
  * evaluator into the same launch logic, and workers that die reconciled by the same service
  * the ECS task-events Lambda calls.
  */
-import { mkdir, readFile, readdir } from "node:fs/promises";
-import { HeadObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { constants as osConstants } from "node:os";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { createApi, createAuthResolver, type Api } from "../api";
-import { buildFlow } from "../bundler/build";
-import { createDataClients, destroyDataClients, type DataClients } from "../aws/clients";
+import { createApi, createAuthResolver } from "../api";
+import { createDataClients, destroyDataClients } from "../aws/clients";
 import { FUNCTION_ENV, LAUNCHER_ENV, PLATFORM_ENV } from "../config/env";
 import { parseRuntimeConfig } from "../config/runtime";
 import { createConsoleHandler } from "../console/server";
 import { ConfigurationError } from "../errors";
-import { DagLauncher } from "../launcher/dag-launcher";
-import { LocalBackend, localTaskArn, type LocalWorkerExit } from "../launcher/local-backend";
-import { createJsonLogger, type JsonLogger } from "../log";
-import { Persistence } from "../persistence/persistence";
-import { tableNamesFor, type TableNames } from "../persistence/schema";
-import { cancelOrphanedChildren, reconcileStoppedTask, type ReconcileOutcome } from "../reconcile";
+import { LocalBackend } from "../launcher/local-backend";
+import { tableNamesFor } from "../persistence/schema";
 import { handleLaunchEvent, type LaunchEventResult } from "../schedules/launch-event";
 import type { LaunchEventInput } from "../schedules/types";
-import { createServices, FileRunLogSource, type Services } from "../services";
+import { createServices, FileRunLogSource } from "../services";
 import type { ObjectStore } from "../storage/object-store";
 import { defaultWorkerCommand } from "../worker/bundle";
+import {
+  EXAMPLE_INPUT,
+  PACKAGE_ROOT,
+  listExampleFlows,
+  registerExamples,
+  seedExampleInput,
+} from "./examples";
 import { startHttpApiServer, type HttpApiServer } from "./http-server";
-import { registerArtifact, type RegistrationOutcome } from "./registration";
-import { LocalScheduleService, type Clock } from "./scheduler";
+import { humanLogger } from "./human-log";
+import type { LocalPlatform, LocalPlatformOptions } from "./platform-types";
+import { recoverInterruptedRuns } from "./recovery";
+import { LocalScheduleService } from "./scheduler";
 import { ensureLocalSecretsFile, localSecretsPath } from "./secrets";
 import {
   checkStoresAgainstManifest,
@@ -63,263 +65,20 @@ import {
   schedulesFileOf,
   writePlatformState,
 } from "./state";
+import { createWorkerExitReconciler } from "./worker-exit";
 
-/** The repository (package) root: lib/local -> ../.. */
-export const PACKAGE_ROOT = resolve(__dirname, "..", "..");
-
-/** Container reason given to reconciliation for a worker that exhausted its heap. */
-export const LOCAL_OOM_REASON =
-  "OutOfMemoryError: Container killed due to memory usage (the worker's Node heap limit, from the run's memory, was reached)";
-
-/** Error message of runs a previous session left active. */
-export const RESTART_MESSAGE = "Local platform restarted while the run was active";
-/** stoppedReason given to reconciliation for workers stopped by a platform shutdown. */
-export const SHUTDOWN_REASON = "local platform stopped while the run was active";
+export { EXAMPLE_INPUT, PACKAGE_ROOT } from "./examples";
+export type {
+  ExampleRegistration,
+  LocalPlatform,
+  LocalPlatformOptions,
+  PlatformTimings,
+} from "./platform-types";
+export { RESTART_MESSAGE } from "./recovery";
+export { LOCAL_OOM_REASON, SHUTDOWN_REASON } from "./worker-exit";
 
 /** Data directories opened by platforms of this process. */
 const OPEN_DATA_DIRS = new Set<string>();
-
-export interface LocalPlatformOptions {
-  /** Where the platform keeps its data. Default `<cwd>/.dagy`. */
-  readonly dataDir?: string;
-  /** Working directory of workers (relative paths in parameters resolve here). Default: process cwd. */
-  readonly cwd?: string;
-  /** Default 127.0.0.1. The API has no authentication: keep it on the machine. */
-  readonly host?: string;
-  /** Default 8787; 0 picks a free port. */
-  readonly port?: number;
-  /** Workers running at once; more runs wait QUEUED. Default 4. */
-  readonly concurrency?: number;
-  /**
-   * Idle warm workers kept per worker size, each ready to take a run in milliseconds (issue
-   * #14). Default 2; 0 disables the pool (every run starts a new worker process).
-   */
-  readonly warm?: number;
-  /** Register the example flows (`<package>/examples/flows/*.ts`). Default true. */
-  readonly registerExamples?: boolean;
-  /** Folder of flows registered at start. Default `<package>/examples/flows`. */
-  readonly examplesDir?: string;
-  /**
-   * The user's flows (absolute paths), registered at start instead of the examples, built with
-   * `flowsRoot` (default: `cwd`) as the base of their `metadata.source`.
-   */
-  readonly flowFiles?: readonly string[];
-  readonly flowsRoot?: string;
-  /** Org the examples are registered for. Default `acme-corp`. */
-  readonly orgId?: string;
-  /** argv of a worker. Default: the bundled worker (built once, cached under .dagy/build). */
-  readonly workerCommand?: readonly string[];
-  /** Fire schedules on their timer. Default true; tests drive `schedules.tick()` instead. */
-  readonly startScheduler?: boolean;
-  /** The schedules' clock. Default: the system clock. */
-  readonly clock?: Clock;
-  /** Human-readable progress lines (no trailing newline). Default: discarded. */
-  readonly log?: (line: string) => void;
-  /** Log each HTTP request. Default false. */
-  readonly accessLog?: boolean;
-  /** SIGTERM-to-SIGKILL grace for workers. Default 5 s. */
-  readonly stopGraceMs?: number;
-  /**
-   * Delete the stores, logs and schedules first and start empty (`dagy dev --reset`). Without
-   * it, a data directory whose stores are missing or damaged is refused, never emptied.
-   */
-  readonly reset?: boolean;
-}
-
-export interface ExampleRegistration {
-  /** The flow file, relative to the package root. */
-  readonly file: string;
-  readonly flowName?: string;
-  readonly version?: string;
-  readonly status: RegistrationOutcome["status"] | "failed";
-  readonly message?: string;
-}
-
-export interface PlatformTimings {
-  /** dynalite + s3rver listening, tables and buckets present. */
-  readonly storesMs: number;
-  /** Worker bundle ready (cached or built). */
-  readonly workerMs: number;
-  /** Example flows built and registered. */
-  readonly examplesMs: number;
-  /** From the call to the API answering. */
-  readonly readyMs: number;
-}
-
-export interface LocalPlatform {
-  /** e.g. `http://127.0.0.1:8787`. */
-  readonly url: string;
-  readonly dataDir: string;
-  readonly cwd: string;
-  readonly orgId: string;
-  readonly endpoints: { readonly dynamodbEndpoint: string; readonly s3Endpoint: string };
-  readonly tables: TableNames;
-  readonly buckets: { readonly artifacts: string; readonly traces: string };
-  readonly logDir: string;
-  readonly secretsFile: string;
-  readonly secretCount: number;
-  readonly concurrency: number;
-  /** Idle warm workers kept per worker size (0: none). */
-  readonly warm: number;
-  readonly clients: DataClients;
-  readonly persistence: Persistence;
-  readonly store: ObjectStore;
-  readonly launcher: DagLauncher;
-  readonly backend: LocalBackend;
-  readonly schedules: LocalScheduleService;
-  readonly api: Api;
-  /** The use cases behind `api`, for front doors with another authorizer (tests of the CLI). */
-  readonly services: Services;
-  readonly examples: readonly ExampleRegistration[];
-  /** Runs a previous session left QUEUED/RUNNING, now closed as FAILED. */
-  readonly recoveredRuns: readonly string[];
-  readonly timings: PlatformTimings;
-  /** Delivers a launch event as EventBridge delivers it to the launch Lambda. */
-  launchEvent(input: LaunchEventInput): Promise<LaunchEventResult>;
-  /** Resolves once every reconciliation started so far has finished. */
-  settled(): Promise<void>;
-  /** Stops the API, the scheduler and every worker, then the stores. Idempotent. */
-  close(): Promise<void>;
-}
-
-/** Exit code a shell reports for a signal, as ECS reports a killed container (137 = SIGKILL). */
-function exitCodeOf(exit: LocalWorkerExit): number | undefined {
-  if (exit.code !== null) return exit.code;
-  if (exit.signal !== null) {
-    const number = (osConstants.signals as Record<string, number | undefined>)[exit.signal];
-    return number === undefined ? undefined : 128 + number;
-  }
-  return undefined;
-}
-
-function humanLogger(log: (line: string) => void, component: string): JsonLogger {
-  return createJsonLogger({ component }, (line) => {
-    try {
-      const record = JSON.parse(line) as Record<string, unknown>;
-      const {
-        timestamp: _t,
-        level,
-        message,
-        component: _c,
-        ...rest
-      } = record as {
-        timestamp?: unknown;
-        level?: unknown;
-        message?: unknown;
-        component?: unknown;
-      } & Record<string, unknown>;
-      const fields = Object.entries(rest)
-        .filter(([, v]) => v !== null && v !== undefined)
-        .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
-        .join(" ");
-      const text = (v: unknown, fallback: string) => (typeof v === "string" ? v : fallback);
-      log(`${text(level, "info")}: ${text(message, "")}${fields ? ` (${fields})` : ""}`);
-    } catch {
-      log(line);
-    }
-  });
-}
-
-/** Closes runs a previous session left active: their workers died with that session. */
-async function recoverInterruptedRuns(persistence: Persistence): Promise<string[]> {
-  const recovered: string[] = [];
-  for (const status of ["QUEUED", "RUNNING"] as const) {
-    let nextToken: string | undefined;
-    do {
-      const page = await persistence.runs.listActive({
-        status,
-        limit: 100,
-        ...(nextToken !== undefined ? { nextToken } : {}),
-      });
-      for (const run of page.items) {
-        const target = run.cancel_requested ? "CANCELLED" : "FAILED";
-        const updated = await persistence.runs.transition(run.run_id, status, target, {
-          error_message: RESTART_MESSAGE,
-          stop_reason: "PlatformRestarted",
-        });
-        if (updated) recovered.push(run.run_id);
-      }
-      nextToken = page.nextToken;
-    } while (nextToken !== undefined);
-  }
-  return recovered;
-}
-
-/**
- * The object the guide's example request reads (`"source": "s3://bucket/input.csv"`), put in the
- * local S3 at start when absent: the example orders.
- */
-export const EXAMPLE_INPUT = {
-  bucket: "bucket",
-  key: "input.csv",
-  file: join(PACKAGE_ROOT, "examples", "data", "orders.csv"),
-} as const;
-
-async function seedExampleInput(s3: DataClients["s3"]): Promise<void> {
-  try {
-    await s3.send(new HeadObjectCommand({ Bucket: EXAMPLE_INPUT.bucket, Key: EXAMPLE_INPUT.key }));
-    return;
-  } catch (error) {
-    if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 404)
-      throw error;
-  }
-  const body = await readFile(EXAMPLE_INPUT.file).catch(() => undefined);
-  if (body === undefined) return; // An installed package without the examples: nothing to seed.
-  await s3.send(
-    new PutObjectCommand({
-      Bucket: EXAMPLE_INPUT.bucket,
-      Key: EXAMPLE_INPUT.key,
-      Body: body,
-      ContentType: "text/csv",
-    }),
-  );
-}
-
-async function listExampleFlows(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
-  }
-  return names
-    .filter((n) => /\.(ts|js|mts|mjs)$/.test(n) && !n.endsWith(".d.ts") && !n.includes(".test."))
-    .sort()
-    .map((n) => join(dir, n));
-}
-
-async function registerExamples(
-  files: readonly string[],
-  target: { persistence: Persistence; store: ObjectStore; artifactBucket: string },
-  orgId: string,
-  root: string = PACKAGE_ROOT,
-): Promise<ExampleRegistration[]> {
-  return Promise.all(
-    files.map(async (file): Promise<ExampleRegistration> => {
-      const relative = file.startsWith(root) ? file.slice(root.length + 1) : file;
-      try {
-        // cwd = the package (or project) root, so metadata.source (and the bytes) do not depend
-        // on where `dagy dev` was started.
-        const built = await buildFlow({ entry: file, cwd: root });
-        const outcome = await registerArtifact(target, orgId, built.spec, built.artifact);
-        return {
-          file: relative,
-          flowName: built.spec.name,
-          version: built.spec.version,
-          status: outcome.status,
-          ...(outcome.status === "conflict" ? { message: outcome.message } : {}),
-        };
-      } catch (error) {
-        return {
-          file: relative,
-          status: "failed",
-          message: error instanceof Error ? error.message : String(error),
-        };
-      }
-    }),
-  );
-}
 
 export async function startLocalPlatform(
   options: LocalPlatformOptions = {},
@@ -428,66 +187,12 @@ export async function startLocalPlatform(
     const reconcileLogger = humanLogger(log, "reconcile");
 
     // Worker exits are reconciled exactly as the ECS task-events Lambda reconciles stopped tasks.
-    const pending = new Set<Promise<unknown>>();
-    const onExit = (runId: string, exit: LocalWorkerExit): void => {
-      const exitCode = exitCodeOf(exit);
-      const stoppedReason = closing
-        ? SHUTDOWN_REASON
-        : exit.error !== undefined
-          ? exit.error
-          : exit.neverStarted
-            ? "the run left the queue before its worker started"
-            : exit.signal !== null
-              ? `worker process killed by ${exit.signal}`
-              : undefined;
-      // A worker that died of heap exhaustion is reported as ECS reports a container killed for
-      // memory, so oom_policy behaves here as it does on Fargate.
-      const work = reconcileStoppedTask(
-        {
-          runId,
-          taskArn: exit.taskArn ?? localTaskArn(runId),
-          ...(exit.outOfMemory
-            ? { exitCode: 137, containerReason: LOCAL_OOM_REASON }
-            : exitCode !== undefined
-              ? { exitCode }
-              : {}),
-          ...(stoppedReason !== undefined ? { stoppedReason } : {}),
-        },
-        {
-          runs: services.persistence.runs,
-          logger: reconcileLogger,
-          // No relaunches while the platform shuts down: those runs end with the reason.
-          ...(closing ? {} : { relaunch: (run, next) => services.launcher.relaunch(run, next) }),
-        },
-      )
-        .then(async (outcome: ReconcileOutcome) => {
-          const run = await services.persistence.runs.get(runId);
-          if (!run) return;
-          // A parent that ended, however it ended, leaves no child runs of its isolated maps.
-          const orphans = await cancelOrphanedChildren(runId, {
-            runs: services.persistence.runs,
-            cancel: (child, reason) =>
-              services.launcher.cancelRun(child.run_id, { orgId: child.org_id, reason }),
-          });
-          if (orphans.length > 0) {
-            log(`run ${runId} ended: cancelled ${orphans.length} of its child runs`);
-          }
-          const took =
-            run.started_at && run.completed_at
-              ? ` in ${((Date.parse(run.completed_at) - Date.parse(run.started_at)) / 1000).toFixed(2)} s`
-              : "";
-          const why =
-            outcome.action === "failed" || outcome.action === "cancelled" || run.error_message
-              ? `: ${run.error_message ?? ""}`
-              : "";
-          log(`run ${runId} ${run.flow_name} ${run.flow_version} ${run.status}${took}${why}`);
-        })
-        .catch((error: unknown) => {
-          log(`error: could not reconcile run ${runId}: ${(error as Error).message}`);
-        });
-      pending.add(work);
-      void work.finally(() => pending.delete(work));
-    };
+    const { onExit, pending } = createWorkerExitReconciler({
+      isClosing: () => closing,
+      getServices: () => services,
+      logger: reconcileLogger,
+      log,
+    });
 
     const workerCommand = await workerCommandPromise;
     const backend = new LocalBackend({
