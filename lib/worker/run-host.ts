@@ -24,9 +24,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
-import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { evaluateArtifact, openArtifact } from "../artifact/artifact";
-import { WORKER_ENV } from "../config/env";
 import { ArtifactError, DagyError } from "../errors";
 import {
   createJsonLogger,
@@ -38,17 +36,14 @@ import {
 import type { RunRecord } from "../persistence/records";
 import { MAX_ENTRIES_WITH_TRANSITION } from "../persistence/transition-options";
 import { RunCancelledError, runDag } from "../sdk";
-import type { ExecutorEvent, Json, RunResult } from "../sdk/types";
+import type { ExecutorEvent, RunResult } from "../sdk/types";
 // Module by module, not the storage index: that one pulls in archive extraction (tar), which
 // only a run with dependency packages needs, and which would cost every cold start its load.
 import { tracebackKey } from "../storage/keys";
 import { sha256Hex } from "../hash";
-import type { ObjectStore } from "../storage/object-store";
 import { formatS3Uri, parseS3Uri } from "../storage/s3-uri";
 import type { WorkerConfig } from "./config";
-import type { PreloadedArtifact } from "./preload";
-import { installDepPackages, type NpmInstaller } from "./dep-packages";
-import type { ChildRunApi, IsolatedMapOptions } from "./isolated-map";
+import { installDepPackages } from "./dep-packages";
 import { CloudWatchLogShipper } from "./log-shipper";
 import {
   isolatedMapRunner,
@@ -59,17 +54,16 @@ import {
 } from "./map-child";
 import { NotRunnable, claimRun } from "./run-claim";
 import { finishRun, type ClosingRecords, type FinalStatus } from "./run-finish";
+import { completedTasks, loadParameters } from "./run-inputs";
 import {
   EXIT_CODES,
   MAX_ERROR_MESSAGE,
   SIGTERM_REASON,
   message,
   type ExitCode,
-  type StartMode,
   type WorkerOutcome,
-  type WorkerRunStore,
 } from "./run-outcome";
-import { TaskOutputKeeper, readKeptOutputs } from "./task-outputs";
+import { TaskOutputKeeper } from "./task-outputs";
 import { TaskStateRecorder } from "./task-states";
 import {
   describeError,
@@ -77,6 +71,7 @@ import {
   taskFailureFromEvent,
   type TaskFailureRecord,
 } from "./traceback";
+import type { WorkerDeps } from "./worker-deps";
 
 export {
   EXIT_CODES,
@@ -87,47 +82,10 @@ export {
   type WorkerOutcome,
   type WorkerRunStore,
 } from "./run-outcome";
+export type { WorkerDeps } from "./worker-deps";
 
 /** Failures of mapped tasks' items kept for the traceback (the rest are in the logs). */
 const MAX_ITEM_FAILURES = 100;
-
-export interface WorkerDeps {
-  readonly runs: WorkerRunStore;
-  readonly store: Pick<ObjectStore, "get" | "put">;
-  /** Needed when `config.logShipping`. */
-  readonly logs?: CloudWatchLogsClient;
-  /** Where log lines go (default: stdout). Already redacted. */
-  readonly stdout?: (line: string) => void;
-  /** Parent of the run's work directory. Default: the OS temp dir. */
-  readonly tempDir?: string;
-  readonly npmInstall?: NpmInstaller;
-  /** Task-state flush interval. Default 1000 ms. */
-  readonly flushIntervalMs?: number;
-  /** CloudWatch Logs flush interval. Default 1000 ms. */
-  readonly shipIntervalMs?: number;
-  /** ms since process start when main() began (for `worker_timings`). */
-  readonly mainStartedAt?: number;
-  /**
-   * Where isolated maps ask for child runs. Default: the HTTP API at `config.apiUrl`; without
-   * either, isolated maps run in-process.
-   */
-  readonly childRuns?: (parameters: Record<string, Json>) => ChildRunApi;
-  /** Pacing of isolated maps' launches and polls. */
-  readonly isolatedMap?: IsolatedMapOptions;
-  /**
-   * The task this worker is, when it knows (a warm worker's ECS task ARN, a local worker's
-   * `local:` id): the claim records it on the run and its attempt, so reconciliation finds the
-   * run by this task when the worker dies.
-   */
-  readonly task?: { readonly taskArn: string; readonly startMode: StartMode };
-  /** Called once the run is claimed (a warm worker acknowledges its assignment). Never throws. */
-  readonly onClaimed?: () => void;
-  /**
-   * The artifact a warm worker preloaded while idle (./preload.ts): used only when it is this
-   * run's (same URI and SHA-256, verified when it was fetched); its bundle still runs here.
-   */
-  readonly preloaded?: PreloadedArtifact;
-}
 
 type Interruption =
   | { readonly kind: "stop"; readonly reason: string }
@@ -337,7 +295,9 @@ export class WorkerHost {
             `the registered flow expects ${config.artifactSha256}`,
         );
       }
-      const parameters = await this.untilInterrupted(this.loadParameters());
+      const parameters = await this.untilInterrupted(
+        loadParameters(config, deps.store, this.claimedRun, () => this.mark("parameters_loaded")),
+      );
       let nodePaths: readonly string[] = [];
       if (config.depPackageUris.length > 0) {
         await mkdir(workDir, { recursive: true });
@@ -369,7 +329,9 @@ export class WorkerHost {
       }
       // A child run resumes nothing: its one task is its whole work.
       const completed =
-        this.mapChild === undefined ? await this.untilInterrupted(this.completedTasks()) : {};
+        this.mapChild === undefined
+          ? await this.untilInterrupted(completedTasks(this.claimedRun, deps.store, this.logger))
+          : {};
       this.recorder.start();
       this.outputs.start();
       result = await runDag(this.mapChild?.dag ?? loaded.dag, {
@@ -428,58 +390,6 @@ export class WorkerHost {
   /** True once this worker moved the run QUEUED -> RUNNING (it is this worker's run). */
   hasClaimed(): boolean {
     return this.claimed;
-  }
-
-  /** Outputs an earlier attempt (or the run re-run from its failure) kept: those tasks are done. */
-  private async completedTasks(): Promise<Record<string, unknown>> {
-    const run = this.claimedRun;
-    if (!run?.task_outputs) return {};
-    const completed = await readKeptOutputs(run, this.deps.store, (taskId, error) =>
-      this.logger.warn(`the kept output of task ${taskId} cannot be read; it runs again`, {
-        event_type: "task_output_unreadable",
-        task_id: taskId,
-        error: message(error),
-      }),
-    );
-    const ids = Object.keys(completed);
-    if (ids.length > 0) {
-      this.logger.info(`resuming: ${ids.length} task(s) already succeeded and are not run again`, {
-        event_type: "run_resumed",
-        completed_tasks: ids.slice(0, 100),
-      });
-    }
-    return completed;
-  }
-
-  private async loadParameters(): Promise<Record<string, Json>> {
-    const { config } = this;
-    if (config.parameters !== undefined) return config.parameters;
-    if (config.parametersInRun === true) {
-      // Too large for the overrides: the launcher kept them in the run record we claimed.
-      const inRun: unknown = this.claimedRun?.parameters;
-      if (inRun === null || typeof inRun !== "object" || Array.isArray(inRun)) {
-        throw new DagyError(
-          `run ${config.runId} was launched with its parameters in the run record (${WORKER_ENV.parametersInRun}=1), but the record has no parameters`,
-        );
-      }
-      this.mark("parameters_loaded");
-      return inRun as Record<string, Json>;
-    }
-    if (config.parametersUri === undefined) return {};
-    const raw = await this.deps.store.get(config.parametersUri);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString("utf8"));
-    } catch (error) {
-      throw new DagyError(
-        `parameters at ${config.parametersUri} are not valid JSON: ${message(error)}`,
-      );
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new DagyError(`parameters at ${config.parametersUri} must be a JSON object`);
-    }
-    this.mark("parameters_loaded");
-    return parsed as Record<string, Json>;
   }
 
   /** Awaits `promise`, or throws Interrupted as soon as the worker is stopped. */
