@@ -1,11 +1,18 @@
 /**
  * The final status write: RUNNING -> SUCCEEDED, FAILED or CANCELLED, conditionally, with the
- * last task states and outputs riding in it when few enough, retried a few times.
+ * last task states and outputs riding in it when few enough, retried a few times; and the
+ * traceback object a FAILED run points to.
  */
-import type { JsonLogger } from "../log";
+import type { JsonLogger, Redact } from "../log";
 import type { RunRecord } from "../persistence/records";
 import type { TransitionOptions } from "../persistence/runs";
 import { realSleep, withRetries, type RetryPolicy } from "../retry";
+// Module by module, not the storage index: that one pulls in archive extraction (tar), which
+// only a run with dependency packages needs, and which would cost every cold start its load.
+import { tracebackKey } from "../storage/keys";
+import type { ObjectStore } from "../storage/object-store";
+import { formatS3Uri } from "../storage/s3-uri";
+import type { WorkerConfig } from "./config";
 import {
   EXIT_CODES,
   message,
@@ -13,6 +20,7 @@ import {
   type WorkerOutcome,
   type WorkerRunStore,
 } from "./run-outcome";
+import { formatTraceback, type TaskFailureRecord } from "./traceback";
 
 /** What the final status write carries besides the status (TransitionOptions' fields). */
 export type ClosingRecords = Required<Pick<TransitionOptions, "taskStates" | "taskOutputs">>;
@@ -107,4 +115,58 @@ function recorded(
     status,
     ...(fields.error_message ? { errorMessage: fields.error_message } : {}),
   };
+}
+
+/** What uploadTraceback writes and tells. */
+export interface TracebackContext {
+  readonly config: Pick<
+    WorkerConfig,
+    "runId" | "orgId" | "flowName" | "flowVersion" | "tracesBucket"
+  >;
+  readonly store: Pick<ObjectStore, "put">;
+  readonly logger: JsonLogger;
+  readonly redact: Redact;
+}
+
+/**
+ * Uploads the run's traceback (redacted) to the traces bucket: its URI, or undefined when the
+ * upload failed (logged; the run is still recorded FAILED).
+ */
+export async function uploadTraceback(
+  ctx: TracebackContext,
+  errorMessage: string,
+  exitCode: ExitCode,
+  cause: unknown,
+  taskFailures: readonly TaskFailureRecord[],
+): Promise<string | undefined> {
+  const { config, logger } = ctx;
+  const key = tracebackKey(config.orgId, config.runId);
+  const uri = formatS3Uri(config.tracesBucket, key);
+  const text = ctx.redact(
+    formatTraceback({
+      runId: config.runId,
+      orgId: config.orgId,
+      flowName: config.flowName,
+      flowVersion: config.flowVersion,
+      failedAt: new Date().toISOString(),
+      summary: errorMessage,
+      ...(exitCode !== EXIT_CODES.flowFailed && cause !== undefined ? { workerError: cause } : {}),
+      taskFailures,
+    }),
+  );
+  try {
+    await ctx.store.put(uri, text, { contentType: "text/plain; charset=utf-8" });
+    logger.info("traceback uploaded", {
+      event_type: "traceback_uploaded",
+      traceback_uri: uri,
+    });
+    return uri;
+  } catch (error) {
+    logger.error("could not upload the traceback", {
+      event_type: "worker_error",
+      traceback_uri: uri,
+      error: message(error),
+    });
+    return undefined;
+  }
 }

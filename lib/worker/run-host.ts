@@ -37,11 +37,8 @@ import type { RunRecord } from "../persistence/records";
 import { MAX_ENTRIES_WITH_TRANSITION } from "../persistence/transition-options";
 import { RunCancelledError, runDag } from "../sdk";
 import type { ExecutorEvent, RunResult } from "../sdk/types";
-// Module by module, not the storage index: that one pulls in archive extraction (tar), which
-// only a run with dependency packages needs, and which would cost every cold start its load.
-import { tracebackKey } from "../storage/keys";
 import { sha256Hex } from "../hash";
-import { formatS3Uri, parseS3Uri } from "../storage/s3-uri";
+import { parseS3Uri } from "../storage/s3-uri";
 import type { WorkerConfig } from "./config";
 import { installDepPackages } from "./dep-packages";
 import { CloudWatchLogShipper } from "./log-shipper";
@@ -53,7 +50,7 @@ import {
   type MapChild,
 } from "./map-child";
 import { NotRunnable, claimRun } from "./run-claim";
-import { finishRun, type ClosingRecords, type FinalStatus } from "./run-finish";
+import { finishRun, uploadTraceback, type ClosingRecords, type FinalStatus } from "./run-finish";
 import { completedTasks, loadParameters } from "./run-inputs";
 import {
   EXIT_CODES,
@@ -65,12 +62,7 @@ import {
 } from "./run-outcome";
 import { TaskOutputKeeper } from "./task-outputs";
 import { TaskStateRecorder } from "./task-states";
-import {
-  describeError,
-  formatTraceback,
-  taskFailureFromEvent,
-  type TaskFailureRecord,
-} from "./traceback";
+import { describeError, taskFailureFromEvent, type TaskFailureRecord } from "./traceback";
 import type { WorkerDeps } from "./worker-deps";
 
 export {
@@ -496,36 +488,14 @@ export class WorkerHost {
   private async fail(summary: string, exitCode: ExitCode, cause: unknown): Promise<WorkerOutcome> {
     const errorMessage = this.truncate(this.redact(summary));
     const fields: Partial<RunRecord> = { error_message: errorMessage };
-    const key = tracebackKey(this.config.orgId, this.config.runId);
-    const uri = formatS3Uri(this.config.tracesBucket, key);
-    const text = this.redact(
-      formatTraceback({
-        runId: this.config.runId,
-        orgId: this.config.orgId,
-        flowName: this.config.flowName,
-        flowVersion: this.config.flowVersion,
-        failedAt: new Date().toISOString(),
-        summary: errorMessage,
-        ...(exitCode !== EXIT_CODES.flowFailed && cause !== undefined
-          ? { workerError: cause }
-          : {}),
-        taskFailures: this.failures,
-      }),
+    const uri = await uploadTraceback(
+      { config: this.config, store: this.deps.store, logger: this.logger, redact: this.redact },
+      errorMessage,
+      exitCode,
+      cause,
+      this.failures,
     );
-    try {
-      await this.deps.store.put(uri, text, { contentType: "text/plain; charset=utf-8" });
-      fields.traceback_uri = uri;
-      this.logger.info("traceback uploaded", {
-        event_type: "traceback_uploaded",
-        traceback_uri: uri,
-      });
-    } catch (error) {
-      this.logger.error("could not upload the traceback", {
-        event_type: "worker_error",
-        traceback_uri: uri,
-        error: message(error),
-      });
-    }
+    if (uri !== undefined) fields.traceback_uri = uri;
     this.logger.error(errorMessage, { event_type: "run_failed_recorded" });
     return this.finish("FAILED", exitCode, fields);
   }
