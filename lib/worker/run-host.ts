@@ -24,11 +24,8 @@ import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { performance } from "node:perf_hooks";
-import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { evaluateArtifact, openArtifact } from "../artifact/artifact";
-import { WORKER_ENV } from "../config/env";
 import { ArtifactError, DagyError } from "../errors";
-import { realSleep, withRetries, type RetryPolicy } from "../retry";
 import {
   createJsonLogger,
   createRedactor,
@@ -36,173 +33,58 @@ import {
   type JsonLogger,
   type Redact,
 } from "../log";
-import type { RunAttempt, RunRecord, TaskOutputRef } from "../persistence/records";
-import type { RunListQuery, RunPage } from "../persistence/run-queries";
-import type { TransitionOptions } from "../persistence/runs";
+import type { RunRecord } from "../persistence/records";
 import { MAX_ENTRIES_WITH_TRANSITION } from "../persistence/transition-options";
-import type { RunStatus } from "../persistence/schema";
-import { RunCancelledError, runDag, type IsolatedMapRunner, type RunnableDag } from "../sdk";
-import type { ExecutorEvent, Json, RunResult, TaskState } from "../sdk/types";
-// Module by module, not the storage index: that one pulls in archive extraction (tar), which
-// only a run with dependency packages needs, and which would cost every cold start its load.
-import { tracebackKey } from "../storage/keys";
+import { RunCancelledError, runDag } from "../sdk";
+import type { ExecutorEvent, RunResult } from "../sdk/types";
 import { sha256Hex } from "../hash";
-import type { ObjectStore } from "../storage/object-store";
-import { formatS3Uri, parseS3Uri } from "../storage/s3-uri";
+import { parseS3Uri } from "../storage/s3-uri";
 import type { WorkerConfig } from "./config";
-import type { PreloadedArtifact } from "./preload";
-import { installDepPackages, type NpmInstaller } from "./dep-packages";
-import { parseMapItems } from "./config";
-import {
-  HttpChildRunApi,
-  mapOutputsKey,
-  readChildItems,
-  runIsolatedMap,
-  type ChildRunApi,
-  type IsolatedMapOptions,
-} from "./isolated-map";
+import { installDepPackages } from "./dep-packages";
 import { CloudWatchLogShipper } from "./log-shipper";
-import { taskRoleSigner } from "./api-signing";
-import { TaskOutputKeeper, readKeptOutputs } from "./task-outputs";
-import { TaskStateRecorder } from "./task-states";
 import {
-  describeError,
-  formatTraceback,
-  taskFailureFromEvent,
-  type TaskFailureRecord,
-} from "./traceback";
+  isolatedMapRunner,
+  mapChildDag,
+  noteInProcessIsolatedMaps,
+  writeChildOutputs,
+  type MapChild,
+} from "./map-child";
+import { NotRunnable, claimRun } from "./run-claim";
+import { finishRun, uploadTraceback, type ClosingRecords, type FinalStatus } from "./run-finish";
+import { completedTasks, loadParameters } from "./run-inputs";
+import {
+  EXIT_CODES,
+  MAX_ERROR_MESSAGE,
+  SIGTERM_REASON,
+  message,
+  type ExitCode,
+  type WorkerOutcome,
+} from "./run-outcome";
+import { TaskOutputKeeper } from "./task-outputs";
+import { TaskStateRecorder } from "./task-states";
+import { describeError, taskFailureFromEvent, type TaskFailureRecord } from "./traceback";
+import type { WorkerDeps } from "./worker-deps";
 
-/**
- * Process exit codes. ECS shows them as the container's exit code; the task-events
- * reconciler reads them when a run was left open.
- */
-export const EXIT_CODES = {
-  /** The run SUCCEEDED. */
-  succeeded: 0,
-  /** The run FAILED because a task failed. */
-  flowFailed: 1,
-  /**
-   * The worker could not run the flow: bad configuration, artifact checksum mismatch, unsafe
-   * or broken dependency package, invalid parameters, an uncaught error, DynamoDB or S3
-   * unreachable. The run is recorded FAILED with the reason whenever it can be reached.
-   */
-  workerError: 2,
-  /** The run was CANCELLED (a cancel was requested, before or during the run). */
-  cancelled: 3,
-  /**
-   * The worker was stopped (SIGTERM) without a cancel request: Spot interruption, StopTask. The
-   * run is left RUNNING for reconciliation to relaunch or end.
-   */
-  interrupted: 4,
-  /** The run was not QUEUED (already terminal, or claimed by another worker): nothing was done. */
-  notRun: 5,
-} as const;
-export type ExitCode = (typeof EXIT_CODES)[keyof typeof EXIT_CODES];
+export {
+  EXIT_CODES,
+  SIGTERM_REASON,
+  recordStartFailure,
+  type ExitCode,
+  type StartMode,
+  type WorkerOutcome,
+  type WorkerRunStore,
+} from "./run-outcome";
+export type { WorkerDeps } from "./worker-deps";
 
 /** Failures of mapped tasks' items kept for the traceback (the rest are in the logs). */
 const MAX_ITEM_FAILURES = 100;
-
-export const SIGTERM_REASON =
-  "worker received SIGTERM (task stopped: Spot interruption or StopTask)";
-
-/** The run operations the worker needs (`Persistence#runs` fits). */
-export interface WorkerRunStore {
-  get(runId: string): Promise<RunRecord | undefined>;
-  transition(
-    runId: string,
-    from: RunStatus,
-    to: RunStatus,
-    fields?: Partial<RunRecord>,
-    options?: TransitionOptions,
-  ): Promise<RunRecord | undefined>;
-  mergeTaskStates(runId: string, states: Record<string, TaskState>): Promise<unknown>;
-  recordTaskOutputs(runId: string, outputs: Record<string, TaskOutputRef>): Promise<unknown>;
-  /** Lists a run's children (`parentRunId`); needed by isolated maps. */
-  list?(query: RunListQuery): Promise<RunPage>;
-}
-
-/** How this worker came to run its run (recorded on the attempt as `start_mode`). */
-export type StartMode = NonNullable<RunAttempt["start_mode"]>;
-
-export interface WorkerDeps {
-  readonly runs: WorkerRunStore;
-  readonly store: Pick<ObjectStore, "get" | "put">;
-  /** Needed when `config.logShipping`. */
-  readonly logs?: CloudWatchLogsClient;
-  /** Where log lines go (default: stdout). Already redacted. */
-  readonly stdout?: (line: string) => void;
-  /** Parent of the run's work directory. Default: the OS temp dir. */
-  readonly tempDir?: string;
-  readonly npmInstall?: NpmInstaller;
-  /** Task-state flush interval. Default 1000 ms. */
-  readonly flushIntervalMs?: number;
-  /** CloudWatch Logs flush interval. Default 1000 ms. */
-  readonly shipIntervalMs?: number;
-  /** ms since process start when main() began (for `worker_timings`). */
-  readonly mainStartedAt?: number;
-  /**
-   * Where isolated maps ask for child runs. Default: the HTTP API at `config.apiUrl`; without
-   * either, isolated maps run in-process.
-   */
-  readonly childRuns?: (parameters: Record<string, Json>) => ChildRunApi;
-  /** Pacing of isolated maps' launches and polls. */
-  readonly isolatedMap?: IsolatedMapOptions;
-  /**
-   * The task this worker is, when it knows (a warm worker's ECS task ARN, a local worker's
-   * `local:` id): the claim records it on the run and its attempt, so reconciliation finds the
-   * run by this task when the worker dies.
-   */
-  readonly task?: { readonly taskArn: string; readonly startMode: StartMode };
-  /** Called once the run is claimed (a warm worker acknowledges its assignment). Never throws. */
-  readonly onClaimed?: () => void;
-  /**
-   * The artifact a warm worker preloaded while idle (./preload.ts): used only when it is this
-   * run's (same URI and SHA-256, verified when it was fetched); its bundle still runs here.
-   */
-  readonly preloaded?: PreloadedArtifact;
-}
-
-/** A child run of an isolated map: the one-node DAG it runs and where its items come from. */
-interface MapChild {
-  readonly dag: RunnableDag;
-  readonly taskId: string;
-  readonly first: number;
-  /** Parent's item index -> error, filled from the child's task_failed events. */
-  readonly errors: Record<string, string>;
-}
-
-export interface WorkerOutcome {
-  readonly exitCode: ExitCode;
-  /** The run's status when the worker left it (undefined when it could not be read). */
-  readonly status?: RunStatus;
-  readonly errorMessage?: string;
-}
 
 type Interruption =
   | { readonly kind: "stop"; readonly reason: string }
   | { readonly kind: "crash"; readonly error: unknown };
 
-/** What the final status write carries besides the status (TransitionOptions' fields). */
-type ClosingRecords = Required<Pick<TransitionOptions, "taskStates" | "taskOutputs">>;
-
-/** A run the worker must not touch: the outcome says why. */
-class NotRunnable extends Error {
-  constructor(readonly outcome: WorkerOutcome) {
-    super("run is not runnable");
-  }
-}
-
 /** Interrupted while preparing: the interruption decides the outcome. */
 class Interrupted extends Error {}
-
-const MAX_ERROR_MESSAGE = 4000;
-
-/** The final status write: a few quick attempts, well inside ECS's stop timeout. */
-const FINISH_RETRY: RetryPolicy = { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 400 };
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 export class WorkerHost {
   private readonly abort = new AbortController();
@@ -405,7 +287,9 @@ export class WorkerHost {
             `the registered flow expects ${config.artifactSha256}`,
         );
       }
-      const parameters = await this.untilInterrupted(this.loadParameters());
+      const parameters = await this.untilInterrupted(
+        loadParameters(config, deps.store, this.claimedRun, () => this.mark("parameters_loaded")),
+      );
       let nodePaths: readonly string[] = [];
       if (config.depPackageUris.length > 0) {
         await mkdir(workDir, { recursive: true });
@@ -429,15 +313,17 @@ export class WorkerHost {
       if (this.interruption) throw new Interrupted();
 
       if (config.mapTask !== undefined) {
-        this.mapChild = await this.untilInterrupted(this.mapChildDag(loaded.dag));
+        this.mapChild = await this.untilInterrupted(mapChildDag(loaded.dag, config, deps.store));
       }
-      const isolatedMap = this.isolatedMapRunner(parameters);
+      const isolatedMap = isolatedMapRunner(config, deps, this.logger, parameters);
       if (isolatedMap === undefined && this.mapChild === undefined) {
-        this.noteInProcessIsolatedMaps(loaded.dag);
+        noteInProcessIsolatedMaps(loaded.dag, this.logger);
       }
       // A child run resumes nothing: its one task is its whole work.
       const completed =
-        this.mapChild === undefined ? await this.untilInterrupted(this.completedTasks()) : {};
+        this.mapChild === undefined
+          ? await this.untilInterrupted(completedTasks(this.claimedRun, deps.store, this.logger))
+          : {};
       this.recorder.start();
       this.outputs.start();
       result = await runDag(this.mapChild?.dag ?? loaded.dag, {
@@ -452,7 +338,7 @@ export class WorkerHost {
         ...(isolatedMap !== undefined ? { isolatedMap } : {}),
       });
       if (this.mapChild !== undefined && result.status === "SUCCEEDED") {
-        result = await this.writeChildOutputs(this.mapChild, result);
+        result = await writeChildOutputs(this.mapChild, result, config, deps.store);
       }
     } catch (error) {
       if (error instanceof Interrupted || this.interruption) return this.recordInterruption();
@@ -478,176 +364,12 @@ export class WorkerHost {
     return this.recordResult(result);
   }
 
-  /** Bucket of `run-outputs/`: the artifacts bucket, where per-task outputs live too. */
-  private get outputsBucket(): string {
-    return parseS3Uri(this.config.artifactUri).bucket;
-  }
-
-  /**
-   * A child run (DAGY_MAP_TASK, DAGY_MAP_ITEMS): the flow reduced to its mapped task, over its
-   * items of the parent's list, run in-process and tolerating every failure so each item's
-   * outcome is written for the parent to join.
-   */
-  private async mapChildDag(dag: RunnableDag): Promise<MapChild> {
-    const { config } = this;
-    const taskId = config.mapTask!;
-    const node = dag.nodes.find((n) => n.id === taskId);
-    if (node?.map === undefined) {
-      throw new DagyError(
-        `${WORKER_ENV.mapTask}=${taskId}: flow ${config.flowName} ${config.flowVersion} has no mapped task "${taskId}"`,
-      );
-    }
-    const range = parseMapItems(config.mapItems!)!;
-    const items = await readChildItems(
-      this.deps.store,
-      this.outputsBucket,
-      config.orgId,
-      config.parentRunId!,
-      taskId,
-      range,
-    );
-    const { concurrency } = node.map;
-    return {
-      taskId,
-      first: range.first,
-      errors: {},
-      dag: {
-        name: dag.name,
-        options: dag.options,
-        nodes: [
-          {
-            ...node,
-            input: items,
-            dynamicInput: false,
-            upstream: [],
-            parameterNames: [],
-            map: {
-              over: { length: items.length },
-              ...(concurrency !== undefined ? { concurrency } : {}),
-              tolerated_failure_percentage: 100,
-            },
-          },
-        ],
-      },
-    };
-  }
-
-  /** Writes the child's outputs object; the child FAILED when any of its items did. */
-  private async writeChildOutputs(child: MapChild, result: RunResult): Promise<RunResult> {
-    const outputs = (result.outputs[child.taskId] as unknown[] | undefined) ?? [];
-    await this.deps.store.put(
-      formatS3Uri(this.outputsBucket, mapOutputsKey(this.config.orgId, this.config.runId)),
-      JSON.stringify({ first: child.first, outputs, errors: child.errors }),
-      { contentType: "application/json" },
-    );
-    const failed = Object.keys(child.errors);
-    if (failed.length === 0) return result;
-    const first = failed[0]!;
-    return {
-      ...result,
-      status: "FAILED",
-      failedTask: child.taskId,
-      error: new DagyError(
-        `${failed.length} of ${outputs.length} items failed; first: ${child.taskId}[${first}]: ${child.errors[first] ?? ""}`,
-      ),
-    };
-  }
-
-  /** Isolated maps launch child runs when the worker can reach the platform; else in-process. */
-  private isolatedMapRunner(parameters: Record<string, Json>): IsolatedMapRunner | undefined {
-    const { config, deps } = this;
-    const list = deps.runs.list?.bind(deps.runs);
-    const api =
-      deps.childRuns?.(parameters) ??
-      (config.apiUrl !== undefined
-        ? new HttpChildRunApi({
-            apiUrl: config.apiUrl,
-            orgId: config.orgId,
-            flowName: config.flowName,
-            flowVersion: config.flowVersion,
-            environment: config.environment,
-            parentRunId: config.runId,
-            correlationId: config.correlationId,
-            parameters,
-            ...(config.apiAuth === "sigv4" ? { sign: taskRoleSigner(config) } : {}),
-          })
-        : undefined);
-    if (api === undefined || list === undefined) return undefined;
-    return (request) =>
-      runIsolatedMap(
-        {
-          api,
-          children: {
-            listChildren: (parentRunId, orgId, nextToken, createdFrom) =>
-              list({
-                orgId,
-                parentRunId,
-                limit: 100,
-                ...(nextToken !== undefined ? { nextToken } : {}),
-                ...(createdFrom !== undefined ? { createdFrom } : {}),
-              }),
-          },
-          store: deps.store,
-          bucket: this.outputsBucket,
-          orgId: config.orgId,
-          runId: config.runId,
-          sleep: abortableSleep,
-          log: (text, fields) => this.logger.info(text, fields),
-          ...(deps.isolatedMap !== undefined ? { options: deps.isolatedMap } : {}),
-        },
-        request,
-      );
-  }
-
-  /**
-   * Says so when a flow's isolated maps will run in this process: the worker has no platform
-   * API to ask for child runs (AWS in JWT mode, where the worker has no token; see README).
-   */
-  private noteInProcessIsolatedMaps(dag: RunnableDag): void {
-    const isolated = dag.nodes.filter((node) => node.map?.isolate === true).map((n) => n.id);
-    if (isolated.length === 0) return;
-    this.logger.warn(
-      `isolated maps run in this worker: no ${WORKER_ENV.apiUrl} to launch child runs through`,
-      { event_type: "map_isolation_unavailable", map_tasks: isolated },
-    );
-  }
-
   /** QUEUED -> RUNNING, conditionally. Throws NotRunnable for a run this worker must leave alone. */
   private async claim(): Promise<void> {
     const { config, deps } = this;
-    const first = await this.claimFirst();
-    if (first !== undefined) return this.claimedWith(first);
-    const run = await deps.runs.get(config.runId);
-    if (run === undefined) {
-      const text = `run ${config.runId} not found in ${config.runsTable}`;
-      this.logger.error(text, { event_type: "worker_error" });
-      throw new NotRunnable({ exitCode: EXIT_CODES.workerError, errorMessage: text });
-    }
-    if (run.status === "QUEUED" && run.cancel_requested === true) {
-      const now = new Date().toISOString();
-      const cancelled = await deps.runs.transition(config.runId, "QUEUED", "CANCELLED", {
-        completed_at: now,
-        error_message: "Run cancelled before it started",
-      });
-      this.logger.info("run was cancelled before it started; not running it", {
-        event_type: "run_cancelled",
-      });
-      throw new NotRunnable({
-        exitCode: EXIT_CODES.cancelled,
-        status: cancelled?.status ?? "CANCELLED",
-      });
-    }
-    const claimed = run.status === "QUEUED" ? await this.claimQueued(run) : undefined;
-    if (claimed === undefined) {
-      const current = (await deps.runs.get(config.runId)) ?? run;
-      const exitCode = current.status === "CANCELLED" ? EXIT_CODES.cancelled : EXIT_CODES.notRun;
-      this.logger.warn(`run is ${current.status}, not QUEUED; not running it`, {
-        event_type: "run_not_started",
-        status: current.status,
-      });
-      throw new NotRunnable({ exitCode, status: current.status });
-    }
-    this.claimedWith(claimed);
+    this.claimedWith(
+      await claimRun({ config, runs: deps.runs, task: deps.task, logger: this.logger }),
+    );
   }
 
   private claimedWith(run: RunRecord): void {
@@ -657,125 +379,9 @@ export class WorkerHost {
     this.deps.onClaimed?.();
   }
 
-  /**
-   * The common case in one write, without reading the run first: QUEUED for its first
-   * attempt, no cancel requested, and no task recorded but this worker's. Undefined when the
-   * run is in any other state: the caller reads it and decides as before.
-   */
-  private claimFirst(): Promise<RunRecord | undefined> {
-    const { config, deps } = this;
-    const task = deps.task;
-    return deps.runs.transition(
-      config.runId,
-      "QUEUED",
-      "RUNNING",
-      { started_at: new Date().toISOString(), ...(task ? { task_arn: task.taskArn } : {}) },
-      { orgId: config.orgId, firstClaim: task !== undefined ? { task } : {} },
-    );
-  }
-
   /** True once this worker moved the run QUEUED -> RUNNING (it is this worker's run). */
   hasClaimed(): boolean {
     return this.claimed;
-  }
-
-  /**
-   * The conditional QUEUED -> RUNNING write. A worker that knows its task also records it: the
-   * run's `task_arn` and its last attempt's `task_arn` and `start_mode`, in the same write. The
-   * launcher may record its attempt between our read and our write (a warm worker can be that
-   * quick): then the write is retried on the fresh record, never forced.
-   */
-  private async claimQueued(first: RunRecord): Promise<RunRecord | undefined> {
-    const { config, deps } = this;
-    let run: RunRecord | undefined = first;
-    for (let tries = 0; tries < 3 && run?.status === "QUEUED"; tries++) {
-      const fields: Partial<RunRecord> = {
-        // A relaunched attempt keeps the run's first start; attempts keep their own times.
-        started_at: run.started_at ?? new Date().toISOString(),
-      };
-      const task = deps.task;
-      if (task === undefined)
-        return deps.runs.transition(config.runId, "QUEUED", "RUNNING", fields);
-      const attempts = run.attempts ?? [];
-      const last = attempts[attempts.length - 1];
-      // The launcher's attempt for this dispatch is the last one while it is the current task
-      // (a warm dispatch's placeholder on Fargate); with no current task, none is recorded yet.
-      const ours =
-        run.task_arn !== undefined && last !== undefined && last.task_arn === run.task_arn;
-      const claimed = await deps.runs.transition(
-        config.runId,
-        "QUEUED",
-        "RUNNING",
-        { ...fields, task_arn: task.taskArn },
-        {
-          // No task recorded yet: the launcher may be recording this very one as we write.
-          taskArn: run.task_arn ?? { absentOr: task.taskArn },
-          ...(ours
-            ? {
-                lastAttempt: {
-                  index: attempts.length - 1,
-                  fields: { task_arn: task.taskArn, start_mode: task.startMode },
-                },
-              }
-            : {}),
-        },
-      );
-      if (claimed !== undefined) return claimed;
-      run = await deps.runs.get(config.runId);
-    }
-    return undefined;
-  }
-
-  /** Outputs an earlier attempt (or the run re-run from its failure) kept: those tasks are done. */
-  private async completedTasks(): Promise<Record<string, unknown>> {
-    const run = this.claimedRun;
-    if (!run?.task_outputs) return {};
-    const completed = await readKeptOutputs(run, this.deps.store, (taskId, error) =>
-      this.logger.warn(`the kept output of task ${taskId} cannot be read; it runs again`, {
-        event_type: "task_output_unreadable",
-        task_id: taskId,
-        error: message(error),
-      }),
-    );
-    const ids = Object.keys(completed);
-    if (ids.length > 0) {
-      this.logger.info(`resuming: ${ids.length} task(s) already succeeded and are not run again`, {
-        event_type: "run_resumed",
-        completed_tasks: ids.slice(0, 100),
-      });
-    }
-    return completed;
-  }
-
-  private async loadParameters(): Promise<Record<string, Json>> {
-    const { config } = this;
-    if (config.parameters !== undefined) return config.parameters;
-    if (config.parametersInRun === true) {
-      // Too large for the overrides: the launcher kept them in the run record we claimed.
-      const inRun: unknown = this.claimedRun?.parameters;
-      if (inRun === null || typeof inRun !== "object" || Array.isArray(inRun)) {
-        throw new DagyError(
-          `run ${config.runId} was launched with its parameters in the run record (${WORKER_ENV.parametersInRun}=1), but the record has no parameters`,
-        );
-      }
-      this.mark("parameters_loaded");
-      return inRun as Record<string, Json>;
-    }
-    if (config.parametersUri === undefined) return {};
-    const raw = await this.deps.store.get(config.parametersUri);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString("utf8"));
-    } catch (error) {
-      throw new DagyError(
-        `parameters at ${config.parametersUri} are not valid JSON: ${message(error)}`,
-      );
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-      throw new DagyError(`parameters at ${config.parametersUri} must be a JSON object`);
-    }
-    this.mark("parameters_loaded");
-    return parsed as Record<string, Json>;
   }
 
   /** Awaits `promise`, or throws Interrupted as soon as the worker is stopped. */
@@ -882,112 +488,40 @@ export class WorkerHost {
   private async fail(summary: string, exitCode: ExitCode, cause: unknown): Promise<WorkerOutcome> {
     const errorMessage = this.truncate(this.redact(summary));
     const fields: Partial<RunRecord> = { error_message: errorMessage };
-    const key = tracebackKey(this.config.orgId, this.config.runId);
-    const uri = formatS3Uri(this.config.tracesBucket, key);
-    const text = this.redact(
-      formatTraceback({
-        runId: this.config.runId,
-        orgId: this.config.orgId,
-        flowName: this.config.flowName,
-        flowVersion: this.config.flowVersion,
-        failedAt: new Date().toISOString(),
-        summary: errorMessage,
-        ...(exitCode !== EXIT_CODES.flowFailed && cause !== undefined
-          ? { workerError: cause }
-          : {}),
-        taskFailures: this.failures,
-      }),
+    const uri = await uploadTraceback(
+      { config: this.config, store: this.deps.store, logger: this.logger, redact: this.redact },
+      errorMessage,
+      exitCode,
+      cause,
+      this.failures,
     );
-    try {
-      await this.deps.store.put(uri, text, { contentType: "text/plain; charset=utf-8" });
-      fields.traceback_uri = uri;
-      this.logger.info("traceback uploaded", {
-        event_type: "traceback_uploaded",
-        traceback_uri: uri,
-      });
-    } catch (error) {
-      this.logger.error("could not upload the traceback", {
-        event_type: "worker_error",
-        traceback_uri: uri,
-        error: message(error),
-      });
-    }
+    if (uri !== undefined) fields.traceback_uri = uri;
     this.logger.error(errorMessage, { event_type: "run_failed_recorded" });
     return this.finish("FAILED", exitCode, fields);
   }
 
   /** RUNNING -> status, conditionally, retrying transient errors a few times. */
   private async finish(
-    status: "SUCCEEDED" | "FAILED" | "CANCELLED",
+    status: FinalStatus,
     exitCode: ExitCode,
     fields: Partial<RunRecord>,
   ): Promise<WorkerOutcome> {
-    const completedAt = new Date().toISOString();
-    const all: Partial<RunRecord> = { ...fields, completed_at: completedAt, exit_code: exitCode };
     const closing = this.closing;
     this.closing = undefined;
-    if (closing !== undefined) {
-      const updated = await this.deps.runs
-        .transition(this.config.runId, "RUNNING", status, all, closing)
-        // The item size limit, say: they are written apart below, then the status.
-        .catch(() => undefined);
-      if (updated !== undefined) {
-        this.recorder.written(Object.keys(closing.taskStates));
-        this.outputs.written(Object.keys(closing.taskOutputs.entries));
-        return this.recorded(status, exitCode, fields);
-      }
-      await Promise.all([this.recorder.flush(), this.outputs.flush()]);
-    }
-    const attempts = FINISH_RETRY.maxAttempts;
-    return withRetries(
-      async () => {
-        const updated = await this.deps.runs.transition(this.config.runId, "RUNNING", status, all);
-        if (updated === undefined) {
-          // Someone else closed it (a cancel, the reconciliation sweep): theirs stands.
-          const current = await this.deps.runs.get(this.config.runId);
-          this.logger.warn(
-            `run is already ${current?.status ?? "gone"}; ${status} was not recorded`,
-            { event_type: "run_status_conflict", status: current?.status },
-          );
-          return {
-            exitCode: current?.status === "CANCELLED" ? EXIT_CODES.cancelled : exitCode,
-            ...(current?.status !== undefined ? { status: current.status } : {}),
-            ...(fields.error_message ? { errorMessage: fields.error_message } : {}),
-          };
-        }
-        return this.recorded(status, exitCode, fields);
-      },
-      FINISH_RETRY,
+    return finishRun(
       {
-        sleep: realSleep,
-        random: Math.random,
-        // Any error: the run must not stay RUNNING because of one bad moment.
-        isRetryable: () => true,
-        onRetry: (error, attempt) =>
-          this.logger.warn(`recording ${status} failed (attempt ${attempt} of ${attempts})`, {
-            event_type: "worker_error",
-            error: message(error),
-          }),
+        runs: this.deps.runs,
+        runId: this.config.runId,
+        logger: this.logger,
+        recorder: this.recorder,
+        outputs: this.outputs,
+        onRecorded: () => this.mark("run_recorded"),
       },
-    );
-  }
-
-  private recorded(
-    status: "SUCCEEDED" | "FAILED" | "CANCELLED",
-    exitCode: ExitCode,
-    fields: Partial<RunRecord>,
-  ): WorkerOutcome {
-    this.mark("run_recorded");
-    this.logger.info(`run ${status.toLowerCase()}`, {
-      event_type: "run_recorded",
       status,
-      exit_code: exitCode,
-    });
-    return {
       exitCode,
-      status,
-      ...(fields.error_message ? { errorMessage: fields.error_message } : {}),
-    };
+      fields,
+      closing,
+    );
   }
 
   /**
@@ -1016,36 +550,6 @@ export class WorkerHost {
       ? `${text.slice(0, MAX_ERROR_MESSAGE)}…[truncated]`
       : text;
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
-/**
- * The worker could not even read its configuration: close the run (still QUEUED, never
- * claimed) as FAILED with the reason. Returns false when the run was not QUEUED.
- */
-export async function recordStartFailure(
-  runs: Pick<WorkerRunStore, "transition">,
-  runId: string,
-  errorMessage: string,
-): Promise<boolean> {
-  const updated = await runs.transition(runId, "QUEUED", "FAILED", {
-    error_message: errorMessage.slice(0, MAX_ERROR_MESSAGE),
-    exit_code: EXIT_CODES.workerError,
-  });
-  return updated !== undefined;
 }
 
 export { describeError };
