@@ -33,6 +33,21 @@ export function findChromium(): string | undefined {
   }
 }
 
+/**
+ * Without Chromium the browser suites cannot run. Locally that is said in the output; under CI
+ * (`CI` set: `.ci/run` installs Debian's chromium) it is a failure, so a browser suite is never
+ * silently left out of a CI run.
+ */
+export function noChromium(suite: string): void {
+  console.warn(
+    `SKIPPED ${suite}: no Chromium found (set DAGY_CHROMIUM, or install Debian's: ` +
+      "apt-get update && apt-get install -y chromium). .ci/run installs it.",
+  );
+  test(`Chromium is present for ${suite} (required under CI)`, () => {
+    if (process.env.CI) throw new Error(`no Chromium found under CI: ${suite} did not run`);
+  });
+}
+
 export interface Browser {
   readonly context: BrowserContext;
   close(): Promise<void>;

@@ -21,7 +21,7 @@ import { createConsoleHandler } from "../../lib/console/server";
 import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform";
 import { defaultWorkerCommand } from "../../lib/worker/bundle";
 import { expectText, waitUntil } from "./browser-helpers";
-import { findChromium, launchChromium, type Browser } from "./chromium";
+import { findChromium, launchChromium, noChromium, type Browser } from "./chromium";
 import {
   HORIZONTAL_OVERFLOW,
   RECORD_TASK_STATES,
@@ -170,11 +170,7 @@ describe("dagy console (the console for any target, forwarding its API calls)", 
 
 const chromiumPath = findChromium();
 if (chromiumPath === undefined) {
-  // Said plainly in the test output: the browser suite did not run, and why.
-  console.warn(
-    "SKIPPED the console browser suite: no Chromium found (set DAGY_CHROMIUM, or install " +
-      "Debian's: apt-get update && apt-get install -y chromium). .ci/run installs it.",
-  );
+  noChromium("the console browser suite");
 } else {
   describe(`console in Chromium (${chromiumPath})`, () => browserSuite(chromiumPath));
 }

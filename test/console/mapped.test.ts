@@ -11,7 +11,7 @@ import type { Page } from "playwright-core";
 import { startLocalPlatform, type LocalPlatform } from "../../lib/local/platform";
 import { defaultWorkerCommand } from "../../lib/worker/bundle";
 import { expectText, waitUntil } from "./browser-helpers";
-import { findChromium, launchChromium, type Browser } from "./chromium";
+import { findChromium, launchChromium, noChromium, type Browser } from "./chromium";
 import {
   HORIZONTAL_OVERFLOW,
   RECORD_MAP_COUNTS,
@@ -29,11 +29,7 @@ const ORG = "console-org";
 
 const chromiumPath = findChromium();
 if (chromiumPath === undefined) {
-  console.warn(
-    "SKIPPED the console's mapped-task browser tests: no Chromium found (set DAGY_CHROMIUM, or " +
-      "install Debian's: apt-get update && apt-get install -y chromium).",
-  );
-  it.skip("mapped tasks in the console (no Chromium)", () => undefined);
+  noChromium("the console's mapped-task browser tests");
 } else {
   describe(`mapped tasks in the console, in Chromium (${chromiumPath})`, () =>
     mappedSuite(chromiumPath));
