@@ -22,14 +22,11 @@ import { WORKER_CONTAINER_NAME } from "../config/worker-container";
 import { errorCode, ForbiddenError, NotFoundError, ValidationError } from "../errors";
 import { createJsonLogger, stderrLines, type JsonLogger } from "../log";
 import { Persistence } from "../persistence/persistence";
-import type { FlowRecord, OomPolicy, RunRecord } from "../persistence/records";
+import type { FlowRecord, RunRecord } from "../persistence/records";
 import type { TableNames } from "../persistence/schema";
 import { emfLine, RUN_METRICS, type MetricSink } from "../metrics";
 import type { Json } from "../sdk/types";
-// Direct module imports keep archive code (tar, fflate) out of the launcher's bundle.
-import { runParametersKey } from "../storage/keys";
 import type { ObjectStore } from "../storage/object-store";
-import { formatS3Uri } from "../storage/s3-uri";
 import {
   launchBatch,
   type BatchLaunchCommon,
@@ -37,7 +34,7 @@ import {
   type BatchLaunchRequest,
 } from "./batch-launch";
 import { errorMessage } from "./errors";
-import { resolveResources, type TaskResources } from "./fargate";
+import { resolveResources } from "./fargate";
 import {
   DEFAULT_TABLES,
   type CancelRunOptions,
@@ -53,11 +50,7 @@ import {
   type OwnedResources,
 } from "./launcher-setup";
 import { cancelRun } from "./cancel-run";
-import {
-  checkLaunchParameters,
-  placeParameters,
-  type ParameterCarrier,
-} from "./parameter-placement";
+import { checkLaunchParameters } from "./parameter-placement";
 import { parseLaunchRequest } from "./request";
 import {
   attemptRecord,
@@ -67,27 +60,9 @@ import {
   type AttemptResources,
 } from "./attempts";
 import { LaunchIdempotency } from "./launch-idempotency";
-import { queuedRunRecord, type RerunSeed } from "./run-record";
-import {
-  DEFAULT_MAX_RELAUNCHES,
-  type ComputeBackend,
-  type DagLaunchRequest,
-  type DagLaunchResult,
-  type StartMode,
-  type SubmitOptions,
-  type SubmitResult,
-} from "./types";
-
-/** How one launch is submitted (a batch's deadline) and whether it re-runs another run. */
-export type LaunchOptions = SubmitOptions & { readonly rerun?: RerunSeed };
-import {
-  buildTaskOverrides,
-  buildWorkerEnvironment,
-  overridesSize,
-  workerLaunchSpec,
-  type TaskOverridesOptions,
-  type WorkerEnvironmentInput,
-} from "./worker-spec";
+import type { ComputeBackend, DagLaunchRequest, DagLaunchResult, SubmitResult } from "./types";
+import type { TaskOverridesOptions } from "./worker-spec";
+import { startRun, stopQuietly, type LaunchOptions, type StartRunDeps } from "./start-run";
 
 export type {
   ComputeBackendKind,
@@ -100,18 +75,10 @@ export type {
 export type { BatchLaunchCommon, BatchLaunchRequest } from "./batch-launch";
 export { RUN_RECORD_PARAMETERS_MAX_BYTES } from "./parameter-placement";
 export type { AttemptResources } from "./attempts";
+/** How one launch is submitted (a batch's deadline) and whether it re-runs another run. */
+export type { LaunchOptions } from "./start-run";
 
 type Env = Readonly<Record<string, string | undefined>>;
-
-/** The flow's own `oomPolicy` (dag options), from its registered spec. */
-function flowOomPolicy(flow: FlowRecord): OomPolicy | undefined {
-  try {
-    const policy = (JSON.parse(flow.spec) as { oom_policy?: unknown }).oom_policy;
-    return policy === "scale_up" || policy === "fail" ? policy : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export class DagLauncher {
   private readonly persistence: LauncherPersistence;
@@ -127,6 +94,8 @@ export class DagLauncher {
   /** What this launcher created, and so closes. */
   private readonly owned: OwnedResources = {};
   private readonly keys: LaunchIdempotency;
+  /** The write phase's view of this launcher (./start-run). */
+  private readonly startDeps: StartRunDeps;
 
   /**
    * Reads the guide's variables (LAUNCHER_ENV) and Dagy's (PLATFORM_ENV). Every missing
@@ -170,6 +139,18 @@ export class DagLauncher {
         deps,
         this.owned,
       );
+    this.startDeps = {
+      options,
+      persistence: this.persistence,
+      store: this.store,
+      backend: this.backend,
+      clock: this.clock,
+      newId: this.newId,
+      logger: this.logger,
+      tables: this.tables,
+      overrides: this.overrides,
+      keys: this.keys,
+    };
   }
 
   /** Releases what the launcher created (clients, a local backend's workers). */
@@ -235,7 +216,15 @@ export class DagLauncher {
         throw error;
       }
     }
-    const result = await this.start(request, flow, parameters, depPackageUris, resources, options);
+    const result = await startRun(
+      this.startDeps,
+      request,
+      flow,
+      parameters,
+      depPackageUris,
+      resources,
+      options,
+    );
     if (result.success && this.metrics) {
       this.metrics(
         emfLine(
@@ -277,7 +266,12 @@ export class DagLauncher {
     );
     if (!recorded || recorded.status === "CANCELLED") {
       // Cancelled (or relaunched by someone else) while we were submitting: stop ours.
-      await this.stopQuietly(submitted.taskArn, "run cancelled while relaunching", run.run_id);
+      await stopQuietly(
+        this.startDeps,
+        submitted.taskArn,
+        "run cancelled while relaunching",
+        run.run_id,
+      );
     }
     return submitted;
   }
@@ -355,182 +349,11 @@ export class DagLauncher {
       {
         runs: this.persistence.runs,
         stop: (taskArn, reason) => this.backend.stop(taskArn, reason),
-        stopQuietly: (taskArn, reason) => this.stopQuietly(taskArn, reason, runId),
+        stopQuietly: (taskArn, reason) => stopQuietly(this.startDeps, taskArn, reason, runId),
       },
       await this.getRunStatus(runId, opts),
       runId,
       opts.reason,
     );
-  }
-
-  private async recordTask(
-    runId: string,
-    taskArn: string,
-    logStream: string,
-    resources: TaskResources,
-    startMode: StartMode | undefined,
-  ): Promise<void> {
-    try {
-      // Sets the task and appends the attempt only: never the status or task states, which a
-      // warm worker may already have written (it can claim, even finish, before we get here).
-      const attempt = attemptRecord(taskArn, 1, resources, this.clock(), startMode);
-      let updated = await this.persistence.runs.recordAttempt(runId, attempt, 0, {
-        log_stream: logStream,
-      });
-      if (updated === undefined && startMode === "warm") {
-        // The warm worker claimed first and wrote its real task ARN over none: record the
-        // attempt under that ARN, so reconciliation and relaunch budgets see it.
-        const run = await this.persistence.runs.get(runId);
-        if (run?.task_arn && (run.attempts ?? []).length === 0) {
-          updated = await this.persistence.runs.recordClaimedFirstAttempt(
-            runId,
-            attempt,
-            run.task_arn,
-          );
-        }
-      }
-      // Cancelled while we were submitting: the task must not run on.
-      if (updated?.status === "CANCELLED") {
-        await this.stopQuietly(
-          taskArn,
-          updated.stop_reason ?? "run cancelled before its task started",
-          runId,
-        );
-      }
-    } catch (error) {
-      // The task is running and the worker will record itself; the launch did succeed.
-      this.logger.warn("could not record the task ARN", {
-        run_id: runId,
-        task_arn: taskArn,
-        error: errorMessage(error),
-      });
-    }
-  }
-
-  private async stopQuietly(taskArn: string, reason: string, runId: string): Promise<void> {
-    try {
-      await this.backend.stop(taskArn, reason);
-    } catch (error) {
-      this.logger.warn("could not stop the task", {
-        run_id: runId,
-        task_arn: taskArn,
-        error: errorMessage(error),
-      });
-    }
-  }
-
-  /** Everything after the reads: place the parameters, claim the key, write, submit. */
-  private async start(
-    request: DagLaunchRequest,
-    flow: FlowRecord,
-    parameters: Record<string, Json>,
-    depPackageUris: string[],
-    resources: TaskResources,
-    options: LaunchOptions,
-  ): Promise<DagLaunchResult> {
-    const metadata = request.metadata ?? {};
-    const runId = this.newId();
-    // Traces always have a correlation id: the run's own when the caller gave none.
-    const correlationId = request.correlationId || runId;
-    const secretsEnv = request.secretsEnv ?? {};
-    const envInput: WorkerEnvironmentInput = {
-      runId,
-      orgId: request.orgId,
-      flowName: flow.flow_name,
-      flowVersion: flow.flow_version,
-      artifactUri: flow.artifact_s3_uri,
-      artifactSha256: flow.artifact_sha256,
-      environment: request.environment ?? "",
-      correlationId,
-      depPackageUris,
-      secretNames: Object.keys(secretsEnv).sort(),
-      runsTable: this.tables.runs,
-      tracesBucket: this.options.tracesBucket ?? "",
-      ...(this.options.logGroup !== undefined ? { logGroup: this.options.logGroup } : {}),
-      ...(this.options.region !== undefined ? { region: this.options.region } : {}),
-      ...(request.extraEnvVars !== undefined ? { extraEnvVars: request.extraEnvVars } : {}),
-      ...(request.parentRunId !== undefined ? { parentRunId: request.parentRunId } : {}),
-      ...(request.mapTask !== undefined ? { mapTask: request.mapTask } : {}),
-      ...(request.mapItems !== undefined ? { mapItems: request.mapItems } : {}),
-    };
-    // Build the worker's spec and make sure it fits before anything is written.
-    const { spec, spill } = placeParameters({
-      parameters,
-      specFor: (carrier: ParameterCarrier) =>
-        workerLaunchSpec(request, resources, buildWorkerEnvironment({ ...envInput, ...carrier })),
-      overridesChars: (s) => overridesSize(buildTaskOverrides(s, this.overrides)),
-      spillUri: this.store
-        ? formatS3Uri(this.options.artifactBucket ?? "", runParametersKey(request.orgId, runId))
-        : undefined,
-    });
-
-    // Writes.
-    const now = this.clock();
-    const replayed = await this.keys.claim(request, runId, now);
-    if (replayed) return replayed;
-    try {
-      await this.persistence.runs.create(
-        queuedRunRecord({
-          runId,
-          request,
-          flow,
-          resources,
-          correlationId,
-          depPackageUris,
-          secretNames: envInput.secretNames,
-          parameters,
-          ...(spill ? { parametersUri: spill.uri } : {}),
-          createdAt: now,
-          maxRelaunches:
-            request.maxRelaunches ?? this.options.maxRelaunches ?? DEFAULT_MAX_RELAUNCHES,
-          oomPolicy: request.oomPolicy ?? flowOomPolicy(flow) ?? "fail",
-          ...(options.rerun !== undefined ? { rerun: options.rerun } : {}),
-        }),
-      );
-    } catch (error) {
-      await this.keys.release(request, runId);
-      throw error;
-    }
-    const failed = async (error: unknown): Promise<DagLaunchResult> => {
-      const message = errorMessage(error);
-      await this.persistence.runs.transition(runId, "QUEUED", "FAILED", { error_message: message });
-      await this.keys.release(request, runId);
-      this.logger.warn("launch failed", {
-        run_id: runId,
-        org_id: request.orgId,
-        flow_name: flow.flow_name,
-        error: message,
-      });
-      return {
-        success: false,
-        runId,
-        flowName: flow.flow_name,
-        correlationId,
-        errorMessage: message,
-        errorCode: errorCode(error),
-        metadata,
-      };
-    };
-    if (spill && this.store) {
-      try {
-        await this.store.put(spill.uri, spill.body, { contentType: "application/json" });
-      } catch (error) {
-        return failed(error);
-      }
-    }
-    let taskArn: string;
-    let logStream: string;
-    let startMode: StartMode | undefined;
-    try {
-      const submitted = await this.backend.submit(spec, options);
-      taskArn = submitted.taskArn;
-      logStream = submitted.logStream ?? runId;
-      startMode = submitted.startMode;
-    } catch (error) {
-      return failed(error);
-    }
-    await this.recordTask(runId, taskArn, logStream, resources, startMode);
-    await this.keys.complete(request, runId);
-    return { success: true, runId, flowName: flow.flow_name, taskArn, correlationId, metadata };
   }
 }
