@@ -8,12 +8,13 @@
  * returns at once with `local:<runId>` (the run stays QUEUED until its worker starts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
-import { join, resolve } from "node:path";
+import { mkdirSync, type WriteStream } from "node:fs";
+import { join } from "node:path";
 import { LOCAL_CREDENTIALS } from "../aws/dynamodb";
 import { WARM_ENV, WORKER_ENV } from "../config/env";
 import { WORKER_EXTRA_ENV } from "../worker/config";
 import { TaskSubmissionError } from "./errors";
+import type { LocalBackendOptions } from "./local-backend-options";
 import {
   DEFAULT_INHERITED,
   endLog,
@@ -21,9 +22,19 @@ import {
   resolveLocalSecrets,
   startFailure,
 } from "./local-worker-env";
-
-export { heapLimitMib } from "./local-worker-env";
 import { LocalWarmPool, type WarmWorker, type WorkerSize } from "./local-warm-pool";
+import {
+  REPO_ROOT,
+  defaultWorkerCommand,
+  localTaskArn,
+  nulVariable,
+  openWorkerLog,
+  runIdOfLocalTask,
+  terminateWorker,
+  workerExit,
+  type LocalWorkerExit,
+  type RunningWorker,
+} from "./local-worker-process";
 import {
   WORKLOAD_PROFILES,
   type ComputeBackend,
@@ -32,104 +43,15 @@ import {
   type WorkerLaunchSpec,
 } from "./types";
 
-export const LOCAL_TASK_ARN_PREFIX = "local:";
-
-export interface LocalWorkerExit {
-  /** The attempt's task id (`local:<runId>`, `local:<runId>:<attempt>` for relaunches). */
-  readonly taskArn?: string;
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  /** True when the worker was removed from the queue before it started. */
-  readonly neverStarted?: boolean;
-  /** Why the worker could not be started (spawn failed); the run fails with this reason. */
-  readonly error?: string;
-  /**
-   * True when the worker died of heap exhaustion: the local equivalent of ECS killing a
-   * container for memory (the heap limit is derived from the run's memory).
-   */
-  readonly outOfMemory?: boolean;
-}
-
-/** V8's last words when a heap limit is reached. */
-const HEAP_EXHAUSTED = /JavaScript heap out of memory|Reached heap limit/;
-
-export interface LocalBackendOptions {
-  /**
-   * argv of the worker. Default: this Node binary with tsx's loader running
-   * `<repo>/worker/main.ts`.
-   */
-  readonly workerCommand?: readonly string[];
-  /** Working directory of workers. Default: the repository root. */
-  readonly cwd?: string;
-  /** Default 4. */
-  readonly maxConcurrent?: number;
-  /** Each worker's stdout and stderr go to `<logDir>/<runId>.log` (read by `dagy logs`). */
-  readonly logDir: string;
-  /** Local DynamoDB and S3 endpoints the worker talks to. */
-  readonly dynamodbEndpoint?: string;
-  readonly s3Endpoint?: string;
-  /** Default us-east-1. */
-  readonly region?: string;
-  /** JSON `{ "<secret ARN>": "<value>" }`; required only by runs with secrets. */
-  readonly secretsFile?: string;
-  /** SIGTERM, then SIGKILL after this long. Default 10 s. */
-  readonly stopGraceMs?: number;
-  /**
-   * Variables inherited from this process (PATH and the like), never AWS credentials.
-   * Default: PATH, HOME, TMPDIR, TEMP, TMP, SystemRoot, LANG, TZ, NODE_OPTIONS.
-   */
-  readonly inheritEnv?: readonly string[];
-  /**
-   * Limit each worker's Node heap to its memory (`--max-old-space-size`, see heapLimitMib), so a
-   * run that would be killed for memory on Fargate dies of heap exhaustion here. Default true.
-   */
-  readonly enforceMemory?: boolean;
-  /** Called once per run when its worker exits (or leaves the queue): the platform reconciles. */
-  readonly onExit?: (runId: string, exit: LocalWorkerExit) => void;
-  /**
-   * The platform's HTTP API, given to workers as DAGY_API_URL: an isolated map's worker asks
-   * it for child runs. Also settable later (`setApiUrl`): the server starts after the backend.
-   */
-  readonly apiUrl?: string;
-  /**
-   * Idle warm workers kept per worker size (issue #14): started ahead of demand, handed a run
-   * over IPC. Default 0 here (the platform's `--warm` defaults to 2); 0 disables the pool.
-   */
-  readonly warm?: number;
-  /** Sizes kept warm from the start. Default: the default workload profile's (medium). */
-  readonly warmSizes?: readonly WorkerSize[];
-  /** Workers read artifacts by SHA-256 from here (DAGY_ARTIFACT_CACHE_DIR) before S3. */
-  readonly artifactCacheDir?: string;
-  /** The platform's log (the pool says when it gives a size up). */
-  readonly log?: (line: string) => void;
-}
-
-/** lib/launcher -> repository root. */
-const REPO_ROOT = resolve(__dirname, "..", "..");
-
-export function defaultWorkerCommand(repoRoot = REPO_ROOT): string[] {
-  // tsx's loader, by absolute path, so the worker does not depend on the cwd's node_modules.
-  return [
-    process.execPath,
-    "--import",
-    require.resolve("tsx"),
-    join(repoRoot, "worker", "main.ts"),
-  ];
-}
-
-export function localTaskArn(runId: string, attempt = 1): string {
-  return attempt > 1
-    ? `${LOCAL_TASK_ARN_PREFIX}${runId}:${attempt}`
-    : `${LOCAL_TASK_ARN_PREFIX}${runId}`;
-}
-
-/** The run id of a local task id (either form). */
-export function runIdOfLocalTask(taskArn: string): string {
-  const id = taskArn.startsWith(LOCAL_TASK_ARN_PREFIX)
-    ? taskArn.slice(LOCAL_TASK_ARN_PREFIX.length)
-    : taskArn;
-  return id.replace(/:\d+$/, "");
-}
+export { heapLimitMib } from "./local-worker-env";
+export type { LocalBackendOptions } from "./local-backend-options";
+export {
+  LOCAL_TASK_ARN_PREFIX,
+  defaultWorkerCommand,
+  localTaskArn,
+  runIdOfLocalTask,
+  type LocalWorkerExit,
+} from "./local-worker-process";
 
 interface Job {
   readonly spec: WorkerLaunchSpec;
@@ -143,16 +65,9 @@ interface Job {
   backlog?: boolean;
 }
 
-interface Running {
-  readonly child: ChildProcess;
-  readonly log: WriteStream;
-  readonly exited: Promise<void>;
-  killTimer?: NodeJS.Timeout;
-}
-
 export class LocalBackend implements ComputeBackend {
   private readonly queue: Job[] = [];
-  private readonly running = new Map<string, Running>();
+  private readonly running = new Map<string, RunningWorker>();
   private readonly command: readonly string[];
   private readonly maxConcurrent: number;
   private readonly graceMs: number;
@@ -261,7 +176,7 @@ export class LocalBackend implements ComputeBackend {
     }
     const running = this.running.get(runId);
     if (!running) return; // exited already
-    this.terminate(running);
+    terminateWorker(running, this.graceMs);
   }
 
   /** Stops every worker (queued ones never start) and waits until all have exited. */
@@ -276,17 +191,8 @@ export class LocalBackend implements ComputeBackend {
       });
     }
     const all = [...this.running.values()];
-    for (const running of all) this.terminate(running);
+    for (const running of all) terminateWorker(running, this.graceMs);
     await Promise.all([...all.map((r) => r.exited), this.pool?.close()]);
-  }
-
-  private terminate(running: Running): void {
-    if (running.child.exitCode !== null || running.child.signalCode !== null) return;
-    running.child.kill("SIGTERM");
-    running.killTimer ??= setTimeout(() => {
-      running.child.kill("SIGKILL");
-    }, this.graceMs);
-    running.killTimer.unref();
   }
 
   private baseEnv(): Record<string, string> {
@@ -367,19 +273,14 @@ export class LocalBackend implements ComputeBackend {
   }
 
   private openLog(runId: string): WriteStream {
-    const log = createWriteStream(this.logPath(runId), { flags: "a", mode: 0o600 });
-    // A log that cannot be written (disk full) must not crash the platform; the run goes on.
-    log.on("error", () => undefined);
-    return log;
+    return openWorkerLog(this.logPath(runId));
   }
 
   private start(job: Job): void {
     const runId = job.spec.runId;
     const [file, ...args] = this.command;
-    // spawn throws on a NUL byte and its message would quote the value (maybe a secret):
-    // name the variable instead.
     const env = { ...job.env, ...job.secrets };
-    const bad = Object.entries(env).find(([k, v]) => k.includes("\0") || v.includes("\0"))?.[0];
+    const bad = nulVariable(env);
     const log = this.openLog(runId);
     if (bad !== undefined) {
       this.failToStart(runId, log, `environment variable ${bad} contains a NUL byte`);
@@ -428,12 +329,7 @@ export class LocalBackend implements ComputeBackend {
       });
       // "close" (not "exit") so every byte of output reached the log first.
       child.on("close", (code, signal) =>
-        finish({
-          taskArn: job.taskArn,
-          code,
-          signal,
-          ...(HEAP_EXHAUSTED.test(stderrTail) ? { outOfMemory: true } : {}),
-        }),
+        finish(workerExit(job.taskArn, code, signal, stderrTail)),
       );
     });
     this.running.set(runId, { child, log, exited });
@@ -447,8 +343,7 @@ export class LocalBackend implements ComputeBackend {
   private startWarm(job: Job, worker: WarmWorker): void {
     const runId = job.spec.runId;
     const log = this.openLog(runId);
-    const all = { ...job.env, ...job.secrets };
-    const bad = Object.entries(all).find(([k, v]) => k.includes("\0") || v.includes("\0"))?.[0];
+    const bad = nulVariable({ ...job.env, ...job.secrets });
     if (bad !== undefined) {
       this.pool?.release(worker);
       this.failToStart(runId, log, `environment variable ${bad} contains a NUL byte`);
@@ -466,12 +361,7 @@ export class LocalBackend implements ComputeBackend {
     worker.onExit = (code, signal) => {
       forget();
       void endLog(log).then(() => {
-        this.options.onExit?.(runId, {
-          taskArn: job.taskArn,
-          code,
-          signal,
-          ...(HEAP_EXHAUSTED.test(worker.stderrTail) ? { outOfMemory: true } : {}),
-        });
+        this.options.onExit?.(runId, workerExit(job.taskArn, code, signal, worker.stderrTail));
         resolveExit();
         this.pump();
       });
