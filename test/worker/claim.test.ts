@@ -123,7 +123,7 @@ describe("the claim records who ran the run", () => {
     expect(finished?.status).toBe("SUCCEEDED");
     expect(finished?.task_arn).toBe(taskArn);
 
-    // What DagLauncher.recordTask does once submit() returns.
+    // What the launcher's recordTask (lib/launcher/start-run.ts) does once submit() returns.
     await runs.recordAttempt(
       config.runId,
       attemptRecord(taskArn, 1, RESOURCES, new Date(), "warm"),
@@ -155,7 +155,7 @@ describe("the claim records who ran the run", () => {
       "warm",
     );
 
-    // What DagLauncher.recordTask does for a warm dispatch whose worker was quicker.
+    // What the launcher's recordTask (lib/launcher/start-run.ts) does for a warm dispatch whose worker was quicker.
     expect(await runs.recordAttempt(config.runId, placeholder, 0)).toBeUndefined();
     const recorded = await runs.recordClaimedFirstAttempt(config.runId, placeholder, ECS_ARN);
     expect(recorded?.status).toBe("SUCCEEDED");
