@@ -3,7 +3,11 @@
  * DAGY_WARM_SOURCE=ipc, one pool per worker size (cpu/memory: the Node heap limit is per size),
  * each waiting for one run over IPC (lib/worker/ipc-assignments.ts speaks the worker's side).
  *
- * - `take` hands out an idle worker and refills in the background, off the run's critical path.
+ * - `take` hands out an idle worker and refills in the background, off the run's critical path:
+ *   at once when the size has no idle worker left, else once the taken worker's run ends or
+ *   REFILL_DELAY_MS have passed, whichever is first. Starting a worker costs a few hundred ms
+ *   of CPU; on a small machine, starting it beside the run it was taken for slowed that run's
+ *   claim and first task by tens of ms (measured on 2 cores: bench/warm.ts).
  * - A worker that was handed a run not its own (the run was not QUEUED) says `dagy:ready` again
  *   and comes back (`release`).
  * - `hint` names the artifact a size's runs most likely need next: its idle workers preload it
@@ -20,6 +24,8 @@ import type { PreloadMessage } from "../worker/preload";
 /** Consecutive workers of one size that died before `ready`, after which the size is left cold. */
 export const MAX_START_FAILURES = 5;
 const FIRST_RETRY_MS = 500;
+/** How long a refill waits, while the size still has an idle worker, for the run to get going. */
+export const REFILL_DELAY_MS = 250;
 const MAX_RETRY_MS = 30_000;
 
 export interface WorkerSize {
@@ -41,6 +47,8 @@ export interface LocalWarmPoolOptions {
    * released), or one that was starting died (those waiting for it start cold).
    */
   readonly onIdle?: () => void;
+  /** How long a refill is deferred while the size has an idle worker. Default REFILL_DELAY_MS. */
+  readonly refillDelayMs?: number;
 }
 
 type State = "starting" | "idle" | "busy" | "gone";
@@ -114,6 +122,8 @@ interface SizePool {
   readonly workers: Set<WarmWorker>;
   failures: number;
   retryTimer?: NodeJS.Timeout;
+  /** A deferred refill (see take). */
+  refillTimer?: NodeJS.Timeout;
   givenUp: boolean;
   /** The artifact of this size's last run: what its idle workers preload. */
   hint?: PreloadMessage;
@@ -177,8 +187,11 @@ export class LocalWarmPool {
       taken.state = "busy";
       pool.workers.delete(taken);
     }
+    let idleLeft = false;
+    for (const worker of pool.workers) if (worker.state === "idle") idleLeft = true;
     // Off the critical path: the caller sends the assignment first.
-    setImmediate(() => this.refill(pool));
+    if (taken === undefined || !idleLeft) setImmediate(() => this.refill(pool));
+    else this.refillLater(pool);
     return taken;
   }
 
@@ -224,6 +237,7 @@ export class LocalWarmPool {
     const exits: Promise<void>[] = [];
     for (const pool of this.pools.values()) {
       if (pool.retryTimer) clearTimeout(pool.retryTimer);
+      if (pool.refillTimer) clearTimeout(pool.refillTimer);
       for (const worker of pool.workers) {
         worker.state = "gone";
         if (!worker.alive) continue;
@@ -252,7 +266,21 @@ export class LocalWarmPool {
     return pool;
   }
 
+  /** Refills after REFILL_DELAY_MS, unless a refill comes sooner (a run ends, the pool runs dry). */
+  private refillLater(pool: SizePool): void {
+    if (pool.refillTimer !== undefined) return;
+    pool.refillTimer = setTimeout(
+      () => this.refill(pool),
+      this.options.refillDelayMs ?? REFILL_DELAY_MS,
+    );
+    pool.refillTimer.unref();
+  }
+
   private refill(pool: SizePool): void {
+    if (pool.refillTimer !== undefined) {
+      clearTimeout(pool.refillTimer);
+      pool.refillTimer = undefined;
+    }
     if (this.closed || pool.givenUp || pool.retryTimer !== undefined) return;
     while (pool.workers.size < this.options.size) {
       if (!this.startOne(pool)) return;
@@ -287,6 +315,8 @@ export class LocalWarmPool {
       worker.state = "gone";
       if (was === "busy") {
         worker.onExit?.(code, signal);
+        // Its run is over: the refill it deferred need not wait any longer.
+        if (pool.refillTimer !== undefined) this.refill(pool);
         return;
       }
       pool.workers.delete(worker);

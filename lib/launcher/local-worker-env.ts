@@ -28,6 +28,8 @@ export const DEFAULT_INHERITED = [
   "NODE_OPTIONS",
   // The local platform runs on the developer's Node (20+); the worker image runs Node 22.
   "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED",
+  // Start-up marks in the run log (diagnostics only).
+  "DAGY_WORKER_TIMINGS",
 ];
 
 /** Resolves secret variables from `{"<secret ARN>": "<value>"}`: the local equivalent of ECS secret injection. */

@@ -111,3 +111,84 @@ describe("LocalWarmPool", () => {
     }
   }, 40_000);
 });
+
+describe("LocalWarmPool refills off the run's critical path", () => {
+  /** Workers that say ready and wait; every spawn is counted. */
+  function countingPool(refillDelayMs: number) {
+    let spawned = 0;
+    const pool = new LocalWarmPool({
+      size: 2,
+      sizes: [SIZE],
+      refillDelayMs,
+      spawn: () => {
+        spawned++;
+        return spawn(
+          process.execPath,
+          ["-e", `process.send({ type: "dagy:ready" }); process.on("message", () => {})`],
+          {
+            stdio: ["ignore", "pipe", "pipe", "ipc"],
+          },
+        );
+      },
+    });
+    return { pool, spawned: () => spawned };
+  }
+  const until = async (probe: () => boolean): Promise<void> => {
+    const deadline = Date.now() + 20_000;
+    while (!probe()) {
+      if (Date.now() > deadline) throw new Error("timed out");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  const ticks = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  };
+
+  it("defers the refill while an idle worker remains, and refills when the taken worker's run ends", async () => {
+    const { pool, spawned } = countingPool(60_000);
+    try {
+      await until(() => pool.stats.idle === 2);
+      const taken = pool.take(SIZE)!;
+      await ticks(5);
+      // One idle worker is left: nothing starts beside the run it was taken for.
+      expect(spawned()).toBe(2);
+      expect(pool.stats).toEqual({ idle: 1, starting: 0 });
+      taken.child.kill("SIGKILL"); // its run is over
+      await until(() => spawned() === 3);
+      await until(() => pool.stats.idle === 2);
+    } finally {
+      await pool.close();
+    }
+  }, 30_000);
+
+  it("refills at once when the size has no idle worker left", async () => {
+    const { pool, spawned } = countingPool(60_000);
+    const taken = [];
+    try {
+      await until(() => pool.stats.idle === 2);
+      taken.push(pool.take(SIZE)!);
+      taken.push(pool.take(SIZE)!);
+      // The deferred refill of the first take is not waited for: the pool ran dry.
+      await until(() => spawned() === 4);
+      await until(() => pool.stats.idle === 2);
+    } finally {
+      for (const worker of taken) worker.child.kill("SIGKILL");
+      await pool.close();
+    }
+  }, 30_000);
+
+  it("refills after the delay when the taken worker's run goes on", async () => {
+    const { pool, spawned } = countingPool(100);
+    let taken;
+    try {
+      await until(() => pool.stats.idle === 2);
+      taken = pool.take(SIZE)!;
+      await until(() => spawned() === 3);
+      await until(() => pool.stats.idle === 2);
+      expect(taken.alive).toBe(true);
+    } finally {
+      taken?.child.kill("SIGKILL");
+      await pool.close();
+    }
+  }, 30_000);
+});
