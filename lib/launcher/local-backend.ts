@@ -6,6 +6,10 @@
  *
  * At most `maxConcurrent` workers run at once; further submissions queue, and `submit` still
  * returns at once with `local:<runId>` (the run stays QUEUED until its worker starts).
+ *
+ * `place` decides before the run is written: a slot and, when one is idle, a warm worker are
+ * held for the run until the launcher starts it (or gives them back), so the run's QUEUED write
+ * already names its task and how it starts.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, type WriteStream } from "node:fs";
@@ -38,6 +42,7 @@ import {
 import {
   WORKLOAD_PROFILES,
   type ComputeBackend,
+  type Placement,
   type SubmitResult,
   type StartMode,
   type WorkerLaunchSpec,
@@ -63,11 +68,19 @@ interface Job {
   mode?: StartMode;
   /** It waited for a slot: it may wait for a starting warm worker too (see pump). */
   backlog?: boolean;
+  /** Placed: the warm worker held for it (see place). */
+  worker?: WarmWorker;
+  /** Placed, then stopped (a cancel) before the launcher started it: it never starts. */
+  stopped?: boolean;
+  /** Placed, then given back: it never starts. */
+  abandoned?: boolean;
 }
 
 export class LocalBackend implements ComputeBackend {
   private readonly queue: Job[] = [];
   private readonly running = new Map<string, RunningWorker>();
+  /** Placed and not yet started: each holds a slot (and perhaps a warm worker). */
+  private readonly placed = new Map<string, Job>();
   private readonly command: readonly string[];
   private readonly maxConcurrent: number;
   private readonly graceMs: number;
@@ -120,6 +133,24 @@ export class LocalBackend implements ComputeBackend {
   }
 
   async submit(spec: WorkerLaunchSpec): Promise<SubmitResult> {
+    const placement = this.place(spec);
+    await placement.start();
+    const job = this.jobs.get(placement);
+    // A job still queued gets its mode when a slot frees; its worker's claim records it then.
+    return {
+      taskArn: placement.taskArn,
+      ...(placement.logStream !== undefined ? { logStream: placement.logStream } : {}),
+      ...(job?.mode !== undefined ? { startMode: job.mode } : {}),
+    };
+  }
+
+  /**
+   * Decides where the run goes without starting it: a free slot is held for it, with an idle
+   * warm worker of its size if there is one (`warm`), else for a new process (`cold`). With no
+   * free slot (or runs already waiting) nothing is held: `start` queues it, and its mode is
+   * settled when it leaves the queue (its worker's claim records it).
+   */
+  place(spec: WorkerLaunchSpec): Placement {
     if (this.closed) throw new TaskSubmissionError("the local backend is closed");
     // Resolve secrets now, so a missing one fails the launch rather than the worker.
     const secrets = resolveLocalSecrets(this.options.secretsFile, spec.secretsEnv);
@@ -129,15 +160,66 @@ export class LocalBackend implements ComputeBackend {
       spec.memory,
     );
     const job: Job = { spec, env, secrets, taskArn };
-    this.queue.push(job);
-    this.pump();
-    if (job.mode === undefined) job.backlog = true;
-    // A job still queued gets its mode when a slot frees; its worker's claim records it then.
-    return {
+    if (this.queue.length === 0 && this.hasFreeSlot() && !this.placed.has(spec.runId)) {
+      const worker = this.pool?.take({ cpu: spec.cpu, memory: spec.memory });
+      job.mode = worker !== undefined ? "warm" : "cold";
+      if (worker !== undefined) job.worker = worker;
+      this.placed.set(spec.runId, job);
+    }
+    const placement: Placement = {
       taskArn,
       logStream: this.logPath(spec.runId),
       ...(job.mode !== undefined ? { startMode: job.mode } : {}),
+      start: async () => this.startPlaced(job),
+      abandon: () => this.abandonPlaced(job),
     };
+    this.jobs.set(placement, job);
+    return placement;
+  }
+
+  /** Each placement's job (submit reads the mode a queued job got). */
+  private readonly jobs = new WeakMap<Placement, Job>();
+
+  private hasFreeSlot(): boolean {
+    return this.running.size + this.placed.size < this.maxConcurrent;
+  }
+
+  private startPlaced(job: Job): void {
+    const runId = job.spec.runId;
+    if (job.abandoned === true) throw new TaskSubmissionError("the placement was given back");
+    const held = this.placed.get(runId) === job;
+    if (held) this.placed.delete(runId);
+    if (this.closed) {
+      if (job.worker !== undefined) this.pool?.release(job.worker);
+      throw new TaskSubmissionError("the local backend is closed");
+    }
+    if (!held) {
+      this.queue.push(job);
+      this.pump();
+      if (job.mode === undefined) job.backlog = true;
+      return;
+    }
+    if (job.stopped === true) {
+      // Cancelled between placement and start: reported as a queued job's stop is.
+      if (job.worker !== undefined) this.pool?.release(job.worker);
+      this.options.onExit?.(runId, {
+        taskArn: job.taskArn,
+        code: null,
+        signal: null,
+        neverStarted: true,
+      });
+      this.pump();
+      return;
+    }
+    this.startJob(job, job.worker);
+  }
+
+  private abandonPlaced(job: Job): void {
+    job.abandoned = true;
+    if (this.placed.get(job.spec.runId) !== job) return;
+    this.placed.delete(job.spec.runId);
+    if (job.worker !== undefined) this.pool?.release(job.worker);
+    this.pump();
   }
 
   private withHeap(env: Record<string, string>, memory: string): Record<string, string> {
@@ -163,6 +245,11 @@ export class LocalBackend implements ComputeBackend {
 
   async stop(taskArn: string, _reason: string): Promise<void> {
     const runId = runIdOfLocalTask(taskArn);
+    const placed = this.placed.get(runId);
+    if (placed !== undefined) {
+      placed.stopped = true;
+      return;
+    }
     const queued = this.queue.findIndex((job) => job.spec.runId === runId);
     if (queued !== -1) {
       const [job] = this.queue.splice(queued, 1);
@@ -182,6 +269,10 @@ export class LocalBackend implements ComputeBackend {
   /** Stops every worker (queued ones never start) and waits until all have exited. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const job of this.placed.values()) {
+      if (job.worker !== undefined) this.pool?.release(job.worker);
+    }
+    this.placed.clear();
     for (const job of this.queue.splice(0)) {
       this.options.onExit?.(job.spec.runId, {
         taskArn: job.taskArn,
@@ -217,7 +308,7 @@ export class LocalBackend implements ComputeBackend {
   }
 
   private pump(): void {
-    while (!this.closed && this.running.size < this.maxConcurrent) {
+    while (!this.closed && this.hasFreeSlot()) {
       const job = this.queue.shift();
       if (!job) return;
       const size = { cpu: job.spec.cpu, memory: job.spec.memory };
@@ -228,13 +319,16 @@ export class LocalBackend implements ComputeBackend {
         this.queue.unshift(job);
         return;
       }
-      if (warm !== undefined) {
-        job.mode = "warm";
-        this.startWarm(job, warm);
-        this.hintPool(job);
-        continue;
-      }
-      job.mode = "cold";
+      job.mode = warm !== undefined ? "warm" : "cold";
+      this.startJob(job, warm);
+    }
+  }
+
+  /** Starts a job that has its slot: on its warm worker, or as a new process. */
+  private startJob(job: Job, warm: WarmWorker | undefined): void {
+    if (warm !== undefined) {
+      this.startWarm(job, warm);
+    } else {
       // A run must never take the process down: whatever goes wrong starting one worker ends
       // that run (through onExit) and the queue moves on.
       try {
@@ -242,8 +336,8 @@ export class LocalBackend implements ComputeBackend {
       } catch (error) {
         this.failToStart(job.spec.runId, undefined, startFailure(error));
       }
-      this.hintPool(job);
     }
+    this.hintPool(job);
   }
 
   /** The pool's idle workers of the job's size preload its artifact for the next run. */

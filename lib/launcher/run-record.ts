@@ -2,7 +2,13 @@
  * A launch as the runs table holds it: the QUEUED record a launch writes, and the launch
  * result read back from a run record when an idempotency key replays it.
  */
-import type { FlowRecord, OomPolicy, RunRecord, TaskOutputRef } from "../persistence/records";
+import type {
+  FlowRecord,
+  OomPolicy,
+  RunAttempt,
+  RunRecord,
+  TaskOutputRef,
+} from "../persistence/records";
 import type { Json, TaskState } from "../sdk/types";
 import type { TaskResources } from "./fargate";
 import type { DagLaunchRequest, DagLaunchResult } from "./types";
@@ -23,6 +29,8 @@ export interface QueuedRunInput {
   readonly oomPolicy: OomPolicy;
   /** A re-run: the run it re-runs, and what it keeps of it. */
   readonly rerun?: RerunSeed;
+  /** Its first attempt, when the backend placed it before the write (ComputeBackend.place). */
+  readonly firstAttempt?: { readonly attempt: RunAttempt; readonly logStream?: string };
 }
 
 /** What a re-run takes over from the run it re-runs. */
@@ -79,6 +87,15 @@ export function queuedRunRecord(input: QueuedRunInput): RunRecord {
           ...(input.rerun.taskStates !== undefined ? { task_states: input.rerun.taskStates } : {}),
           ...(input.rerun.taskOutputs !== undefined
             ? { task_outputs: input.rerun.taskOutputs }
+            : {}),
+        }
+      : {}),
+    ...(input.firstAttempt !== undefined
+      ? {
+          task_arn: input.firstAttempt.attempt.task_arn,
+          attempts: [input.firstAttempt.attempt],
+          ...(input.firstAttempt.logStream !== undefined
+            ? { log_stream: input.firstAttempt.logStream }
             : {}),
         }
       : {}),

@@ -2,7 +2,9 @@
  * The write phase of a launch, after DagLauncher's reads: build the worker environment and
  * place the parameters (./parameter-placement) -> claim the idempotency key -> write the run
  * QUEUED -> (spill very large parameters to S3) -> submit -> record the task ARN. Also the
- * quiet task stop that relaunch and cancel share.
+ * quiet task stop that relaunch and cancel share. A backend that can place the run before it is
+ * written (ComputeBackend.place) has its task recorded in the QUEUED write instead: nothing is
+ * written after the start, which a warm worker's claim would otherwise wait behind.
  *
  * Failures after the QUEUED write end the run FAILED with the reason (`success: false`);
  * nothing here is left non-terminal by a refused submit.
@@ -27,6 +29,7 @@ import {
   DEFAULT_MAX_RELAUNCHES,
   type ComputeBackend,
   type DagLaunchRequest,
+  type Placement,
   type DagLaunchResult,
   type StartMode,
   type SubmitOptions,
@@ -136,6 +139,24 @@ async function recordTask(
   }
 }
 
+/**
+ * The backend's placement of the spec, if it offers one. A refusal (a missing secret, say) is
+ * not final here: the launch goes on without a placement, and the submit meets the same
+ * refusal after the QUEUED write, so the run ends FAILED with it on record.
+ */
+function place(
+  deps: StartRunDeps,
+  spec: Parameters<ComputeBackend["submit"]>[0],
+  options: LaunchOptions,
+): Placement | undefined {
+  if (deps.backend.place === undefined) return undefined;
+  try {
+    return deps.backend.place(spec, options);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Everything after the reads: place the parameters, claim the key, write, submit. */
 export async function startRun(
   deps: StartRunDeps,
@@ -186,6 +207,7 @@ export async function startRun(
   const now = deps.clock();
   const replayed = await deps.keys.claim(request, runId, now);
   if (replayed) return replayed;
+  const placement = place(deps, spec, options);
   try {
     await deps.persistence.runs.create(
       queuedRunRecord({
@@ -203,9 +225,18 @@ export async function startRun(
           request.maxRelaunches ?? deps.options.maxRelaunches ?? DEFAULT_MAX_RELAUNCHES,
         oomPolicy: request.oomPolicy ?? flowOomPolicy(flow) ?? "fail",
         ...(options.rerun !== undefined ? { rerun: options.rerun } : {}),
+        ...(placement !== undefined
+          ? {
+              firstAttempt: {
+                attempt: attemptRecord(placement.taskArn, 1, resources, now, placement.startMode),
+                ...(placement.logStream !== undefined ? { logStream: placement.logStream } : {}),
+              },
+            }
+          : {}),
       }),
     );
   } catch (error) {
+    placement?.abandon();
     await deps.keys.release(request, runId);
     throw error;
   }
@@ -233,8 +264,20 @@ export async function startRun(
     try {
       await deps.store.put(spill.uri, spill.body, { contentType: "application/json" });
     } catch (error) {
+      placement?.abandon();
       return failed(error);
     }
+  }
+  if (placement !== undefined) {
+    try {
+      await placement.start();
+    } catch (error) {
+      placement.abandon();
+      return failed(error);
+    }
+    await deps.keys.complete(request, runId);
+    const taskArn = placement.taskArn;
+    return { success: true, runId, flowName: flow.flow_name, taskArn, correlationId, metadata };
   }
   let taskArn: string;
   let logStream: string;

@@ -122,9 +122,28 @@ export interface SubmitOptions {
   readonly deadline?: number;
 }
 
+/**
+ * Where a backend has decided a spec will run, before the run is written: its task id (and how
+ * it will start, when that is already settled). The launcher writes the run QUEUED with this as
+ * its first attempt, then starts it: nothing is written after the start, so a fast worker's
+ * claim never waits behind the launcher's own write (issue #14).
+ */
+export interface Placement extends SubmitResult {
+  /** Starts the worker as placed. Throws as `submit` does. */
+  start(): Promise<void>;
+  /** The run will not start (its write failed, or a launch step after it): give back what was held. */
+  abandon(): void;
+}
+
 export interface ComputeBackend {
   /** Starts the worker. Throws on failure (with a message a user can act on). */
   submit(spec: WorkerLaunchSpec, options?: SubmitOptions): Promise<SubmitResult>;
+  /**
+   * Optional: decide now where `spec` will run, and start it later (`Placement.start`). Only a
+   * backend that knows the task id before starting it offers this (LocalBackend: `local:<runId>`;
+   * ECS learns the ARN from RunTask). Throws as `submit` would; the launcher then submits.
+   */
+  place?(spec: WorkerLaunchSpec, options?: SubmitOptions): Placement;
   /** Stops the worker (SIGTERM, then SIGKILL after a grace period). */
   stop(taskArn: string, reason: string): Promise<void>;
 }

@@ -77,7 +77,12 @@ export async function registerFlow(
 export function makeLauncher(
   env: TestEnv,
   options: Partial<DagLauncherOptions> = {},
-  deps: { backend?: ComputeBackend; ids?: string[]; withoutStore?: boolean } = {},
+  deps: {
+    backend?: ComputeBackend;
+    ids?: string[];
+    withoutStore?: boolean;
+    store?: Pick<ObjectStore, "put" | "get">;
+  } = {},
 ): DagLauncher {
   let n = 0;
   return new DagLauncher(
@@ -93,7 +98,7 @@ export function makeLauncher(
     {
       persistence: new Persistence(env.clients.doc, env.tables),
       // The Lambda handlers give no store: they never spill to S3.
-      ...(deps.withoutStore ? {} : { store: new ObjectStore(env.clients.s3) }),
+      ...(deps.withoutStore ? {} : { store: deps.store ?? new ObjectStore(env.clients.s3) }),
       ecsClient: new ECSClient({ region: "us-east-1" }),
       logger: { info: () => {}, warn: () => {} },
       ...(deps.backend ? { backend: deps.backend } : {}),
