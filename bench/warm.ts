@@ -6,9 +6,11 @@
  *   and without it (`--warm 0`: a new worker process per run), beside `node -e 0` (a bare Node
  *   process start) measured interleaved with the warm runs: one `node -e 0` before each run, so
  *   both see the same machine. The issue's target: warm at most half of `node -e 0`.
- *   The client learns of SUCCEEDED by polling `GET /runs/{id}` (the API offers no push), every
- *   `--poll` ms (default 5: ~2.5 ms on average per figure; faster polls load the platform process,
- *   which also serves the worker's DynamoDB requests, and made runs slower, not faster).
+ *   The client waits with `GET /runs/{id}?wait_seconds=20`, which answers as soon as the run
+ *   is terminal (the platform wakes on the worker's status write). For comparison, the warm
+ *   figure is also measured with a client that polls plain `GET /runs/{id}` every `--poll` ms
+ *   (default 5; each poll loads the platform process, which also serves the worker's DynamoDB
+ *   requests).
  * - 200 `hello` runs through `POST /runs/batch`: runs per minute with the pool and without.
  *
  *   npx tsx bench/warm.ts [--runs 20] [--batch 200] [--poll 5] [--no-batch]
@@ -57,8 +59,16 @@ async function post(platform: LocalPlatform, path: string, body: unknown): Promi
   return response.json();
 }
 
-async function getRun(platform: LocalPlatform, runId: string): Promise<RunView> {
-  return (await (await fetch(`${platform.url}/runs/${runId}`)).json()) as RunView;
+async function getRun(
+  platform: LocalPlatform,
+  runId: string,
+  waitSeconds?: number,
+): Promise<RunView> {
+  const query = waitSeconds !== undefined ? `?wait_seconds=${waitSeconds}` : "";
+  const response = await fetch(`${platform.url}/runs/${runId}${query}`);
+  if (!response.ok)
+    throw new Error(`GET /runs/${runId}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as RunView;
 }
 
 /** One bare Node process start (`node -e 0`), the issue's baseline, in ms. */
@@ -87,7 +97,10 @@ async function poolSettled(platform: LocalPlatform): Promise<void> {
   }
 }
 
-async function latency(platform: LocalPlatform, runs: number, pollMs: number): Promise<Latency> {
+/** How the client learns the run ended: a waiting GET, or plain GETs every `pollMs`. */
+type Watch = { readonly wait: true } | { readonly pollMs: number };
+
+async function latency(platform: LocalPlatform, runs: number, watch: Watch): Promise<Latency> {
   const client: number[] = [];
   const recorded: number[] = [];
   const queuedToRunning: number[] = [];
@@ -106,9 +119,9 @@ async function latency(platform: LocalPlatform, runs: number, pollMs: number): P
     })) as { run_id: string };
     let run: RunView;
     for (;;) {
-      run = await getRun(platform, launched.run_id);
+      run = await getRun(platform, launched.run_id, "wait" in watch ? 20 : undefined);
       if (TERMINAL.has(run.status)) break;
-      await sleep(pollMs);
+      if ("pollMs" in watch) await sleep(watch.pollMs);
     }
     const t1 = performance.now();
     if (i === 0) continue; // warm-up: the OS file cache, the artifact cache
@@ -182,15 +195,17 @@ export async function main(): Promise<void> {
   const pollMs = arg("poll", 5);
   const dataDir = await mkdtemp(join(tmpdir(), "dagy-bench-warm-"));
   try {
-    const warm = await withPlatform(dataDir, 2, (p) => latency(p, runs, pollMs));
-    const cold = await withPlatform(dataDir, 0, (p) => latency(p, runs, pollMs));
+    const warm = await withPlatform(dataDir, 2, (p) => latency(p, runs, { wait: true }));
+    const polled = await withPlatform(dataDir, 2, (p) => latency(p, runs, { pollMs }));
+    const cold = await withPlatform(dataDir, 0, (p) => latency(p, runs, { wait: true }));
     const line = (name: string, l: Latency) =>
       `  ${name.padEnd(22)} median ${ms(l.client).padStart(9)}   recorded ${ms(l.recorded).padStart(9)}   created -> RUNNING ${ms(l.queuedToRunning).padStart(9)}   start_mode ${JSON.stringify(l.modes)}${l.failures ? `  ${l.failures} FAILED` : ""}`;
     console.log(
-      `POST -> SUCCEEDED, hello, median of ${runs} sequential runs (client polls GET /runs/{id} every ${pollMs} ms):`,
+      `POST -> SUCCEEDED, hello, median of ${runs} sequential runs (client waits: GET /runs/{id}?wait_seconds=20):`,
     );
     console.log(line("warm pool (--warm 2)", warm));
     console.log(line("cold (--warm 0)", cold));
+    console.log(line(`warm, polled ${pollMs} ms`, polled));
     const node = warm.node;
     console.log(
       `  node -e 0 (baseline)   median ${ms(node).padStart(9)}   (one before each warm run; ${ms(cold.node)} beside the cold runs)`,

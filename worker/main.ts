@@ -33,6 +33,7 @@ import {
   type WorkerConfig,
 } from "../lib/worker/config";
 import { withArtifactCache } from "../lib/worker/artifact-cache";
+import { startClaim } from "../lib/worker/run-claim";
 import { createIpcAssignmentSource } from "../lib/worker/ipc-assignments";
 import { Preloader, type PreloadedArtifact } from "../lib/worker/preload";
 import { readOwnTaskArn } from "../lib/worker/task-metadata";
@@ -135,6 +136,13 @@ async function runOne(config: WorkerConfig, options: RunOptions): Promise<Assign
   // Task code may print a secret itself; nothing the process writes may carry one.
   if (config.secretValues.length > 0) redactProcessOutput(createRedactor(config.secretValues));
   const { clients } = options;
+  const repository = new RunRepository(clients.doc, config.runsTable, {
+    warn: (message, fields) => log.warn(message, { event_type: "persistence_warning", ...fields }),
+  });
+  // The claim goes out first; loading clients and setting up the host overlap its round trip.
+  // (QUEUED -> RUNNING is not terminal: nothing to announce.)
+  const claimStarted = startClaim({ config, runs: repository, task: options.task });
+  claimStarted.catch(() => undefined); // the host awaits it and reports a failure
   // Loaded only when shipping is on: the client module is a sizeable part of the bundle's
   // start-up cost, and most runs do not need it.
   let logs: CloudWatchLogsClient | undefined;
@@ -155,10 +163,7 @@ async function runOne(config: WorkerConfig, options: RunOptions): Promise<Assign
     putEvents = putEventsWith(events);
   }
   const runs = announceTerminalTransitions(
-    new RunRepository(clients.doc, config.runsTable, {
-      warn: (message, fields) =>
-        log.warn(message, { event_type: "persistence_warning", ...fields }),
-    }),
+    repository,
     createRunStatusAnnouncer({
       logger: log.child({ run_id: config.runId }),
       ...(putEvents !== undefined ? { putEvents } : {}),
@@ -167,6 +172,7 @@ async function runOne(config: WorkerConfig, options: RunOptions): Promise<Assign
   // After SIGTERM the worker drains within the container's stop timeout, less a margin.
   const stopDeadline = stopDeadlineMs(config.stopTimeoutSeconds);
   const host = new WorkerHost(config, {
+    claimStarted,
     runs,
     store: artifactStore(new ObjectStore(clients.s3), config),
     ...(logs !== undefined ? { logs } : {}),

@@ -9,6 +9,7 @@ import { en } from "zod/locales";
 import * as z from "zod/mini";
 import { ValidationError } from "../errors";
 import { RUN_STATUSES } from "../persistence/schema";
+import { MAX_RUN_WAIT_SECONDS } from "../services/run-changes";
 
 // Only when no locale is set (classic zod does the same), so an explicit choice wins.
 if (!z.config().localeError) z.config(en());
@@ -76,6 +77,27 @@ export const listRunsQuerySchema = z.strictObject({
 });
 
 export const orgOnlyQuerySchema = z.strictObject({ org_id: z.optional(z.string()) });
+
+/** `GET /runs/{id}`: `wait_seconds` (0-MAX_RUN_WAIT_SECONDS) waits for the run to end. */
+export const getRunQuerySchema = z.strictObject({
+  org_id: z.optional(z.string()),
+  wait_seconds: z.optional(
+    z
+      .pipe(
+        z.string().check(
+          z.regex(/^\d{1,2}$/, {
+            error: `must be an integer from 0 to ${MAX_RUN_WAIT_SECONDS}`,
+          }),
+        ),
+        z.transform(Number),
+      )
+      .check(
+        z.refine((n) => n <= MAX_RUN_WAIT_SECONDS, {
+          error: `must be an integer from 0 to ${MAX_RUN_WAIT_SECONDS}`,
+        }),
+      ),
+  ),
+});
 
 export const cancelBodySchema = z.strictObject({
   org_id: z.optional(z.string({ error: "must be a string" })),

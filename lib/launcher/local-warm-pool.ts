@@ -4,10 +4,11 @@
  * each waiting for one run over IPC (lib/worker/ipc-assignments.ts speaks the worker's side).
  *
  * - `take` hands out an idle worker and refills in the background, off the run's critical path:
- *   at once when the size has no idle worker left, else once the taken worker's run ends or
- *   REFILL_DELAY_MS have passed, whichever is first. Starting a worker costs a few hundred ms
- *   of CPU; on a small machine, starting it beside the run it was taken for slowed that run's
- *   claim and first task by tens of ms (measured on 2 cores: bench/warm.ts).
+ *   at once when the size has no idle worker left, else after REFILL_DELAY_MS. Starting a
+ *   worker costs a few hundred ms of CPU, and spawning it blocks this process's event loop for
+ *   a few ms; on a small machine, doing either beside the run it was taken for slowed that run
+ *   by tens of ms (measured on 2 cores: bench/warm.ts). Not at the run's end either: that is
+ *   when its caller reads the result.
  * - A worker that was handed a run not its own (the run was not QUEUED) says `dagy:ready` again
  *   and comes back (`release`).
  * - `hint` names the artifact a size's runs most likely need next: its idle workers preload it
@@ -266,7 +267,7 @@ export class LocalWarmPool {
     return pool;
   }
 
-  /** Refills after REFILL_DELAY_MS, unless a refill comes sooner (a run ends, the pool runs dry). */
+  /** Refills after REFILL_DELAY_MS, unless a refill comes sooner (the pool runs dry). */
   private refillLater(pool: SizePool): void {
     if (pool.refillTimer !== undefined) return;
     pool.refillTimer = setTimeout(
@@ -315,8 +316,6 @@ export class LocalWarmPool {
       worker.state = "gone";
       if (was === "busy") {
         worker.onExit?.(code, signal);
-        // Its run is over: the refill it deferred need not wait any longer.
-        if (pool.refillTimer !== undefined) this.refill(pool);
         return;
       }
       pool.workers.delete(worker);

@@ -19,6 +19,7 @@ import { tableNamesFor } from "../persistence/schema";
 import { handleLaunchEvent, type LaunchEventResult } from "../schedules/launch-event";
 import type { LaunchEventInput } from "../schedules/types";
 import { createServices, FileRunLogSource } from "../services";
+import { runChangesFrom } from "./run-changes";
 import type { ObjectStore } from "../storage/object-store";
 import { defaultWorkerCommand } from "../worker/bundle";
 import {
@@ -269,6 +270,7 @@ export async function startLocalPlatform(
         scheduleStore: schedules,
         logSource: new FileRunLogSource(logDir),
         logger: humanLogger(log, "api"),
+        runChanges: runChangesFrom(servers, tables.runs),
       },
     );
     const { persistence, launcher } = services;

@@ -4,7 +4,7 @@
  * v3 clients as in the cloud; only the endpoints differ.
  */
 import { mkdtemp, mkdir, rm } from "node:fs/promises";
-import type { Server } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -54,8 +54,64 @@ export interface LocalServers {
   readonly dynamodbEndpoint: string;
   /** e.g. `http://127.0.0.1:4568` (path-style addressing). */
   readonly s3Endpoint: string;
+  /**
+   * Tells `tap.onWrite` of each item write the DynamoDB server carried out (PutItem, UpdateItem,
+   * DeleteItem): its table and key. Requests are looked at only while `tap.active()` says so.
+   * Returns the undo.
+   */
+  tapWrites(tap: WriteTap): () => void;
   /** Stops both servers; dynalite flushes its store to disk when persistent. */
   close(): Promise<void>;
+}
+
+/** Who wants to hear of the local DynamoDB's item writes (see LocalServers.tapWrites). */
+export interface WriteTap {
+  active(): boolean;
+  onWrite(table: string, key: Readonly<Record<string, unknown>>): void;
+}
+
+/** The item writes a tap hears of: their targets (`X-Amz-Target`) and where the key is. */
+const ITEM_WRITES: Readonly<Record<string, "Key" | "Item">> = {
+  "DynamoDB_20120810.PutItem": "Item",
+  "DynamoDB_20120810.UpdateItem": "Key",
+  "DynamoDB_20120810.DeleteItem": "Key",
+};
+/** Bodies past this are not read twice (an item is at most 400 KB; requests carry more). */
+const TAP_MAX_BODY = 1024 * 1024;
+
+/** Listens beside dynalite's own handler: sees the body as it does, and the answer. */
+function writeListener(taps: Set<WriteTap>) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const target = req.headers["x-amz-target"];
+    const keyField = typeof target === "string" ? ITEM_WRITES[target] : undefined;
+    if (keyField === undefined) return;
+    const listening = [...taps].filter((tap) => tap.active());
+    if (listening.length === 0) return;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= TAP_MAX_BODY) chunks.push(chunk);
+    });
+    res.once("finish", () => {
+      if (res.statusCode !== 200 || size > TAP_MAX_BODY) return;
+      let body: { TableName?: unknown; Key?: unknown; Item?: unknown };
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as typeof body;
+      } catch {
+        return;
+      }
+      const key = body[keyField];
+      if (typeof body.TableName !== "string" || key === null || typeof key !== "object") return;
+      for (const tap of listening) {
+        try {
+          tap.onWrite(body.TableName, key as Record<string, unknown>);
+        } catch {
+          // A listener's failure is its own: the store's answer has gone out already.
+        }
+      }
+    });
+  };
 }
 
 export interface LocalServerOptions {
@@ -103,6 +159,8 @@ export async function startLocalServers(opts: LocalServerOptions = {}): Promise<
     });
   });
   const dynamoPort = (dynamo.address() as AddressInfo).port;
+  const taps = new Set<WriteTap>();
+  dynamo.on("request", writeListener(taps));
 
   const s3 = new S3rver({
     address: host,
@@ -124,6 +182,10 @@ export async function startLocalServers(opts: LocalServerOptions = {}): Promise<
   return {
     dynamodbEndpoint: `http://${urlHost(host)}:${dynamoPort}`,
     s3Endpoint: `http://${urlHost(host)}:${s3Address.port}`,
+    tapWrites(tap) {
+      taps.add(tap);
+      return () => taps.delete(tap);
+    },
     async close() {
       if (closed) return;
       closed = true;

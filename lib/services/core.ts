@@ -4,6 +4,7 @@
  * registration (the S3 presigner, archive checks: ./registration.ts), so a bundle built from an
  * entry point that calls only this stays small. `createServices` (./index.ts) composes both.
  */
+import type { RunChangeFeed } from "./run-changes";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import type { ECSClient } from "@aws-sdk/client-ecs";
 import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
@@ -58,6 +59,8 @@ export interface ServiceOverrides {
   readonly launcherDeps?: Pick<DagLauncherDeps, "idGenerator" | "metrics">;
   /** Parallel launches in a batch. Default 10. */
   readonly batchConcurrency?: number;
+  /** What readers waiting for a run wake on (the embedded platform's store tap). */
+  readonly runChanges?: RunChangeFeed;
 }
 
 export interface CoreServices {
@@ -121,6 +124,7 @@ export function createCoreServices(
     ...(overrides.batchConcurrency !== undefined
       ? { batchConcurrency: overrides.batchConcurrency }
       : {}),
+    ...(overrides.runChanges !== undefined ? { runChanges: overrides.runChanges } : {}),
   });
 
   const scheduleStore = overrides.scheduleStore ?? eventBridgeSchedules(config, clients);

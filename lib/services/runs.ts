@@ -15,6 +15,10 @@ import { actingOrg, callerDescription, requiredOrg, type Caller } from "./caller
 import type { RunLogPage, RunLogSource, TracebackSource } from "./run-logs";
 import { authorizeWorkerCancel, authorizeWorkerLaunches, workerOrg } from "./worker-calls";
 import { checkSecretArns, type SecretPolicy } from "./secrets";
+import { isTerminal } from "../persistence/run-state";
+import { MAX_RUN_WAIT_SECONDS, pollingRunChanges, type RunChangeFeed } from "./run-changes";
+
+const DEFAULT_RUN_CHANGES = pollingRunChanges();
 
 /** What a batch may take inside one HTTP request (API Gateway ends requests at 30 s). */
 export const DEFAULT_BATCH_TIME_BUDGET_MS = 25_000;
@@ -69,6 +73,8 @@ export interface RunsServiceDeps {
   readonly batchTimeBudgetMs?: number;
   /** Which secrets launches may name (lib/services/secrets.ts). Default: any. */
   readonly secrets?: SecretPolicy;
+  /** What a reader waiting for a run wakes on (./run-changes.ts). Default: a half-second timer. */
+  readonly runChanges?: RunChangeFeed;
 }
 
 export interface ListRunsInput {
@@ -185,11 +191,47 @@ export class RunsService {
   }
 
   /** A run the caller may see; anything else is the guide's 404. */
-  async get(caller: Caller, runId: string, requestedOrgId?: string): Promise<RunRecord> {
+  /**
+   * The run. With `waitSeconds` (at most MAX_RUN_WAIT_SECONDS), a run that is not yet terminal
+   * is read again as it changes, and returned once terminal or when the wait is over (as it is
+   * then: the caller asks again). Unknown, or another org's: RunNotFoundError at once.
+   */
+  async get(
+    caller: Caller,
+    runId: string,
+    requestedOrgId?: string,
+    options: { readonly waitSeconds?: number } = {},
+  ): Promise<RunRecord> {
     const orgId = actingOrg(caller, requestedOrgId, false);
-    const run = await this.deps.launcher.getRunStatus(runId, orgId !== undefined ? { orgId } : {});
-    if (!run) throw new RunNotFoundError(runId);
-    return run;
+    const read = async (): Promise<RunRecord> => {
+      const run = await this.deps.launcher.getRunStatus(
+        runId,
+        orgId !== undefined ? { orgId } : {},
+      );
+      if (!run) throw new RunNotFoundError(runId);
+      return run;
+    };
+    const waitSeconds = options.waitSeconds ?? 0;
+    if (!(waitSeconds > 0)) return read();
+    if (waitSeconds > MAX_RUN_WAIT_SECONDS) {
+      throw new ValidationError(
+        `wait_seconds must be at most ${MAX_RUN_WAIT_SECONDS}`,
+        "wait_seconds",
+      );
+    }
+    const deadline = Date.now() + waitSeconds * 1000;
+    // Watching before the first read: a change between the read and the wait is not missed.
+    const watch = (this.deps.runChanges ?? DEFAULT_RUN_CHANGES).watch(runId);
+    try {
+      for (;;) {
+        const run = await read();
+        const left = deadline - Date.now();
+        if (isTerminal(run.status) || left <= 0) return run;
+        await watch.next(left);
+      }
+    } finally {
+      watch.close();
+    }
   }
 
   list(caller: Caller, input: ListRunsInput): Promise<RunPage> {

@@ -25,9 +25,12 @@ export interface ClaimContext {
  * QUEUED -> RUNNING, conditionally: the claimed record. Throws NotRunnable for a run this
  * worker must leave alone.
  */
-export async function claimRun(ctx: ClaimContext): Promise<RunRecord> {
+export async function claimRun(
+  ctx: ClaimContext,
+  started?: Promise<RunRecord | undefined>,
+): Promise<RunRecord> {
   const { config, runs, logger } = ctx;
-  const first = await claimFirst(ctx);
+  const first = await (started ?? startClaim(ctx));
   if (first !== undefined) return first;
   const run = await runs.get(config.runId);
   if (run === undefined) {
@@ -65,9 +68,12 @@ export async function claimRun(ctx: ClaimContext): Promise<RunRecord> {
 /**
  * The common case in one write, without reading the run first: QUEUED for its first
  * attempt, no cancel requested, and no task recorded but this worker's. Undefined when the
- * run is in any other state: the caller reads it and decides as before.
+ * run is in any other state: `claimRun` then reads it and decides. A worker sends this as soon
+ * as it has its configuration and hands the promise to `claimRun`.
  */
-function claimFirst(ctx: ClaimContext): Promise<RunRecord | undefined> {
+export function startClaim(
+  ctx: Pick<ClaimContext, "config" | "runs" | "task">,
+): Promise<RunRecord | undefined> {
   const { config, runs, task } = ctx;
   return runs.transition(
     config.runId,

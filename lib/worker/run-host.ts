@@ -368,7 +368,10 @@ export class WorkerHost {
   private async claim(): Promise<void> {
     const { config, deps } = this;
     this.claimedWith(
-      await claimRun({ config, runs: deps.runs, task: deps.task, logger: this.logger }),
+      await claimRun(
+        { config, runs: deps.runs, task: deps.task, logger: this.logger },
+        deps.claimStarted,
+      ),
     );
   }
 

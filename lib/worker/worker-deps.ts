@@ -2,6 +2,7 @@
  * What the worker host is given besides its configuration: the run store, the object store,
  * and the optional clients and hooks. Re-exported by ./run-host.ts.
  */
+import type { RunRecord } from "../persistence/records";
 import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import type { Json } from "../sdk/types";
 import type { ObjectStore } from "../storage/object-store";
@@ -41,6 +42,11 @@ export interface WorkerDeps {
   readonly task?: { readonly taskArn: string; readonly startMode: StartMode };
   /** Called once the run is claimed (a warm worker acknowledges its assignment). Never throws. */
   readonly onClaimed?: () => void;
+  /**
+   * The claim's one conditional write (`startClaim`), already sent by the caller as soon as it
+   * had the run's configuration: the host's own setting up overlaps its round trip.
+   */
+  readonly claimStarted?: Promise<RunRecord | undefined>;
   /**
    * The artifact a warm worker preloaded while idle (./preload.ts): used only when it is this
    * run's (same URI and SHA-256, verified when it was fetched); its bundle still runs here.

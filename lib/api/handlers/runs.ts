@@ -8,6 +8,7 @@ import {
   batchBodySchema,
   cancelBodySchema,
   DEFAULT_PAGE_SIZE,
+  getRunQuerySchema,
   listRunsQuerySchema,
   logsQuerySchema,
   parseWith,
@@ -81,7 +82,10 @@ export function runHandlers(
     },
 
     async getRun({ event, params, caller }) {
-      const run = await services.runs.get(caller, params.runId as string, orgQuery(event));
+      const query = parseWith(getRunQuerySchema, queryParams(event));
+      const run = await services.runs.get(caller, params.runId as string, query.org_id, {
+        ...(query.wait_seconds !== undefined ? { waitSeconds: query.wait_seconds } : {}),
+      });
       return jsonResponse(200, runBody(run, logLink(run), deps.region));
     },
 
