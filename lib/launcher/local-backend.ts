@@ -11,40 +11,42 @@
  * held for the run until the launcher starts it (or gives them back), so the run's QUEUED write
  * already names its task and how it starts.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, type WriteStream } from "node:fs";
 import { join } from "node:path";
-import { LOCAL_CREDENTIALS } from "../aws/dynamodb";
 import { WARM_ENV, WORKER_ENV } from "../config/env";
 import { WORKER_EXTRA_ENV } from "../worker/config";
 import { TaskSubmissionError } from "./errors";
 import type { LocalBackendOptions } from "./local-backend-options";
 import {
-  DEFAULT_INHERITED,
   endLog,
-  heapLimitMib,
   resolveLocalSecrets,
   startFailure,
+  withHeapLimit,
+  workerBaseEnv,
 } from "./local-worker-env";
+import type { Job } from "./local-job";
 import { LocalWarmPool, type WarmWorker, type WorkerSize } from "./local-warm-pool";
 import {
   REPO_ROOT,
   defaultWorkerCommand,
+  followWarmWorker,
+  followWorker,
   localTaskArn,
+  neverStarted,
   nulVariable,
   openWorkerLog,
   runIdOfLocalTask,
+  spawnWorker,
   terminateWorker,
-  workerExit,
-  type LocalWorkerExit,
   type RunningWorker,
+  type WorkerEndHooks,
 } from "./local-worker-process";
 import {
   WORKLOAD_PROFILES,
   type ComputeBackend,
   type Placement,
   type SubmitResult,
-  type StartMode,
   type WorkerLaunchSpec,
 } from "./types";
 
@@ -57,24 +59,6 @@ export {
   runIdOfLocalTask,
   type LocalWorkerExit,
 } from "./local-worker-process";
-
-interface Job {
-  readonly spec: WorkerLaunchSpec;
-  /** The worker's variables: platform ones, the run's, the heap limit. Secrets apart. */
-  readonly env: Record<string, string>;
-  readonly secrets: Record<string, string>;
-  readonly taskArn: string;
-  /** Set once the job leaves the queue. */
-  mode?: StartMode;
-  /** It waited for a slot: it may wait for a starting warm worker too (see pump). */
-  backlog?: boolean;
-  /** Placed: the warm worker held for it (see place). */
-  worker?: WarmWorker;
-  /** Placed, then stopped (a cancel) before the launcher started it: it never starts. */
-  stopped?: boolean;
-  /** Placed, then given back: it never starts. */
-  abandoned?: boolean;
-}
 
 export class LocalBackend implements ComputeBackend {
   private readonly queue: Job[] = [];
@@ -155,8 +139,8 @@ export class LocalBackend implements ComputeBackend {
     // Resolve secrets now, so a missing one fails the launch rather than the worker.
     const secrets = resolveLocalSecrets(this.options.secretsFile, spec.secretsEnv);
     const taskArn = localTaskArn(spec.runId, spec.attempt);
-    const env = this.withHeap(
-      { ...this.baseEnv(), ...spec.environment, [WORKER_EXTRA_ENV.taskArn]: taskArn },
+    const env = this.workerEnv(
+      { ...spec.environment, [WORKER_EXTRA_ENV.taskArn]: taskArn },
       spec.memory,
     );
     const job: Job = { spec, env, secrets, taskArn };
@@ -202,12 +186,7 @@ export class LocalBackend implements ComputeBackend {
     if (job.stopped === true) {
       // Cancelled between placement and start: reported as a queued job's stop is.
       if (job.worker !== undefined) this.pool?.release(job.worker);
-      this.options.onExit?.(runId, {
-        taskArn: job.taskArn,
-        code: null,
-        signal: null,
-        neverStarted: true,
-      });
+      this.options.onExit?.(runId, neverStarted(job.taskArn));
       this.pump();
       return;
     }
@@ -222,25 +201,16 @@ export class LocalBackend implements ComputeBackend {
     this.pump();
   }
 
-  private withHeap(env: Record<string, string>, memory: string): Record<string, string> {
-    const heap = this.options.enforceMemory === false ? undefined : heapLimitMib(memory);
-    if (heap !== undefined) {
-      env.NODE_OPTIONS = [env.NODE_OPTIONS, `--max-old-space-size=${heap}`]
-        .filter(Boolean)
-        .join(" ");
-    }
-    return env;
+  /** The platform variables (see workerBaseEnv), then `vars`, with the heap limit for `memory`. */
+  private workerEnv(vars: Record<string, string>, memory: string): Record<string, string> {
+    const env = { ...workerBaseEnv(this.options, this.apiUrl), ...vars };
+    return withHeapLimit(env, memory, this.options.enforceMemory);
   }
 
   /** A warm worker of a size: platform variables only, an IPC channel to receive its run. */
   private spawnWarm(size: WorkerSize): ChildProcess {
-    const [file, ...args] = this.command;
-    const env = this.withHeap({ ...this.baseEnv(), [WARM_ENV.source]: "ipc" }, size.memory);
-    return spawn(file ?? process.execPath, args, {
-      cwd: this.options.cwd ?? REPO_ROOT,
-      env,
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-    });
+    const env = this.workerEnv({ [WARM_ENV.source]: "ipc" }, size.memory);
+    return spawnWorker(this.command, this.options.cwd ?? REPO_ROOT, env, true);
   }
 
   async stop(taskArn: string, _reason: string): Promise<void> {
@@ -253,12 +223,7 @@ export class LocalBackend implements ComputeBackend {
     const queued = this.queue.findIndex((job) => job.spec.runId === runId);
     if (queued !== -1) {
       const [job] = this.queue.splice(queued, 1);
-      this.options.onExit?.(runId, {
-        taskArn: job?.taskArn ?? taskArn,
-        code: null,
-        signal: null,
-        neverStarted: true,
-      });
+      this.options.onExit?.(runId, neverStarted(job?.taskArn ?? taskArn));
       return;
     }
     const running = this.running.get(runId);
@@ -274,37 +239,11 @@ export class LocalBackend implements ComputeBackend {
     }
     this.placed.clear();
     for (const job of this.queue.splice(0)) {
-      this.options.onExit?.(job.spec.runId, {
-        taskArn: job.taskArn,
-        code: null,
-        signal: null,
-        neverStarted: true,
-      });
+      this.options.onExit?.(job.spec.runId, neverStarted(job.taskArn));
     }
     const all = [...this.running.values()];
     for (const running of all) terminateWorker(running, this.graceMs);
     await Promise.all([...all.map((r) => r.exited), this.pool?.close()]);
-  }
-
-  private baseEnv(): Record<string, string> {
-    const env: Record<string, string> = {};
-    for (const name of this.options.inheritEnv ?? DEFAULT_INHERITED) {
-      const value = process.env[name];
-      if (value !== undefined) env[name] = value;
-    }
-    env.AWS_REGION = this.options.region ?? "us-east-1";
-    // The credentials the local servers accept (dynalite takes any; s3rver only its own), so a
-    // flow's own S3 client works locally as it does with a task role in AWS; never hand the
-    // parent's real ones to a run.
-    env.AWS_ACCESS_KEY_ID = LOCAL_CREDENTIALS.accessKeyId;
-    env.AWS_SECRET_ACCESS_KEY = LOCAL_CREDENTIALS.secretAccessKey;
-    if (this.options.dynamodbEndpoint) env.DAGY_DYNAMODB_ENDPOINT = this.options.dynamodbEndpoint;
-    if (this.options.s3Endpoint) env.DAGY_S3_ENDPOINT = this.options.s3Endpoint;
-    if (this.apiUrl) env.DAGY_API_URL = this.apiUrl;
-    if (this.options.artifactCacheDir) {
-      env[WORKER_EXTRA_ENV.artifactCacheDir] = this.options.artifactCacheDir;
-    }
-    return env;
   }
 
   private pump(): void {
@@ -366,13 +305,29 @@ export class LocalBackend implements ComputeBackend {
     });
   }
 
+  /**
+   * What is done when a run's worker is done: it is forgotten as running (with `child`, only if
+   * that process still runs it), its exit reported, and the queue moves on.
+   */
+  private endHooks(runId: string, child?: ChildProcess): WorkerEndHooks {
+    return {
+      done: () => {
+        const running = this.running.get(runId);
+        if (child !== undefined && running?.child !== child) return;
+        if (running?.killTimer) clearTimeout(running.killTimer);
+        this.running.delete(runId);
+      },
+      report: (exit) => this.options.onExit?.(runId, exit),
+      next: () => this.pump(),
+    };
+  }
+
   private openLog(runId: string): WriteStream {
     return openWorkerLog(this.logPath(runId));
   }
 
   private start(job: Job): void {
     const runId = job.spec.runId;
-    const [file, ...args] = this.command;
     const env = { ...job.env, ...job.secrets };
     const bad = nulVariable(env);
     const log = this.openLog(runId);
@@ -382,50 +337,12 @@ export class LocalBackend implements ComputeBackend {
     }
     let child: ChildProcess;
     try {
-      child = spawn(file ?? process.execPath, args, {
-        cwd: this.options.cwd ?? REPO_ROOT,
-        env,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+      child = spawnWorker(this.command, this.options.cwd ?? REPO_ROOT, env, false);
     } catch (error) {
       this.failToStart(runId, log, startFailure(error));
       return;
     }
-    child.stdout?.pipe(log, { end: false });
-    child.stderr?.pipe(log, { end: false });
-    let stderrTail = "";
-    child.stderr?.on("data", (chunk: Buffer) => {
-      stderrTail = (stderrTail + chunk.toString("utf8")).slice(-4096);
-    });
-    let reported = false;
-    const exited = new Promise<void>((resolveExit) => {
-      const finish = (exit: LocalWorkerExit): void => {
-        if (reported) return;
-        reported = true;
-        const running = this.running.get(runId);
-        if (running?.killTimer) clearTimeout(running.killTimer);
-        this.running.delete(runId);
-        void endLog(log).then(() => {
-          this.options.onExit?.(runId, exit);
-          resolveExit();
-          this.pump();
-        });
-      };
-      child.on("error", (error) => {
-        const reason = startFailure(error);
-        log.write(`dagy: could not start the worker: ${reason}\n`);
-        finish({
-          taskArn: job.taskArn,
-          code: null,
-          signal: null,
-          error: `could not start the worker: ${reason}`,
-        });
-      });
-      // "close" (not "exit") so every byte of output reached the log first.
-      child.on("close", (code, signal) =>
-        finish(workerExit(job.taskArn, code, signal, stderrTail)),
-      );
-    });
+    const exited = followWorker(child, log, job.taskArn, this.endHooks(runId));
     this.running.set(runId, { child, log, exited });
   }
 
@@ -443,33 +360,12 @@ export class LocalBackend implements ComputeBackend {
       this.failToStart(runId, log, `environment variable ${bad} contains a NUL byte`);
       return;
     }
-    worker.setSink(log);
-    let resolveExit: () => void = () => undefined;
-    const exited = new Promise<void>((resolve) => (resolveExit = resolve));
-    const forget = (): void => {
-      const running = this.running.get(runId);
-      if (running?.child !== worker.child) return;
-      if (running.killTimer) clearTimeout(running.killTimer);
-      this.running.delete(runId);
-    };
-    worker.onExit = (code, signal) => {
-      forget();
-      void endLog(log).then(() => {
-        this.options.onExit?.(runId, workerExit(job.taskArn, code, signal, worker.stderrTail));
-        resolveExit();
-        this.pump();
-      });
-    };
-    worker.onReleased = () => {
-      forget();
-      this.pool?.release(worker);
-      void endLog(log).then(() => {
-        resolveExit();
-        this.pump();
-      });
-    };
+    const exited = followWarmWorker(worker, log, job.taskArn, {
+      ...this.endHooks(runId, worker.child),
+      released: () => this.pool?.release(worker),
+    });
     this.running.set(runId, { child: worker.child, log, exited });
-    // False only when the worker is exiting: its exit is reported above.
+    // False only when the worker is exiting: its exit is reported (followWarmWorker).
     worker.assign({
       type: "dagy:assign",
       env: job.env,

@@ -1,10 +1,13 @@
 /**
  * One local worker process, apart from the backend's queue and pool: its task id, its command,
- * its log file, how it is stopped and how its exit is reported.
+ * its log file, how it is followed until it is done (a cold process or a warm worker given a
+ * run), how it is stopped and how its exit is reported.
  */
-import type { ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { join, resolve } from "node:path";
+import type { WarmWorker } from "./local-warm-pool";
+import { endLog, startFailure } from "./local-worker-env";
 
 export const LOCAL_TASK_ARN_PREFIX = "local:";
 
@@ -42,6 +45,11 @@ export function workerExit(
   };
 }
 
+/** The exit report of a run whose worker never started (stopped before it left the queue). */
+export function neverStarted(taskArn: string): LocalWorkerExit {
+  return { taskArn, code: null, signal: null, neverStarted: true };
+}
+
 /** lib/launcher -> repository root. */
 export const REPO_ROOT = resolve(__dirname, "..", "..");
 
@@ -53,6 +61,24 @@ export function defaultWorkerCommand(repoRoot = REPO_ROOT): string[] {
     require.resolve("tsx"),
     join(repoRoot, "worker", "main.ts"),
   ];
+}
+
+/**
+ * Starts `command` (its first element the executable, default this Node) in `cwd` with exactly
+ * `env`; stdout and stderr piped, and with `ipc` a channel for a warm worker to receive its run.
+ */
+export function spawnWorker(
+  command: readonly string[],
+  cwd: string,
+  env: Record<string, string>,
+  ipc: boolean,
+): ChildProcess {
+  const [file, ...args] = command;
+  return spawn(file ?? process.execPath, args, {
+    cwd,
+    env,
+    stdio: ipc ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"],
+  });
 }
 
 export function localTaskArn(runId: string, attempt = 1): string {
@@ -101,4 +127,93 @@ export function terminateWorker(running: RunningWorker, graceMs: number): void {
     running.child.kill("SIGKILL");
   }, graceMs);
   running.killTimer.unref();
+}
+
+/** What the backend does when a worker that has a run is done (see followWorker). */
+export interface WorkerEndHooks {
+  /** At once, before the worker's log is flushed: it no longer runs (clear its kill timer). */
+  readonly done: () => void;
+  /** Once its log is flushed: its one exit report. The returned promise resolves right after. */
+  readonly report: (exit: LocalWorkerExit) => void;
+  /** Last, after that promise resolved: its slot is free. */
+  readonly next: () => void;
+}
+
+/**
+ * Follows a cold worker process until it is done: its stdout and stderr go to `log` (the last
+ * 4 KiB of stderr kept, to tell a heap exhaustion), and its end ("close", so every byte of its
+ * output is in the log first; or "error" when it could not start) is reported exactly once,
+ * after the log is flushed. Returns a promise resolved once that report is made.
+ */
+export function followWorker(
+  child: ChildProcess,
+  log: WriteStream,
+  taskArn: string,
+  hooks: WorkerEndHooks,
+): Promise<void> {
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
+  let stderrTail = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderrTail = (stderrTail + chunk.toString("utf8")).slice(-4096);
+  });
+  let reported = false;
+  return new Promise<void>((resolveExit) => {
+    const finish = (exit: LocalWorkerExit): void => {
+      if (reported) return;
+      reported = true;
+      hooks.done();
+      void endLog(log).then(() => {
+        hooks.report(exit);
+        resolveExit();
+        hooks.next();
+      });
+    };
+    child.on("error", (error) => {
+      const reason = startFailure(error);
+      log.write(`dagy: could not start the worker: ${reason}\n`);
+      finish({
+        taskArn,
+        code: null,
+        signal: null,
+        error: `could not start the worker: ${reason}`,
+      });
+    });
+    // "close" (not "exit") so every byte of output reached the log first.
+    child.on("close", (code, signal) => finish(workerExit(taskArn, code, signal, stderrTail)));
+  });
+}
+
+/**
+ * Follows a warm worker given a run: its output goes to `log`; its exit is reported exactly as a
+ * cold worker's (after the log is flushed). A worker released back to the pool (it found the
+ * run not QUEUED) reports nothing: `released` gives it back, then the log is ended. Returns a
+ * promise resolved once it is done either way.
+ */
+export function followWarmWorker(
+  worker: WarmWorker,
+  log: WriteStream,
+  taskArn: string,
+  hooks: WorkerEndHooks & { readonly released: () => void },
+): Promise<void> {
+  worker.setSink(log);
+  let resolveExit: () => void = () => undefined;
+  const exited = new Promise<void>((resolve) => (resolveExit = resolve));
+  worker.onExit = (code, signal) => {
+    hooks.done();
+    void endLog(log).then(() => {
+      hooks.report(workerExit(taskArn, code, signal, worker.stderrTail));
+      resolveExit();
+      hooks.next();
+    });
+  };
+  worker.onReleased = () => {
+    hooks.done();
+    hooks.released();
+    void endLog(log).then(() => {
+      resolveExit();
+      hooks.next();
+    });
+  };
+  return exited;
 }
