@@ -56,7 +56,8 @@ export interface LocalServers {
   readonly s3Endpoint: string;
   /**
    * Tells `tap.onWrite` of each item write the DynamoDB server carried out (PutItem, UpdateItem,
-   * DeleteItem): its table and key. Requests are looked at only while `tap.active()` says so.
+   * DeleteItem): its table and key, in DynamoDB JSON (for PutItem the whole item, which holds
+   * the key). Requests are looked at only while `tap.active()` says so, as they arrive.
    * Returns the undo.
    */
   tapWrites(tap: WriteTap): () => void;
