@@ -18,6 +18,7 @@ import type { CloudWatchLogsClient } from "@aws-sdk/client-cloudwatch-logs";
 import { createDataClients, destroyDataClients, type DataClients } from "../lib/aws/clients";
 import { PLATFORM_ENV, WARM_ENV, WORKER_ENV } from "../lib/config/env";
 import { RunRepository } from "../lib/persistence/runs";
+import type { RunRecord } from "../lib/persistence/records";
 import { ObjectStore } from "../lib/storage/object-store";
 import type { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import {
@@ -111,6 +112,8 @@ interface RunOptions {
   readonly task?: WorkerDeps["task"];
   readonly onClaimed?: () => void;
   readonly preloaded?: PreloadedArtifact;
+  /** The run as the pool claimed it for this worker: no claim of its own. */
+  readonly claimed?: RunRecord;
 }
 
 /** Parses the run's configuration from process.env and runs it. */
@@ -141,7 +144,11 @@ async function runOne(config: WorkerConfig, options: RunOptions): Promise<Assign
   });
   // The claim goes out first; loading clients and setting up the host overlap its round trip.
   // (QUEUED -> RUNNING is not terminal: nothing to announce.)
-  const claimStarted = startClaim({ config, runs: repository, task: options.task });
+  if (options.claimed !== undefined) repository.adopt(options.claimed);
+  const claimStarted =
+    options.claimed !== undefined
+      ? Promise.resolve(options.claimed)
+      : startClaim({ config, runs: repository, task: options.task });
   claimStarted.catch(() => undefined); // the host awaits it and reports a failure
   // Loaded only when shipping is on: the client module is a sizeable part of the bundle's
   // start-up cost, and most runs do not need it.
@@ -312,6 +319,7 @@ async function serveWarm(source: string): Promise<number> {
           warm: taskArn !== undefined ? { taskArn } : {},
           onClaimed: () => void assignment.ack(),
           ...(preloaded !== undefined ? { preloaded } : {}),
+          ...(assignment.claimed !== undefined ? { claimed: assignment.claimed } : {}),
         });
       },
       onReleased: (runId, exitCode) =>

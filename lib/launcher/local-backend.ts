@@ -26,6 +26,7 @@ import {
   workerBaseEnv,
 } from "./local-worker-env";
 import type { Job } from "./local-job";
+import type { RunRecord } from "../persistence/records";
 import { LocalWarmPool, type WarmWorker, type WorkerSize } from "./local-warm-pool";
 import {
   REPO_ROOT,
@@ -366,10 +367,16 @@ export class LocalBackend implements ComputeBackend {
     });
     this.running.set(runId, { child: worker.child, log, exited });
     // False only when the worker is exiting: its exit is reported (followWarmWorker).
-    worker.assign({
-      type: "dagy:assign",
-      env: job.env,
-      ...(Object.keys(job.secrets).length > 0 ? { secrets: job.secrets } : {}),
-    });
+    const assign = (claimed?: RunRecord): void => {
+      worker.assign({
+        type: "dagy:assign",
+        env: job.env,
+        ...(Object.keys(job.secrets).length > 0 ? { secrets: job.secrets } : {}),
+        ...(claimed !== undefined ? { claimed } : {}),
+      });
+    };
+    const orgId = job.env[WORKER_ENV.orgId];
+    if (this.options.claimForWarm === undefined || !orgId) return assign();
+    this.options.claimForWarm({ runId, orgId, taskArn: job.taskArn }).then(assign, () => assign());
   }
 }

@@ -1,10 +1,9 @@
 /**
- * The embedded default: the whole platform in one process, no AWS account. dynalite and
- * s3rver persisted under the data directory, the HTTP API served by the very same `lib/api`
- * handler as the `api` Lambda, runs executed by LocalBackend worker processes (the very same
- * worker entry point as the Fargate container), schedules fired by the same expression
- * evaluator into the same launch logic, and workers that die reconciled by the same service
- * the ECS task-events Lambda calls.
+ * The embedded default: the whole platform in one process, no AWS account. dynalite and s3rver
+ * persisted under the data directory, the HTTP API served by the same `lib/api` handler as the
+ * `api` Lambda, runs executed by LocalBackend worker processes (the Fargate container's entry
+ * point), schedules fired by the same evaluator into the same launch logic, and workers that
+ * die reconciled by the service the ECS task-events Lambda calls.
  */
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -20,6 +19,7 @@ import { handleLaunchEvent, type LaunchEventResult } from "../schedules/launch-e
 import type { LaunchEventInput } from "../schedules/types";
 import { createServices, FileRunLogSource } from "../services";
 import { runChangesFrom } from "./run-changes";
+import { claimForWarmWorker } from "./warm-claim";
 import type { ObjectStore } from "../storage/object-store";
 import { defaultWorkerCommand } from "../worker/bundle";
 import {
@@ -208,6 +208,7 @@ export async function startLocalPlatform(
       stopGraceMs: options.stopGraceMs ?? 5000,
       onExit,
       warm,
+      claimForWarm: claimForWarmWorker(() => services.persistence.runs, tables.runs),
       // Artifacts are immutable and named by their hash: one download per machine, not per run.
       artifactCacheDir: join(dataDir, "cache", "artifacts"),
       log,

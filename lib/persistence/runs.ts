@@ -126,6 +126,15 @@ export class RunRepository {
     this.orgIds.remember(record.run_id, record.org_id);
   }
 
+  /**
+   * A record of this table read elsewhere (the local pool's claim, handed to its worker over
+   * IPC): its org is remembered as for a record read here, which saves a read before the next
+   * write. Write conditions still check the org.
+   */
+  adopt(record: Pick<RunRecord, "run_id" | "org_id">): void {
+    this.orgIds.remember(record.run_id, record.org_id);
+  }
+
   async get(runId: string): Promise<RunRecord | undefined> {
     validateRunId(runId);
     const out = await this.doc.send(

@@ -4,6 +4,7 @@
  * (lib/launcher/local-warm-pool.ts) speaks the other side.
  */
 import { isPreloadMessage, type PreloadMessage } from "./preload";
+import type { RunRecord } from "../persistence/records";
 import type { Assignment, AssignmentSource } from "./warm";
 
 /**
@@ -14,6 +15,8 @@ export interface AssignMessage {
   readonly type: "dagy:assign";
   readonly env: Record<string, string>;
   readonly secrets?: Record<string, string>;
+  /** The run, already claimed for this worker by the pool (see Assignment.claimed). */
+  readonly claimed?: RunRecord;
 }
 
 /** Worker -> parent. */
@@ -78,9 +81,19 @@ export class IpcAssignmentSource implements AssignmentSource {
     const message = this.pending.shift() ?? (await this.wait(signal));
     if (message === undefined) return undefined;
     const runId = message.env.DAGY_RUN_ID ?? "";
+    // Only the record of this very run, claimed: anything else and the worker claims itself.
+    const claimed =
+      message.claimed !== undefined &&
+      message.claimed !== null &&
+      typeof message.claimed === "object" &&
+      message.claimed.run_id === runId &&
+      message.claimed.status === "RUNNING"
+        ? message.claimed
+        : undefined;
     return {
       env: message.env,
       ...(message.secrets !== undefined ? { secrets: message.secrets } : {}),
+      ...(claimed !== undefined ? { claimed } : {}),
       ack: () => {
         this.send({ type: "dagy:ack", run_id: runId });
         return Promise.resolve();

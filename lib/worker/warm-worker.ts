@@ -75,6 +75,7 @@ function ackOnce(assignment: Assignment): Assignment {
   return {
     env: assignment.env,
     ...(assignment.secrets !== undefined ? { secrets: assignment.secrets } : {}),
+    ...(assignment.claimed !== undefined ? { claimed: assignment.claimed } : {}),
     ack: () => (acked ??= assignment.ack().catch(() => undefined)),
   };
 }

@@ -13,6 +13,8 @@
  * lib/worker/sqs-assignments.ts), chosen by DAGY_WARM_SOURCE (WARM_ENV in lib/config/env.ts).
  */
 
+import type { RunRecord } from "../persistence/records";
+
 /** One run handed to a warm worker. */
 export interface Assignment {
   /** The run's WORKER_ENV variables (DAGY_RUN_ID, DAGY_ARTIFACT_URI, …) and its extra env. */
@@ -22,6 +24,12 @@ export interface Assignment {
    * ECS would). A Fargate pool carries none: a run with secrets is launched cold.
    */
   readonly secrets?: Readonly<Record<string, string>>;
+  /**
+   * The run as the pool already claimed it for this worker (QUEUED -> RUNNING, the same
+   * conditional write a worker makes; the local pool, which holds this very worker for it, may
+   * make it itself). The worker then runs it without claiming again.
+   */
+  readonly claimed?: RunRecord;
   /**
    * The assignment was taken (claimed, or found to be a duplicate): the source may forget it
    * (SQS: DeleteMessage). Never throws.

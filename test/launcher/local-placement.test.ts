@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalBackend, type LocalWorkerExit, type WorkerLaunchSpec } from "../../lib/launcher";
+import type { RunRecord } from "../../lib/persistence/records";
 
 const SIZE = { cpu: "256", memory: "512" };
 
@@ -153,4 +154,79 @@ describe("LocalBackend.place", () => {
     await expect(placement.start()).rejects.toThrow(/closed/);
     expect(ran("run-late")).toBe(false);
   }, 30_000);
+});
+
+describe("LocalBackend claims a run for the warm worker it holds (claimForWarm)", () => {
+  /** A warm worker that writes the assignment it was handed to `<run>.assign.json`, then exits. */
+  const RECORDER = `
+const fs = require("fs");
+process.on("message", (m) => {
+  if (m.type !== "dagy:assign") return;
+  fs.writeFileSync(process.cwd() + "/" + m.env.DAGY_RUN_ID + ".assign.json", JSON.stringify(m));
+  process.exit(0);
+});
+process.send({ type: "dagy:ready" });`;
+
+  function recordingBackend(
+    claimForWarm: (claim: {
+      runId: string;
+      orgId: string;
+      taskArn: string;
+    }) => Promise<RunRecord | undefined>,
+  ): LocalBackend {
+    backend = new LocalBackend({
+      workerCommand: [process.execPath, "-e", RECORDER],
+      cwd: dir,
+      logDir: join(dir, "logs"),
+      warm: 1,
+      warmSizes: [SIZE],
+      claimForWarm,
+      onExit: (runId, exit) => exits.push({ runId, exit }),
+    });
+    return backend;
+  }
+  const handed = (runId: string) =>
+    JSON.parse(readFileSync(join(dir, `${runId}.assign.json`), "utf8")) as {
+      env: Record<string, string>;
+      claimed?: RunRecord;
+    };
+  const record = (runId: string): RunRecord =>
+    ({ run_id: runId, org_id: "acme-corp", status: "RUNNING" }) as RunRecord;
+
+  it("hands the worker the run it claimed, with the worker's task and the run's org", async () => {
+    const claims: unknown[] = [];
+    const b = recordingBackend(async (claim) => {
+      claims.push(claim);
+      return record(claim.runId);
+    });
+    await until(() => b.stats.idle === 1);
+    await b.place(spec("run-claimed")).start();
+    await until(() => existsSync(join(dir, "run-claimed.assign.json")));
+    expect(claims).toEqual([
+      { runId: "run-claimed", orgId: "acme-corp", taskArn: "local:run-claimed" },
+    ]);
+    expect(handed("run-claimed").claimed).toEqual(record("run-claimed"));
+    expect(handed("run-claimed").env.DAGY_RUN_ID).toBe("run-claimed");
+  }, 30_000);
+
+  it.each([
+    ["finds the run no longer QUEUED", async () => undefined],
+    [
+      "cannot write",
+      async () => {
+        throw new Error("store unavailable");
+      },
+    ],
+  ])(
+    "hands the run over unclaimed when the claim %s: the worker claims it as usual",
+    async (_, claim) => {
+      const b = recordingBackend(claim);
+      await until(() => b.stats.idle === 1);
+      await b.place(spec("run-unclaimed")).start();
+      await until(() => existsSync(join(dir, "run-unclaimed.assign.json")));
+      expect(handed("run-unclaimed")).not.toHaveProperty("claimed");
+      expect(handed("run-unclaimed").env.DAGY_RUN_ID).toBe("run-unclaimed");
+    },
+    30_000,
+  );
 });
