@@ -24,7 +24,7 @@ const env = { DAGY_RUN_ID: "run-1", DAGY_ORG_ID: "acme-corp" };
 
 async function handed(claimed: unknown) {
   const c = channel();
-  const source = new IpcAssignmentSource(c.port as never);
+  const source = new IpcAssignmentSource(c.port);
   const next = source.next(new AbortController().signal);
   c.deliver({ type: "dagy:assign", env, claimed });
   return next;
