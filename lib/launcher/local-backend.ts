@@ -18,19 +18,14 @@ import { WARM_ENV, WORKER_ENV } from "../config/env";
 import { WORKER_EXTRA_ENV } from "../worker/config";
 import { TaskSubmissionError } from "./errors";
 import type { LocalBackendOptions } from "./local-backend-options";
-import {
-  endLog,
-  resolveLocalSecrets,
-  startFailure,
-  withHeapLimit,
-  workerBaseEnv,
-} from "./local-worker-env";
+import { resolveLocalSecrets, withHeapLimit, workerBaseEnv } from "./local-worker-env";
 import type { Job } from "./local-job";
 import type { RunRecord } from "../persistence/records";
 import { LocalWarmPool, type WarmWorker, type WorkerSize } from "./local-warm-pool";
 import {
   REPO_ROOT,
   defaultWorkerCommand,
+  endLog,
   followWarmWorker,
   followWorker,
   localTaskArn,
@@ -39,6 +34,7 @@ import {
   openWorkerLog,
   runIdOfLocalTask,
   spawnWorker,
+  startFailure,
   terminateWorker,
   type RunningWorker,
   type WorkerEndHooks,

@@ -1,10 +1,9 @@
 /**
  * What a local worker process is given: the platform variables it starts with (inherited ones,
  * region, local endpoints and credentials), its heap limit, and its secrets resolved from the
- * local secrets file — and how a spawn failure and the end of its log are handled. Shared by
- * cold starts and the warm pool (./local-backend.ts).
+ * local secrets file. Shared by cold starts and the warm pool (./local-backend.ts).
  */
-import { readFileSync, type WriteStream } from "node:fs";
+import { readFileSync } from "node:fs";
 import { LOCAL_CREDENTIALS } from "../aws/dynamodb";
 import { WORKER_EXTRA_ENV } from "../worker/config";
 import { TaskSubmissionError } from "./errors";
@@ -122,27 +121,4 @@ export function resolveLocalSecrets(
     out[name] = value;
   }
   return out;
-}
-
-/** The reason a spawn failed, without the values it was given (they may be secrets). */
-export function startFailure(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === "ERR_INVALID_ARG_VALUE" || code === "ERR_INVALID_ARG_TYPE") {
-    return "the worker command or its environment is invalid";
-  }
-  if (error instanceof Error)
-    return code !== undefined ? `${code}: ${error.message}` : error.message;
-  return String(error);
-}
-
-/** Ends a log stream; resolves once it is flushed, or at once if it failed. */
-export function endLog(log: WriteStream): Promise<void> {
-  return new Promise((resolveEnd) => {
-    if (log.destroyed || log.errored) {
-      resolveEnd();
-      return;
-    }
-    log.once("error", () => resolveEnd());
-    log.end(() => resolveEnd());
-  });
 }

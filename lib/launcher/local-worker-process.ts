@@ -7,7 +7,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, type WriteStream } from "node:fs";
 import { join, resolve } from "node:path";
 import type { WarmWorker } from "./local-warm-pool";
-import { endLog, startFailure } from "./local-worker-env";
 
 export const LOCAL_TASK_ARN_PREFIX = "local:";
 
@@ -216,4 +215,27 @@ export function followWarmWorker(
     });
   };
   return exited;
+}
+
+/** The reason a spawn failed, without the values it was given (they may be secrets). */
+export function startFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "ERR_INVALID_ARG_VALUE" || code === "ERR_INVALID_ARG_TYPE") {
+    return "the worker command or its environment is invalid";
+  }
+  if (error instanceof Error)
+    return code !== undefined ? `${code}: ${error.message}` : error.message;
+  return String(error);
+}
+
+/** Ends a log stream; resolves once it is flushed, or at once if it failed. */
+export function endLog(log: WriteStream): Promise<void> {
+  return new Promise((resolveEnd) => {
+    if (log.destroyed || log.errored) {
+      resolveEnd();
+      return;
+    }
+    log.once("error", () => resolveEnd());
+    log.end(() => resolveEnd());
+  });
 }
