@@ -1,24 +1,8 @@
 /** What the local backend is configured with (see LocalBackend). */
-import type { RunRecord } from "../persistence/records";
 import type { WorkerSize } from "./local-warm-pool";
 import type { LocalWorkerExit } from "./local-worker-process";
 
-/** The run a warm worker is about to be handed (LocalBackendOptions.claimForWarm). */
-export interface WarmClaim {
-  readonly runId: string;
-  readonly orgId: string;
-  readonly taskArn: string;
-}
-
 export interface LocalBackendOptions {
-  /**
-   * Claims a run for the warm worker held for it (QUEUED -> RUNNING: the worker's own
-   * conditional first-claim write, made here) before handing it over, so the worker starts on
-   * it at once rather than after its own claim's round trip (issue #14). Undefined, or a
-   * throw: the worker is handed the run unclaimed and claims it as usual (a run no longer
-   * QUEUED, cancelled say, is then sorted out by the worker as before).
-   */
-  readonly claimForWarm?: (claim: WarmClaim) => Promise<RunRecord | undefined>;
   /**
    * argv of the worker. Default: this Node binary with tsx's loader running
    * `<repo>/worker/main.ts`.

@@ -151,7 +151,13 @@ export class LocalBackend implements ComputeBackend {
       taskArn,
       logStream: this.logPath(spec.runId),
       ...(job.mode !== undefined ? { startMode: job.mode } : {}),
-      start: async () => this.startPlaced(job),
+      // The held warm worker takes this run alone, and only from start: it can be handed the
+      // run claimed. A new process claims for itself (it may be slower to start than a cancel).
+      ...(job.worker !== undefined ? { startsClaimed: true } : {}),
+      start: async (claimed?: RunRecord) => {
+        if (claimed !== undefined && job.worker !== undefined) job.claimed = claimed;
+        this.startPlaced(job);
+      },
       abandon: () => this.abandonPlaced(job),
     };
     this.jobs.set(placement, job);
@@ -363,16 +369,11 @@ export class LocalBackend implements ComputeBackend {
     });
     this.running.set(runId, { child: worker.child, log, exited });
     // False only when the worker is exiting: its exit is reported (followWarmWorker).
-    const assign = (claimed?: RunRecord): void => {
-      worker.assign({
-        type: "dagy:assign",
-        env: job.env,
-        ...(Object.keys(job.secrets).length > 0 ? { secrets: job.secrets } : {}),
-        ...(claimed !== undefined ? { claimed } : {}),
-      });
-    };
-    const orgId = job.env[WORKER_ENV.orgId];
-    if (this.options.claimForWarm === undefined || !orgId) return assign();
-    this.options.claimForWarm({ runId, orgId, taskArn: job.taskArn }).then(assign, () => assign());
+    worker.assign({
+      type: "dagy:assign",
+      env: job.env,
+      ...(Object.keys(job.secrets).length > 0 ? { secrets: job.secrets } : {}),
+      ...(job.claimed !== undefined ? { claimed: job.claimed } : {}),
+    });
   }
 }

@@ -2,6 +2,7 @@
  * A run in the local backend (./local-backend.ts): what its worker is started with, and where it
  * stands — queued, placed (holding a slot, perhaps a warm worker), stopped or given back.
  */
+import type { RunRecord } from "../persistence/records";
 import type { WarmWorker } from "./local-warm-pool";
 import type { StartMode, WorkerLaunchSpec } from "./types";
 
@@ -19,6 +20,8 @@ export interface Job {
   worker?: WarmWorker;
   /** Placed, then stopped (a cancel) before the launcher started it: it never starts. */
   stopped?: boolean;
+  /** Placed on a warm worker and written RUNNING for it: the record it is handed. */
+  claimed?: RunRecord;
   /** Placed, then given back: it never starts. */
   abandoned?: boolean;
 }

@@ -1,6 +1,7 @@
 /**
- * A launch as the runs table holds it: the QUEUED record a launch writes, and the launch
- * result read back from a run record when an idempotency key replays it.
+ * A launch as the runs table holds it: the record a launch writes (QUEUED, or RUNNING when
+ * claimed at creation for a worker held for it), and the launch result read back from a run
+ * record when an idempotency key replays it.
  */
 import type {
   FlowRecord,
@@ -31,6 +32,11 @@ export interface QueuedRunInput {
   readonly rerun?: RerunSeed;
   /** Its first attempt, when the backend placed it before the write (ComputeBackend.place). */
   readonly firstAttempt?: { readonly attempt: RunAttempt; readonly logStream?: string };
+  /**
+   * Written RUNNING, claimed for the first attempt's worker at its creation (Placement
+   * .startsClaimed): the worker is handed this record instead of claiming the run QUEUED.
+   */
+  readonly claimed?: boolean;
 }
 
 /** What a re-run takes over from the run it re-runs. */
@@ -50,7 +56,8 @@ export function queuedRunRecord(input: QueuedRunInput): RunRecord {
     org_id: request.orgId,
     flow_name: flow.flow_name,
     flow_version: flow.flow_version,
-    status: "QUEUED",
+    status: input.claimed === true ? "RUNNING" : "QUEUED",
+    ...(input.claimed === true ? { started_at: createdAt } : {}),
     environment: request.environment ?? "",
     ...(request.deploymentName ? { deployment_name: request.deploymentName } : {}),
     correlation_id: input.correlationId,

@@ -4,14 +4,16 @@
  * QUEUED -> (spill very large parameters to S3) -> submit -> record the task ARN. Also the
  * quiet task stop that relaunch and cancel share. A backend that can place the run before it is
  * written (ComputeBackend.place) has its task recorded in the QUEUED write instead: nothing is
- * written after the start, which a warm worker's claim would otherwise wait behind.
+ * written after the start, which a warm worker's claim would otherwise wait behind. A worker
+ * held for the run alone (Placement.startsClaimed) has the run written RUNNING, claimed for it,
+ * and is handed that record: one write from request to running worker.
  *
  * Failures after the QUEUED write end the run FAILED with the reason (`success: false`);
  * nothing here is left non-terminal by a refused submit.
  */
 import { errorCode } from "../errors";
 import type { JsonLogger } from "../log";
-import type { FlowRecord, OomPolicy } from "../persistence/records";
+import type { FlowRecord, OomPolicy, RunRecord } from "../persistence/records";
 import type { TableNames } from "../persistence/schema";
 import type { Json } from "../sdk/types";
 // Direct module imports keep archive code (tar, fflate) out of the launcher's bundle.
@@ -208,33 +210,36 @@ export async function startRun(
   const replayed = await deps.keys.claim(request, runId, now);
   if (replayed) return replayed;
   const placement = place(deps, spec, options);
+  // Spilled parameters are put after the write: a run written RUNNING would have a worker
+  // handed it before they are there, so that run is written QUEUED and claimed as usual.
+  const claimed = placement?.startsClaimed === true && spill === undefined;
+  const record = queuedRunRecord({
+    runId,
+    request,
+    flow,
+    resources,
+    correlationId,
+    depPackageUris,
+    secretNames: envInput.secretNames,
+    parameters,
+    ...(spill ? { parametersUri: spill.uri } : {}),
+    createdAt: now,
+    maxRelaunches: request.maxRelaunches ?? deps.options.maxRelaunches ?? DEFAULT_MAX_RELAUNCHES,
+    oomPolicy: request.oomPolicy ?? flowOomPolicy(flow) ?? "fail",
+    ...(options.rerun !== undefined ? { rerun: options.rerun } : {}),
+    ...(placement !== undefined
+      ? {
+          firstAttempt: {
+            attempt: attemptRecord(placement.taskArn, 1, resources, now, placement.startMode),
+            ...(placement.logStream !== undefined ? { logStream: placement.logStream } : {}),
+          },
+        }
+      : {}),
+    ...(claimed ? { claimed } : {}),
+  });
+  let stored: RunRecord;
   try {
-    await deps.persistence.runs.create(
-      queuedRunRecord({
-        runId,
-        request,
-        flow,
-        resources,
-        correlationId,
-        depPackageUris,
-        secretNames: envInput.secretNames,
-        parameters,
-        ...(spill ? { parametersUri: spill.uri } : {}),
-        createdAt: now,
-        maxRelaunches:
-          request.maxRelaunches ?? deps.options.maxRelaunches ?? DEFAULT_MAX_RELAUNCHES,
-        oomPolicy: request.oomPolicy ?? flowOomPolicy(flow) ?? "fail",
-        ...(options.rerun !== undefined ? { rerun: options.rerun } : {}),
-        ...(placement !== undefined
-          ? {
-              firstAttempt: {
-                attempt: attemptRecord(placement.taskArn, 1, resources, now, placement.startMode),
-                ...(placement.logStream !== undefined ? { logStream: placement.logStream } : {}),
-              },
-            }
-          : {}),
-      }),
-    );
+    stored = await deps.persistence.runs.create(record);
   } catch (error) {
     placement?.abandon();
     await deps.keys.release(request, runId);
@@ -242,7 +247,9 @@ export async function startRun(
   }
   const failed = async (error: unknown): Promise<DagLaunchResult> => {
     const message = errorMessage(error);
-    await deps.persistence.runs.transition(runId, "QUEUED", "FAILED", { error_message: message });
+    await deps.persistence.runs.transition(runId, record.status, "FAILED", {
+      error_message: message,
+    });
     await deps.keys.release(request, runId);
     deps.logger.warn("launch failed", {
       run_id: runId,
@@ -270,7 +277,7 @@ export async function startRun(
   }
   if (placement !== undefined) {
     try {
-      await placement.start();
+      await placement.start(claimed ? stored : undefined);
     } catch (error) {
       placement.abandon();
       return failed(error);

@@ -3,6 +3,7 @@
  * the HTTP API and launch events use the snake_case names) and the compute backend seam.
  */
 import type { ErrorCode } from "../errors";
+import type { RunRecord } from "../persistence/records";
 import type { Json } from "../sdk/types";
 
 export const WORKLOAD_PROFILES = {
@@ -129,8 +130,18 @@ export interface SubmitOptions {
  * claim never waits behind the launcher's own write (issue #14).
  */
 export interface Placement extends SubmitResult {
-  /** Starts the worker as placed. Throws as `submit` does. */
-  start(): Promise<void>;
+  /**
+   * True when the placed worker is held for this run alone and starts only from `start`
+   * (LocalBackend's idle warm worker): the launcher then writes the run already claimed for it
+   * (RUNNING from its creation, its attempt recorded) and hands `start` that record, so the
+   * worker runs at once, without its claim's round trip, and the run costs one write less.
+   */
+  readonly startsClaimed?: boolean;
+  /**
+   * Starts the worker as placed. `claimed`: the run as written RUNNING for it (`startsClaimed`),
+   * which the worker adopts instead of claiming. Throws as `submit` does.
+   */
+  start(claimed?: RunRecord): Promise<void>;
   /** The run will not start (its write failed, or a launch step after it): give back what was held. */
   abandon(): void;
 }

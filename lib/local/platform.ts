@@ -19,7 +19,6 @@ import { handleLaunchEvent, type LaunchEventResult } from "../schedules/launch-e
 import type { LaunchEventInput } from "../schedules/types";
 import { createServices, FileRunLogSource } from "../services";
 import { runChangesFrom } from "./run-changes";
-import { claimForWarmWorker } from "./warm-claim";
 import type { ObjectStore } from "../storage/object-store";
 import { defaultWorkerCommand } from "../worker/bundle";
 import {
@@ -208,7 +207,6 @@ export async function startLocalPlatform(
       stopGraceMs: options.stopGraceMs ?? 5000,
       onExit,
       warm,
-      claimForWarm: claimForWarmWorker(() => services.persistence.runs, tables.runs),
       // Artifacts are immutable and named by their hash: one download per machine, not per run.
       artifactCacheDir: join(dataDir, "cache", "artifacts"),
       log,

@@ -91,8 +91,11 @@ export class RunRepository {
     this.idempotency = new IdempotencyRepository(doc, tableName, this.now);
   }
 
-  /** Creates the run (ConflictError if the id exists). task_states starts as an empty map. */
-  async create(record: RunRecord): Promise<void> {
+  /**
+   * Creates the run (ConflictError if the id exists). task_states starts as an empty map.
+   * Returns the item as stored, as `get` would read it.
+   */
+  async create(record: RunRecord): Promise<RunRecord> {
     validateRunId(record.run_id);
     validateOrgId(record.org_id);
     validateFlowName(record.flow_name);
@@ -124,10 +127,11 @@ export class RunRepository {
       throw error;
     }
     this.orgIds.remember(record.run_id, record.org_id);
+    return omit<RunRecord>(item, INTERNAL_ATTRIBUTES);
   }
 
   /**
-   * A record of this table read elsewhere (the local pool's claim, handed to its worker over
+   * A record of this table read elsewhere (the launcher's claimed write, handed to its worker over
    * IPC): its org is remembered as for a record read here, which saves a read before the next
    * write. Write conditions still check the org.
    */

@@ -156,7 +156,7 @@ describe("LocalBackend.place", () => {
   }, 30_000);
 });
 
-describe("LocalBackend claims a run for the warm worker it holds (claimForWarm)", () => {
+describe("LocalBackend hands a held warm worker the run written claimed for it", () => {
   /** A warm worker that writes the assignment it was handed to `<run>.assign.json`, then exits. */
   const RECORDER = `
 const fs = require("fs");
@@ -167,20 +167,13 @@ process.on("message", (m) => {
 });
 process.send({ type: "dagy:ready" });`;
 
-  function recordingBackend(
-    claimForWarm: (claim: {
-      runId: string;
-      orgId: string;
-      taskArn: string;
-    }) => Promise<RunRecord | undefined>,
-  ): LocalBackend {
+  function recordingBackend(warm: number): LocalBackend {
     backend = new LocalBackend({
       workerCommand: [process.execPath, "-e", RECORDER],
       cwd: dir,
       logDir: join(dir, "logs"),
-      warm: 1,
+      warm,
       warmSizes: [SIZE],
-      claimForWarm,
       onExit: (runId, exit) => exits.push({ runId, exit }),
     });
     return backend;
@@ -193,40 +186,48 @@ process.send({ type: "dagy:ready" });`;
   const record = (runId: string): RunRecord =>
     ({ run_id: runId, org_id: "acme-corp", status: "RUNNING" }) as RunRecord;
 
-  it("hands the worker the run it claimed, with the worker's task and the run's org", async () => {
-    const claims: unknown[] = [];
-    const b = recordingBackend(async (claim) => {
-      claims.push(claim);
-      return record(claim.runId);
-    });
+  it("offers a claimed start only with a warm worker held, and hands that worker the record", async () => {
+    const b = recordingBackend(1);
     await until(() => b.stats.idle === 1);
-    await b.place(spec("run-claimed")).start();
+    const placement = b.place(spec("run-claimed"));
+    expect(placement).toMatchObject({ startMode: "warm", startsClaimed: true });
+    await placement.start(record("run-claimed"));
     await until(() => existsSync(join(dir, "run-claimed.assign.json")));
-    expect(claims).toEqual([
-      { runId: "run-claimed", orgId: "acme-corp", taskArn: "local:run-claimed" },
-    ]);
     expect(handed("run-claimed").claimed).toEqual(record("run-claimed"));
     expect(handed("run-claimed").env.DAGY_RUN_ID).toBe("run-claimed");
   }, 30_000);
 
-  it.each([
-    ["finds the run no longer QUEUED", async () => undefined],
-    [
-      "cannot write",
-      async () => {
-        throw new Error("store unavailable");
-      },
-    ],
-  ])(
-    "hands the run over unclaimed when the claim %s: the worker claims it as usual",
-    async (_, claim) => {
-      const b = recordingBackend(claim);
-      await until(() => b.stats.idle === 1);
-      await b.place(spec("run-unclaimed")).start();
-      await until(() => existsSync(join(dir, "run-unclaimed.assign.json")));
-      expect(handed("run-unclaimed")).not.toHaveProperty("claimed");
-      expect(handed("run-unclaimed").env.DAGY_RUN_ID).toBe("run-unclaimed");
-    },
-    30_000,
-  );
+  it("hands the run over unclaimed when started without a record: the worker claims it", async () => {
+    const b = recordingBackend(1);
+    await until(() => b.stats.idle === 1);
+    await b.place(spec("run-unclaimed")).start();
+    await until(() => existsSync(join(dir, "run-unclaimed.assign.json")));
+    expect(handed("run-unclaimed")).not.toHaveProperty("claimed");
+    expect(handed("run-unclaimed").env.DAGY_RUN_ID).toBe("run-unclaimed");
+  }, 30_000);
+
+  it("offers no claimed start for a new process, nor for a run waiting for a slot", async () => {
+    const cold = recordingBackend(0);
+    const placement = cold.place(spec("run-cold"));
+    expect(placement.startMode).toBe("cold");
+    expect(placement).not.toHaveProperty("startsClaimed");
+    placement.abandon();
+    await cold.close();
+
+    // One slot, held by a warm placement: the next run would wait in the queue, on no worker.
+    const b = new LocalBackend({
+      workerCommand: [process.execPath, "-e", RECORDER],
+      cwd: dir,
+      logDir: join(dir, "logs"),
+      warm: 1,
+      warmSizes: [SIZE],
+      maxConcurrent: 1,
+    });
+    backend = b;
+    await until(() => b.stats.idle === 1);
+    expect(b.place(spec("run-held"))).toMatchObject({ startsClaimed: true });
+    const waiting = b.place(spec("run-waiting"));
+    expect(waiting).not.toHaveProperty("startMode");
+    expect(waiting).not.toHaveProperty("startsClaimed");
+  }, 30_000);
 });

@@ -2,12 +2,15 @@
  * ComputeBackend.place (issue #14): a backend that knows the task before starting it has the
  * run's first attempt written with the QUEUED record, and nothing is written after the start
  * (a warm worker's claim used to wait behind the launcher's own attempt write). Every way the
- * launch can stop between placement and start gives the placement back.
+ * launch can stop between placement and start gives the placement back. A placement that
+ * starts claimed (a worker held for the run alone) has the run written RUNNING in that one write
+ * and is handed the stored record; spilled parameters or a failed start keep the usual path.
  */
 import { GetCommand } from "@aws-sdk/lib-dynamodb";
 import type { ComputeBackend, Placement, SubmitResult, WorkerLaunchSpec } from "../../lib/launcher";
 import { ObjectStore } from "../../lib/storage/object-store";
 import type { RunRecord } from "../../lib/persistence/records";
+import { RunRepository } from "../../lib/persistence/runs";
 import { startTestEnv, type TestEnv } from "../support/local-servers";
 import { makeLauncher, newOrg, registerFlow, runsOf } from "./support";
 
@@ -25,6 +28,8 @@ class PlacingBackend implements ComputeBackend {
   readonly events: string[] = [];
   /** The run as stored when `start` was called. */
   readonly atStart: Array<RunRecord | undefined> = [];
+  /** The record each `start` was handed (a claimed start), or null. */
+  readonly handed: Array<RunRecord | null> = [];
   submitted = 0;
   constructor(
     private readonly behaviour: {
@@ -32,6 +37,7 @@ class PlacingBackend implements ComputeBackend {
       readonly placeThrows?: string;
       readonly startThrows?: string;
       readonly submitThrows?: string;
+      readonly startsClaimed?: boolean;
     } = {},
   ) {}
 
@@ -43,8 +49,10 @@ class PlacingBackend implements ComputeBackend {
       taskArn,
       logStream: `/logs/${spec.runId}.log`,
       ...(this.behaviour.startMode !== undefined ? { startMode: this.behaviour.startMode } : {}),
-      start: async () => {
+      ...(this.behaviour.startsClaimed === true ? { startsClaimed: true } : {}),
+      start: async (claimed?: RunRecord) => {
         this.events.push(`start ${spec.runId}`);
+        this.handed.push(claimed ?? null);
         const out = await env.clients.doc.send(
           new GetCommand({
             TableName: env.tables.runs,
@@ -228,5 +236,74 @@ describe("launching on a backend that places runs", () => {
     expect(backend.events).toEqual([`place ${result.runId}`, `abandon ${result.runId}`]);
     const [run] = await runsOf(env, org);
     expect(run).toMatchObject({ status: "FAILED", error_message: "S3 is unavailable" });
+  });
+
+  it("writes a run whose worker is held for it alone RUNNING, and hands the worker that record", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "etl_pipeline", "1.0.0");
+    const backend = new PlacingBackend({ startMode: "warm", startsClaimed: true });
+    const launcher = makeLauncher(env, {}, { backend });
+    let result: Awaited<ReturnType<typeof launcher.launch>> | undefined;
+    const calls = await dynamoCalls(async () => {
+      result = await launcher.launch({
+        flowName: "etl_pipeline",
+        orgId: org,
+        parameters: { date: "d" },
+      });
+    });
+    // One write from request to running worker: no claim by the worker, none after the start.
+    expect(calls.filter((c) => c !== "GetItemCommand")).toEqual(["QueryCommand", "PutItemCommand"]);
+    expect(result).toMatchObject({ success: true });
+    const stored = backend.atStart[0]!;
+    expect(stored).toMatchObject({
+      status: "RUNNING",
+      task_arn: `local:${result!.runId}`,
+      attempts: [expect.objectContaining({ attempt: 1, start_mode: "warm" })],
+    });
+    expect(stored.started_at).toBe(stored.created_at);
+    // The worker is handed the run as a read returns it: it adopts it rather than claiming.
+    const read = await new RunRepository(env.clients.doc, env.tables.runs).get(result!.runId);
+    expect(backend.handed).toEqual([read]);
+  });
+
+  it("ends a run written claimed FAILED with the reason when its start throws", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "etl_pipeline", "1.0.0");
+    const backend = new PlacingBackend({
+      startMode: "warm",
+      startsClaimed: true,
+      startThrows: "the local backend is closed",
+    });
+    const result = await makeLauncher(env, {}, { backend }).launch({
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "d" },
+    });
+    expect(result).toMatchObject({ success: false, errorMessage: "the local backend is closed" });
+    expect(backend.events.at(-1)).toBe(`abandon ${result.runId}`);
+    const [run] = await runsOf(env, org);
+    expect(run).toMatchObject({ status: "FAILED", error_message: "the local backend is closed" });
+    expect(run!.completed_at).toEqual(expect.any(String));
+  });
+
+  it("writes a run with spilled parameters QUEUED even on a held worker: it claims once they are stored", async () => {
+    const org = newOrg();
+    await registerFlow(env, org, "bulk", "1.0.0");
+    const backend = new PlacingBackend({ startMode: "warm", startsClaimed: true });
+    const parameters = {
+      rows: Array.from({ length: 4000 }, (_, i) => `row-${i}-${"x".repeat(80)}`),
+    };
+    const result = await makeLauncher(
+      env,
+      {},
+      {
+        backend,
+        store: new ObjectStore(env.clients.s3),
+      },
+    ).launch({ flowName: "bulk", orgId: org, parameters });
+    expect(result.success).toBe(true);
+    expect(backend.atStart[0]).toMatchObject({ status: "QUEUED" });
+    expect(backend.atStart[0]!.parameters_uri).toEqual(expect.stringContaining(result.runId));
+    expect(backend.handed).toEqual([null]);
   });
 });
