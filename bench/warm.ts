@@ -88,11 +88,14 @@ interface Latency {
   readonly failures: number;
 }
 
-/** Waits until every idle worker the pool wants is up (a run between runs would find it so). */
+/**
+ * Waits until every idle worker the pool wants is up and has preloaded the last artifact (a run
+ * arriving after a pause would find the pool so).
+ */
 async function poolSettled(platform: LocalPlatform): Promise<void> {
   for (let i = 0; i < 400 && platform.warm > 0; i++) {
-    const { idle, starting } = platform.backend.stats;
-    if (idle >= platform.warm && starting === 0 && platform.backend.stats.running === 0) return;
+    const { idle, starting, preloading, running } = platform.backend.stats;
+    if (idle >= platform.warm && starting === 0 && preloading === 0 && running === 0) return;
     await sleep(5);
   }
 }

@@ -99,12 +99,21 @@ export class LocalBackend implements ComputeBackend {
     return join(this.options.logDir, `${runId}.log`);
   }
 
-  /** Runs started and not yet exited, runs waiting for a slot, warm workers waiting for a run. */
-  get stats(): { running: number; queued: number; idle: number; starting: number } {
+  /**
+   * Runs started and not yet exited, runs waiting for a slot, warm workers waiting for a run
+   * (and of those, how many are still preloading their hint), warm workers starting.
+   */
+  get stats(): {
+    running: number;
+    queued: number;
+    idle: number;
+    starting: number;
+    preloading: number;
+  } {
     return {
       running: this.running.size,
       queued: this.queue.length,
-      ...(this.pool?.stats ?? { idle: 0, starting: 0 }),
+      ...(this.pool?.stats ?? { idle: 0, starting: 0, preloading: 0 }),
     };
   }
 

@@ -12,7 +12,9 @@
  * - A worker that was handed a run not its own (the run was not QUEUED) says `dagy:ready` again
  *   and comes back (`release`).
  * - `hint` names the artifact a size's runs most likely need next: its idle workers preload it
- *   (`dagy:preload`, lib/worker/preload.ts), and so does each worker as it becomes idle.
+ *   (`dagy:preload`, lib/worker/preload.ts), and so does each worker as it becomes idle. A worker
+ *   says when its preload is over (`dagy:preloaded`); `take` prefers one that has the hint
+ *   ready to one still fetching it (a just-refilled worker, say).
  * - An idle worker that dies is replaced; a size whose workers keep dying before they are ready
  *   is retried with a growing delay and given up after MAX_START_FAILURES in a row (no spinning).
  * - The pool reports nothing about runs: once a worker is taken, its exit is the backend's.
@@ -64,6 +66,8 @@ export class WarmWorker {
   private sink: Writable | undefined;
   private tail = "";
   private hinted: PreloadMessage | undefined;
+  /** The last hint whose preload this worker said is over (`dagy:preloaded`). */
+  private preloaded: PreloadMessage | undefined;
 
   constructor(
     readonly child: ChildProcess,
@@ -87,6 +91,20 @@ export class WarmWorker {
   /** Where the worker's output goes from now on (a run's log). */
   setSink(sink: Writable | undefined): void {
     this.sink = sink;
+  }
+
+  /** The worker's answer to a hint: its preload of that artifact is over. */
+  preloadOver(artifactUri: unknown, artifactSha256: unknown): void {
+    const hinted = this.hinted;
+    if (hinted === undefined) return;
+    if (hinted.artifactUri === artifactUri && hinted.artifactSha256 === artifactSha256) {
+      this.preloaded = hinted;
+    }
+  }
+
+  /** Sent a hint it has not finished preloading. */
+  get preloading(): boolean {
+    return this.hinted !== undefined && this.preloaded !== this.hinted;
   }
 
   /** Sends a preload hint unless this worker has it already. Idle workers only. */
@@ -138,17 +156,23 @@ export class LocalWarmPool {
     for (const size of options.sizes) this.poolOf(size);
   }
 
-  /** Idle (ready) and starting workers, over every size. */
-  get stats(): { idle: number; starting: number } {
+  /**
+   * Idle (ready) and starting workers, over every size; `preloading`: idle ones still
+   * preloading their hint.
+   */
+  get stats(): { idle: number; starting: number; preloading: number } {
     let idle = 0;
     let starting = 0;
+    let preloading = 0;
     for (const pool of this.pools.values()) {
       for (const worker of pool.workers) {
-        if (worker.state === "idle") idle++;
-        else if (worker.state === "starting") starting++;
+        if (worker.state === "idle") {
+          idle++;
+          if (worker.preloading) preloading++;
+        } else if (worker.state === "starting") starting++;
       }
     }
-    return { idle, starting };
+    return { idle, starting, preloading };
   }
 
   /** True when a worker of this size is starting (it will be idle soon, unless it dies). */
@@ -177,12 +201,12 @@ export class LocalWarmPool {
   take(size: WorkerSize): WarmWorker | undefined {
     if (this.closed || this.options.size <= 0) return undefined;
     const pool = this.poolOf(size);
+    // An idle worker that has its preload over, else any idle one.
     let taken: WarmWorker | undefined;
     for (const worker of pool.workers) {
-      if (worker.state === "idle" && worker.alive && worker.child.connected) {
-        taken = worker;
-        break;
-      }
+      if (worker.state !== "idle" || !worker.alive || !worker.child.connected) continue;
+      if (taken === undefined || (taken.preloading && !worker.preloading)) taken = worker;
+      if (!taken.preloading) break;
     }
     if (taken !== undefined) {
       taken.state = "busy";
@@ -300,7 +324,9 @@ export class LocalWarmPool {
     const worker = new WarmWorker(child, pool.size);
     pool.workers.add(worker);
     child.on("message", (message: unknown) => {
-      if ((message as { type?: unknown } | null)?.type !== "dagy:ready") return;
+      const m = message as { type?: unknown; artifactUri?: unknown; artifactSha256?: unknown };
+      if (m?.type === "dagy:preloaded") worker.preloadOver(m.artifactUri, m.artifactSha256);
+      if (m?.type !== "dagy:ready") return;
       if (worker.state === "starting") {
         worker.state = "idle";
         pool.failures = 0;

@@ -3,7 +3,7 @@
  * an IPC channel and sends it its run as a message. The messages, both ways, are below; the pool
  * (lib/launcher/local-warm-pool.ts) speaks the other side.
  */
-import { isPreloadMessage, type PreloadMessage } from "./preload";
+import { isPreloadMessage, type PreloadedMessage, type PreloadMessage } from "./preload";
 import type { RunRecord } from "../persistence/records";
 import type { Assignment, AssignmentSource } from "./warm";
 
@@ -29,7 +29,9 @@ export type WorkerMessage =
   /** The assignment for `run_id` was taken (claimed, or found not QUEUED). */
   | { readonly type: "dagy:ack"; readonly run_id: string }
   /** Leaving without a run (SIGTERM while idle). */
-  | { readonly type: "dagy:leave" };
+  | { readonly type: "dagy:leave" }
+  /** A `dagy:preload` is over: this worker has that artifact ready (or it failed: a miss). */
+  | PreloadedMessage;
 
 export function isAssignMessage(message: unknown): message is AssignMessage {
   if (message === null || typeof message !== "object") return false;
@@ -53,13 +55,20 @@ export class IpcAssignmentSource implements AssignmentSource {
   constructor(
     private readonly channel: IpcChannel,
     options: {
-      /** An idle worker's hint of its next run's artifact (./preload.ts). */
-      readonly onPreload?: (message: PreloadMessage) => void;
+      /**
+       * An idle worker's hint of its next run's artifact (./preload.ts). When it returns a
+       * promise, the parent is told `dagy:preloaded` once that settles.
+       */
+      readonly onPreload?: (message: PreloadMessage) => Promise<void> | void;
     } = {},
   ) {
     channel.on("message", (message) => {
       if (isPreloadMessage(message)) {
-        options.onPreload?.(message);
+        const { artifactUri, artifactSha256 } = message;
+        const preloaded = (): void =>
+          this.send({ type: "dagy:preloaded", artifactUri, artifactSha256 });
+        const over = options.onPreload?.(message);
+        if (over !== undefined) over.then(preloaded, preloaded);
         return;
       }
       if (!isAssignMessage(message)) return;
@@ -138,7 +147,7 @@ export class IpcAssignmentSource implements AssignmentSource {
 
 /** The source over this process's IPC channel (the worker was spawned with one). */
 export function createIpcAssignmentSource(
-  onPreload?: (message: PreloadMessage) => void,
+  onPreload?: (message: PreloadMessage) => Promise<void> | void,
 ): IpcAssignmentSource {
   return new IpcAssignmentSource(process, onPreload !== undefined ? { onPreload } : {});
 }

@@ -6,7 +6,8 @@
  * run does not pay for the DynamoDB client's first use.
  *
  * An assignment whose artifact is the preloaded one (same URI, same SHA-256) skips all of that;
- * any other runs as before. The bundle itself is not run here: its top-level code runs with the
+ * any other runs as before. The worker tells its pool when a preload is over (`dagy:preloaded`),
+ * so the pool hands the next run to a worker that has it ready rather than one still fetching. The bundle itself is not run here: its top-level code runs with the
  * run's variables, as a cold worker's does. A preload that fails is only a miss.
  */
 import { sha256Hex } from "../hash";
@@ -19,6 +20,13 @@ export interface PreloadMessage {
   readonly artifactUri: string;
   readonly artifactSha256: string;
   readonly runsTable?: string;
+}
+
+/** Idle worker -> parent: the preload of this artifact is over (done, or failed: a miss). */
+export interface PreloadedMessage {
+  readonly type: "dagy:preloaded";
+  readonly artifactUri: string;
+  readonly artifactSha256: string;
 }
 
 export function isPreloadMessage(message: unknown): message is PreloadMessage {
@@ -58,20 +66,27 @@ export class Preloader {
 
   constructor(private readonly deps: PreloaderDeps) {}
 
-  /** Starts preloading (the same artifact again: nothing new). */
-  preload(message: PreloadMessage): void {
+  /**
+   * Starts preloading (the same artifact again: nothing new). Resolves when it is over, the
+   * client's warm-up request included; never rejects (a failed preload is only a miss).
+   */
+  preload(message: PreloadMessage): Promise<void> {
     const sha256 = message.artifactSha256.toLowerCase();
+    let touched: Promise<unknown> = Promise.resolve();
     if (message.runsTable !== undefined && !this.touched.has(message.runsTable)) {
       this.touched.add(message.runsTable);
-      void this.deps.touchRunsTable?.(message.runsTable).catch(() => undefined);
+      touched = this.deps.touchRunsTable?.(message.runsTable).catch(() => undefined) ?? touched;
     }
-    if (this.current?.uri === message.artifactUri && this.current.sha256 === sha256) return;
-    const done = this.load(message.artifactUri, sha256);
-    done.then(
-      () => this.deps.onPreloaded?.(message.artifactUri, sha256),
-      (error: unknown) => this.deps.onPreloaded?.(message.artifactUri, sha256, error),
-    );
-    this.current = { uri: message.artifactUri, sha256, done };
+    if (this.current?.uri !== message.artifactUri || this.current.sha256 !== sha256) {
+      const done = this.load(message.artifactUri, sha256);
+      done.then(
+        () => this.deps.onPreloaded?.(message.artifactUri, sha256),
+        (error: unknown) => this.deps.onPreloaded?.(message.artifactUri, sha256, error),
+      );
+      this.current = { uri: message.artifactUri, sha256, done };
+    }
+    const loaded = this.current.done;
+    return Promise.all([touched, loaded.catch(() => undefined)]).then(() => undefined);
   }
 
   /**

@@ -240,7 +240,7 @@ describe("LocalBackend", () => {
     const first = await backend.submit(spec("run-1", { FIXTURE_MODE: "sleep" }));
     const second = await backend.submit(spec("run-2"));
     expect([first.taskArn, second.taskArn]).toEqual(["local:run-1", "local:run-2"]);
-    expect(backend.stats).toEqual({ running: 1, queued: 1, idle: 0, starting: 0 });
+    expect(backend.stats).toEqual({ running: 1, queued: 1, idle: 0, starting: 0, preloading: 0 });
     await until(() => existsSync(join(dir, "run-1.env.json")));
     expect(existsSync(join(dir, "run-2.env.json"))).toBe(false);
     await backend.stop(first.taskArn, "make room");
@@ -261,7 +261,7 @@ describe("LocalBackend", () => {
         exit: { taskArn: "local:run-b", code: null, signal: null, neverStarted: true },
       },
     ]);
-    expect(backend.stats).toEqual({ running: 1, queued: 0, idle: 0, starting: 0 });
+    expect(backend.stats).toEqual({ running: 1, queued: 0, idle: 0, starting: 0, preloading: 0 });
   });
 
   it("kills a worker that ignores SIGTERM after the grace period", async () => {
@@ -305,7 +305,7 @@ describe("LocalBackend", () => {
       expect(readFileSync(backend.logPath("nul"), "utf8")).not.toContain("secret-a");
       expect(exits[2]?.exit).toEqual({ taskArn: "local:after", code: 0, signal: null });
       expect(existsSync(join(dir, "nul.env.json"))).toBe(false);
-      expect(backend.stats).toEqual({ running: 0, queued: 0, idle: 0, starting: 0 });
+      expect(backend.stats).toEqual({ running: 0, queued: 0, idle: 0, starting: 0, preloading: 0 });
     });
 
     it("a NUL byte on a free slot: submit still returns, the run reports why it never started", async () => {

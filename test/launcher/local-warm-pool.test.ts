@@ -112,6 +112,65 @@ describe("LocalWarmPool", () => {
   }, 40_000);
 });
 
+describe("LocalWarmPool and preloads", () => {
+  it("hands a run to a worker whose preload is over before one still preloading", async () => {
+    // The first worker never finishes a preload; the second says so at once, for hints of
+    // artifact "a…" only.
+    let spawned = 0;
+    const script = (answers: boolean) => `process.send({ type: "dagy:ready" });
+      process.on("message", (m) => {
+        if (${answers} && m.type === "dagy:preload" && m.artifactSha256.startsWith("a"))
+          process.send({ type: "dagy:preloaded", artifactUri: m.artifactUri, artifactSha256: m.artifactSha256 });
+      });`;
+    const pool = new LocalWarmPool({
+      size: 2,
+      sizes: [SIZE],
+      refillDelayMs: 60_000,
+      spawn: () =>
+        spawn(process.execPath, ["-e", script(spawned++ === 1)], {
+          stdio: ["ignore", "pipe", "pipe", "ipc"],
+        }),
+    });
+    const until = async (probe: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 20_000;
+      while (!probe()) {
+        if (Date.now() > deadline) throw new Error("timed out");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const hint = (sha: string) => ({
+      type: "dagy:preload" as const,
+      artifactUri: "s3://bucket/flows/hello/1/artifact.zip",
+      artifactSha256: sha,
+    });
+    try {
+      await until(() => pool.stats.idle === 2);
+      const [slow, quick] = pool.idlePids();
+      expect(pool.stats.preloading).toBe(0); // nothing hinted yet
+
+      pool.hint(SIZE, hint("a".repeat(64)));
+      expect(pool.stats.preloading).toBe(2);
+      await until(() => pool.stats.preloading === 1);
+
+      // A newer hint: the answer to the old one no longer counts.
+      pool.hint(SIZE, hint("b".repeat(64)));
+      expect(pool.stats.preloading).toBe(2);
+      pool.hint(SIZE, hint("a".repeat(64)));
+      await until(() => pool.stats.preloading === 1);
+
+      const taken = pool.take(SIZE)!;
+      expect(taken.child.pid).toBe(quick);
+      // With none preloaded, a preloading worker is still better than a cold start.
+      const next = pool.take(SIZE)!;
+      expect(next.child.pid).toBe(slow);
+      taken.child.kill("SIGKILL");
+      next.child.kill("SIGKILL");
+    } finally {
+      await pool.close();
+    }
+  }, 40_000);
+});
+
 describe("LocalWarmPool refills off the run's critical path", () => {
   /** Workers that say ready and wait; every spawn is counted. */
   function countingPool(refillDelayMs: number) {
@@ -152,7 +211,7 @@ describe("LocalWarmPool refills off the run's critical path", () => {
       await ticks(5);
       // One idle worker is left: nothing starts beside the run it was taken for...
       expect(spawned()).toBe(2);
-      expect(pool.stats).toEqual({ idle: 1, starting: 0 });
+      expect(pool.stats).toEqual({ idle: 1, starting: 0, preloading: 0 });
       // ...nor as it ends, when its caller reads the result.
       const gone = new Promise((r) => taken.child.once("close", r));
       taken.child.kill("SIGKILL");

@@ -50,3 +50,58 @@ describe("IpcAssignmentSource and a run the pool claimed", () => {
     expect(assignment?.env).toEqual(env);
   });
 });
+
+describe("IpcAssignmentSource and preloads", () => {
+  const preload = {
+    type: "dagy:preload",
+    artifactUri: "s3://bucket/flows/hello/1/artifact.zip",
+    artifactSha256: "a".repeat(64),
+  };
+  const preloaded = {
+    type: "dagy:preloaded",
+    artifactUri: preload.artifactUri,
+    artifactSha256: preload.artifactSha256,
+  };
+
+  it("tells the pool when a preload is over, and only then", async () => {
+    const c = channel();
+    let finish: () => void = () => undefined;
+    const seen: unknown[] = [];
+    new IpcAssignmentSource(c.port, {
+      onPreload: (message) => {
+        seen.push(message);
+        return new Promise<void>((resolve) => (finish = resolve));
+      },
+    });
+    c.deliver(preload);
+    expect(seen).toEqual([preload]);
+    await new Promise((r) => setImmediate(r));
+    expect(c.sent).toEqual([]);
+    finish();
+    await new Promise((r) => setImmediate(r));
+    expect(c.sent).toEqual([preloaded]);
+  });
+
+  it("says a failed preload is over too (the pool must not wait for it)", async () => {
+    const c = channel();
+    new IpcAssignmentSource(c.port, { onPreload: () => Promise.reject(new Error("no such key")) });
+    c.deliver(preload);
+    await new Promise((r) => setImmediate(r));
+    expect(c.sent).toEqual([preloaded]);
+  });
+
+  it("says nothing for a malformed hint, which is not a preload", async () => {
+    const c = channel();
+    const seen: unknown[] = [];
+    new IpcAssignmentSource(c.port, {
+      onPreload: (message) => {
+        seen.push(message);
+        return Promise.resolve();
+      },
+    });
+    c.deliver({ ...preload, artifactSha256: "not-a-sha" });
+    await new Promise((r) => setImmediate(r));
+    expect(seen).toEqual([]);
+    expect(c.sent).toEqual([]);
+  });
+});

@@ -110,13 +110,21 @@ function preload(worker: Worker, flow: { artifact_s3_uri: string; artifact_sha25
   });
 }
 
-/** Waits for the worker's preload to end; returns its log line's event type. */
-function preloaded(worker: Worker): Promise<string> {
-  return until("the preload to end", () =>
+/**
+ * Waits for the worker's preload to end, and for the worker to tell the pool so
+ * (`dagy:preloaded`, which the pool's choice of worker relies on); returns its log line's
+ * event type.
+ */
+async function preloaded(worker: Worker): Promise<string> {
+  const event = await until("the preload to end", () =>
     logLines(worker.output)
       .map((l) => l.event_type)
       .find((e) => e === "artifact_preloaded" || e === "artifact_preload_failed"),
   );
+  await until("dagy:preloaded", () =>
+    worker.messages.includes("dagy:preloaded") ? true : undefined,
+  );
+  return event;
 }
 
 async function launchAndAssign(worker: Worker, flowName: string, orgId: string) {
