@@ -19,6 +19,7 @@ import { handleLaunchEvent, type LaunchEventResult } from "../schedules/launch-e
 import type { LaunchEventInput } from "../schedules/types";
 import { createServices, FileRunLogSource } from "../services";
 import { runChangesFrom } from "./run-changes";
+import { tableWritesFrom } from "./table-writes";
 import type { ObjectStore } from "../storage/object-store";
 import { defaultWorkerCommand } from "../worker/bundle";
 import {
@@ -270,6 +271,7 @@ export async function startLocalPlatform(
         logSource: new FileRunLogSource(logDir),
         logger: humanLogger(log, "api"),
         runChanges: runChangesFrom(servers, tables.runs),
+        flowTableWrites: tableWritesFrom(servers, tables.flows),
       },
     );
     const { persistence, launcher } = services;

@@ -68,7 +68,15 @@ export interface LocalServers {
 /** Who wants to hear of the local DynamoDB's item writes (see LocalServers.tapWrites). */
 export interface WriteTap {
   active(): boolean;
+  /** The write was carried out (answered 200). */
   onWrite(table: string, key: Readonly<Record<string, unknown>>): void;
+  /**
+   * A write to `table` has arrived whole and is about to be carried out (said before the store
+   * changes), and, exactly once for each such call, its answer has gone out or its connection
+   * closed (`onWriteEnd`), whether it was carried out or not.
+   */
+  onWriteBegin?(table: string): void;
+  onWriteEnd?(table: string): void;
 }
 
 /** The item writes a tap hears of: their targets (`X-Amz-Target`) and where the key is. */
@@ -94,23 +102,40 @@ function writeListener(taps: Set<WriteTap>) {
       size += chunk.length;
       if (size <= TAP_MAX_BODY) chunks.push(chunk);
     });
-    res.once("finish", () => {
-      if (res.statusCode !== 200 || size > TAP_MAX_BODY) return;
+    // dynalite reads the body whole too, then reads the table before it writes: this handler,
+    // in the same turn as its own, runs before the store changes.
+    req.once("end", () => {
+      if (size > TAP_MAX_BODY) return;
       let body: { TableName?: unknown; Key?: unknown; Item?: unknown };
       try {
         body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as typeof body;
       } catch {
         return;
       }
+      const table = body.TableName;
       const key = body[keyField];
-      if (typeof body.TableName !== "string" || key === null || typeof key !== "object") return;
-      for (const tap of listening) {
-        try {
-          tap.onWrite(body.TableName, key as Record<string, unknown>);
-        } catch {
-          // A listener's failure is its own: the store's answer has gone out already.
+      if (typeof table !== "string" || key === null || typeof key !== "object") return;
+      const each = (call: (tap: WriteTap) => void): void => {
+        for (const tap of listening) {
+          try {
+            call(tap);
+          } catch {
+            // A listener's failure is its own: it changes nothing for the store or the others.
+          }
         }
-      }
+      };
+      each((tap) => tap.onWriteBegin?.(table));
+      let ended = false;
+      const end = (): void => {
+        if (ended) return;
+        ended = true;
+        if (res.statusCode === 200 && res.writableFinished) {
+          each((tap) => tap.onWrite(table, key as Record<string, unknown>));
+        }
+        each((tap) => tap.onWriteEnd?.(table));
+      };
+      res.once("finish", end);
+      res.once("close", end);
     });
   };
 }

@@ -63,10 +63,29 @@ export interface FlowSummary {
   versions: number;
 }
 
+/**
+ * Where every write to the flows table is seen (the embedded platform's DynamoDB server:
+ * lib/local/table-writes.ts). Given one, FlowRepository keeps each flow's versions between
+ * writes; without one (Lambda, where writes come from elsewhere) every read goes to the table.
+ */
+export interface TableWriteCount {
+  /**
+   * A number that changes as each write to the table begins; undefined while one is under way
+   * (the table may change at any moment then).
+   */
+  version(): number | undefined;
+}
+
+/** Flows whose versions are kept at once; past it the cache starts again. */
+const MAX_CACHED_FLOWS = 1000;
+
 export class FlowRepository {
+  private readonly cached = new Map<string, { writes: number; records: FlowRecord[] }>();
+
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     private readonly tableName: string,
+    private readonly tableWrites?: TableWriteCount,
   ) {}
 
   /**
@@ -158,12 +177,25 @@ export class FlowRepository {
   async listVersions(orgId: string, flowName: string): Promise<FlowRecord[]> {
     validateOrgId(orgId);
     validateFlowName(flowName);
+    // A kept answer holds while no write to the table has begun since its read began; a read
+    // that overlaps a write in any way is not kept.
+    const key = `${orgId}#${flowName}`;
+    const writes = this.tableWrites?.version();
+    const kept = writes !== undefined ? this.cached.get(key) : undefined;
+    if (kept !== undefined && kept.writes === writes) return structuredClone(kept.records);
     const items = await queryAll(this.doc, {
       TableName: this.tableName,
       KeyConditionExpression: "org_id = :org AND begins_with(flow_key, :prefix)",
       ExpressionAttributeValues: { ":org": orgId, ":prefix": `${flowName}#` },
     });
-    return items.map((i) => omit<FlowRecord>(i, INTERNAL_ATTRIBUTES)).sort(compareFlowVersions);
+    const records = items
+      .map((i) => omit<FlowRecord>(i, INTERNAL_ATTRIBUTES))
+      .sort(compareFlowVersions);
+    if (writes !== undefined && this.tableWrites?.version() === writes) {
+      if (this.cached.size >= MAX_CACHED_FLOWS) this.cached.clear();
+      this.cached.set(key, { writes, records: structuredClone(records) });
+    }
+    return records;
   }
 
   async listFlows(orgId: string): Promise<FlowSummary[]> {

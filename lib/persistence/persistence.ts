@@ -2,7 +2,7 @@
 import type { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import { DeploymentRepository } from "./deployments";
 import { DepPackageRepository } from "./dep-packages";
-import { FlowRepository } from "./flows";
+import { FlowRepository, type TableWriteCount } from "./flows";
 import type { IdempotencyRepository } from "./idempotency";
 import { RunRepository } from "./runs";
 import type { TableNames } from "./schema";
@@ -13,6 +13,8 @@ export interface PersistenceOptions {
   readonly logger?: PersistenceLogger;
   /** The clock for timestamps persistence takes itself (updated_at, ...). Default: now. */
   readonly now?: () => Date;
+  /** Writes to the flows table, counted where all of them are seen (see TableWriteCount). */
+  readonly flowTableWrites?: TableWriteCount;
 }
 
 export class Persistence {
@@ -28,7 +30,7 @@ export class Persistence {
     readonly tables: TableNames,
     options: PersistenceOptions = {},
   ) {
-    this.flows = new FlowRepository(doc, tables.flows);
+    this.flows = new FlowRepository(doc, tables.flows, options.flowTableWrites);
     this.runs = new RunRepository(doc, tables.runs, options.logger ?? defaultPersistenceLogger, {
       ...(options.now !== undefined ? { now: options.now } : {}),
     });

@@ -19,6 +19,7 @@ import { launcherOptionsFromConfig } from "../launcher/from-config";
 import type { ComputeBackend } from "../launcher/types";
 import { warmDispatcherFromConfig } from "../launcher/warm-dispatch";
 import { createJsonLogger, type JsonLogger } from "../log";
+import type { TableWriteCount } from "../persistence/flows";
 import { Persistence } from "../persistence/persistence";
 import { EventBridgeScheduleService } from "../schedules/eventbridge";
 import type { ScheduleService as ScheduleStore } from "../schedules/types";
@@ -61,6 +62,8 @@ export interface ServiceOverrides {
   readonly batchConcurrency?: number;
   /** What readers waiting for a run wake on (the embedded platform's store tap). */
   readonly runChanges?: RunChangeFeed;
+  /** Every write to the flows table, seen (the embedded platform's store tap): flow reads are kept between writes. */
+  readonly flowTableWrites?: TableWriteCount;
 }
 
 export interface CoreServices {
@@ -82,7 +85,12 @@ export function createCoreServices(
 ): CoreServices {
   const logger = overrides.logger ?? createJsonLogger({ component: config.entryPoint });
   const clock = overrides.clock;
-  const persistence = new Persistence(clients.doc, config.tables, { logger });
+  const persistence = new Persistence(clients.doc, config.tables, {
+    logger,
+    ...(overrides.flowTableWrites !== undefined
+      ? { flowTableWrites: overrides.flowTableWrites }
+      : {}),
+  });
   const store = clients.s3 ? new ObjectStore(clients.s3) : undefined;
   if (config.computeBackend === "ecs" && !overrides.backend && !clients.ecs) {
     throw new ConfigurationError("createServices: an ECS client is required with the ecs backend");

@@ -116,6 +116,42 @@ describe("local platform", () => {
     expect(names).toEqual(expect.arrayContaining(["etl_pipeline", "hello", "sleepy"]));
   });
 
+  it("launches a version registered a moment ago as latest (flow reads are kept only between writes)", async () => {
+    // An org of its own (the other tests count acme-corp's hello runs), and versions of its own
+    // (artifact keys are per flow and version).
+    const orgId = "versions-corp";
+    const register = async (version: string) => {
+      const built = await buildFlow({
+        entry: join(REPO, "examples", "flows", "hello.ts"),
+        cwd: REPO,
+        version,
+      });
+      await registerArtifact(
+        { ...platform, artifactBucket: platform.buckets.artifacts },
+        orgId,
+        built.spec,
+        built.artifact,
+      );
+    };
+    const launch = async () => {
+      const launched = await http(platform, "POST", "/flows/hello/runs", {
+        org_id: orgId,
+        parameters: { name: "versions" },
+      });
+      expect(launched.status).toBe(200);
+      const runId = launched.body.run_id as string;
+      return waitForRun(platform, `${runId}?org_id=${orgId}`, terminal, "terminal");
+    };
+    await register("9.0.0");
+    const before = await launch();
+    expect(before).toMatchObject({ status: "SUCCEEDED", flow_version: "9.0.0" });
+    await launch(); // read again: kept
+    await register("9.0.1");
+    const after = await launch();
+    expect(after).toMatchObject({ status: "SUCCEEDED", flow_version: "9.0.1" });
+    expect(after.artifact_sha256).not.toBe(before.artifact_sha256);
+  });
+
   it("answers the guide's request verbatim: s3://bucket/input.csv is seeded, the run SUCCEEDS", async () => {
     const launched = await http(
       platform,

@@ -4,6 +4,10 @@
  * with its table and key; reads, refused writes, writes while the tap is inactive and writes
  * after its undo do not.
  *
+ * A tap may also hear each write begin (its body read whole, before the store changes) and end
+ * (answered or its connection closed), in pairs: the embedded platform's flow reads are kept
+ * only while no write to the flows table is under way.
+ *
  * The tap hears of a write as the server's answer goes out, so a test that expects nothing
  * finishes with a marker write seen by a second, always-listening tap: once the marker arrived,
  * anything the earlier requests would have reported has been reported.
@@ -220,6 +224,50 @@ describe("LocalServers.tapWrites", () => {
     } finally {
       undo();
       undoThrower();
+    }
+  });
+
+  test("each write begins before it is carried out and ends once answered, refused or not", async () => {
+    const events: string[] = [];
+    const tap: WriteTap = {
+      active: () => true,
+      onWriteBegin: (table) => {
+        if (table !== TABLE) return;
+        events.push("begin");
+      },
+      onWrite: (table) => {
+        if (table === TABLE) events.push("write");
+      },
+      onWriteEnd: (table) => {
+        if (table === TABLE) events.push("end");
+      },
+    };
+    const undo = servers.tapWrites(tap);
+    try {
+      await client.send(
+        new PutItemCommand({
+          TableName: TABLE,
+          Item: { ...runKey("run-7"), status: { S: "QUEUED" } },
+        }),
+      );
+      await until("the put's end", () => events.length === 3);
+      expect(events).toEqual(["begin", "write", "end"]);
+      await expect(
+        client.send(
+          new UpdateItemCommand({
+            TableName: TABLE,
+            Key: runKey("run-7"),
+            UpdateExpression: "SET #s = :s",
+            ConditionExpression: "#s = :was",
+            ExpressionAttributeNames: { "#s": "status" },
+            ExpressionAttributeValues: { ":s": { S: "RUNNING" }, ":was": { S: "CANCELLED" } },
+          }),
+        ),
+      ).rejects.toMatchObject({ name: "ConditionalCheckFailedException" });
+      await until("the refused update's end", () => events.length === 5);
+      expect(events.slice(3)).toEqual(["begin", "end"]);
+    } finally {
+      undo();
     }
   });
 });

@@ -8,7 +8,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { createDataClients, destroyDataClients, type DataClients } from "../../lib/aws/clients";
-import { ensureBuckets, ensureTables, startLocalServers } from "../../lib/local/servers";
+import {
+  ensureBuckets,
+  ensureTables,
+  startLocalServers,
+  type LocalServers,
+} from "../../lib/local/servers";
 import { tableNamesFor, type TableNames } from "../../lib/persistence/schema";
 
 export interface TestEnv {
@@ -16,6 +21,8 @@ export interface TestEnv {
   readonly tables: TableNames;
   readonly buckets: { readonly artifacts: string; readonly traces: string };
   readonly endpoints: { readonly dynamodbEndpoint: string; readonly s3Endpoint: string };
+  /** The servers themselves (their write tap). */
+  readonly servers: LocalServers;
   close(): Promise<void>;
 }
 
@@ -39,6 +46,7 @@ export async function startTestEnv(): Promise<TestEnv> {
     tables,
     buckets,
     endpoints,
+    servers,
     async close() {
       destroyDataClients(clients);
       await servers.close();
