@@ -1,6 +1,7 @@
 /**
  * Runs: one item per run in the runs table. The state machine is ./run-state, task states
- * ./task-states, and idempotency records (which share the table) ./idempotency.
+ * ./task-states, task outputs ./task-outputs, and idempotency records (which share the table)
+ * ./idempotency.
  *
  * Every status write is ONE conditional UpdateItem on the current status, so concurrent
  * writers (worker, reconciler, cancel) cannot overwrite each other and terminal statuses never
@@ -16,12 +17,8 @@ import {
 } from "@aws-sdk/lib-dynamodb";
 import { ConflictError, ValidationError } from "../errors";
 import type { TaskState } from "../sdk/types";
-import {
-  IDEMPOTENCY_RECORD_TYPE,
-  IdempotencyRepository,
-  type IdempotencyClaim,
-} from "./idempotency";
-import { isConditionalCheckFailed, isValidationException, omit, type Item } from "./internal";
+import { IDEMPOTENCY_RECORD_TYPE, IdempotencyRepository } from "./idempotency";
+import { isConditionalCheckFailed, omit, type Item } from "./internal";
 import type { RunAttempt, RunRecord, TaskOutputRef } from "./records";
 import { RunOrgCache } from "./run-org-cache";
 import {
@@ -34,12 +31,12 @@ import {
 } from "./run-state";
 import { RUN_STATUSES, TERMINAL_STATUSES, type RunStatus } from "./schema";
 import {
-  MAX_TASK_STATES_PER_UPDATE,
   TaskStateRepository,
   defaultPersistenceLogger,
   type PersistenceLogger,
 } from "./task-states";
 import { addTransitionOptions, type TransitionOptions } from "./transition-options";
+import { recordTaskOutputs } from "./task-outputs";
 import { UpdateBuilder } from "./update-builder";
 import {
   activeRunsQuery,
@@ -320,56 +317,12 @@ export class RunRepository {
     return item && typeof item.run_id === "string" ? this.get(item.run_id) : undefined;
   }
 
-  /** Writes where succeeded tasks' outputs are kept (one UpdateItem per 100 tasks). */
-  async recordTaskOutputs(
+  /** Writes where succeeded tasks' outputs are kept (./task-outputs). */
+  recordTaskOutputs(
     runId: string,
     outputs: Readonly<Record<string, TaskOutputRef>>,
   ): Promise<void> {
-    validateRunId(runId);
-    const entries = Object.entries(outputs);
-    for (let start = 0; start < entries.length; start += MAX_TASK_STATES_PER_UPDATE) {
-      const names: Record<string, string> = { "#o": "task_outputs", "#org": "org_id" };
-      const values: Record<string, unknown> = {};
-      const sets = entries.slice(start, start + MAX_TASK_STATES_PER_UPDATE).map(([id, ref], i) => {
-        names[`#t${i}`] = id;
-        values[`:t${i}`] = ref;
-        return `#o.#t${i} = :t${i}`;
-      });
-      const send = (
-        expression: string,
-        vals: Record<string, unknown>,
-        attributeNames: Record<string, string> = names,
-      ) =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: { run_id: runId },
-            UpdateExpression: expression,
-            ConditionExpression: "attribute_exists(#org)",
-            ExpressionAttributeNames: attributeNames,
-            ExpressionAttributeValues: vals,
-          }),
-        );
-      try {
-        await send(`SET ${sets.join(", ")}`, values);
-      } catch (error) {
-        if (
-          !isValidationException(
-            error,
-            "document path provided in the update expression is invalid",
-          )
-        ) {
-          throw error;
-        }
-        // The first outputs of this run: create the map, then set them.
-        await send(
-          "SET #o = if_not_exists(#o, :empty)",
-          { ":empty": {} },
-          { "#o": "task_outputs", "#org": "org_id" },
-        );
-        await send(`SET ${sets.join(", ")}`, values);
-      }
-    }
+    return recordTaskOutputs(this.doc, this.tableName, runId, outputs);
   }
 
   /** Appends `rerunId` to the run's `reruns` (the link from a run to its re-runs). */
@@ -399,25 +352,6 @@ export class RunRepository {
     return queryRunPage(this.doc, activeRunsQuery(this.tableName, q), q, (item) =>
       this.toRecord(item),
     );
-  }
-
-  /** Same as `idempotency.claim`; kept for callers of the earlier API. */
-  claimIdempotencyKey(
-    orgId: string,
-    key: string,
-    runId: string,
-    now?: Date,
-    payloadHash?: string,
-  ): Promise<IdempotencyClaim> {
-    return this.idempotency.claim(orgId, key, runId, {
-      ...(now !== undefined ? { now } : {}),
-      ...(payloadHash !== undefined ? { payloadHash } : {}),
-    });
-  }
-
-  /** Same as `idempotency.release`; kept for callers of the earlier API. */
-  releaseIdempotencyKey(orgId: string, key: string, runId: string): Promise<void> {
-    return this.idempotency.release(orgId, key, runId);
   }
 
   // -------------------------------------------------------------------------------------------

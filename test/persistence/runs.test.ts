@@ -507,34 +507,23 @@ describe("listActive", () => {
 });
 
 describe("idempotency keys", () => {
+  const claim = (org: string, key: string, runId: string, now?: Date) =>
+    persistence.idempotency.claim(org, key, runId, now !== undefined ? { now } : {});
   it("the first claim wins for 24 hours; later claims get the first run id", async () => {
     const org = uniqueOrg();
     const now = new Date("2024-05-01T10:00:00Z");
-    expect(
-      await persistence.runs.claimIdempotencyKey(org, "nightly-2024-05-01", "run-1", now),
-    ).toEqual({ claimed: true });
-    expect(
-      await persistence.runs.claimIdempotencyKey(org, "nightly-2024-05-01", "run-2", now),
-    ).toEqual({
+    expect(await claim(org, "nightly-2024-05-01", "run-1", now)).toEqual({ claimed: true });
+    expect(await claim(org, "nightly-2024-05-01", "run-2", now)).toEqual({
       claimed: false,
       runId: "run-1",
     });
     const almostADayLater = new Date(now.getTime() + 24 * 3600 * 1000 - 1000);
-    expect(
-      await persistence.runs.claimIdempotencyKey(
-        org,
-        "nightly-2024-05-01",
-        "run-3",
-        almostADayLater,
-      ),
-    ).toEqual({
+    expect(await claim(org, "nightly-2024-05-01", "run-3", almostADayLater)).toEqual({
       claimed: false,
       runId: "run-1",
     });
     // Keys are per org.
-    expect(
-      await persistence.runs.claimIdempotencyKey(uniqueOrg(), "nightly-2024-05-01", "run-4", now),
-    ).toEqual({
+    expect(await claim(uniqueOrg(), "nightly-2024-05-01", "run-4", now)).toEqual({
       claimed: true,
     });
   });
@@ -542,12 +531,12 @@ describe("idempotency keys", () => {
   it("an expired claim can be taken over", async () => {
     const org = uniqueOrg();
     const now = new Date("2024-05-01T10:00:00Z");
-    await persistence.runs.claimIdempotencyKey(org, "k", "run-1", now);
+    await claim(org, "k", "run-1", now);
     const later = new Date(now.getTime() + 24 * 3600 * 1000 + 1000);
-    expect(await persistence.runs.claimIdempotencyKey(org, "k", "run-2", later)).toEqual({
+    expect(await claim(org, "k", "run-2", later)).toEqual({
       claimed: true,
     });
-    expect(await persistence.runs.claimIdempotencyKey(org, "k", "run-3", later)).toEqual({
+    expect(await claim(org, "k", "run-3", later)).toEqual({
       claimed: false,
       runId: "run-2",
     });
@@ -555,14 +544,14 @@ describe("idempotency keys", () => {
 
   it("release frees the key only for the run that holds it", async () => {
     const org = uniqueOrg();
-    await persistence.runs.claimIdempotencyKey(org, "k", "run-1");
-    await persistence.runs.releaseIdempotencyKey(org, "k", "someone-else");
-    expect(await persistence.runs.claimIdempotencyKey(org, "k", "run-2")).toEqual({
+    await claim(org, "k", "run-1");
+    await persistence.idempotency.release(org, "k", "someone-else");
+    expect(await claim(org, "k", "run-2")).toEqual({
       claimed: false,
       runId: "run-1",
     });
-    await persistence.runs.releaseIdempotencyKey(org, "k", "run-1");
-    expect(await persistence.runs.claimIdempotencyKey(org, "k", "run-2")).toEqual({
+    await persistence.idempotency.release(org, "k", "run-1");
+    expect(await claim(org, "k", "run-2")).toEqual({
       claimed: true,
     });
   });
@@ -570,9 +559,7 @@ describe("idempotency keys", () => {
   it("concurrent claims: exactly one wins", async () => {
     const org = uniqueOrg();
     const results = await Promise.all(
-      ["a", "b", "c", "d"].map((id) =>
-        persistence.runs.claimIdempotencyKey(org, "same", `run-${id}`),
-      ),
+      ["a", "b", "c", "d"].map((id) => claim(org, "same", `run-${id}`)),
     );
     const winners = results.filter((r) => r.claimed);
     expect(winners).toHaveLength(1);
@@ -628,9 +615,9 @@ describe("idempotency keys", () => {
 
   it("idempotency records are not runs and do not show up in listings", async () => {
     const org = uniqueOrg();
-    await persistence.runs.claimIdempotencyKey(org, "k", "run-1");
+    await claim(org, "k", "run-1");
     expect(await persistence.runs.list({ orgId: org })).toEqual({ items: [] });
-    await expect(persistence.runs.claimIdempotencyKey(org, "has space", "run-1")).rejects.toThrow(
+    await expect(claim(org, "has space", "run-1")).rejects.toThrow(
       /idempotency_key "has space" is invalid/,
     );
   });
