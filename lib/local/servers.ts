@@ -136,6 +136,8 @@ function writeListener(taps: Set<WriteTap>) {
       };
       res.once("finish", end);
       res.once("close", end);
+      // Answered or gone already (a request refused before its body ended): it is over.
+      if (res.writableFinished || res.socket?.destroyed !== false) end();
     });
   };
 }
