@@ -55,12 +55,14 @@ export interface LocalWarmPoolOptions {
 }
 
 type State = "starting" | "idle" | "busy" | "gone";
+type ExitHandler = (code: number | null, signal: NodeJS.Signals | null) => void;
 
 /** One warm worker process. */
 export class WarmWorker {
   state: State = "starting";
-  /** Set by the backend when it hands this worker a run. */
-  onExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
+  private exitHandler: ExitHandler | undefined;
+  /** An exit while taken that no one was listening for yet (it died while held for a run). */
+  private unheard: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   /** Set by the backend: the worker said the run was not its own and waits again. */
   onReleased: (() => void) | undefined;
   private sink: Writable | undefined;
@@ -81,6 +83,27 @@ export class WarmWorker {
       forward(chunk);
       this.tail = (this.tail + chunk.toString("utf8")).slice(-4096);
     });
+  }
+
+  /**
+   * Set by the backend when it hands this worker a run. An exit that came before (the worker
+   * died while held, before its run was handed over) is reported to it at once.
+   */
+  get onExit(): ExitHandler | undefined {
+    return this.exitHandler;
+  }
+  set onExit(handler: ExitHandler | undefined) {
+    this.exitHandler = handler;
+    const missed = this.unheard;
+    if (handler === undefined || missed === undefined) return;
+    this.unheard = undefined;
+    setImmediate(() => handler(missed.code, missed.signal));
+  }
+
+  /** The pool's word that this taken worker exited. */
+  exitedWhileTaken(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.exitHandler !== undefined) this.exitHandler(code, signal);
+    else this.unheard = { code, signal };
   }
 
   /** The last 4 KiB the worker wrote to stderr (heap exhaustion shows there). */
@@ -245,6 +268,12 @@ export class LocalWarmPool {
     worker.onExit = undefined;
     worker.onReleased = undefined;
     worker.setSink(undefined);
+    if (!worker.alive) {
+      // It died while taken (held for a run that was given back): a new one takes its place.
+      worker.state = "gone";
+      if (!this.closed) setImmediate(() => this.refill(pool));
+      return;
+    }
     if (this.closed || pool.workers.size >= this.options.size) {
       worker.state = "gone";
       worker.child.kill("SIGTERM");
@@ -341,7 +370,7 @@ export class LocalWarmPool {
       const was = worker.state;
       worker.state = "gone";
       if (was === "busy") {
-        worker.onExit?.(code, signal);
+        worker.exitedWhileTaken(code, signal);
         return;
       }
       pool.workers.delete(worker);

@@ -115,6 +115,23 @@ describe("LocalBackend.place", () => {
     expect(ran("run-abandoned")).toBe(false);
   }, 30_000);
 
+  it("does not give back a held worker that died: a new one takes its place", async () => {
+    const b = makeBackend({ warm: 2 });
+    await until(() => b.stats.idle === 2);
+    const before = b.idleWorkerPids();
+    const placement = b.place(spec("run-given-back"));
+    const dead = before.find((pid) => !b.idleWorkerPids().includes(pid))!;
+    process.kill(dead, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 200));
+    placement.abandon();
+    await until(() => b.stats.idle === 2 && !b.idleWorkerPids().includes(dead));
+    // The pool's workers run the next runs.
+    await b.place(spec("run-after")).start();
+    await b.place(spec("run-after-2")).start();
+    await until(() => ran("run-after") && ran("run-after-2"));
+    expect([modeOf("run-after"), modeOf("run-after-2")]).toEqual(["warm", "warm"]);
+  }, 30_000);
+
   it("never starts a run stopped between its placement and its start, and says so", async () => {
     const b = makeBackend({ warm: 1 });
     await until(() => b.stats.idle === 1);
@@ -204,6 +221,22 @@ process.send({ type: "dagy:ready" });`;
     await until(() => existsSync(join(dir, "run-unclaimed.assign.json")));
     expect(handed("run-unclaimed")).not.toHaveProperty("claimed");
     expect(handed("run-unclaimed").env.DAGY_RUN_ID).toBe("run-unclaimed");
+  }, 30_000);
+
+  it("reports the run's end when its held worker died before the start: a claimed run is never stuck", async () => {
+    const b = recordingBackend(1);
+    await until(() => b.stats.idle === 1);
+    const [pid] = b.idleWorkerPids();
+    const placement = b.place(spec("run-orphaned"));
+    expect(placement).toMatchObject({ startMode: "warm", startsClaimed: true });
+    // The held worker dies after the placement, before the run is handed to it.
+    process.kill(pid!, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 200));
+    await placement.start(record("run-orphaned")).catch(() => undefined);
+    await until(() => exits.some((e) => e.runId === "run-orphaned"));
+    const exit = exits.find((e) => e.runId === "run-orphaned")!.exit;
+    expect(exit).toMatchObject({ taskArn: placement.taskArn, signal: "SIGKILL" });
+    expect(existsSync(join(dir, "run-orphaned.assign.json"))).toBe(false);
   }, 30_000);
 
   it("offers no claimed start for a new process, nor for a run waiting for a slot", async () => {
