@@ -62,7 +62,10 @@ export interface ServiceOverrides {
   readonly batchConcurrency?: number;
   /** What readers waiting for a run wake on (the embedded platform's store tap). */
   readonly runChanges?: RunChangeFeed;
-  /** Every write to the flows table, seen (the embedded platform's store tap): flow reads are kept between writes. */
+  /**
+   * Every write to the flows table, seen (the embedded platform's store tap): flow reads are
+   * kept between writes.
+   */
   readonly flowTableWrites?: TableWriteCount;
 }
 

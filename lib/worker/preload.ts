@@ -7,8 +7,9 @@
  *
  * An assignment whose artifact is the preloaded one (same URI, same SHA-256) skips all of that;
  * any other runs as before. The worker tells its pool when a preload is over (`dagy:preloaded`),
- * so the pool hands the next run to a worker that has it ready rather than one still fetching. The bundle itself is not run here: its top-level code runs with the
- * run's variables, as a cold worker's does. A preload that fails is only a miss.
+ * so the pool hands the next run to a worker that has it ready rather than one still fetching.
+ * The bundle itself is not run here: its top-level code runs with the run's variables, as a cold
+ * worker's does. A preload that fails is only a miss.
  */
 import { sha256Hex } from "../hash";
 import { openArtifact, type OpenedArtifact } from "../artifact/artifact";

@@ -94,20 +94,26 @@ async function dynamoCalls(body: () => Promise<unknown>): Promise<string[]> {
   return calls;
 }
 
+/** Launches etl_pipeline for a new org on `backend`; the DynamoDB calls the launch made. */
+async function launchCounting(backend: PlacingBackend) {
+  const org = newOrg();
+  await registerFlow(env, org, "etl_pipeline", "1.0.0");
+  const launcher = makeLauncher(env, {}, { backend });
+  let result: Awaited<ReturnType<typeof launcher.launch>> | undefined;
+  const calls = await dynamoCalls(async () => {
+    result = await launcher.launch({
+      flowName: "etl_pipeline",
+      orgId: org,
+      parameters: { date: "d" },
+    });
+  });
+  return { result, calls };
+}
+
 describe("launching on a backend that places runs", () => {
   it("writes the first attempt with the QUEUED record and nothing after the start", async () => {
-    const org = newOrg();
-    await registerFlow(env, org, "etl_pipeline", "1.0.0");
     const backend = new PlacingBackend({ startMode: "warm" });
-    const launcher = makeLauncher(env, {}, { backend });
-    let result: Awaited<ReturnType<typeof launcher.launch>> | undefined;
-    const calls = await dynamoCalls(async () => {
-      result = await launcher.launch({
-        flowName: "etl_pipeline",
-        orgId: org,
-        parameters: { date: "d" },
-      });
-    });
+    const { result, calls } = await launchCounting(backend);
     // The flow read and the run's one write; start's own read is not the launcher's.
     expect(calls.filter((c) => c !== "GetItemCommand")).toEqual(["QueryCommand", "PutItemCommand"]);
     expect(result).toMatchObject({ success: true, taskArn: `local:${result!.runId}` });
@@ -239,18 +245,8 @@ describe("launching on a backend that places runs", () => {
   });
 
   it("writes a run whose worker is held for it alone RUNNING, and hands the worker that record", async () => {
-    const org = newOrg();
-    await registerFlow(env, org, "etl_pipeline", "1.0.0");
     const backend = new PlacingBackend({ startMode: "warm", startsClaimed: true });
-    const launcher = makeLauncher(env, {}, { backend });
-    let result: Awaited<ReturnType<typeof launcher.launch>> | undefined;
-    const calls = await dynamoCalls(async () => {
-      result = await launcher.launch({
-        flowName: "etl_pipeline",
-        orgId: org,
-        parameters: { date: "d" },
-      });
-    });
+    const { result, calls } = await launchCounting(backend);
     // One write from request to running worker: no claim by the worker, none after the start.
     expect(calls.filter((c) => c !== "GetItemCommand")).toEqual(["QueryCommand", "PutItemCommand"]);
     expect(result).toMatchObject({ success: true });

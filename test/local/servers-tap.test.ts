@@ -69,6 +69,18 @@ async function settle(): Promise<void> {
 
 const runKey = (runId: string) => ({ run_id: { S: runId } });
 /** What a tap heard of the runs table (the marker writes go to the other table). */
+/** An UpdateItem whose condition (status CANCELLED) does not hold for a QUEUED run. */
+const refusedUpdate = (runId: string) =>
+  client.send(
+    new UpdateItemCommand({
+      TableName: TABLE,
+      Key: runKey(runId),
+      UpdateExpression: "SET #s = :s",
+      ConditionExpression: "#s = :was",
+      ExpressionAttributeNames: { "#s": "status" },
+      ExpressionAttributeValues: { ":s": { S: "RUNNING" }, ":was": { S: "CANCELLED" } },
+    }),
+  );
 const onRuns = (tap: { heard: Heard[] }) => tap.heard.filter((h) => h.table === TABLE);
 
 beforeAll(async () => {
@@ -146,18 +158,9 @@ describe("LocalServers.tapWrites", () => {
     const tap = recorder();
     const undo = servers.tapWrites(tap);
     try {
-      await expect(
-        client.send(
-          new UpdateItemCommand({
-            TableName: TABLE,
-            Key: runKey("run-2"),
-            UpdateExpression: "SET #s = :s",
-            ConditionExpression: "#s = :was",
-            ExpressionAttributeNames: { "#s": "status" },
-            ExpressionAttributeValues: { ":s": { S: "RUNNING" }, ":was": { S: "CANCELLED" } },
-          }),
-        ),
-      ).rejects.toMatchObject({ name: "ConditionalCheckFailedException" });
+      await expect(refusedUpdate("run-2")).rejects.toMatchObject({
+        name: "ConditionalCheckFailedException",
+      });
       const got = await client.send(new GetItemCommand({ TableName: TABLE, Key: runKey("run-2") }));
       expect(got.Item?.status).toEqual({ S: "QUEUED" });
       await settle();
@@ -252,18 +255,9 @@ describe("LocalServers.tapWrites", () => {
       );
       await until("the put's end", () => events.length === 3);
       expect(events).toEqual(["begin", "write", "end"]);
-      await expect(
-        client.send(
-          new UpdateItemCommand({
-            TableName: TABLE,
-            Key: runKey("run-7"),
-            UpdateExpression: "SET #s = :s",
-            ConditionExpression: "#s = :was",
-            ExpressionAttributeNames: { "#s": "status" },
-            ExpressionAttributeValues: { ":s": { S: "RUNNING" }, ":was": { S: "CANCELLED" } },
-          }),
-        ),
-      ).rejects.toMatchObject({ name: "ConditionalCheckFailedException" });
+      await expect(refusedUpdate("run-7")).rejects.toMatchObject({
+        name: "ConditionalCheckFailedException",
+      });
       await until("the refused update's end", () => events.length === 5);
       expect(events.slice(3)).toEqual(["begin", "end"]);
     } finally {
